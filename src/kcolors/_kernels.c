@@ -1,0 +1,530 @@
+/*
+ * kcolors._kernels: the few loops that must be compiled to beat the peers.
+ *
+ * Everything here trusts its caller (kcolors/kernels.py checks shapes, dtypes
+ * and contiguity); arrays arrive through the buffer protocol, so no numpy
+ * headers are needed to build. Every function releases the GIL while it runs.
+ *
+ *   distinct_colors  exact colour histogram of 8-bit RGB pixels
+ *   assign           nearest centre for each point (and weighted sums for a
+ *                    Lloyd update), exact, with a pruned search
+ *   kmeanspp         greedy weighted k-means++ seeding
+ *   dither_fs        Floyd-Steinberg error diffusion onto a fixed palette
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------ */
+/* Nearest-centre search.                                                    */
+/*                                                                           */
+/* Centres are sorted by their projection on one axis (the caller passes the */
+/* centres' principal axis). |projection difference| never exceeds the true  */
+/* distance, so scanning outwards from a point's own projection can stop as  */
+/* soon as the projection gap alone is worse than the best match so far.     */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    Py_ssize_t k;
+    double axis[3];
+    double *proj;     /* sorted projections, k */
+    double *cent;     /* centres in sorted order, k*3 */
+    int32_t *order;   /* sorted position -> original centre index */
+    int32_t *rank;    /* original centre index -> sorted position */
+} Search;
+
+static const double *sort_key;
+static int cmp_by_key(const void *a, const void *b)
+{
+    double x = sort_key[*(const int32_t *)a], y = sort_key[*(const int32_t *)b];
+    return (x > y) - (x < y);
+}
+
+static int search_init(Search *s, const double *centres, Py_ssize_t k, const double *axis)
+{
+    s->k = k;
+    memcpy(s->axis, axis, sizeof s->axis);
+    s->proj = malloc(sizeof(double) * k);
+    s->cent = malloc(sizeof(double) * k * 3);
+    s->order = malloc(sizeof(int32_t) * k);
+    s->rank = malloc(sizeof(int32_t) * k);
+    double *raw = malloc(sizeof(double) * k);
+    if (!s->proj || !s->cent || !s->order || !s->rank || !raw) {
+        free(raw);
+        return -1;
+    }
+    for (Py_ssize_t j = 0; j < k; j++) {
+        const double *c = centres + 3 * j;
+        raw[j] = c[0] * axis[0] + c[1] * axis[1] + c[2] * axis[2];
+        s->order[j] = (int32_t)j;
+    }
+    sort_key = raw; /* only ever called with the GIL held, so this is safe */
+    qsort(s->order, (size_t)k, sizeof(int32_t), cmp_by_key);
+    for (Py_ssize_t p = 0; p < k; p++) {
+        int32_t j = s->order[p];
+        s->rank[j] = (int32_t)p;
+        s->proj[p] = raw[j];
+        memcpy(s->cent + 3 * p, centres + 3 * j, sizeof(double) * 3);
+    }
+    free(raw);
+    return 0;
+}
+
+static void search_free(Search *s)
+{
+    free(s->proj); free(s->cent); free(s->order); free(s->rank);
+}
+
+static inline double dist2(const double *c, double x, double y, double z)
+{
+    double a = c[0] - x, b = c[1] - y, d = c[2] - z;
+    return a * a + b * b + d * d;
+}
+
+/* Sorted position of the nearest centre to (x, y, z); `hint` is a sorted
+ * position that is probably close (the previous answer), or -1. */
+static Py_ssize_t search_nearest(const Search *s, double x, double y, double z,
+                                 Py_ssize_t hint, double *best_d2)
+{
+    const Py_ssize_t k = s->k;
+    double p = x * s->axis[0] + y * s->axis[1] + z * s->axis[2];
+    Py_ssize_t lo = 0, hi = k; /* first position with proj >= p */
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi) / 2;
+        if (s->proj[mid] < p) lo = mid + 1; else hi = mid;
+    }
+    Py_ssize_t best = hint >= 0 ? hint : (lo < k ? lo : k - 1);
+    double bd = dist2(s->cent + 3 * best, x, y, z);
+    Py_ssize_t up = lo, down = lo - 1;
+    int go_up = 1, go_down = 1;
+    while (go_up || go_down) {
+        if (go_up) {
+            if (up >= k) go_up = 0;
+            else {
+                double g = s->proj[up] - p;
+                if (g * g >= bd) go_up = 0;
+                else {
+                    double d = dist2(s->cent + 3 * up, x, y, z);
+                    if (d < bd || (d == bd && up < best)) { bd = d; best = up; }
+                    up++;
+                }
+            }
+        }
+        if (go_down) {
+            if (down < 0) go_down = 0;
+            else {
+                double g = p - s->proj[down];
+                if (g * g >= bd) go_down = 0;
+                else {
+                    double d = dist2(s->cent + 3 * down, x, y, z);
+                    if (d < bd || (d == bd && down < best)) { bd = d; best = down; }
+                    down--;
+                }
+            }
+        }
+    }
+    *best_d2 = bd;
+    return best;
+}
+
+/* As search_nearest, also giving the squared distance to the second nearest
+ * centre (infinite when k == 1): the lower bound of Hamerly's algorithm. */
+static Py_ssize_t search_two(const Search *s, double x, double y, double z, double *best_d2, double *second_d2)
+{
+    const Py_ssize_t k = s->k;
+    double p = x * s->axis[0] + y * s->axis[1] + z * s->axis[2];
+    Py_ssize_t lo = 0, hi = k;
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi) / 2;
+        if (s->proj[mid] < p) lo = mid + 1; else hi = mid;
+    }
+    Py_ssize_t best = -1, up = lo, down = lo - 1;
+    double bd = INFINITY, sd = INFINITY;
+    while (up < k || down >= 0) {
+        double gu = up < k ? s->proj[up] - p : INFINITY;
+        double gd = down >= 0 ? p - s->proj[down] : INFINITY;
+        Py_ssize_t j = gu <= gd ? up++ : down--;
+        double g = gu <= gd ? gu : gd;
+        if (g * g >= sd) break; /* every centre left is farther than the second best */
+        double d = dist2(s->cent + 3 * j, x, y, z);
+        if (d < bd) { sd = bd; bd = d; best = j; }
+        else if (d < sd) sd = d;
+    }
+    *best_d2 = bd;
+    *second_d2 = sd;
+    return best;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Buffer helpers                                                            */
+/* ------------------------------------------------------------------------ */
+
+static int get_buf(PyObject *obj, Py_buffer *b, int writable, const char *name)
+{
+    if (PyObject_GetBuffer(obj, b, (writable ? PyBUF_WRITABLE : 0) | PyBUF_C_CONTIGUOUS) < 0) {
+        PyErr_Format(PyExc_TypeError, "%s must be a C-contiguous%s buffer", name,
+                     writable ? " writable" : "");
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* distinct_colors(rgb u8[n*3], mask u8[n] or None, lut u32[2**24] zeroed,   */
+/*                 colors u8[m*3] out, counts f64[m] out, index i32[n] out)  */
+/* Two calls: first with colors=None to count the distinct colours m (the    */
+/* lut then holds pixel counts); then with the outputs allocated, which turns */
+/* the lut into colour -> row and writes each pixel's row (-1 where masked). */
+/* ------------------------------------------------------------------------ */
+
+static PyObject *distinct_colors(PyObject *self, PyObject *args)
+{
+    PyObject *o_rgb, *o_mask, *o_lut, *o_colors, *o_counts, *o_index;
+    if (!PyArg_ParseTuple(args, "OOOOOO", &o_rgb, &o_mask, &o_lut, &o_colors, &o_counts, &o_index))
+        return NULL;
+    Py_buffer rgb, mask = {0}, lut;
+    if (get_buf(o_rgb, &rgb, 0, "rgb") < 0) return NULL;
+    if (get_buf(o_lut, &lut, 1, "lut") < 0) { PyBuffer_Release(&rgb); return NULL; }
+    int has_mask = o_mask != Py_None;
+    if (has_mask && get_buf(o_mask, &mask, 0, "mask") < 0) {
+        PyBuffer_Release(&rgb); PyBuffer_Release(&lut); return NULL;
+    }
+    const uint8_t *px = rgb.buf;
+    const uint8_t *mk = has_mask ? mask.buf : NULL;
+    uint32_t *tab = lut.buf;
+    Py_ssize_t n = rgb.len / 3;
+    PyObject *result = NULL;
+
+    if (o_colors == Py_None) {
+        Py_ssize_t m = 0;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (mk && !mk[i]) continue;
+            const uint8_t *c = px + 3 * i;
+            uint32_t key = ((uint32_t)c[0] << 16) | ((uint32_t)c[1] << 8) | c[2];
+            if (tab[key]++ == 0) m++;
+        }
+        Py_END_ALLOW_THREADS
+        result = PyLong_FromSsize_t(m);
+    } else {
+        Py_buffer colors, counts, index;
+        if (get_buf(o_colors, &colors, 1, "colors") < 0) goto done;
+        if (get_buf(o_counts, &counts, 1, "counts") < 0) { PyBuffer_Release(&colors); goto done; }
+        if (get_buf(o_index, &index, 1, "index") < 0) {
+            PyBuffer_Release(&colors); PyBuffer_Release(&counts); goto done;
+        }
+        uint8_t *col = colors.buf;
+        double *cnt = counts.buf;
+        int32_t *idx = index.buf;
+        Py_BEGIN_ALLOW_THREADS
+        /* Rows in key order, so the histogram does not depend on pixel order. */
+        uint32_t row = 0;
+        for (uint32_t key = 0; key < (1u << 24); key++) {
+            uint32_t c = tab[key];
+            if (!c) continue;
+            col[3 * row] = (uint8_t)(key >> 16);
+            col[3 * row + 1] = (uint8_t)(key >> 8);
+            col[3 * row + 2] = (uint8_t)key;
+            cnt[row] = (double)c;
+            tab[key] = row++;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (mk && !mk[i]) { idx[i] = -1; continue; }
+            const uint8_t *c = px + 3 * i;
+            idx[i] = (int32_t)tab[((uint32_t)c[0] << 16) | ((uint32_t)c[1] << 8) | c[2]];
+        }
+        Py_END_ALLOW_THREADS
+        PyBuffer_Release(&colors); PyBuffer_Release(&counts); PyBuffer_Release(&index);
+        Py_INCREF(Py_None);
+        result = Py_None;
+    }
+done:
+    PyBuffer_Release(&rgb); PyBuffer_Release(&lut);
+    if (has_mask) PyBuffer_Release(&mask);
+    return result;
+}
+
+/* ------------------------------------------------------------------------ */
+/* assign(points f64[n*3], weights f64[n] or None, centres f64[k*3],         */
+/*        axis f64[3], labels i32[n] in/out (hints; -1 = none),              */
+/*        sums f64[k*3] out or None, counts f64[k] out or None,              */
+/*        bounds f64[n*2] in/out or None, shifts f64[k] or None) -> inertia  */
+/*                                                                           */
+/* With `bounds` (Hamerly's algorithm), each point keeps an upper bound on   */
+/* the distance to its centre and a lower bound on the distance to any other */
+/* centre; `shifts` says how far each centre moved since the last call (None */
+/* on the first call, which fills the bounds). A point whose bounds do not   */
+/* cross keeps its label without any search. The inertia is then not known   */
+/* and NaN is returned.                                                      */
+/* ------------------------------------------------------------------------ */
+
+static PyObject *assign(PyObject *self, PyObject *args)
+{
+    PyObject *o_pts, *o_w, *o_cent, *o_axis, *o_lab, *o_sums, *o_cnt, *o_bnd = Py_None, *o_shift = Py_None;
+    if (!PyArg_ParseTuple(args, "OOOOOOO|OO", &o_pts, &o_w, &o_cent, &o_axis, &o_lab, &o_sums, &o_cnt,
+                          &o_bnd, &o_shift))
+        return NULL;
+    Py_buffer pts, w = {0}, cent, axis, lab, sums = {0}, cnt = {0}, bnd = {0}, shf = {0};
+    int has_w = o_w != Py_None, has_sums = o_sums != Py_None;
+    int has_b = o_bnd != Py_None, has_s = o_shift != Py_None;
+    PyObject *result = NULL;
+    if (get_buf(o_pts, &pts, 0, "points") < 0) return NULL;
+    if (get_buf(o_cent, &cent, 0, "centres") < 0) goto e1;
+    if (get_buf(o_axis, &axis, 0, "axis") < 0) goto e2;
+    if (get_buf(o_lab, &lab, 1, "labels") < 0) goto e3;
+    if (has_w && get_buf(o_w, &w, 0, "weights") < 0) goto e4;
+    if (has_sums && get_buf(o_sums, &sums, 1, "sums") < 0) goto e5;
+    if (has_sums && get_buf(o_cnt, &cnt, 1, "counts") < 0) goto e6;
+    if (has_b && get_buf(o_bnd, &bnd, 1, "bounds") < 0) goto e7;
+    if (has_s && get_buf(o_shift, &shf, 0, "shifts") < 0) goto e8;
+
+    const double *P = pts.buf, *W = has_w ? w.buf : NULL, *D = has_s ? shf.buf : NULL;
+    int32_t *L = lab.buf;
+    double *S = has_sums ? sums.buf : NULL, *C = has_sums ? cnt.buf : NULL, *B = has_b ? bnd.buf : NULL;
+    Py_ssize_t n = pts.len / (3 * sizeof(double)), k = cent.len / (3 * sizeof(double));
+    Search s;
+    if (search_init(&s, cent.buf, k, axis.buf) < 0) { search_free(&s); PyErr_NoMemory(); goto e9; }
+    double inertia = 0.0, max_shift = 0.0;
+    if (D) for (Py_ssize_t j = 0; j < k; j++) if (D[j] > max_shift) max_shift = D[j];
+    Py_BEGIN_ALLOW_THREADS
+    if (S) { memset(S, 0, sizeof(double) * 3 * k); memset(C, 0, sizeof(double) * k); }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const double *x = P + 3 * i;
+        int32_t j;
+        double d2;
+        if (B) {
+            double *upper = B + 2 * i, *lower = B + 2 * i + 1;
+            j = L[i];
+            int settled = 0;
+            if (D && j >= 0) {
+                *upper += D[j];
+                *lower -= max_shift;
+                if (*upper <= *lower) settled = 1;
+                else {
+                    *upper = sqrt(dist2(s.cent + 3 * s.rank[j], x[0], x[1], x[2]));
+                    settled = *upper <= *lower;
+                }
+            }
+            if (!settled) {
+                double sd2;
+                Py_ssize_t pos = search_two(&s, x[0], x[1], x[2], &d2, &sd2);
+                j = s.order[pos];
+                *upper = sqrt(d2);
+                *lower = sqrt(sd2);
+            }
+        } else {
+            Py_ssize_t hint = L[i] >= 0 && L[i] < k ? s.rank[L[i]] : -1;
+            j = s.order[search_nearest(&s, x[0], x[1], x[2], hint, &d2)];
+            inertia += (W ? W[i] : 1.0) * d2;
+        }
+        L[i] = j;
+        if (S) {
+            double wi = W ? W[i] : 1.0;
+            S[3 * j] += wi * x[0]; S[3 * j + 1] += wi * x[1]; S[3 * j + 2] += wi * x[2];
+            C[j] += wi;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    search_free(&s);
+    result = PyFloat_FromDouble(B ? NAN : inertia);
+e9: if (has_s) PyBuffer_Release(&shf);
+e8: if (has_b) PyBuffer_Release(&bnd);
+e7: if (has_sums) PyBuffer_Release(&cnt);
+e6: if (has_sums) PyBuffer_Release(&sums);
+e5: if (has_w) PyBuffer_Release(&w);
+e4: PyBuffer_Release(&lab);
+e3: PyBuffer_Release(&axis);
+e2: PyBuffer_Release(&cent);
+e1: PyBuffer_Release(&pts);
+    return result;
+}
+
+/* ------------------------------------------------------------------------ */
+/* kmeanspp(points f64[n*3], weights f64[n], centres f64[k*3] out,           */
+/*          n_trials, seed) -- greedy k-means++ (as in scikit-learn):        */
+/* each new centre is the best of n_trials candidates drawn with probability */
+/* proportional to weight x squared distance to the nearest centre so far.   */
+/* ------------------------------------------------------------------------ */
+
+static inline uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static inline double uniform01(uint64_t *state)
+{
+    return (double)(splitmix64(state) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Index i with cum[i-1] <= r < cum[i]; cum is non-decreasing. */
+static Py_ssize_t draw(const double *cum, Py_ssize_t n, double r)
+{
+    Py_ssize_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi) / 2;
+        if (cum[mid] > r) hi = mid; else lo = mid + 1;
+    }
+    return lo;
+}
+
+static PyObject *kmeanspp(PyObject *self, PyObject *args)
+{
+    PyObject *o_pts, *o_w, *o_cent;
+    Py_ssize_t trials;
+    unsigned long long seed;
+    if (!PyArg_ParseTuple(args, "OOOnK", &o_pts, &o_w, &o_cent, &trials, &seed)) return NULL;
+    Py_buffer pts, w, cent;
+    if (get_buf(o_pts, &pts, 0, "points") < 0) return NULL;
+    if (get_buf(o_w, &w, 0, "weights") < 0) { PyBuffer_Release(&pts); return NULL; }
+    if (get_buf(o_cent, &cent, 1, "centres") < 0) {
+        PyBuffer_Release(&pts); PyBuffer_Release(&w); return NULL;
+    }
+    const double *P = pts.buf, *W = w.buf;
+    double *out = cent.buf;
+    Py_ssize_t n = pts.len / (3 * sizeof(double)), k = cent.len / (3 * sizeof(double));
+    double *closest = malloc(sizeof(double) * n), *cum = malloc(sizeof(double) * n);
+    double *cand = malloc(sizeof(double) * n), *best = malloc(sizeof(double) * n);
+    int ok = closest && cum && cand && best;
+    if (ok) {
+        Py_BEGIN_ALLOW_THREADS
+        uint64_t rng = seed;
+        double total = 0.0;
+        for (Py_ssize_t i = 0; i < n; i++) { total += W[i]; cum[i] = total; }
+        Py_ssize_t first = draw(cum, n, uniform01(&rng) * total);
+        memcpy(out, P + 3 * first, sizeof(double) * 3);
+        double pot = 0.0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            closest[i] = dist2(out, P[3 * i], P[3 * i + 1], P[3 * i + 2]);
+            pot += W[i] * closest[i];
+        }
+        for (Py_ssize_t c = 1; c < k; c++) {
+            double acc = 0.0;
+            for (Py_ssize_t i = 0; i < n; i++) { acc += W[i] * closest[i]; cum[i] = acc; }
+            double best_pot = INFINITY;
+            Py_ssize_t best_idx = 0;
+            for (Py_ssize_t t = 0; t < trials; t++) {
+                Py_ssize_t idx = acc > 0 ? draw(cum, n, uniform01(&rng) * acc) : (Py_ssize_t)(uniform01(&rng) * n);
+                const double *q = P + 3 * idx;
+                double cpot = 0.0;
+                for (Py_ssize_t i = 0; i < n; i++) {
+                    double d = dist2(q, P[3 * i], P[3 * i + 1], P[3 * i + 2]);
+                    cand[i] = d < closest[i] ? d : closest[i];
+                    cpot += W[i] * cand[i];
+                }
+                if (cpot < best_pot) {
+                    best_pot = cpot; best_idx = idx;
+                    double *tmp = best; best = cand; cand = tmp;
+                }
+            }
+            memcpy(out + 3 * c, P + 3 * best_idx, sizeof(double) * 3);
+            double *tmp = closest; closest = best; best = tmp;
+            pot = best_pot;
+        }
+        (void)pot;
+        Py_END_ALLOW_THREADS
+    }
+    free(closest); free(cum); free(cand); free(best);
+    PyBuffer_Release(&pts); PyBuffer_Release(&w); PyBuffer_Release(&cent);
+    if (!ok) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* dither_fs(image f64[h*w*3] (consumed: error is added into it), width,     */
+/*           mask u8[h*w] or None, centres f64[k*3], axis f64[3],            */
+/*           strength, labels i32[h*w] out)                                  */
+/* Serpentine Floyd-Steinberg; each pixel takes the exact nearest centre of  */
+/* its error-corrected colour. Masked-out pixels get -1 and pass no error.   */
+/* ------------------------------------------------------------------------ */
+
+static PyObject *dither_fs(PyObject *self, PyObject *args)
+{
+    PyObject *o_img, *o_mask, *o_cent, *o_axis, *o_lab;
+    Py_ssize_t width;
+    double strength;
+    if (!PyArg_ParseTuple(args, "OnOOOdO", &o_img, &width, &o_mask, &o_cent, &o_axis, &strength, &o_lab))
+        return NULL;
+    Py_buffer img, mask = {0}, cent, axis, lab;
+    int has_mask = o_mask != Py_None;
+    if (get_buf(o_img, &img, 1, "image") < 0) return NULL;
+    if (get_buf(o_cent, &cent, 0, "centres") < 0) { PyBuffer_Release(&img); return NULL; }
+    if (get_buf(o_axis, &axis, 0, "axis") < 0) { PyBuffer_Release(&img); PyBuffer_Release(&cent); return NULL; }
+    if (get_buf(o_lab, &lab, 1, "labels") < 0) {
+        PyBuffer_Release(&img); PyBuffer_Release(&cent); PyBuffer_Release(&axis); return NULL;
+    }
+    if (has_mask && get_buf(o_mask, &mask, 0, "mask") < 0) {
+        PyBuffer_Release(&img); PyBuffer_Release(&cent); PyBuffer_Release(&axis); PyBuffer_Release(&lab);
+        return NULL;
+    }
+    double *I = img.buf;
+    const uint8_t *M = has_mask ? mask.buf : NULL;
+    int32_t *L = lab.buf;
+    Py_ssize_t n = img.len / (3 * sizeof(double)), k = cent.len / (3 * sizeof(double));
+    Py_ssize_t h = width > 0 ? n / width : 0;
+    Search s;
+    if (search_init(&s, cent.buf, k, axis.buf) < 0) {
+        search_free(&s);
+        PyErr_NoMemory();
+    } else {
+        double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
+        for (Py_ssize_t j = 0; j < 3 * k; j++) {
+            if (s.cent[j] < lo[j % 3]) lo[j % 3] = s.cent[j];
+            if (s.cent[j] > hi[j % 3]) hi[j % 3] = s.cent[j];
+        }
+        Py_BEGIN_ALLOW_THREADS
+        Py_ssize_t hint = -1;
+        for (Py_ssize_t y = 0; y < h; y++) {
+            int forward = (y % 2) == 0;
+            for (Py_ssize_t t = 0; t < width; t++) {
+                Py_ssize_t x = forward ? t : width - 1 - t, i = y * width + x;
+                if (M && !M[i]) { L[i] = -1; continue; }
+                double *v = I + 3 * i, d2;
+                /* Clamp to the palette's bounding box: error the palette can never
+                 * pay back would otherwise pile up and streak (Pillow clamps too). */
+                for (int ch = 0; ch < 3; ch++)
+                    v[ch] = v[ch] < lo[ch] ? lo[ch] : (v[ch] > hi[ch] ? hi[ch] : v[ch]);
+                Py_ssize_t pos = search_nearest(&s, v[0], v[1], v[2], hint, &d2);
+                hint = pos;
+                L[i] = s.order[pos];
+                const double *c = s.cent + 3 * pos;
+                double err[3] = {(v[0] - c[0]) * strength, (v[1] - c[1]) * strength, (v[2] - c[2]) * strength};
+                Py_ssize_t dx = forward ? 1 : -1;
+                /* 7/16 ahead, 3/16 behind-below, 5/16 below, 1/16 ahead-below */
+                struct { Py_ssize_t ox, oy; double f; } taps[4] = {
+                    {dx, 0, 7.0 / 16}, {-dx, 1, 3.0 / 16}, {0, 1, 5.0 / 16}, {dx, 1, 1.0 / 16}};
+                for (int q = 0; q < 4; q++) {
+                    Py_ssize_t xx = x + taps[q].ox, yy = y + taps[q].oy;
+                    if (xx < 0 || xx >= width || yy >= h) continue;
+                    Py_ssize_t j = yy * width + xx;
+                    if (M && !M[j]) continue;
+                    double *u = I + 3 * j;
+                    u[0] += err[0] * taps[q].f; u[1] += err[1] * taps[q].f; u[2] += err[2] * taps[q].f;
+                }
+            }
+        }
+        Py_END_ALLOW_THREADS
+        search_free(&s);
+    }
+    PyBuffer_Release(&img); PyBuffer_Release(&cent); PyBuffer_Release(&axis); PyBuffer_Release(&lab);
+    if (has_mask) PyBuffer_Release(&mask);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"distinct_colors", distinct_colors, METH_VARARGS, "Exact colour histogram of RGB pixels."},
+    {"assign", assign, METH_VARARGS, "Nearest centre per point, with optional Lloyd sums."},
+    {"kmeanspp", kmeanspp, METH_VARARGS, "Greedy weighted k-means++ seeding."},
+    {"dither_fs", dither_fs, METH_VARARGS, "Floyd-Steinberg dithering onto fixed centres."},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels",
+                                    "Compiled kernels of kcolors (see kernels.py).", -1, methods};
+
+PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module); }

@@ -1,0 +1,82 @@
+"""The ``kcolors`` command: parse, check, call the library, report.
+
+Each subcommand lives in ``kcolors/commands/<name>.py`` with ``add_parser``
+and ``run``; this module only dispatches and turns errors into one line on
+stderr and a documented exit code (see ``errors.EXIT_CODES``).
+"""
+
+import argparse
+import os
+import sys
+import warnings
+
+from . import __version__
+from .errors import EXIT_CODES, KcolorsError
+
+COMMANDS = ("compress", "palette", "demo", "sweep", "plot", "compare", "batch", "serve")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="kcolors",
+        description="Flatten images to k colours with k-means (k-means++ seeding) and write them small.",
+        epilog="Exit codes: " + "; ".join(f"{code} {text}" for code, text in EXIT_CODES.items()),
+    )
+    parser.add_argument("-V", "--version", action="version", version=f"kcolors {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module = _command_module(name)
+        if module is not None:
+            module.add_parser(sub)
+    return parser
+
+
+def _command_module(name):
+    import importlib
+
+    try:
+        return importlib.import_module(f".commands.{name}", __package__)
+    except ModuleNotFoundError as exc:
+        if exc.name == f"{__package__}.commands.{name}":
+            return None  # a command not built yet
+        raise
+
+
+def main(argv=None):
+    """Entry point of the ``kcolors`` command; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] not in (*COMMANDS, "-h", "--help", "-V", "--version"):
+        argv = ["compress", *argv]  # `kcolors photo.jpg -k 8` and a bare `kcolors` mean compress
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits 2 with a usage line on bad options
+    warnings.showwarning = _warning_line
+    try:
+        return args.run(args) or 0
+    except KcolorsError as exc:
+        _error(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 1
+    except MemoryError:
+        _error("out of memory (try a smaller image or --max-pixels)")
+        return 1
+    except Exception as exc:  # a bug: one line, the traceback only on request
+        if os.environ.get("KCOLORS_DEBUG"):
+            raise
+        _error(f"internal error: {type(exc).__name__}: {exc} (set KCOLORS_DEBUG=1 for the traceback)")
+        return 1
+
+
+def _error(message):
+    print(f"kcolors: {message}", file=sys.stderr)
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None):
+    print(f"kcolors: warning: {message}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Colour spaces in which k-means can measure distance: ``rgb``, ``lab``, ``oklab``.
+
+Points travel as (N, 3) float64 arrays. ``rgb`` is sRGB on 0-255 (the original
+approach); ``lab`` is CIELAB (D65) through scikit-image; ``oklab`` is Björn
+Ottosson's perceptual space (https://bottosson.github.io/posts/oklab/), scaled
+by 100 so that its distances are on the same footing as CIELAB's.
+"""
+
+import numpy as np
+
+SPACES = ("rgb", "lab", "oklab")
+
+# Linear sRGB -> LMS and LMS' -> OKLab, from the OKLab reference.
+_RGB_TO_LMS = np.array([
+    [0.4122214708, 0.5363325363, 0.0514459929],
+    [0.2119034982, 0.6806995451, 0.1073969566],
+    [0.0883024619, 0.2817188376, 0.6299787005],
+])
+_LMS_TO_OKLAB = np.array([
+    [0.2104542553, 0.7936177850, -0.0040720468],
+    [1.9779984951, -2.4285922050, 0.4505937099],
+    [0.0259040371, 0.7827717662, -0.8086757660],
+])
+_OKLAB_SCALE = 100.0
+
+
+def _srgb_to_linear(c):
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def _linear_to_srgb(c):
+    c = np.clip(c, 0.0, 1.0)
+    return np.where(c <= 0.0031308, 12.92 * c, 1.055 * c ** (1 / 2.4) - 0.055)
+
+
+def rgb2oklab(rgb):
+    """(N, 3) sRGB on 0-255 -> OKLab x 100."""
+    lms = _srgb_to_linear(np.asarray(rgb, dtype=np.float64) / 255.0) @ _RGB_TO_LMS.T
+    return np.cbrt(lms) @ _LMS_TO_OKLAB.T * _OKLAB_SCALE
+
+
+def oklab2rgb(lab):
+    """OKLab x 100 -> (N, 3) sRGB on 0-255 (clipped to the gamut)."""
+    lms = (np.asarray(lab, dtype=np.float64) / _OKLAB_SCALE) @ np.linalg.inv(_LMS_TO_OKLAB).T
+    linear = (lms ** 3) @ np.linalg.inv(_RGB_TO_LMS).T
+    return _linear_to_srgb(linear) * 255.0
+
+
+def rgb2lab(rgb):
+    """(N, 3) sRGB on 0-255 -> CIELAB (D65), via scikit-image."""
+    from skimage.color import rgb2lab as _rgb2lab
+
+    return _rgb2lab(np.asarray(rgb, dtype=np.float64).reshape(-1, 1, 3) / 255.0).reshape(-1, 3)
+
+
+def lab2rgb(lab):
+    """CIELAB (D65) -> (N, 3) sRGB on 0-255 (clipped to the gamut)."""
+    from skimage.color import lab2rgb as _lab2rgb
+
+    return _lab2rgb(np.asarray(lab, dtype=np.float64).reshape(-1, 1, 3)).reshape(-1, 3) * 255.0
+
+
+def to_space(rgb, space):
+    """(N, 3) sRGB on 0-255 -> points in ``space``."""
+    if space == "rgb":
+        return np.asarray(rgb, dtype=np.float64)
+    return rgb2lab(rgb) if space == "lab" else rgb2oklab(rgb)
+
+
+def from_space(points, space):
+    """Points in ``space`` -> (N, 3) sRGB floats on 0-255."""
+    if space == "rgb":
+        return np.clip(np.asarray(points, dtype=np.float64), 0, 255)
+    return lab2rgb(points) if space == "lab" else oklab2rgb(points)
+
+
+def to_uint8(rgb):
+    """Round sRGB floats on 0-255 to the nearest 8-bit value."""
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)

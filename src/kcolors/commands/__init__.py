@@ -1,0 +1,53 @@
+"""One module per ``kcolors`` subcommand, each with ``add_parser(subparsers)``.
+
+Shared option groups live here so that every command spells them the same way.
+"""
+
+import argparse
+
+from ..errors import UsageError
+from ..io import DEFAULT_MAX_PIXELS
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    return value
+
+
+def unit_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"dither strength must be between 0 and 1, not {text}")
+    return value
+
+
+def add_quantize_options(parser, *, k_default=16, with_k=True):
+    """-k, --space, --dither, --engine, --seed, --max-pixels: the options of every fitting command."""
+    if with_k:
+        parser.add_argument("-k", "--colors", dest="k", type=positive_int, default=k_default,
+                            help=f"number of colours, 1-256 (default {k_default})")
+    parser.add_argument("--space", choices=("rgb", "lab", "oklab"), default="rgb",
+                        help="colour space of the clustering: rgb (default, best PSNR), "
+                             "lab or oklab (perceptual, best ΔE at many colours)")
+    parser.add_argument("--dither", type=unit_float, nargs="?", const=1.0, default=0.0, metavar="STRENGTH",
+                        help="Floyd-Steinberg dithering, strength 0-1 (1 if given alone; default off)")
+    parser.add_argument("--engine", choices=("fast", "sklearn", "simple"), default="fast",
+                        help="fast: k-means on the colour histogram (default); sklearn: scikit-learn KMeans on "
+                             "every pixel; simple: the from-scratch numpy k-means")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of k-means++ (default 0)")
+    parser.add_argument("--max-pixels", type=positive_int, default=None, metavar="N",
+                        help=f"refuse larger images (default {DEFAULT_MAX_PIXELS:,}, Pillow's limit)")
+
+
+def check_k(k, fmt=None):
+    """k in range for the output format: palettes hold at most 256 colours."""
+    if k < 1:
+        raise UsageError(f"k must be at least 1, not {k}")
+    if k > 256:
+        raise UsageError(f"k must be at most 256 (a palette image holds 256 colours), not {k}")

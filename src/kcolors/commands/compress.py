@@ -1,0 +1,107 @@
+"""``kcolors compress``: flatten one image to k colours and write it."""
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+from ..encode import encode
+from ..errors import UsageError
+from ..io import check_output, output_format, write_bytes
+from ..palette import Palette, palette_format
+from ..quantize import quantize
+from ..sample import sample_path
+from . import add_quantize_options, check_k
+
+DEMO_FOLDER = Path("kcolors-demo")
+
+
+def add_parser(sub):
+    p = sub.add_parser("compress", help="flatten an image to k colours (the default command)",
+                       description="Flatten an image to k colours with k-means and write it; PNG output is an "
+                                   "indexed PNG with the smallest bit depth that holds k colours.")
+    p.add_argument("input", nargs="?", help="image file, or - for stdin (default: a sample photograph)")
+    p.add_argument("-o", "--output", help="output file, its extension names the format (.png .gif .webp .tif "
+                                          ".bmp .jpg); - for stdout (default: INPUT-kK.png beside the input)")
+    add_quantize_options(p)
+    p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
+    p.add_argument("--palette", metavar="FILE", help="recolour with this palette (.gpl .json .txt) instead of fitting")
+    p.add_argument("--palette-out", metavar="FILE", help="also save the palette (.gpl .json .txt)")
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object on stdout")
+    p.add_argument("-q", "--quiet", action="store_true", help="no report on stderr")
+    p.set_defaults(run=run)
+
+
+def default_output(source, k):
+    if source is None:
+        return DEMO_FOLDER / f"{Path(sample_path()).stem}-k{k}.png"
+    if str(source) == "-":
+        return "-"
+    path = Path(source)
+    return path.with_name(f"{path.stem}-k{k}.png")
+
+
+def run(args):
+    started = time.perf_counter()
+    demo = args.input is None
+    source = sample_path() if demo else args.input
+    output = args.output or default_output(args.input, args.k)
+    force = args.force or (demo and args.output is None)  # the demo may redo its own file
+    if demo and args.output is None:
+        DEMO_FOLDER.mkdir(exist_ok=True)
+    fmt = _check(args, source, output, force)
+    palette = Palette.load(args.palette, args.space) if args.palette else None
+    report = args.json or not args.quiet
+    if report:
+        _warm_up_delta_e()
+    result = quantize(source, args.k, space=args.space, dither=args.dither, engine=args.engine, seed=args.seed,
+                      palette=palette, max_pixels=args.max_pixels)
+    data = encode(result, fmt, icc=result.picture.icc)
+    write_bytes(output, data, force=force)
+    if args.palette_out:
+        result.as_palette().save(args.palette_out)
+    if report:
+        figures = dict(result.metrics(), input=str(source), output=str(output), bytes_in=result.picture.n_bytes,
+                       bytes_out=len(data), seconds=round(time.perf_counter() - started, 4))
+        if args.json:
+            print(json.dumps(figures))
+        if not args.quiet:
+            print(summary(figures), file=sys.stderr)
+    return 0
+
+
+def _check(args, source, output, force):
+    """Every refusal before any work: nothing is read or written when an option is wrong."""
+    fmt = output_format(output)
+    check_k(args.k, fmt)
+    if args.json and str(output) == "-":
+        raise UsageError("--json and -o - both write to stdout; choose one")
+    if args.palette and args.engine != "fast":
+        raise UsageError("--palette skips fitting, so --engine does not apply")
+    if args.palette:
+        palette_format(args.palette)
+    if args.palette_out:
+        palette_format(args.palette_out)
+    check_output(output, input_path=source, force=force)
+    return fmt
+
+
+def _warm_up_delta_e():
+    """Import scikit-image's colour module on a second core while the image decodes (it takes ~0.25 s)."""
+    threading.Thread(target=__import__, args=("skimage.color.delta_e",), daemon=True).start()
+
+
+def summary(f):
+    """The stderr report: one line of figures, one naming the output."""
+    psnr = "inf (lossless)" if f["psnr"] is None else f"{f['psnr']:.2f} dB"
+    sampled = "" if f["delta_e_sample"] is None else f" (on {f['delta_e_sample']:,} sampled pixels)"
+    size = ""
+    if f["bytes_in"]:
+        change = 100.0 * (f["bytes_out"] - f["bytes_in"]) / f["bytes_in"]
+        size = f", {f['bytes_in']:,} -> {f['bytes_out']:,} bytes ({change:+.1f}%)"
+    else:
+        size = f", {f['bytes_out']:,} bytes"
+    return (f"kcolors: {f['input']} {f['width']}x{f['height']}: {f['colors_in']:,} -> {f['colors_out']} colours, "
+            f"PSNR {psnr}, mean ΔE2000 {f['delta_e']:.2f}{sampled}{size}, {f['seconds']:.2f} s\n"
+            f"kcolors: wrote {f['output']}")

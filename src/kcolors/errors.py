@@ -1,0 +1,59 @@
+"""Errors kcolors raises, each carrying the exit code the command line uses.
+
+The codes are documented in the README ("Exit codes"); keep the two in step.
+"""
+
+
+class KcolorsError(Exception):
+    """Base class: a problem explained in one line, with an exit code."""
+
+    exit_code = 1
+
+
+class UsageError(KcolorsError, ValueError):
+    """An option or argument is out of range or does not fit the others."""
+
+    exit_code = 2
+
+
+class InputError(KcolorsError):
+    """The input cannot be read as an image (missing, empty, truncated, not an image)."""
+
+    exit_code = 3
+
+
+class TooLargeError(InputError):
+    """The image has more pixels than allowed (decompression-bomb guard)."""
+
+    exit_code = 4
+
+
+class OutputError(KcolorsError):
+    """The output cannot be written (folder missing or not writable, disk error)."""
+
+    exit_code = 5
+
+
+class OutputExistsError(OutputError):
+    """The output exists and --force was not given."""
+
+    exit_code = 6
+
+
+class QualityError(KcolorsError):
+    """Even 256 colours miss the requested quality target (the result is still written)."""
+
+    exit_code = 99
+
+
+EXIT_CODES = {
+    0: "success",
+    1: "unexpected internal error (a bug: please report it)",
+    2: "invalid option or argument",
+    3: "cannot read the input (missing, empty, truncated, not an image)",
+    4: "image larger than --max-pixels (decompression-bomb guard)",
+    5: "cannot write the output",
+    6: "output exists (use -f/--force)",
+    7: "batch: some files failed (the others were written)",
+    99: "quality target missed even at 256 colours (the 256-colour result is written)",
+}

@@ -1,0 +1,83 @@
+"""The colour histogram: every distinct colour of an image and how many pixels have it.
+
+k-means fits on the histogram instead of the pixels (as libimagequant does), so
+the cost of a fit depends on how many colours an image has, not how many pixels.
+Histograms of several images add up, which is how one palette is fitted to a
+whole collection.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import kernels
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Distinct colours with pixel counts.
+
+    Attributes
+    ----------
+    colors : (M, 3) uint8 array
+        Distinct sRGB colours, in ascending 0xRRGGBB order.
+    counts : (M,) float64 array
+        Number of pixels of each colour.
+    """
+
+    colors: np.ndarray
+    counts: np.ndarray
+
+    @classmethod
+    def of(cls, rgb, mask=None):
+        """Histogram of an (..., 3) uint8 array, counting only where ``mask`` is True."""
+        return cls.with_index(rgb, mask)[0]
+
+    @classmethod
+    def with_index(cls, rgb, mask=None):
+        """As :meth:`of`, also returning each pixel's row (-1 where masked), for remapping."""
+        shape = np.shape(rgb)[:-1]
+        flat_mask = None if mask is None else np.reshape(mask, -1)
+        colors, counts, index = kernels.distinct_colors(np.reshape(rgb, (-1, 3)), flat_mask)
+        return cls(colors, counts), index.reshape(shape)
+
+    def __len__(self):
+        return len(self.colors)
+
+    @property
+    def total(self):
+        """Number of pixels counted."""
+        return float(self.counts.sum())
+
+    def __add__(self, other):
+        keys = np.concatenate([_pack(self.colors), _pack(other.colors)])
+        unique, inverse = np.unique(keys, return_inverse=True)
+        counts = np.bincount(inverse, weights=np.concatenate([self.counts, other.counts]))
+        return Histogram(_unpack(unique), counts)
+
+    def __radd__(self, other):  # so that sum(histograms) works
+        return self if other == 0 else self + other
+
+    def binned(self, points, bits):
+        """Weighted mean of ``points`` (one row per colour) over cubes of 2**(8-bits) levels.
+
+        Returns ``(means, weights)``: a much smaller weighted point set that k-means
+        can seed and settle on before it polishes on the exact colours.
+        """
+        c = self.colors.astype(np.intp) >> (8 - bits)
+        cube = (c[:, 0] << (2 * bits)) | (c[:, 1] << bits) | c[:, 2]
+        weights = np.bincount(cube, weights=self.counts, minlength=1 << (3 * bits))
+        occupied = np.flatnonzero(weights)
+        sums = [np.bincount(cube, weights=self.counts * points[:, ch], minlength=len(weights))[occupied]
+                for ch in range(3)]
+        return np.stack(sums, axis=1) / weights[occupied, None], weights[occupied]
+
+
+def _pack(colors):
+    c = colors.astype(np.uint32)
+    return (c[:, 0] << 16) | (c[:, 1] << 8) | c[:, 2]
+
+
+def _unpack(keys):
+    keys = keys.astype(np.uint32)
+    return np.stack([(keys >> 16) & 255, (keys >> 8) & 255, keys & 255], axis=1).astype(np.uint8)

@@ -1,0 +1,130 @@
+"""Thin, checked wrappers over the compiled kernels in ``_kernels.c``.
+
+The C functions trust their arguments; this module is where arrays are made
+contiguous and of the right dtype, so callers can pass what they have.
+"""
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from . import _kernels
+
+# The kernels release the GIL, so large searches are split over threads.
+# Batch workers set this to 1: there the processes already fill the cores.
+THREADS = min(4, os.cpu_count() or 1)
+_PARALLEL_ABOVE = 65_536  # points; below this, thread start-up costs more than it saves
+_pool = None
+
+
+def _chunks(n):
+    """Slices splitting n points over the threads (just one when n is small)."""
+    parts = THREADS if n > _PARALLEL_ABOVE else 1
+    edges = np.linspace(0, n, parts + 1).astype(int)
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def _map(function, jobs):
+    global _pool
+    if len(jobs) == 1:
+        return [function(*jobs[0])]
+    if _pool is None or _pool._max_workers < len(jobs):
+        _pool = ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="kcolors")
+    return list(_pool.map(lambda job: function(*job), jobs))
+
+
+def principal_axis(centres):
+    """Unit vector along which ``centres`` spread most (the search sorts on it)."""
+    centres = np.asarray(centres, dtype=np.float64)
+    if len(centres) < 2:
+        return np.array([1.0, 0.0, 0.0])
+    spread = np.cov(centres.T)
+    if not np.all(np.isfinite(spread)) or not spread.any():
+        return np.array([1.0, 0.0, 0.0])
+    axis = np.linalg.eigh(spread)[1][:, -1]
+    return np.ascontiguousarray(axis / np.linalg.norm(axis))
+
+
+def distinct_colors(rgb, mask=None):
+    """Exact colour histogram of 8-bit RGB pixels.
+
+    Parameters
+    ----------
+    rgb : (N, 3) uint8 array
+    mask : (N,) bool array or None
+        Pixels to count; the others get index -1.
+
+    Returns
+    -------
+    colors : (M, 3) uint8, counts : (M,) float64, index : (N,) int32
+        The distinct colours in ascending 0xRRGGBB order, how many pixels
+        have each, and each pixel's row in ``colors``.
+    """
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    mask = None if mask is None else np.ascontiguousarray(mask, dtype=np.uint8)
+    lut = np.zeros(1 << 24, dtype=np.uint32)
+    m = _kernels.distinct_colors(rgb, mask, lut, None, None, None)
+    colors = np.empty((m, 3), dtype=np.uint8)
+    counts = np.empty(m, dtype=np.float64)
+    index = np.empty(len(rgb), dtype=np.int32)
+    _kernels.distinct_colors(rgb, mask, lut, colors, counts, index)
+    return colors, counts, index
+
+
+def assign(points, centres, *, weights=None, labels=None, sums=False, bounds=None, shifts=None):
+    """Exact nearest centre of every point (squared Euclidean distance).
+
+    ``labels``, if given, holds last round's answers: they seed the search and
+    are overwritten. With ``sums=True`` also returns each centre's weighted sum
+    of points and total weight, the two halves of a Lloyd update.
+
+    ``bounds`` ((n, 2) float64, kept by the caller between rounds) switches on
+    Hamerly's bounds: ``shifts`` gives how far each centre moved since the last
+    round (None on the first), and points that provably keep their centre are
+    not searched. The inertia is then NaN.
+
+    Returns ``(labels, inertia)`` or ``(labels, inertia, sums, counts)``.
+    """
+    points = np.ascontiguousarray(points, dtype=np.float64)
+    centres = np.ascontiguousarray(centres, dtype=np.float64)
+    if labels is None:
+        labels = np.full(len(points), -1, dtype=np.int32)
+    weights = None if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
+    shifts = None if shifts is None else np.ascontiguousarray(shifts, dtype=np.float64)
+    axis = principal_axis(centres)
+    chunks = _chunks(len(points))
+    totals = [np.empty_like(centres) if sums else None for _ in chunks]
+    counts = [np.empty(len(centres)) if sums else None for _ in chunks]
+    jobs = [(points[part], None if weights is None else weights[part], centres, axis, labels[part], total, count,
+             None if bounds is None else bounds[part], shifts)
+            for part, total, count in zip(chunks, totals, counts)]
+    inertia = sum(_map(_kernels.assign, jobs))
+    if not sums:
+        return labels, inertia
+    return labels, inertia, sum(totals), sum(counts)
+
+
+def kmeanspp(points, weights, k, seed, n_trials=None):
+    """Greedy weighted k-means++ seeding (``2 + ln k`` trials per centre, as scikit-learn)."""
+    points = np.ascontiguousarray(points, dtype=np.float64)
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    if n_trials is None:
+        n_trials = 2 + int(np.log(k))
+    centres = np.empty((k, 3), dtype=np.float64)
+    _kernels.kmeanspp(points, weights, centres, int(n_trials), int(seed) & (2**64 - 1))
+    return centres
+
+
+def dither_fs(image, centres, strength, mask=None):
+    """Floyd-Steinberg error diffusion of an (H, W, 3) float image onto ``centres``.
+
+    Returns (H, W) int32 labels, -1 where ``mask`` is False. ``image`` is not changed.
+    """
+    h, w, _ = image.shape
+    work = np.array(image, dtype=np.float64, order="C")  # the kernel adds error into it
+    centres = np.ascontiguousarray(centres, dtype=np.float64)
+    mask = None if mask is None else np.ascontiguousarray(mask, dtype=np.uint8)
+    labels = np.empty((h, w), dtype=np.int32)
+    _kernels.dither_fs(work, w, mask, centres, principal_axis(centres), float(strength), labels)
+    return labels

@@ -1,0 +1,119 @@
+"""The fast engine: weighted k-means on the colour histogram.
+
+Stages, each cheap because none of them looks at pixels:
+
+1. Seed with greedy k-means++ and settle with Lloyd's iterations on a coarse
+   histogram (colours pooled into cubes of 8 levels a side), from a few seeds;
+   keep the best.
+2. Settle again on finer cubes (4 levels a side), and last on
+   the exact distinct colours, weighted by their pixel counts: the minimum that
+   k-means on every pixel seeks. Each level starts close to its answer, so the
+   costly levels need few iterations; on levels of over ``CAPPED_ABOVE``
+   colours the iterations are capped, which bounds the time on huge images.
+
+The compiled kernel (``_kernels.c``) does the nearest-centre search exactly,
+pruned by sorting centres along their principal axis.
+"""
+
+import numpy as np
+
+from . import kernels
+
+# Above this many distinct colours, seed and settle on coarse histograms first.
+COARSE_ABOVE = 16_384
+# Bits per channel of the coarse levels (cubes of 2**(8 - bits) levels a side).
+LEVEL_BITS = (5, 6)
+# A finer level is used only when it is this much larger than the last one.
+LEVEL_GROWTH = 1.5
+# Levels with more points than this run at most CAPPED_ITERATIONS iterations.
+CAPPED_ABOVE = 100_000
+CAPPED_ITERATIONS = 10
+
+
+def fit(histogram, points, k, *, seed=0, n_init=None, max_iter=300, tol=1e-4):
+    """Weighted k-means of ``points`` (one per histogram colour), k-means++ seeding.
+
+    Parameters
+    ----------
+    histogram : Histogram
+        The colours and their pixel counts (the weights).
+    points : (M, 3) float64 array
+        The histogram's colours in the working colour space.
+    k : int
+        Number of clusters, 1 <= k < M.
+    seed : int
+        Seeds the k-means++ draws; the same seed gives the same centres.
+    n_init : int, optional
+        Seeds tried on the coarse histogram; the lowest inertia wins. Default:
+        3 up to 64 colours, where an unlucky start costs most, else 1.
+
+    Returns
+    -------
+    centres : (k, 3) float64 array
+    inertia : float
+        Weighted sum of squared distances to the nearest centre.
+    """
+    if n_init is None:
+        n_init = 3 if k <= 64 else 1
+    (start_points, start_weights), *finer = _levels(histogram, points)
+    rng = np.random.default_rng(seed)
+    best = None
+    for _ in range(n_init):
+        centres = kernels.kmeanspp(start_points, start_weights, k, rng.integers(2**63))
+        centres, inertia = lloyd(start_points, start_weights, centres, max_iter=max_iter, tol=tol)
+        if best is None or inertia < best[1]:
+            best = (centres, inertia)
+    for level_points, level_weights in finer:
+        cap = CAPPED_ITERATIONS if len(level_points) > CAPPED_ABOVE else max_iter
+        best = lloyd(level_points, level_weights, best[0], max_iter=cap, tol=tol)
+    return best
+
+
+def _levels(histogram, points):
+    """Weighted point sets from coarse to exact: cube means at growing bits, then the colours."""
+    exact = (points, histogram.counts)
+    if len(points) <= COARSE_ABOVE:
+        return [exact]
+    levels = []
+    for bits in LEVEL_BITS:
+        means, weights = histogram.binned(points, bits)
+        if len(means) * LEVEL_GROWTH > len(points):
+            break
+        if not levels or len(means) > LEVEL_GROWTH * len(levels[-1][0]):
+            levels.append((means, weights))
+    return levels + [exact]
+
+
+def lloyd(points, weights, centres, *, max_iter=300, tol=1e-4):
+    """Lloyd's iterations from ``centres`` until they move less than ``tol``.
+
+    ``tol`` is relative to the points' mean per-channel variance, as in
+    scikit-learn. An emptied cluster is moved to the point farthest from its
+    centre, so k clusters stay k.
+
+    Returns ``(centres, inertia)``, the inertia that of the returned centres.
+    """
+    mean = np.average(points, axis=0, weights=weights)
+    variance = np.average((points - mean) ** 2, axis=0, weights=weights).mean()
+    threshold = tol * variance
+    labels, shifts = None, None
+    bounds = np.empty((len(points), 2))  # Hamerly's bounds: most points skip the search
+    for _ in range(max_iter):
+        labels, _, sums, counts = kernels.assign(points, centres, weights=weights, labels=labels, sums=True,
+                                                 bounds=bounds, shifts=shifts)
+        updated = np.divide(sums, counts[:, None], out=centres.copy(), where=counts[:, None] > 0)
+        empty = np.flatnonzero(counts == 0)
+        if len(empty):
+            updated[empty] = _farthest(points, weights, centres, labels, len(empty))
+        moved = ((updated - centres) ** 2).sum(axis=1)
+        centres, shifts = updated, np.sqrt(moved)
+        if moved.sum() <= threshold and not len(empty):
+            break
+    labels, inertia = kernels.assign(points, centres, weights=weights, labels=labels)
+    return centres, inertia
+
+
+def _farthest(points, weights, centres, labels, n):
+    """The ``n`` points with the largest weighted squared distance to their centre."""
+    distance = ((points - centres[labels]) ** 2).sum(axis=1) * weights
+    return points[np.argsort(distance)[::-1][:n]]

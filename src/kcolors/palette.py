@@ -1,0 +1,126 @@
+"""Palettes: a fitted set of colours that can recolour any image, saved and loaded as files.
+
+Files: ``.gpl`` (GIMP palette), ``.json`` (``{"colors": ["#rrggbb", ...]}``), ``.txt``
+(one ``#rrggbb`` a line). Loading keeps the file's order.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, UsageError
+from .io import write_bytes
+
+PALETTE_EXTENSIONS = (".gpl", ".json", ".txt")
+
+
+class Palette:
+    """Up to 256 sRGB colours and the colour space in which pixels are matched to them.
+
+    Parameters
+    ----------
+    colors : (k, 3) uint8 array-like
+    space : {"rgb", "lab", "oklab"}
+
+    Examples
+    --------
+    >>> p = Palette([[0, 0, 0], [255, 255, 255]])
+    >>> p.hex()
+    ['#000000', '#ffffff']
+    """
+
+    def __init__(self, colors, space="rgb"):
+        colors = np.asarray(colors)
+        if colors.size == 0:
+            colors = np.zeros((0, 3), dtype=np.uint8)
+        if colors.ndim != 2 or colors.shape[1] != 3:
+            raise UsageError(f"palette colours must have shape (k, 3), not {colors.shape}")
+        if colors.dtype != np.uint8 and (colors.min() < 0 or colors.max() > 255):
+            raise UsageError("palette colours must lie in 0-255")
+        self.colors = colors.astype(np.uint8)
+        self.space = space
+
+    def __len__(self):
+        return len(self.colors)
+
+    def __repr__(self):
+        return f"Palette({self.hex()}, space={self.space!r})"
+
+    def hex(self):
+        """The colours as ``"#rrggbb"`` strings."""
+        return [f"#{r:02x}{g:02x}{b:02x}" for r, g, b in self.colors.tolist()]
+
+    def remap(self, image, *, dither=0.0, max_pixels=None):
+        """Recolour ``image`` with this palette (no fitting). Returns a :class:`~kcolors.Quantization`."""
+        from .quantize import quantize
+
+        return quantize(image, len(self), palette=self, dither=dither, space=self.space, max_pixels=max_pixels)
+
+    # ------------------------------------------------------------------ files
+
+    def to_text(self, fmt, name="kcolors"):
+        """The palette as the text of a ``.gpl``, ``.json`` or ``.txt`` file."""
+        if fmt == ".json":
+            return json.dumps({"name": name, "space": self.space, "colors": self.hex()}, indent=2) + "\n"
+        if fmt == ".gpl":
+            rows = [f"{r:3d} {g:3d} {b:3d}\t{h}" for (r, g, b), h in zip(self.colors.tolist(), self.hex())]
+            return "GIMP Palette\nName: {}\nColumns: 8\n#\n{}\n".format(name, "\n".join(rows))
+        return "\n".join(self.hex()) + "\n"
+
+    def save(self, path, *, force=True):
+        """Write a ``.gpl``, ``.json`` or ``.txt`` palette file (atomically)."""
+        write_bytes(path, self.to_text(palette_format(path), Path(str(path)).stem).encode(), force=force)
+
+    @classmethod
+    def load(cls, path, space="rgb"):
+        """Read a ``.gpl``, ``.json`` or ``.txt`` palette file, keeping its order."""
+        fmt = palette_format(path)
+        try:
+            text = Path(path).read_text()
+        except FileNotFoundError:
+            raise InputError(f"{path}: no such palette file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{path}: cannot read palette ({exc})") from None
+        try:
+            colors = _parse(text, fmt)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{path}: not a valid {fmt} palette ({exc})") from None
+        if not 1 <= len(colors) <= 256:
+            raise InputError(f"{path}: a palette needs 1 to 256 colours, this one has {len(colors)}")
+        return cls(np.array(colors, dtype=np.uint8), space)
+
+
+def palette_format(path):
+    ext = Path(str(path)).suffix.lower()
+    if ext not in PALETTE_EXTENSIONS:
+        raise UsageError(f"{path}: palette files must end in {', '.join(PALETTE_EXTENSIONS)}")
+    return ext
+
+
+def _parse(text, fmt):
+    if fmt == ".json":
+        data = json.loads(text)
+        items = data["colors"] if isinstance(data, dict) else data
+        return [_hex(item) if isinstance(item, str) else _rgb(item) for item in items]
+    if fmt == ".gpl":
+        lines = text.splitlines()
+        if not lines or lines[0].strip() != "GIMP Palette":
+            raise ValueError("first line must be 'GIMP Palette'")
+        rows = [ln.split() for ln in lines[1:] if ln.strip() and not ln.startswith("#") and ":" not in ln]
+        return [_rgb(row[:3]) for row in rows]
+    return [_hex(ln.strip()) for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith(";")]
+
+
+def _hex(s):
+    s = s.strip().lstrip("#")
+    if len(s) != 6:
+        raise ValueError(f"{s!r} is not a #rrggbb colour")
+    return [int(s[i:i + 2], 16) for i in (0, 2, 4)]
+
+
+def _rgb(values):
+    rgb = [int(v) for v in values]
+    if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
+        raise ValueError(f"{values!r} is not an RGB triple in 0-255")
+    return rgb

@@ -1,0 +1,283 @@
+"""The pipeline: read -> histogram -> fit a palette -> recolour -> result.
+
+``quantize`` is the one call most users need; ``fit_palette`` and
+:class:`Palette` serve those who fit once and recolour many images.
+"""
+
+import math
+import time
+from functools import cached_property
+
+import numpy as np
+from PIL import Image
+
+from . import kmeans, simple
+from .colorspace import SPACES, from_space, to_space, to_uint8
+from .errors import UsageError
+from .io import load_image
+from .metrics import mean_delta_e, psnr, psnr_from_sse
+from .palette import Palette
+from .remap import colour_labels, dithered_labels, pixel_labels
+
+ENGINES = ("fast", "sklearn", "simple")
+MAX_K = 256  # what a palette image (PNG, GIF) holds
+
+
+def check_options(k=16, space="rgb", dither=0.0, engine="fast"):
+    """Validate the options shared by every entry point; raise UsageError naming the fix."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise UsageError(f"k must be a whole number, not {k!r}")
+    if not 1 <= k <= MAX_K:
+        raise UsageError(f"k must be between 1 and {MAX_K}, not {k}")
+    if space not in SPACES:
+        raise UsageError(f"space must be one of {', '.join(SPACES)}, not {space!r}")
+    if engine not in ENGINES:
+        raise UsageError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if not (isinstance(dither, (int, float)) and 0.0 <= dither <= 1.0):
+        raise UsageError(f"dither strength must be between 0 and 1, not {dither!r}")
+
+
+def fit_palette(histogram, k, *, space="rgb", engine="fast", seed=0, pixels=None):
+    """Fit a k-colour palette to a colour histogram with k-means (k-means++ seeding).
+
+    Parameters
+    ----------
+    histogram : Histogram
+        Colours and pixel counts, of one image or summed over many.
+    k : int
+        Number of colours, 1-256. With k at or above the number of distinct
+        colours the palette is those colours, exactly.
+    space : {"rgb", "lab", "oklab"}
+        Where distances are measured and means taken.
+    engine : {"fast", "sklearn", "simple"}
+    seed : int
+    pixels : (N, 3) uint8 array, optional
+        The pixels themselves, for the ``sklearn`` engine (which clusters every
+        pixel, the original approach); rebuilt from the histogram if omitted.
+
+    Returns
+    -------
+    Palette
+    """
+    check_options(k, space, 0.0, engine)
+    if len(histogram) <= k:  # nothing to merge: every colour is its own cluster
+        return Palette(histogram.colors.copy(), space)
+    points = to_space(histogram.colors, space)
+    if engine == "fast":
+        centres, _ = kmeans.fit(histogram, points, k, seed=seed)
+    elif engine == "simple":
+        centres, _, _ = simple.kmeans(points, k, weights=histogram.counts, seed=seed)
+    else:
+        centres = _fit_sklearn(histogram, k, space, seed, pixels)
+    return Palette(_unique_rows(to_uint8(from_space(centres, space))), space)
+
+
+def _fit_sklearn(histogram, k, space, seed, pixels):
+    from sklearn.cluster import KMeans
+
+    if pixels is None:
+        pixels = np.repeat(histogram.colors, histogram.counts.astype(np.int64), axis=0)
+    model = KMeans(n_clusters=k, init="k-means++", n_init=1, random_state=seed)
+    return model.fit(to_space(pixels, space)).cluster_centers_
+
+
+def _unique_rows(colors):
+    """Distinct rows in first-seen order (rounding can make two centres one colour)."""
+    _, first = np.unique(colors, axis=0, return_index=True)
+    return colors[np.sort(first)]
+
+
+def quantize(image, k=16, *, space="rgb", dither=0.0, engine="fast", seed=0, palette=None, max_pixels=None):
+    """Flatten an image to at most ``k`` colours with k-means.
+
+    Parameters
+    ----------
+    image : str, Path, bytes, PIL.Image.Image, (H, W, 3|4) uint8 array or Picture
+        The caller's array is never modified. Fully transparent pixels take no
+        part and stay transparent.
+    k : int
+        Number of colours, 1-256.
+    space : {"rgb", "lab", "oklab"}
+        Colour space of the clustering and of the nearest-colour mapping.
+    dither : float
+        Floyd-Steinberg strength, 0 (none) to 1.
+    engine : {"fast", "sklearn", "simple"}
+        ``fast``: weighted k-means on the colour histogram; ``sklearn``:
+        scikit-learn's KMeans on every pixel; ``simple``: the from-scratch numpy
+        k-means of :mod:`kcolors.simple`.
+    seed : int
+        The same input, options and seed give the same result.
+    palette : Palette or (n, 3) uint8 array, optional
+        Recolour with these colours (order kept) instead of fitting.
+    max_pixels : int, optional
+        Refuse larger images (decompression-bomb guard).
+
+    Returns
+    -------
+    Quantization
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.zeros((2, 2, 3), np.uint8); img[0] = (200, 30, 30)
+    >>> result = quantize(img, 2)
+    >>> result.palette.tolist()
+    [[0, 0, 0], [200, 30, 30]]
+    >>> result.labels.tolist()
+    [[1, 1], [0, 0]]
+    """
+    check_options(k, space, dither, engine)
+    started = time.perf_counter()
+    picture = load_image(image, max_pixels=max_pixels)
+    histogram, index = picture.histogram()
+    if palette is None:
+        pixels = picture.rgb[index >= 0] if engine == "sklearn" else None
+        fitted = fit_palette(histogram, k, space=space, engine=engine, seed=seed, pixels=pixels)
+    else:
+        fitted = palette if isinstance(palette, Palette) else Palette(palette, space)
+        space = fitted.space
+    if dither > 0:
+        labels = dithered_labels(picture.rgb, picture.mask, fitted.colors, space, dither)
+        by_colour = None
+        counts = np.bincount(labels[labels >= 0], minlength=len(fitted))
+    else:
+        by_colour = colour_labels(histogram, fitted.colors, space)
+        counts = np.bincount(by_colour, weights=histogram.counts, minlength=len(fitted))
+    if palette is None:  # fitted: most used colour first, unused ones dropped
+        fitted, relabel = _by_share(fitted, counts)
+        if by_colour is None:
+            labels = relabel[labels]
+        else:
+            by_colour = relabel[by_colour]
+    if by_colour is not None:
+        labels = pixel_labels(by_colour, index)
+    return Quantization(picture, fitted, labels, by_colour, k=k, dither=dither, engine=engine,
+                        seconds=time.perf_counter() - started)
+
+
+def _by_share(palette, counts):
+    """The palette ordered by pixel count, unused colours dropped, and the old -> new label table."""
+    order = np.argsort(-counts, kind="stable")
+    order = order[counts[order] > 0]
+    relabel = np.full(len(palette) + 1, -1, dtype=np.int32)  # the extra last slot keeps -1 as -1
+    relabel[order] = np.arange(len(order), dtype=np.int32)
+    return Palette(palette.colors[order], palette.space), relabel
+
+
+class Quantization:
+    """An image flattened to a palette.
+
+    Attributes
+    ----------
+    palette : (n, 3) uint8 array
+        The colours, most used first for fitted palettes (n <= k).
+    labels : (H, W) int32 array
+        Each pixel's palette index; -1 where fully transparent.
+    alpha : (H, W) uint8 array or None
+    picture : Picture
+        The image that was flattened.
+    k, space, dither, engine, seconds
+        The options used and the time taken (read, fit and recolour).
+    """
+
+    def __init__(self, picture, palette, labels, colour_labels=None, *, k, dither=0.0, engine="fast", seconds=0.0):
+        self.picture = picture
+        self._palette = palette
+        self.labels = labels
+        self._colour_labels = colour_labels
+        self.k, self.space, self.dither, self.engine = k, palette.space, dither, engine
+        self.seconds = seconds
+
+    def __repr__(self):
+        w, h = self.picture.size
+        return f"<Quantization {w}x{h} k={self.k} colours={self.colors_out} psnr={self.psnr:.2f}>"
+
+    @property
+    def palette(self):
+        return self._palette.colors
+
+    @property
+    def alpha(self):
+        return self.picture.alpha
+
+    def as_palette(self):
+        """The palette as a :class:`Palette` (to save it or recolour other images)."""
+        return self._palette
+
+    def remap(self, image, *, dither=None, max_pixels=None):
+        """Recolour another image (a frame, a sibling picture) with this palette."""
+        dither = self.dither if dither is None else dither
+        return self._palette.remap(image, dither=dither, max_pixels=max_pixels)
+
+    @cached_property
+    def rgb(self):
+        """(H, W, 3) uint8: every pixel replaced by its palette colour (black where transparent)."""
+        table = np.vstack([self.palette, np.zeros((1, 3), np.uint8)])  # index -1 -> black
+        return table[self.labels]
+
+    @property
+    def image(self):
+        """The flattened picture as a PIL image (RGB, or RGBA when the input had transparency)."""
+        if self.alpha is None:
+            return Image.fromarray(self.rgb, "RGB")
+        return Image.fromarray(np.dstack([self.rgb, self.alpha]), "RGBA")
+
+    @cached_property
+    def counts(self):
+        """Pixels per palette colour."""
+        return np.bincount(self.labels[self.labels >= 0], minlength=len(self.palette))
+
+    @property
+    def shares(self):
+        """Fraction of the (non-transparent) pixels per palette colour."""
+        total = self.counts.sum()
+        return self.counts / total if total else self.counts.astype(float)
+
+    @property
+    def colors_in(self):
+        """Distinct colours of the input (non-transparent pixels)."""
+        return len(self.picture.histogram()[0])
+
+    @property
+    def colors_out(self):
+        """Distinct colours of the output."""
+        return int(np.count_nonzero(self.counts))
+
+    @cached_property
+    def psnr(self):
+        """PSNR in dB over the non-transparent pixels (inf when the output equals the input)."""
+        if self._colour_labels is None:
+            return psnr(self.picture.rgb, self.rgb, self.picture.mask)
+        histogram, _ = self.picture.histogram()
+        diff = histogram.colors.astype(np.float64) - self.palette[self._colour_labels]
+        return psnr_from_sse(float((histogram.counts * (diff**2).sum(axis=1)).sum()), 3 * histogram.total)
+
+    @cached_property
+    def _delta_e(self):
+        if self._colour_labels is not None:
+            histogram, _ = self.picture.histogram()
+            return mean_delta_e(histogram.colors, self.palette[self._colour_labels], histogram.counts)
+        keep = self.labels >= 0
+        return mean_delta_e(self.picture.rgb[keep], self.rgb[keep])
+
+    @property
+    def delta_e(self):
+        """Mean CIEDE2000 ΔE over the non-transparent pixels (see ``delta_e_sample``)."""
+        return self._delta_e[0]
+
+    @property
+    def delta_e_sample(self):
+        """None when ``delta_e`` is exact, else the size of the seeded sample it was estimated on."""
+        return self._delta_e[1]
+
+    def metrics(self):
+        """The figures of ``kcolors compress --json`` (less the byte counts, which need a file)."""
+        w, h = self.picture.size
+        return {
+            "width": w, "height": h, "k": self.k, "space": self.space, "engine": self.engine,
+            "dither": self.dither, "colors_in": self.colors_in, "colors_out": self.colors_out,
+            "psnr": None if math.isinf(self.psnr) else round(self.psnr, 4),
+            "delta_e": round(self.delta_e, 4), "delta_e_sample": self.delta_e_sample,
+            "seconds": round(self.seconds, 4), "palette": self._palette.hex(),
+            "shares": [round(float(s), 6) for s in self.shares],
+        }

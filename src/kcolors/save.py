@@ -1,0 +1,18 @@
+"""Writing a result to a file (or standard output), safely."""
+
+from .encode import encode
+from .io import check_output, output_format, write_bytes
+
+
+def save(result, path, *, force=False):
+    """Write ``result`` to ``path`` in the format its extension names; return the bytes written.
+
+    Refuses to overwrite without ``force`` and to overwrite the input; writes a
+    temporary file and renames it, so a failure never leaves a damaged file.
+    ``"-"`` writes PNG to standard output.
+    """
+    fmt = output_format(path)
+    check_output(path, input_path=result.picture.path, force=force)
+    data = encode(result, fmt, icc=result.picture.icc)
+    write_bytes(path, data, force=force)
+    return len(data)
