@@ -3,8 +3,8 @@
 Stages, each cheap because none of them looks at pixels:
 
 1. Seed with greedy k-means++ and settle with Lloyd's iterations on a coarse
-   histogram (colours pooled into cubes of 8 levels a side), from a few seeds;
-   keep the best.
+   histogram (colours pooled into cubes of 8 levels a side), from several
+   seeds; keep the best. This stage is shared by every engine.
 2. Settle again on finer cubes (4 levels a side), and last on
    the exact distinct colours, weighted by their pixel counts: the minimum that
    k-means on every pixel seeks. Each level starts close to its answer, so the
@@ -20,7 +20,7 @@ import numpy as np
 from . import kernels
 
 # Above this many distinct colours, seed and settle on coarse histograms first.
-COARSE_ABOVE = 16_384
+COARSE_ABOVE = 4_096
 # Bits per channel of the coarse levels (cubes of 2**(8 - bits) levels a side).
 LEVEL_BITS = (5, 6)
 # A finer level is used only when it is this much larger than the last one.
@@ -44,8 +44,7 @@ def fit(histogram, points, k, *, seed=0, n_init=None, max_iter=300, tol=1e-4):
     seed : int
         Seeds the k-means++ draws; the same seed gives the same centres.
     n_init : int, optional
-        Seeds tried on the coarse histogram; the lowest inertia wins. Default:
-        3 up to 64 colours, where an unlucky start costs most, else 1.
+        k-means++ starts tried on the coarse histogram (see :func:`default_n_init`).
 
     Returns
     -------
@@ -53,20 +52,45 @@ def fit(histogram, points, k, *, seed=0, n_init=None, max_iter=300, tol=1e-4):
     inertia : float
         Weighted sum of squared distances to the nearest centre.
     """
-    if n_init is None:
-        n_init = 3 if k <= 64 else 1
-    (start_points, start_weights), *finer = _levels(histogram, points)
-    rng = np.random.default_rng(seed)
-    best = None
-    for _ in range(n_init):
-        centres = kernels.kmeanspp(start_points, start_weights, k, rng.integers(2**63))
-        centres, inertia = lloyd(start_points, start_weights, centres, max_iter=max_iter, tol=tol)
-        if best is None or inertia < best[1]:
-            best = (centres, inertia)
+    (coarse_points, coarse_weights), *finer = _levels(histogram, points)
+    best = best_start(coarse_points, coarse_weights, k, seed=seed, n_init=n_init, max_iter=max_iter, tol=tol)
     for level_points, level_weights in finer:
         cap = CAPPED_ITERATIONS if len(level_points) > CAPPED_ABOVE else max_iter
         best = lloyd(level_points, level_weights, best[0], max_iter=cap, tol=tol)
     return best
+
+
+def starting_centres(histogram, points, k, *, seed=0, n_init=None):
+    """The stage every engine shares: the best of ``n_init`` k-means++ starts, settled on the coarse level.
+
+    Lloyd's iterations only find a local minimum, and which one depends on
+    the start. Choosing the start once, cheaply, on the coarse histogram and
+    handing it to every engine means the engines differ only in how they run
+    Lloyd's iterations, and so reach the same answer.
+    """
+    coarse_points, coarse_weights = _levels(histogram, points)[0]
+    return best_start(coarse_points, coarse_weights, k, seed=seed, n_init=n_init)[0]
+
+
+def best_start(points, weights, k, *, seed=0, n_init=None, max_iter=300, tol=1e-4):
+    """Run k-means from ``n_init`` greedy k-means++ starts; keep the lowest inertia."""
+    n_init = default_n_init(k) if n_init is None else n_init
+    rng = np.random.default_rng(seed)
+    best = None
+    for _ in range(n_init):
+        centres = kernels.kmeanspp(points, weights, k, rng.integers(2**63))
+        centres, inertia = lloyd(points, weights, centres, max_iter=max_iter, tol=tol)
+        if best is None or inertia < best[1]:
+            best = (centres, inertia)
+    return best
+
+
+def default_n_init(k):
+    """k-means++ starts to try: 10 up to 64 colours, where an unlucky start costs most, else 3.
+
+    They run on the coarse histogram, where a start costs milliseconds.
+    """
+    return 10 if k <= 64 else 3
 
 
 def _levels(histogram, points):

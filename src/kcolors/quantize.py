@@ -50,6 +50,10 @@ def fit_palette(histogram, k, *, space="rgb", engine="fast", seed=0, pixels=None
     space : {"rgb", "lab", "oklab"}
         Where distances are measured and means taken.
     engine : {"fast", "sklearn", "simple"}
+        How Lloyd's iterations run: ``fast``, compiled, on the histogram from
+        coarse to exact; ``sklearn``, scikit-learn's KMeans on every pixel;
+        ``simple``, the numpy code of :mod:`kcolors.simple`. All three start
+        from the same k-means++ centres (best of several starts).
     seed : int
     pixels : (N, 3) uint8 array, optional
         The pixels themselves, for the ``sklearn`` engine (which clusters every
@@ -65,19 +69,22 @@ def fit_palette(histogram, k, *, space="rgb", engine="fast", seed=0, pixels=None
     points = to_space(histogram.colors, space)
     if engine == "fast":
         centres, _ = kmeans.fit(histogram, points, k, seed=seed)
-    elif engine == "simple":
-        centres, _, _ = simple.kmeans(points, k, weights=histogram.counts, seed=seed)
-    else:
-        centres = _fit_sklearn(histogram, k, space, seed, pixels)
+    else:  # same start as the fast engine, so that the engines differ only in their Lloyd iterations
+        start = kmeans.starting_centres(histogram, points, k, seed=seed)
+        if engine == "simple":
+            centres, _, _ = simple.lloyd(points, histogram.counts, start)
+        else:
+            centres = _fit_sklearn(histogram, start, space, pixels)
     return Palette(_unique_rows(to_uint8(from_space(centres, space))), space)
 
 
-def _fit_sklearn(histogram, k, space, seed, pixels):
+def _fit_sklearn(histogram, start, space, pixels):
+    """scikit-learn's KMeans on every pixel (the original approach), from the given start."""
     from sklearn.cluster import KMeans
 
     if pixels is None:
         pixels = np.repeat(histogram.colors, histogram.counts.astype(np.int64), axis=0)
-    model = KMeans(n_clusters=k, init="k-means++", n_init=1, random_state=seed)
+    model = KMeans(n_clusters=len(start), init=start, n_init=1)
     return model.fit(to_space(pixels, space)).cluster_centers_
 
 

@@ -29,8 +29,12 @@ centre so far, so that new centres land in regions not yet covered.
 import numpy as np
 
 
-def kmeans(points, k, *, weights=None, seed=0, max_iter=300, tol=1e-4):
-    """Cluster ``points`` into ``k`` groups.
+def kmeans(points, k, *, weights=None, seed=0, n_init=1, max_iter=300, tol=1e-4):
+    """Cluster ``points`` into ``k`` groups: the best of ``n_init`` runs of k-means.
+
+    Lloyd's algorithm only finds a local minimum, and which one depends on the
+    start; trying a few starts and keeping the lowest inertia guards against
+    an unlucky one.
 
     Parameters
     ----------
@@ -41,6 +45,8 @@ def kmeans(points, k, *, weights=None, seed=0, max_iter=300, tol=1e-4):
         How much each point counts (default: 1 each).
     seed : int
         Seed of the random draws in k-means++; the same seed, the same answer.
+    n_init : int
+        Number of runs from different k-means++ starts.
     max_iter : int
         Most Lloyd iterations to run.
     tol : float
@@ -62,8 +68,12 @@ def kmeans(points, k, *, weights=None, seed=0, max_iter=300, tol=1e-4):
     points = np.asarray(points, dtype=np.float64)
     weights = np.ones(len(points)) if weights is None else np.asarray(weights, dtype=np.float64)
     rng = np.random.default_rng(seed)
+    runs = [lloyd(points, weights, kmeans_plus_plus(points, weights, k, rng), max_iter, tol) for _ in range(n_init)]
+    return min(runs, key=lambda run: run[2])
 
-    centres = kmeans_plus_plus(points, weights, k, rng)
+
+def lloyd(points, weights, centres, max_iter=300, tol=1e-4):
+    """Lloyd's algorithm from the given ``centres``; returns (centres, labels, inertia)."""
     # "Converged" means the centres barely move, measured against the spread of the data.
     variance = np.average((points - np.average(points, axis=0, weights=weights)) ** 2, axis=0, weights=weights)
     threshold = tol * variance.mean()

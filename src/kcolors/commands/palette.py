@@ -1,0 +1,53 @@
+"""``kcolors palette``: print an image's k-colour palette, save it, draw it as swatches."""
+
+import json
+import sys
+
+from ..palette import palette_format
+from ..quantize import quantize
+from . import add_quantize_options, check_k
+
+
+def add_parser(sub):
+    p = sub.add_parser("palette", help="print the k-colour palette of an image (and draw swatches)",
+                       description="Fit a k-colour palette and print it, most used colour first, with each "
+                                   "colour's share of the pixels.")
+    p.add_argument("input", nargs="?", help="image file, or - for stdin")
+    add_quantize_options(p, k_default=8)
+    p.add_argument("-o", "--output", metavar="SWATCH", help="also draw the palette as a swatch image (.png ...)")
+    p.add_argument("--palette-out", metavar="FILE", help="save the palette (.gpl .json .txt)")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite an existing swatch image")
+    p.add_argument("--json", action="store_true", help="print JSON instead of lines")
+    p.set_defaults(run=run)
+
+
+def run(args):
+    from ..errors import UsageError
+    from ..io import check_output
+
+    if args.input is None:
+        raise UsageError("palette needs an image")
+    check_k(args.k)
+    if args.palette_out:
+        palette_format(args.palette_out)
+    if args.output:
+        check_output(args.output, input_path=args.input, force=args.force)
+    result = quantize(args.input, args.k, space=args.space, engine=args.engine, seed=args.seed,
+                      max_pixels=args.max_pixels)
+    print_palette(result.as_palette().hex(), result.shares, as_json=args.json)
+    if args.palette_out:
+        result.as_palette().save(args.palette_out)
+    if args.output:
+        from ..pictures import save_swatch
+
+        save_swatch(result.palette, result.shares, args.output, force=args.force)
+        print(f"kcolors: wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def print_palette(hexes, shares, *, as_json=False):
+    if as_json:
+        print(json.dumps({"palette": hexes, "shares": [round(float(s), 6) for s in shares]}))
+        return
+    for code, share in zip(hexes, shares):
+        print(f"{code}  {100 * share:6.2f}%")

@@ -1,0 +1,360 @@
+"""The command line: every error case of the issue, every input that must succeed, outputs and reports.
+
+Each test runs the real `kcolors` command in a subprocess (conftest.run_cli).
+"""
+
+import hashlib
+import io
+import json
+import os
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms
+
+from conftest import run_cli
+
+
+def write(path, array, **save):
+    Image.fromarray(array).save(path, **save)
+    return path
+
+
+@pytest.fixture
+def photo(tmp_path, gradient):
+    return write(tmp_path / "photo.png", gradient)
+
+
+def one_error_line(proc):
+    err = proc.stderr.decode()
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def leftovers(folder):
+    """Files a failed run may have left: temporary parts or outputs."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") or "-k" in p.name or p.suffix == ".part")
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+def test_missing_file(tmp_path):
+    proc = run_cli(tmp_path / "nope.png", "-o", tmp_path / "out.png")
+    assert proc.returncode == 3
+    assert one_error_line(proc) == f"kcolors: {tmp_path / 'nope.png'}: no such file"
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_not_an_image(tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("just some words, not a picture\n")
+    proc = run_cli(text, "-o", tmp_path / "out.png")
+    assert proc.returncode == 3 and "not an image" in one_error_line(proc)
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_zero_byte_file(tmp_path):
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    proc = run_cli(empty, "-o", tmp_path / "out.png")
+    assert proc.returncode == 3 and "empty file" in one_error_line(proc)
+
+
+def test_truncated_image(tmp_path, photo):
+    data = photo.read_bytes()
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(data[: len(data) // 2])
+    proc = run_cli(cut, "-o", tmp_path / "out.png")
+    assert proc.returncode == 3 and "truncated" in one_error_line(proc)
+    assert not (tmp_path / "out.png").exists() and leftovers(tmp_path) == []
+
+
+def huge_png_header(width, height):
+    """A PNG that claims width x height pixels but holds no image data (a decompression bomb's header)."""
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+def test_decompression_bomb_is_refused_before_decoding(tmp_path):
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(huge_png_header(30000, 30000))
+    proc = run_cli(bomb, "-o", tmp_path / "out.png")
+    assert proc.returncode == 4
+    line = one_error_line(proc)
+    assert "900,000,000 pixels" in line and "--max-pixels" in line
+
+
+def test_max_pixels_lowers_and_raises_the_limit(tmp_path, photo):
+    low = run_cli(photo, "-o", tmp_path / "a.png", "--max-pixels", "100")
+    assert low.returncode == 4 and "over the limit of 100" in one_error_line(low)
+    ok = run_cli(photo, "-o", tmp_path / "b.png", "--max-pixels", str(48 * 64))
+    assert ok.returncode == 0
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(huge_png_header(30000, 30000))
+    raised = run_cli(bomb, "-o", tmp_path / "c.png", "--max-pixels", str(10**9))
+    assert raised.returncode == 3 and "truncated" in one_error_line(raised)  # past the limit, then no data
+
+
+@pytest.mark.parametrize("k, message", [("0", "k must be at least 1"), ("-3", "k must be at least 1"),
+                                        ("257", "k must be at most 256")])
+def test_k_out_of_range(tmp_path, photo, k, message):
+    proc = run_cli(photo, "-k", k, "-o", tmp_path / "out.png")
+    assert proc.returncode == 2 and message in one_error_line(proc)
+
+
+def test_k_not_a_number(tmp_path, photo):
+    proc = run_cli(photo, "-k", "many", "-o", tmp_path / "out.png")
+    assert proc.returncode == 2 and "not a whole number" in proc.stderr.decode()
+    assert "Traceback" not in proc.stderr.decode()
+
+
+def test_unknown_output_extension(tmp_path, photo):
+    proc = run_cli(photo, "-o", tmp_path / "out.xyz")
+    assert proc.returncode == 2 and "unknown output extension '.xyz'" in one_error_line(proc)
+
+
+def test_unwritable_output_folder(tmp_path, photo):
+    proc = run_cli(photo, "-o", tmp_path / "no" / "such" / "out.png")
+    assert proc.returncode == 5 and "does not exist" in one_error_line(proc)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # root writes anywhere; sysfs refuses even root
+            locked = "/sys"
+        proc = run_cli(photo, "-o", f"{locked}/out.png")
+        line = one_error_line(proc)
+        assert proc.returncode == 5 and ("not writable" in line or "Permission denied" in line), line
+    finally:
+        (tmp_path / "locked").chmod(0o700)
+
+
+def test_output_exists_without_force(tmp_path, photo):
+    out = tmp_path / "out.png"
+    out.write_bytes(b"precious")
+    proc = run_cli(photo, "-o", out)
+    assert proc.returncode == 6 and "use -f/--force" in one_error_line(proc)
+    assert out.read_bytes() == b"precious"
+    assert run_cli(photo, "-o", out, "-f").returncode == 0
+    assert Image.open(out).format == "PNG"
+
+
+def test_output_equal_to_input(tmp_path, photo):
+    before = photo.read_bytes()
+    for target in (photo, tmp_path / "." / "photo.png"):
+        proc = run_cli(photo, "-o", target, "-f")
+        assert proc.returncode == 2 and "output is the input" in one_error_line(proc)
+    assert photo.read_bytes() == before
+
+
+def test_bad_palette_file(tmp_path, photo):
+    bad = tmp_path / "bad.gpl"
+    bad.write_text("not a palette\n")
+    proc = run_cli(photo, "--palette", bad, "-o", tmp_path / "out.png")
+    assert proc.returncode == 3 and "not a valid .gpl palette" in one_error_line(proc)
+
+
+# --------------------------------------------------------------------------- inputs that must succeed
+
+
+def flatten(tmp_path, source, *args, k=16, out="out.png"):
+    proc = run_cli(source, "-k", k, "-o", tmp_path / out, "--json", *args)
+    assert proc.returncode == 0, proc.stderr.decode()
+    return json.loads(proc.stdout), Image.open(tmp_path / out)
+
+
+def colours(im):
+    return len(im.convert("RGBA").getcolors(1 << 24))
+
+
+def test_one_by_one(tmp_path):
+    figures, im = flatten(tmp_path, write(tmp_path / "dot.png", np.array([[[9, 8, 7]]], np.uint8)))
+    assert im.size == (1, 1) and im.convert("RGB").getpixel((0, 0)) == (9, 8, 7)
+    assert figures["colors_out"] == 1 and figures["psnr"] is None  # lossless: infinite PSNR
+
+
+def test_one_colour_image_k16(tmp_path):
+    figures, im = flatten(tmp_path, write(tmp_path / "flat.png", np.full((10, 12, 3), 77, np.uint8)))
+    assert figures["colors_out"] == 1 and colours(im) == 1 and figures["palette"] == ["#4d4d4d"]
+
+
+def test_k_at_or_above_distinct_colours_writes_the_input_exactly(tmp_path, gradient):
+    small = gradient[:5, :5]
+    source = write(tmp_path / "small.png", small)
+    _, im = flatten(tmp_path, source, k=256)
+    assert np.array_equal(np.asarray(im.convert("RGB")), small)
+
+
+def test_fully_transparent_image(tmp_path):
+    source = write(tmp_path / "clear.png", np.zeros((6, 6, 4), np.uint8))
+    figures, im = flatten(tmp_path, source)
+    assert figures["colors_out"] == 0
+    assert np.asarray(im.convert("RGBA"))[..., 3].max() == 0
+
+
+def test_partial_transparency_is_kept_in_png(tmp_path, gradient):
+    rgba = np.dstack([gradient, np.tile(np.linspace(0, 255, 64).astype(np.uint8), (48, 1))])
+    _, im = flatten(tmp_path, write(tmp_path / "fade.png", rgba), k=8)
+    alpha = np.asarray(im.convert("RGBA"))[..., 3]
+    assert np.array_equal(alpha, rgba[..., 3])
+    assert len(np.unique(np.asarray(im.convert("RGBA"))[..., :3].reshape(-1, 3), axis=0)) <= 8 + 1
+
+
+def test_greyscale(tmp_path):
+    grey = np.tile(np.arange(0, 256, 4, dtype=np.uint8), (16, 1))
+    figures, im = flatten(tmp_path, write(tmp_path / "grey.png", grey), k=4)
+    rgb = np.asarray(im.convert("RGB"))
+    assert figures["colors_out"] == 4 and (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()
+
+
+def test_16_bit_png(tmp_path):
+    ramp = (np.arange(32 * 32, dtype=np.uint16).reshape(32, 32) * 64).astype(np.uint16)
+    source = tmp_path / "deep.png"
+    Image.frombytes("I;16", (32, 32), ramp.astype("<u2").tobytes()).save(source)
+    assert Image.open(source).mode.startswith("I")
+    figures, im = flatten(tmp_path, source, k=4)
+    assert figures["colors_out"] == 4
+    value = np.asarray(im.convert("L"))[-1, -1]
+    assert abs(int(value) - ramp[-1, -1] / 257) < 40  # the brightest cluster stays bright
+
+
+def test_palette_gif_with_transparency(tmp_path, gradient):
+    src = Image.fromarray(gradient).quantize(32)
+    src.info["transparency"] = 0
+    source = tmp_path / "anim.gif"
+    src.save(source, transparency=0)
+    figures, im = flatten(tmp_path, source, k=8)
+    assert figures["colors_out"] <= 8
+    clear_in = np.asarray(Image.open(source).convert("RGBA"))[..., 3] == 0
+    assert (np.asarray(im.convert("RGBA"))[..., 3][clear_in] == 0).all()
+
+
+def test_cmyk_jpeg(tmp_path, gradient):
+    source = tmp_path / "print.jpg"
+    Image.fromarray(gradient).convert("CMYK").save(source, quality=95)
+    assert Image.open(source).mode == "CMYK"
+    figures, im = flatten(tmp_path, source, k=6)
+    assert figures["colors_out"] <= 6 and im.size == (64, 48)
+
+
+def test_exif_orientation_is_applied(tmp_path, gradient):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    source = tmp_path / "turned.jpg"
+    Image.fromarray(gradient).save(source, exif=exif, quality=95)
+    _, im = flatten(tmp_path, source, k=4)
+    assert im.size == (48, 64)
+
+
+def test_icc_profile_is_converted_to_srgb(tmp_path, gradient):
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    source = tmp_path / "tagged.png"
+    Image.fromarray(gradient).save(source, icc_profile=profile)
+    figures, im = flatten(tmp_path, source, k=8)
+    assert figures["colors_out"] <= 8 and figures["psnr"] > 20
+
+
+def test_stdin_to_stdout(photo):
+    proc = run_cli("-", "-k", "4", "-o", "-", stdin=photo.read_bytes())
+    assert proc.returncode == 0, proc.stderr.decode()
+    im = Image.open(io.BytesIO(proc.stdout))
+    assert im.format == "PNG" and im.mode == "P" and colours(im) <= 4
+
+
+def test_input_is_never_changed(tmp_path, photo):
+    digest = hashlib.sha256(photo.read_bytes()).hexdigest()
+    mtime = photo.stat().st_mtime_ns
+    flatten(tmp_path, photo)
+    assert hashlib.sha256(photo.read_bytes()).hexdigest() == digest and photo.stat().st_mtime_ns == mtime
+
+
+# --------------------------------------------------------------------------- outputs and reports
+
+
+@pytest.mark.parametrize("k, bits", [(2, 1), (4, 2), (16, 4), (17, 8), (256, 8)])
+def test_png_is_indexed_with_the_smallest_bit_depth(tmp_path, gradient, k, bits):
+    flatten(tmp_path, write(tmp_path / "in.png", gradient), k=k)
+    data = (tmp_path / "out.png").read_bytes()
+    depth, colour_type = data[24], data[25]  # from the IHDR chunk
+    assert colour_type == 3 and depth == bits
+
+
+@pytest.mark.parametrize("ext, mode", [(".gif", "P"), (".webp", "RGB"), (".tif", "P"), (".bmp", "P")])
+def test_other_formats_hold_at_most_k_colours(tmp_path, photo, ext, mode):
+    _, im = flatten(tmp_path, photo, k=8, out="out" + ext)
+    assert im.mode == mode and colours(im) <= 8
+
+
+def test_jpeg_output_warns_that_colours_come_back(tmp_path, photo):
+    proc = run_cli(photo, "-k", "4", "-o", tmp_path / "out.jpg")
+    assert proc.returncode == 0
+    assert "kcolors: warning: JPEG brings new colours back" in proc.stderr.decode()
+
+
+def test_json_report_has_the_documented_keys(tmp_path, photo):
+    figures, _ = flatten(tmp_path, photo, k=5)
+    for key in ("k", "colors_in", "colors_out", "psnr", "delta_e", "bytes_in", "bytes_out", "seconds", "palette"):
+        assert key in figures
+    assert figures["k"] == 5 and figures["colors_out"] <= 5 and len(figures["palette"]) == figures["colors_out"]
+    assert figures["bytes_in"] == photo.stat().st_size
+    assert figures["bytes_out"] == (tmp_path / "out.png").stat().st_size
+    assert figures["colors_in"] == len(np.unique(np.asarray(Image.open(photo)).reshape(-1, 3), axis=0))
+
+
+def test_stderr_report(tmp_path, photo):
+    proc = run_cli(photo, "-k", "5", "-o", tmp_path / "out.png")
+    err = proc.stderr.decode()
+    assert "-> 5 colours" in err and "PSNR" in err and "ΔE2000" in err and "bytes" in err
+    assert f"wrote {tmp_path / 'out.png'}" in err
+
+
+def test_default_output_name_beside_the_input(tmp_path, photo):
+    assert run_cli(photo, "-k", "3", "-q").returncode == 0
+    assert Image.open(tmp_path / "photo-k3.png").mode == "P"
+
+
+@pytest.mark.parametrize("fmt", [".gpl", ".json", ".txt"])
+def test_palette_out_and_back_in_keeps_order(tmp_path, photo, fmt):
+    pal = tmp_path / ("pal" + fmt)
+    first, _ = flatten(tmp_path, photo, "--palette-out", pal, k=6, out="a.png")
+    reordered = tmp_path / ("rev" + fmt)
+    from kcolors import Palette
+
+    Palette(Palette.load(pal).colors[::-1]).save(reordered)
+    second, im = flatten(tmp_path, photo, "--palette", reordered, k=6, out="b.png")
+    assert second["palette"] == first["palette"][::-1]
+    assert np.array_equal(np.asarray(im.convert("RGB")), np.asarray(Image.open(tmp_path / "a.png").convert("RGB")))
+
+
+def test_palette_command_prints_and_draws(tmp_path, photo):
+    proc = run_cli("palette", photo, "-k", "4", "--json")
+    assert proc.returncode == 0
+    printed = json.loads(proc.stdout)
+    assert len(printed["palette"]) == 4 and sum(printed["shares"]) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_same_seed_same_bytes(tmp_path, photo):
+    run_cli(photo, "-k", "7", "--seed", "5", "-o", tmp_path / "a.png")
+    run_cli(photo, "-k", "7", "--seed", "5", "-o", tmp_path / "b.png")
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+
+
+def test_demo_runs_on_the_bundled_photograph(tmp_path):
+    proc = run_cli(cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr.decode()
+    out = tmp_path / "kcolors-demo" / "coffee-k16.png"
+    assert f"wrote {out.relative_to(tmp_path)}" in proc.stderr.decode()
+    assert Image.open(out).size == (600, 400) and colours(Image.open(out)) == 16
+    assert run_cli(cwd=tmp_path).returncode == 0  # re-runnable
+
+
+def test_help_lists_exit_codes():
+    proc = run_cli("--help")
+    assert proc.returncode == 0 and "Exit codes" in proc.stdout.decode()

@@ -1,0 +1,228 @@
+"""The library: known answers on tiny images, engines, colour spaces, palettes, the result object."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import kcolors
+from kcolors import Histogram, Palette, fit_palette, quantize
+from kcolors.colorspace import oklab2rgb, rgb2oklab
+from kcolors.errors import UsageError
+from kcolors.kernels import assign, distinct_colors
+
+
+def two_colour_image():
+    img = np.zeros((6, 5, 3), np.uint8)
+    img[:, :2] = (200, 30, 30)
+    img[:, 2:] = (10, 120, 240)
+    return img
+
+
+@pytest.mark.parametrize("engine", ["fast", "sklearn", "simple"])
+@pytest.mark.parametrize("space", ["rgb", "lab", "oklab"])
+def test_two_colours_k2_gives_exactly_those_colours(engine, space):
+    result = quantize(two_colour_image(), 2, engine=engine, space=space)
+    assert sorted(map(tuple, result.palette.tolist())) == [(10, 120, 240), (200, 30, 30)]
+    assert np.array_equal(result.rgb, two_colour_image())
+    assert result.psnr == float("inf")
+
+
+def test_four_colours_k2_merges_the_close_pairs_into_their_means():
+    img = np.zeros((2, 4, 3), np.uint8)
+    img[0, :2], img[0, 2:] = (0, 0, 0), (0, 0, 10)  # near black: mean (0, 0, 5)
+    img[1, :2], img[1, 2:] = (250, 250, 240), (250, 250, 250)  # near white: mean (250, 250, 245)
+    result = quantize(img, 2)
+    assert sorted(map(tuple, result.palette.tolist())) == [(0, 0, 5), (250, 250, 245)]
+    # every pixel is 5 away in one channel: MSE = 25 / 3
+    assert result.psnr == pytest.approx(10 * np.log10(255**2 / (25 / 3)))
+
+
+def test_weighted_mean_follows_pixel_counts():
+    img = np.zeros((1, 4, 3), np.uint8)
+    img[0, :3] = (0, 0, 0)
+    img[0, 3] = (0, 0, 100)  # one pixel of 100 among three of 0 -> mean 25
+    img = np.concatenate([img, np.full((1, 4, 3), 255, np.uint8)])
+    result = quantize(img, 2)
+    assert (0, 0, 25) in map(tuple, result.palette.tolist())
+
+
+def test_k_at_or_above_distinct_colours_returns_the_input_exactly(gradient):
+    n = len(np.unique(gradient.reshape(-1, 3), axis=0))
+    for k in (n, 256) if n <= 256 else (256,):
+        pass
+    small = gradient[:4, :6]  # 24 pixels, at most 24 colours
+    distinct = len(np.unique(small.reshape(-1, 3), axis=0))
+    result = quantize(small, distinct)
+    assert np.array_equal(result.rgb, small) and result.colors_out == distinct
+    assert np.array_equal(quantize(small, 256).rgb, small)
+
+
+def test_one_colour_image_with_k16_gives_one_colour():
+    img = np.full((7, 9, 3), (12, 34, 56), np.uint8)
+    result = quantize(img, 16)
+    assert result.palette.tolist() == [[12, 34, 56]] and result.colors_out == 1
+    assert (result.labels == 0).all()
+
+
+def test_one_pixel_image():
+    result = quantize(np.array([[[1, 2, 3]]], np.uint8), 4)
+    assert result.palette.tolist() == [[1, 2, 3]] and result.labels.shape == (1, 1)
+
+
+def test_caller_array_is_never_modified(gradient):
+    before = gradient.copy()
+    quantize(gradient, 5, dither=1.0)
+    quantize(gradient, 5, space="lab")
+    assert np.array_equal(gradient, before)
+
+
+def test_same_seed_same_result_other_seed_may_differ(gradient):
+    a, b = quantize(gradient, 7, seed=3), quantize(gradient, 7, seed=3)
+    assert np.array_equal(a.palette, b.palette) and np.array_equal(a.labels, b.labels)
+
+
+def test_at_most_k_colours_and_palette_sorted_by_share(gradient):
+    result = quantize(gradient, 6)
+    assert result.colors_out <= 6
+    assert len(np.unique(result.rgb.reshape(-1, 3), axis=0)) == result.colors_out
+    assert np.all(np.diff(result.counts) <= 0)
+    assert result.shares.sum() == pytest.approx(1.0)
+
+
+def test_every_pixel_gets_its_nearest_palette_colour(gradient):
+    for space in ("rgb", "lab", "oklab"):
+        result = quantize(gradient, 9, space=space)
+        pts = kcolors.colorspace.to_space(gradient.reshape(-1, 3), space)
+        pal = kcolors.colorspace.to_space(result.palette, space)
+        d = ((pts[:, None, :] - pal[None]) ** 2).sum(-1)
+        chosen = d[np.arange(len(d)), result.labels.ravel()]
+        assert np.allclose(chosen, d.min(axis=1))
+
+
+def test_palette_colour_is_the_mean_of_its_cluster(gradient):
+    result = quantize(gradient, 8)
+    pixels = gradient.reshape(-1, 3).astype(float)
+    for j, colour in enumerate(result.palette):
+        members = pixels[result.labels.ravel() == j]
+        assert np.all(np.abs(members.mean(axis=0) - colour) <= 1.0)  # rounding, and a final re-assignment
+
+
+def test_transparent_pixels_take_no_part_and_stay_transparent():
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[:2, :, :3] = (255, 0, 0)
+    rgba[:2, :, 3] = 255
+    rgba[2:, :, :3] = (0, 255, 0)  # colour under fully transparent pixels: must be ignored
+    result = quantize(rgba, 4)
+    assert result.palette.tolist() == [[255, 0, 0]]
+    assert (result.labels[2:] == -1).all() and (result.labels[:2] == 0).all()
+    assert result.image.mode == "RGBA" and np.array_equal(np.asarray(result.image)[..., 3], rgba[..., 3])
+
+
+def test_fully_transparent_image():
+    result = quantize(np.zeros((3, 3, 4), np.uint8), 8)
+    assert len(result.palette) == 0 and (result.labels == -1).all() and result.colors_out == 0
+
+
+def test_dither_keeps_palette_and_changes_pattern(gradient):
+    plain, dithered = quantize(gradient, 4), quantize(gradient, 4, dither=1.0)
+    assert dithered.colors_out <= 4
+    assert not np.array_equal(plain.labels, dithered.labels)
+    # dithering keeps the local average closer to the original
+    blur = lambda a: a.reshape(12, 4, 16, 4, 3).mean(axis=(1, 3))  # noqa: E731
+    err = lambda r: np.abs(blur(r.rgb.astype(float)) - blur(gradient.astype(float))).mean()  # noqa: E731
+    assert err(dithered) < err(plain)
+
+
+def test_remap_with_same_palette(gradient):
+    result = quantize(gradient, 5)
+    other = result.remap(gradient[::-1])
+    assert np.array_equal(other.palette, result.palette)
+    assert np.array_equal(other.rgb, result.rgb[::-1])
+
+
+def test_given_palette_keeps_its_order():
+    palette = Palette([[255, 255, 255], [0, 0, 0]])
+    result = quantize(two_colour_image(), 2, palette=palette)
+    assert result.palette.tolist() == [[255, 255, 255], [0, 0, 0]]
+    assert set(np.unique(result.labels)) <= {0, 1}
+
+
+def test_histograms_add_up(gradient):
+    a, b = Histogram.of(gradient[:24]), Histogram.of(gradient[24:])
+    whole = Histogram.of(gradient)
+    total = a + b
+    assert np.array_equal(total.colors, whole.colors) and np.array_equal(total.counts, whole.counts)
+    assert sum([a, b]).total == gradient.shape[0] * gradient.shape[1]
+
+
+def test_distinct_colors_kernel_matches_numpy(gradient):
+    colors, counts, index = distinct_colors(gradient.reshape(-1, 3))
+    unique, inverse, ref_counts = np.unique(gradient.reshape(-1, 3), axis=0, return_inverse=True,
+                                            return_counts=True)
+    assert np.array_equal(colors, unique) and np.array_equal(counts, ref_counts)
+    assert np.array_equal(index, inverse.ravel())
+
+
+def test_assign_kernel_matches_brute_force():
+    rng = np.random.default_rng(0)
+    points, centres = rng.uniform(0, 255, (5000, 3)), rng.uniform(0, 255, (37, 3))
+    labels, inertia = assign(points, centres)
+    d = ((points[:, None] - centres[None]) ** 2).sum(-1)
+    assert np.array_equal(labels, d.argmin(axis=1))
+    assert inertia == pytest.approx(d.min(axis=1).sum())
+
+
+def test_fit_palette_on_histogram(gradient):
+    palette = fit_palette(Histogram.of(gradient), 6, seed=1)
+    assert isinstance(palette, Palette) and len(palette) == 6 and palette.colors.dtype == np.uint8
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(k=0), "k must be between 1 and 256"),
+    (dict(k=257), "k must be between 1 and 256"),
+    (dict(k=2.5), "k must be a whole number"),
+    (dict(space="hsv"), "space must be one of"),
+    (dict(engine="magic"), "engine must be one of"),
+    (dict(dither=1.5), "dither strength must be between 0 and 1"),
+])
+def test_bad_options_raise_usage_errors(gradient, bad, message):
+    options = dict(k=4) | bad
+    k = options.pop("k")
+    with pytest.raises(UsageError, match=message):
+        quantize(gradient, k, **options)
+
+
+def test_bad_arrays_are_refused():
+    with pytest.raises(UsageError, match="must be uint8"):
+        quantize(np.zeros((2, 2, 3), np.float32), 2)
+    with pytest.raises(UsageError, match="must have shape"):
+        quantize(np.zeros((2, 2, 5), np.uint8), 2)
+
+
+def test_oklab_round_trip():
+    rgb = np.random.default_rng(0).integers(0, 256, (500, 3))
+    assert np.allclose(oklab2rgb(rgb2oklab(rgb)), rgb, atol=1e-6)
+    assert np.allclose(rgb2oklab([[255, 255, 255]]), [[100, 0, 0]], atol=1e-3)  # white: L=1 (x100)
+
+
+def test_metrics_dict_is_json_ready(gradient):
+    import json
+
+    metrics = quantize(gradient, 4).metrics()
+    for key in ("k", "colors_in", "colors_out", "psnr", "delta_e", "seconds", "palette"):
+        assert key in metrics
+    assert metrics["palette"][0].startswith("#") and len(metrics["palette"][0]) == 7
+    json.dumps(metrics)
+
+
+def test_pil_image_and_greyscale_input():
+    grey = Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8) * 4, "L")
+    result = quantize(grey, 3)
+    assert result.colors_out == 3
+    assert all(r == g == b for r, g, b in result.palette.tolist())  # grey in, grey out
+
+
+def test_engines_agree_on_a_real_photo(kodim03):
+    picture = kcolors.load_image(kodim03)
+    values = [quantize(picture, 16, engine=e).psnr for e in ("fast", "sklearn", "simple")]
+    assert max(values) - min(values) <= 0.1, values
