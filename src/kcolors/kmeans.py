@@ -27,7 +27,7 @@ LEVEL_BITS = (5, 6)
 LEVEL_GROWTH = 1.5
 # Levels with more points than this run at most CAPPED_ITERATIONS iterations.
 CAPPED_ABOVE = 100_000
-CAPPED_ITERATIONS = 10
+CAPPED_ITERATIONS = 6
 
 
 def fit(histogram, points, k, *, seed=0, n_init=None, max_iter=300, tol=1e-4):
