@@ -1,0 +1,112 @@
+"""The OpenAPI 3.1 description of the kcolors web API, served at ``/api/openapi.json``.
+
+Written by hand: the multipart bodies, binary answers and the metrics header
+are what a client needs to know, and a generator from docstrings would not
+say them.
+"""
+
+from .. import __version__
+from ..colorspace import SPACES
+from ..quantize import MAX_K
+
+MB = 1024 * 1024
+
+
+def _error(description):
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _errors(settings):
+    return {
+        "400": _error("Damaged or truncated image, empty file, malformed form data"),
+        "413": _error(f"Upload over {settings.max_upload_bytes / MB:g} MB, or image over "
+                      f"{settings.max_pixels:,} pixels (decompression-bomb guard)"),
+        "415": _error("Not an image (or a format Pillow cannot read), or the body is not multipart/form-data"),
+        "422": _error("A field is missing, unknown or out of range; the message names it"),
+        "503": {**_error("All workers busy and the queue full, or out of memory; try again"),
+                "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}}},
+    }
+
+
+_COMMON_FIELDS = {
+    "image": {"type": "string", "format": "binary", "description": "The image file (any format Pillow reads)"},
+    "space": {"type": "string", "enum": list(SPACES), "default": "rgb",
+              "description": "Colour space of the clustering"},
+    "dither": {"type": "string", "default": "off",
+               "description": "Floyd-Steinberg dithering: on, off, or a strength from 0 to 1"},
+    "seed": {"type": "integer", "minimum": 0, "default": 0, "description": "Random seed of k-means++"},
+}
+
+
+def openapi_document(settings):
+    """The OpenAPI document as a dict, with the server's own limits written in."""
+    compress_body = {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["image"],
+        "properties": {"image": _COMMON_FIELDS["image"],
+                       "k": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 16,
+                             "description": "Number of colours"},
+                       **{key: _COMMON_FIELDS[key] for key in ("space", "dither", "seed")}}}}}}
+    sweep_body = {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["image"],
+        "properties": {"image": _COMMON_FIELDS["image"],
+                       "k": {"type": "string", "default": "2-15",
+                             "description": "The k of each frame: a range (2-15) or a list (2,4,8); at most 32"},
+                       **{key: _COMMON_FIELDS[key] for key in ("space", "dither", "seed")},
+                       "format": {"type": "string", "enum": ["gif", "webp"], "default": "gif"},
+                       "duration": {"type": "integer", "minimum": 20, "maximum": 10000, "default": 500,
+                                    "description": "Milliseconds per frame"},
+                       "max_side": {"type": "integer", "minimum": 0, "default": 0,
+                                    "description": "Scale the picture down to this longer side first (0: as is)"}}}}}}
+    metrics_header = {"X-Kcolors-Metrics": {"description": "The figures, as JSON (schema Metrics)",
+                                            "schema": {"type": "string"}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "kcolors", "version": __version__,
+                 "description": "Flatten images to k colours with k-means. Every error answer is JSON: "
+                                "{\"error\": message, \"status\": code}."},
+        "paths": {
+            "/api/compress": {"post": {
+                "summary": "Flatten an image to k colours; answer the indexed PNG",
+                "requestBody": compress_body,
+                "responses": {"200": {"description": "The PNG; the figures in X-Kcolors-Metrics",
+                                      "headers": metrics_header,
+                                      "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+                              **_errors(settings)}}},
+            "/api/compress.json": {"post": {
+                "summary": "The same as /api/compress, answered as JSON with the PNG in base64",
+                "requestBody": compress_body,
+                "responses": {"200": {"description": "Figures and PNG", "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"metrics": {"$ref": "#/components/schemas/Metrics"},
+                                                     "png_base64": {"type": "string"}}}}}},
+                              **_errors(settings)}}},
+            "/api/sweep": {"post": {
+                "summary": "The animation over k (2-15 by default), smallest k first, ending on the original",
+                "requestBody": sweep_body,
+                "responses": {"200": {"description": "The animation",
+                                      "headers": {"X-Kcolors-Frames": {
+                                          "description": "JSON list naming each frame", "schema": {"type": "string"}}},
+                                      "content": {"image/gif": {}, "image/webp": {}}},
+                              **_errors(settings)}}},
+            "/api/health": {"get": {"summary": "Liveness, load and limits",
+                                    "responses": {"200": {"description": "{\"status\": \"ok\", ...}"}}}},
+            "/api/openapi.json": {"get": {"summary": "This document",
+                                          "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+        },
+        "components": {"schemas": {
+            "Error": {"type": "object", "required": ["error", "status"],
+                      "properties": {"error": {"type": "string"}, "status": {"type": "integer"}}},
+            "Metrics": {"type": "object", "properties": {
+                "name": {"type": "string"}, "width": {"type": "integer"}, "height": {"type": "integer"},
+                "k": {"type": "integer"}, "space": {"type": "string"}, "engine": {"type": "string"},
+                "dither": {"type": "number"}, "colors_in": {"type": "integer"}, "colors_out": {"type": "integer"},
+                "psnr": {"type": ["number", "null"], "description": "dB; null when lossless"},
+                "delta_e": {"type": "number", "description": "Mean CIEDE2000"},
+                "delta_e_sample": {"type": ["integer", "null"],
+                                   "description": "Pixels sampled for delta_e; null when exact"},
+                "seconds": {"type": "number"},
+                "palette": {"type": "array", "items": {"type": "string"}, "description": "#rrggbb, most used first"},
+                "shares": {"type": "array", "items": {"type": "number"}},
+                "bytes_in": {"type": "integer"}, "bytes_out": {"type": "integer"}}},
+        }},
+    }

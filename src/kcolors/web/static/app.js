@@ -1,0 +1,370 @@
+// The kcolors page: send the chosen image and options to /api/compress whenever they change
+// (debounced, older requests cancelled), and show the answer. No libraries, nothing from the internet.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const DEBOUNCE_MS = 250;
+const POINTS = 3000; // pixels sampled for the colour-space picture
+
+const state = {
+  file: null,         // the chosen File
+  originalUrl: null,  // object URLs, revoked when replaced
+  resultUrl: null,
+  sweepUrl: null,
+  timer: null,
+  controller: null,   // AbortController of the request in flight
+  seq: 0,             // answers to older requests are ignored
+  limits: null,       // from /api/health
+  points: [],         // [[r, g, b], ...] sampled from the original
+  palette: [],        // [[r, g, b], ...] of the last result
+  yaw: -0.6, pitch: 0.45,
+};
+
+// ------------------------------------------------------------------ choosing an image
+
+function setFile(file) {
+  if (!file) return;
+  hideError();
+  if (state.limits && file.size > state.limits.max_upload_bytes) {
+    const mb = (n) => (n / 1048576).toFixed(1);
+    showError(`${file.name} is ${mb(file.size)} MB, over the limit of ${mb(state.limits.max_upload_bytes)} MB`);
+    return;
+  }
+  state.file = file;
+  $("drop-text").textContent = `${file.name} (${formatBytes(file.size)}): drop or choose another`;
+  state.originalUrl = replaceUrl(state.originalUrl, file);
+  const original = $("original");
+  original.onload = () => { samplePoints(original); drawSpace(); };
+  original.onerror = () => {  // not an image (the server explains), or a format this browser cannot show
+    original.removeAttribute("src");
+    $("original-caption").textContent = `original: ${file.name} (this browser cannot show it)`;
+  };
+  original.src = state.originalUrl;
+  $("original-caption").textContent = `original: ${file.name}`;
+  clearResult();
+  $("sweep").disabled = false;
+  compress();
+}
+
+function clearResult() {
+  // A new image: nothing of the last one may stay on show (if this one fails, the page says why).
+  const img = $("flattened");
+  img.removeAttribute("src");
+  delete img.dataset.k;
+  delete img.dataset.colors;
+  $("flattened-caption").textContent = "flattened";
+  $("palette").replaceChildren();
+  $("figures").replaceChildren();
+  const download = $("download");
+  download.removeAttribute("href");
+  download.classList.add("disabled");
+  download.setAttribute("aria-disabled", "true");
+  $("sweep-section").hidden = true;
+  state.palette = [];
+  state.points = [];
+  drawSpace();
+}
+
+function replaceUrl(old, blob) {
+  if (old) URL.revokeObjectURL(old);
+  return URL.createObjectURL(blob);
+}
+
+// ------------------------------------------------------------------ the options
+
+function options() {
+  return {
+    k: $("k").value.trim(),
+    space: $("space").value,
+    dither: $("dither").checked ? "on" : "off",
+  };
+}
+
+function schedule() {
+  clearTimeout(state.timer);
+  state.timer = setTimeout(compress, DEBOUNCE_MS);
+}
+
+function onRange() {
+  $("k").value = $("k-range").value;
+  schedule();
+}
+
+function onNumber() {
+  const k = Number($("k").value);
+  if (Number.isInteger(k) && k >= 2 && k <= 64) $("k-range").value = String(k);
+  schedule();
+}
+
+// ------------------------------------------------------------------ the API
+
+function formData(fields) {
+  const form = new FormData();
+  form.append("image", state.file, state.file.name);
+  for (const [key, value] of Object.entries(fields)) form.append(key, value);
+  return form;
+}
+
+async function errorMessage(response) {
+  try {
+    const body = await response.json();
+    if (body && body.error) return body.error;
+  } catch (_) { /* not JSON */ }
+  return `the server answered ${response.status} ${response.statusText}`;
+}
+
+async function compress() {
+  clearTimeout(state.timer);
+  if (!state.file) return;
+  if (state.controller) state.controller.abort();
+  const controller = new AbortController();
+  state.controller = controller;
+  const seq = ++state.seq;
+  const opts = options();
+  setStatus(`Flattening to ${opts.k} colours…`);
+  try {
+    const response = await fetch("/api/compress", { method: "POST", body: formData(opts), signal: controller.signal });
+    if (!response.ok) throw new Error(await errorMessage(response));
+    const metrics = JSON.parse(response.headers.get("X-Kcolors-Metrics"));
+    const png = await response.blob();
+    if (seq !== state.seq) return; // a newer request has been sent
+    await showResult(png, metrics);
+    hideError();
+    setStatus(`${metrics.colors_out} colours in ${metrics.seconds.toFixed(2)} s`);
+  } catch (error) {
+    if (error.name === "AbortError" || seq !== state.seq) return;
+    setStatus("");
+    showError(error.message);
+  }
+}
+
+async function showResult(png, metrics) {
+  state.resultUrl = replaceUrl(state.resultUrl, png);
+  const img = $("flattened");
+  img.src = state.resultUrl;
+  try { await img.decode(); } catch (_) { /* shown anyway */ }
+  const stem = state.file.name.replace(/\.[^.]*$/, "") || "image";
+  const download = $("download");
+  download.href = state.resultUrl;
+  download.download = `${stem}-k${metrics.k}.png`;
+  download.classList.remove("disabled");
+  download.setAttribute("aria-disabled", "false");
+  $("flattened-caption").textContent =
+    `k = ${metrics.k}: ${metrics.colors_out} colours, ${formatBytes(metrics.bytes_out)}`;
+  showPalette(metrics);
+  showFigures(metrics);
+  state.palette = metrics.palette.map(hexToRgb);
+  drawSpace();
+  // Set last: the browser test waits for this attribute to know the page shows this result.
+  img.dataset.k = String(metrics.k);
+  img.dataset.colors = String(metrics.colors_out);
+}
+
+async function sweep() {
+  if (!state.file) return;
+  const button = $("sweep");
+  button.disabled = true;
+  const opts = options();
+  setStatus("Making the sweep k = 2…15…");
+  try {
+    const fields = { k: "2-15", space: opts.space, dither: opts.dither, max_side: "640", format: "gif" };
+    const response = await fetch("/api/sweep", { method: "POST", body: formData(fields) });
+    if (!response.ok) throw new Error(await errorMessage(response));
+    const frames = JSON.parse(response.headers.get("X-Kcolors-Frames") || "[]");
+    state.sweepUrl = replaceUrl(state.sweepUrl, await response.blob());
+    $("sweep-image").src = state.sweepUrl;
+    $("sweep-caption").textContent = `${frames.length} frames: ${frames[0]} … ${frames[frames.length - 1]}`;
+    $("sweep-section").hidden = false;
+    $("sweep-section").scrollIntoView({ behavior: "smooth", block: "nearest" });
+    setStatus("Sweep ready");
+    hideError();
+  } catch (error) {
+    setStatus("");
+    showError(error.message);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ------------------------------------------------------------------ showing the results
+
+function showPalette(metrics) {
+  const list = $("palette");
+  list.replaceChildren(...metrics.palette.map((hex, i) => {
+    const item = document.createElement("li");
+    item.className = "swatch";
+    item.title = `${hex}: ${(100 * metrics.shares[i]).toFixed(2)} % of the pixels`;
+    const chip = document.createElement("span");
+    chip.className = "chip";
+    chip.style.background = hex;
+    const code = document.createElement("span");
+    code.className = "hex";
+    code.textContent = hex;
+    const share = document.createElement("span");
+    share.className = "share";
+    share.textContent = `${(100 * metrics.shares[i]).toFixed(1)}%`;
+    item.append(chip, code, share);
+    return item;
+  }));
+}
+
+function showFigures(m) {
+  const percent = (100 * (m.bytes_out - m.bytes_in)) / m.bytes_in;
+  const change = ` (${percent >= 0 ? "+" : ""}${percent.toFixed(1)} %)`;
+  const sampled = m.delta_e_sample ? ` (on ${m.delta_e_sample.toLocaleString()} sampled pixels)` : "";
+  const rows = [
+    ["Size", `${m.width} × ${m.height}`],
+    ["Distinct colours", `${m.colors_in.toLocaleString()} → ${m.colors_out}`],
+    ["PSNR", m.psnr === null ? "∞ (lossless)" : `${m.psnr.toFixed(2)} dB`],
+    ["Mean ΔE2000", `${m.delta_e.toFixed(2)}${sampled}`],
+    ["Bytes", `${m.bytes_in.toLocaleString()} → ${m.bytes_out.toLocaleString()}${change}`],
+    ["Time", `${m.seconds.toFixed(2)} s`],
+  ];
+  $("figures").replaceChildren(...rows.flatMap(([name, value]) => {
+    const dt = document.createElement("dt");
+    dt.textContent = name;
+    const dd = document.createElement("dd");
+    dd.textContent = value;
+    return [dt, dd];
+  }));
+}
+
+function setStatus(text) { $("status").textContent = text; }
+function showError(text) { const e = $("error"); e.textContent = text; e.hidden = false; }
+function hideError() { const e = $("error"); e.textContent = ""; e.hidden = true; }
+
+function formatBytes(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1048576) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / 1048576).toFixed(2)} MB`;
+}
+
+function hexToRgb(hex) {
+  return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+}
+
+// ------------------------------------------------------------------ the colour-space picture
+
+function samplePoints(img) {
+  // Draw the original small and take up to POINTS of its opaque pixels.
+  const scale = Math.min(1, 160 / Math.max(img.naturalWidth, img.naturalHeight));
+  const w = Math.max(1, Math.round(img.naturalWidth * scale));
+  const h = Math.max(1, Math.round(img.naturalHeight * scale));
+  const canvas = document.createElement("canvas");
+  canvas.width = w;
+  canvas.height = h;
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(img, 0, 0, w, h);
+  const data = ctx.getImageData(0, 0, w, h).data;
+  const step = Math.max(1, Math.floor((w * h) / POINTS));
+  state.points = [];
+  for (let i = 0; i < w * h; i += step) {
+    if (data[4 * i + 3] > 0) state.points.push([data[4 * i], data[4 * i + 1], data[4 * i + 2]]);
+  }
+}
+
+function project(rgb, canvas) {
+  // Centre the cube, turn it (yaw about the vertical, then pitch), orthographic view.
+  const [x0, y0, z0] = rgb.map((v) => v / 255 - 0.5);
+  const cy = Math.cos(state.yaw), sy = Math.sin(state.yaw);
+  const cp = Math.cos(state.pitch), sp = Math.sin(state.pitch);
+  const x1 = cy * x0 + sy * y0;
+  const y1 = -sy * x0 + cy * y0;
+  const depth = cp * y1 - sp * z0;
+  const up = sp * y1 + cp * z0;
+  const s = canvas.width * 0.5;
+  return [canvas.width / 2 + s * x1, canvas.height / 2 - s * up, depth];
+}
+
+function drawSpace() {
+  const canvas = $("space3d");
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  // The cube's edges and the three axes, labelled.
+  const corners = [];
+  for (let i = 0; i < 8; i++) corners.push([(i & 1) * 255, ((i >> 1) & 1) * 255, ((i >> 2) & 1) * 255]);
+  ctx.strokeStyle = "#c8ccd2";
+  ctx.lineWidth = 1;
+  for (let a = 0; a < 8; a++) {
+    for (let b = a + 1; b < 8; b++) {
+      const diff = a ^ b;
+      if (diff !== 1 && diff !== 2 && diff !== 4) continue;
+      const [ax, ay] = project(corners[a], canvas);
+      const [bx, by] = project(corners[b], canvas);
+      ctx.beginPath(); ctx.moveTo(ax, ay); ctx.lineTo(bx, by); ctx.stroke();
+    }
+  }
+  ctx.font = "12px system-ui, sans-serif";
+  const axes = [[[255, 0, 0], "Red", "#c00"], [[0, 255, 0], "Green", "#080"], [[0, 0, 255], "Blue", "#00c"]];
+  for (const [end, name, colour] of axes) {
+    const [x, y] = project(end, canvas);
+    ctx.fillStyle = colour;
+    ctx.fillText(name, x + 4, y - 4);
+  }
+  // Points and palette together, far ones first.
+  const marks = state.points.map((p) => [p, 1.8, false]).concat(state.palette.map((p) => [p, 9, true]));
+  const placed = marks.map(([rgb, r, big]) => [...project(rgb, canvas), rgb, r, big]);
+  placed.sort((a, b) => b[2] - a[2]);
+  for (const [x, y, , rgb, r, big] of placed) {
+    ctx.fillStyle = `rgb(${rgb[0]},${rgb[1]},${rgb[2]})`;
+    ctx.beginPath();
+    ctx.arc(x, y, r, 0, 2 * Math.PI);
+    ctx.fill();
+    if (big) { ctx.strokeStyle = "#000"; ctx.lineWidth = 1.5; ctx.stroke(); }
+  }
+  if (!state.points.length) {
+    ctx.fillStyle = "#5f6368";
+    ctx.fillText("Choose an image to see its colours here", 12, canvas.height - 12);
+  }
+}
+
+function dragToTurn(canvas) {
+  let last = null;
+  canvas.addEventListener("pointerdown", (e) => {
+    last = [e.clientX, e.clientY];
+    canvas.setPointerCapture(e.pointerId);
+  });
+  canvas.addEventListener("pointerup", () => { last = null; });
+  canvas.addEventListener("pointermove", (e) => {
+    if (!last) return;
+    state.yaw += (e.clientX - last[0]) * 0.01;
+    state.pitch = Math.max(-1.5, Math.min(1.5, state.pitch + (e.clientY - last[1]) * 0.01));
+    last = [e.clientX, e.clientY];
+    drawSpace();
+  });
+}
+
+// ------------------------------------------------------------------ wiring
+
+function firstImage(files) {
+  return Array.from(files || []).find((f) => f.type.startsWith("image/")) || (files && files[0]);
+}
+
+function init() {
+  $("file").addEventListener("change", (e) => setFile(e.target.files[0]));
+  const drop = $("drop");
+  for (const type of ["dragenter", "dragover"]) {
+    document.addEventListener(type, (e) => { e.preventDefault(); drop.classList.add("over"); });
+  }
+  for (const type of ["dragleave", "drop"]) {
+    document.addEventListener(type, (e) => { e.preventDefault(); drop.classList.remove("over"); });
+  }
+  document.addEventListener("drop", (e) => setFile(firstImage(e.dataTransfer.files)));
+  document.addEventListener("paste", (e) => setFile(firstImage(e.clipboardData && e.clipboardData.files)));
+  drop.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("file").click(); }
+  });
+  $("k-range").addEventListener("input", onRange);
+  $("k").addEventListener("input", onNumber);
+  $("space").addEventListener("change", schedule);
+  $("dither").addEventListener("change", schedule);
+  $("sweep").addEventListener("click", sweep);
+  dragToTurn($("space3d"));
+  drawSpace();
+  fetch("/api/health").then((r) => r.json()).then((health) => {
+    state.limits = health.limits;
+    $("k").max = String(health.limits.max_k);
+  }).catch(() => showError("the kcolors server does not answer; is `kcolors serve` still running?"));
+}
+
+init();
