@@ -261,6 +261,17 @@ def test_icc_profile_is_converted_to_srgb(tmp_path, gradient):
     assert figures["colors_out"] <= 8 and figures["psnr"] > 20
 
 
+def test_icc_profile_that_cannot_be_converted_is_carried_to_the_output(tmp_path, gradient):
+    # An RGB image tagged with an XYZ profile: littleCMS will not convert it to sRGB here,
+    # so the profile must travel with the pixels rather than be dropped.
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("XYZ")).tobytes()
+    source = tmp_path / "xyz.png"
+    Image.fromarray(gradient).save(source, icc_profile=profile)
+    for ext in (".png", ".webp", ".tif"):
+        _, im = flatten(tmp_path, source, k=8, out="out" + ext)
+        assert im.info.get("icc_profile") == profile, ext
+
+
 def test_stdin_to_stdout(photo):
     proc = run_cli("-", "-k", "4", "-o", "-", stdin=photo.read_bytes())
     assert proc.returncode == 0, proc.stderr.decode()
