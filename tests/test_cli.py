@@ -192,6 +192,24 @@ def test_k_at_or_above_distinct_colours_writes_the_input_exactly(tmp_path, gradi
     assert np.array_equal(np.asarray(im.convert("RGB")), small)
 
 
+def holes(gradient):
+    return np.dstack([gradient, np.where(np.arange(64) < 20, 0, 255).astype(np.uint8)[None].repeat(48, 0)])
+
+
+@pytest.mark.parametrize("ext", [".png", ".webp", ".tif", ".gif"])
+def test_transparent_pixels_stay_transparent_in_formats_that_hold_it(tmp_path, gradient, ext):
+    _, im = flatten(tmp_path, write(tmp_path / "holes.png", holes(gradient)), k=6, out="out" + ext)
+    assert np.array_equal(np.asarray(im.convert("RGBA"))[..., 3], holes(gradient)[..., 3])
+
+
+@pytest.mark.parametrize("ext", [".bmp", ".jpg"])
+def test_formats_without_transparency_warn(tmp_path, gradient, ext):
+    proc = run_cli(write(tmp_path / "holes.png", holes(gradient)), "-k", "6", "-o", tmp_path / ("out" + ext))
+    assert proc.returncode == 0
+    assert "holds no transparency: transparent pixels are written black" in proc.stderr.decode()
+    assert (tmp_path / ("out" + ext)).exists()
+
+
 def test_fully_transparent_image(tmp_path):
     source = write(tmp_path / "clear.png", np.zeros((6, 6, 4), np.uint8))
     figures, im = flatten(tmp_path, source)

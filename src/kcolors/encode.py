@@ -26,7 +26,7 @@ _SMALL_RAW = 1 << 20
 
 
 class LossyFormatWarning(UserWarning):
-    """JPEG output: the encoder brings back colours the palette removed."""
+    """JPEG or BMP output: it loses what the flattened image holds (exact colours, transparency)."""
 
 
 def palette_parts(result, *, binary_alpha=False):
@@ -110,10 +110,13 @@ def pil_palette_image(indices, colours, alphas=None):
 
 def encode(result, fmt, *, icc=None):
     """Bytes of ``result`` in Pillow format ``fmt`` (PNG, GIF, WEBP, TIFF, BMP, JPEG)."""
+    if result.alpha is not None and fmt in ("BMP", "JPEG"):
+        warnings.warn(f"{fmt} holds no transparency: transparent pixels are written black", LossyFormatWarning,
+                      stacklevel=2)
     if fmt == "JPEG":
         warnings.warn("JPEG brings new colours back; write .png for an exact, smaller file", LossyFormatWarning,
                       stacklevel=2)
-        return _pil_bytes(result.image.convert("RGB"), "JPEG", quality=95, icc_profile=icc)
+        return _pil_bytes(result.rgb_image(), "JPEG", quality=95, icc_profile=icc)
     if fmt == "WEBP":
         return _pil_bytes(result.image, "WEBP", lossless=True, quality=100, method=4, exact=True, icc_profile=icc)
     parts = palette_parts(result, binary_alpha=fmt in ("GIF", "BMP"))
@@ -125,9 +128,11 @@ def encode(result, fmt, *, icc=None):
     im = pil_palette_image(indices, colours, alphas)
     if fmt == "GIF":
         return _pil_bytes(im, "GIF", transparency=alphas.index(0) if alphas else None)
-    if fmt == "BMP" and alphas:  # BMP palettes hold no alpha
-        return _pil_bytes(result.image, "BMP")
-    return _pil_bytes(im, fmt, icc_profile=icc if fmt == "TIFF" else None)
+    if fmt == "BMP":
+        return _pil_bytes(pil_palette_image(indices, colours), "BMP")
+    if alphas:  # a TIFF palette holds no alpha (in Pillow): write RGBA
+        return _pil_bytes(result.image, fmt, icc_profile=icc)
+    return _pil_bytes(im, fmt, icc_profile=icc)
 
 
 def _pil_bytes(im, fmt, **options):

@@ -226,8 +226,12 @@ class Quantization:
     def image(self):
         """The flattened picture as a PIL image (RGB, or RGBA when the input had transparency)."""
         if self.alpha is None:
-            return Image.fromarray(self.rgb, "RGB")
+            return self.rgb_image()
         return Image.fromarray(np.dstack([self.rgb, self.alpha]), "RGBA")
+
+    def rgb_image(self):
+        """The flattened picture as a PIL RGB image, transparency dropped."""
+        return Image.fromarray(self.rgb, "RGB")
 
     @cached_property
     def counts(self):
