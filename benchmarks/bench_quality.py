@@ -145,7 +145,7 @@ def available(name):
 
 def measure(name, path, k, workdir):
     rgb = load_rgb(path)
-    if name == "sklearn every pixel" and rgb.shape[0] * rgb.shape[1] * k * SKLEARN_SECONDS_PER_PIXEL_K > 60:
+    if name == "sklearn every pixel" and rgb.shape[0] * rgb.shape[1] * k * SKLEARN_SECONDS_PER_PIXEL_K > 30:
         return None
     out = Path(workdir) / f"{path.stem}-{k}.png"
     seconds, data = METHODS[name](path, k, out)

@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 # Mean ΔE over more colours than this is estimated from a seeded sample of this size.
-DELTA_E_SAMPLE = 50_000
+DELTA_E_SAMPLE = 20_000
 
 
 def psnr_from_sse(sse, n_values):
