@@ -120,7 +120,7 @@ def run_pillow(path, k, out):
 
 METHODS = {
     "kcolors": run_kcolors,
-    "kcolors --space oklab": lambda p, k, o: run_kcolors(p, k, o, ("--space", "oklab")),
+    "kcolors --space din99": lambda p, k, o: run_kcolors(p, k, o, ("--space", "din99")),
     "sklearn every pixel": run_sklearn_all,
     "sklearn 1000 samples": run_sklearn_sample,
     "pngquant --nofs": run_pngquant,

@@ -19,7 +19,7 @@ def two_colour_image():
 
 
 @pytest.mark.parametrize("engine", ["fast", "sklearn", "simple"])
-@pytest.mark.parametrize("space", ["rgb", "lab", "oklab"])
+@pytest.mark.parametrize("space", ["rgb", "lab", "oklab", "din99"])
 def test_two_colours_k2_gives_exactly_those_colours(engine, space):
     result = quantize(two_colour_image(), 2, engine=engine, space=space)
     assert sorted(map(tuple, result.palette.tolist())) == [(10, 120, 240), (200, 30, 30)]
@@ -90,7 +90,7 @@ def test_at_most_k_colours_and_palette_sorted_by_share(gradient):
 
 
 def test_every_pixel_gets_its_nearest_palette_colour(gradient):
-    for space in ("rgb", "lab", "oklab"):
+    for space in ("rgb", "lab", "oklab", "din99"):
         result = quantize(gradient, 9, space=space)
         pts = kcolors.colorspace.to_space(gradient.reshape(-1, 3), space)
         pal = kcolors.colorspace.to_space(result.palette, space)
@@ -197,6 +197,15 @@ def test_bad_arrays_are_refused():
         quantize(np.zeros((2, 2, 3), np.float32), 2)
     with pytest.raises(UsageError, match="must have shape"):
         quantize(np.zeros((2, 2, 5), np.uint8), 2)
+
+
+def test_din99_round_trip_and_reference_values():
+    from kcolors.colorspace import din992lab, lab2din99
+
+    lab = np.random.default_rng(1).uniform([0, -100, -100], [100, 100, 100], (500, 3))
+    assert np.allclose(din992lab(lab2din99(lab)), lab, atol=1e-9)
+    # DIN 6176: L99 = 105.51 ln(1 + 0.0158 L), so L = 100 gives 100.0 (within 0.01); grey has no chroma
+    assert np.allclose(lab2din99([[100, 0, 0]]), [[100.0, 0, 0]], atol=0.01)
 
 
 def test_oklab_round_trip():

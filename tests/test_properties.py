@@ -19,7 +19,7 @@ settings.register_profile("kcolors", max_examples=60, deadline=None, derandomize
 settings.load_profile("kcolors")
 
 
-@given(st.one_of(images, blocky), st.integers(1, 20), st.sampled_from(["rgb", "lab", "oklab"]))
+@given(st.one_of(images, blocky), st.integers(1, 20), st.sampled_from(["rgb", "lab", "oklab", "din99"]))
 def test_at_most_k_colours_each_pixel_nearest(img, k, space):
     result = quantize(img, k, space=space)
     out = result.rgb.reshape(-1, 3)

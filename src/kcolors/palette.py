@@ -21,7 +21,7 @@ class Palette:
     Parameters
     ----------
     colors : (k, 3) uint8 array-like
-    space : {"rgb", "lab", "oklab"}
+    space : {"rgb", "lab", "oklab", "din99"}
 
     Examples
     --------

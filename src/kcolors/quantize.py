@@ -47,7 +47,7 @@ def fit_palette(histogram, k, *, space="rgb", engine="fast", seed=0, pixels=None
     k : int
         Number of colours, 1-256. With k at or above the number of distinct
         colours the palette is those colours, exactly.
-    space : {"rgb", "lab", "oklab"}
+    space : {"rgb", "lab", "oklab", "din99"}
         Where distances are measured and means taken.
     engine : {"fast", "sklearn", "simple"}
         How Lloyd's iterations run: ``fast``, compiled, on the histogram from
@@ -104,7 +104,7 @@ def quantize(image, k=16, *, space="rgb", dither=0.0, engine="fast", seed=0, pal
         part and stay transparent.
     k : int
         Number of colours, 1-256.
-    space : {"rgb", "lab", "oklab"}
+    space : {"rgb", "lab", "oklab", "din99"}
         Colour space of the clustering and of the nearest-colour mapping.
     dither : float
         Floyd-Steinberg strength, 0 (none) to 1.

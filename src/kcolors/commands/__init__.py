@@ -5,6 +5,7 @@ Shared option groups live here so that every command spells them the same way.
 
 import argparse
 
+from ..colorspace import SPACES
 from ..errors import UsageError
 from ..io import DEFAULT_MAX_PIXELS
 
@@ -32,9 +33,9 @@ def add_quantize_options(parser, *, k_default=16, with_k=True):
     if with_k:
         parser.add_argument("-k", "--colors", dest="k", type=positive_int, default=k_default,
                             help=f"number of colours, 1-256 (default {k_default})")
-    parser.add_argument("--space", choices=("rgb", "lab", "oklab"), default="rgb",
-                        help="colour space of the clustering: rgb (default, best PSNR), "
-                             "lab or oklab (perceptual, best ΔE at many colours)")
+    parser.add_argument("--space", choices=SPACES, default="rgb",
+                        help="colour space of the clustering and mapping: rgb (default: best PSNR, smallest "
+                             "PNGs), din99 (lowest mean ΔE2000: closest to the eye), lab, oklab")
     parser.add_argument("--dither", type=unit_float, nargs="?", const=1.0, default=0.0, metavar="STRENGTH",
                         help="Floyd-Steinberg dithering, strength 0-1 (1 if given alone; default off)")
     parser.add_argument("--engine", choices=("fast", "sklearn", "simple"), default="fast",
