@@ -13,6 +13,9 @@ def add_parser(sub):
                        description="Fit a k-colour palette and print it, most used colour first, with each "
                                    "colour's share of the pixels.")
     p.add_argument("input", nargs="?", help="image file, or - for stdin")
+    p.add_argument("--from", dest="from_dir", metavar="DIR", nargs="+",
+                   help="the one palette of a whole collection: folders (searched recursively), files or patterns; "
+                        "fitted on the summed histograms of every image, in parallel on all cores")
     add_quantize_options(p, k_default=8)
     p.add_argument("-o", "--output", metavar="SWATCH", help="also draw the palette as a swatch image (.png ...)")
     p.add_argument("--palette-out", metavar="FILE", help="save the palette (.gpl .json .txt)")
@@ -25,24 +28,42 @@ def run(args):
     from ..errors import UsageError
     from ..io import check_output
 
-    if args.input is None:
-        raise UsageError("palette needs an image")
+    if args.input is None and not args.from_dir:
+        raise UsageError("palette needs an image (or --from DIR for a collection)")
+    if args.input is not None and args.from_dir:
+        raise UsageError("give an image or --from DIR, not both")
     check_k(args.k)
     if args.palette_out:
         palette_format(args.palette_out)
     if args.output:
         check_output(args.output, input_path=args.input, force=args.force)
-    result = quantize(args.input, args.k, space=args.space, engine=args.engine, seed=args.seed,
-                      max_pixels=args.max_pixels)
-    print_palette(result.as_palette().hex(), result.shares, as_json=args.json)
+    status = 0
+    if args.from_dir:
+        palette, shares, status = _collection(args)
+    else:
+        result = quantize(args.input, args.k, space=args.space, engine=args.engine, seed=args.seed,
+                          max_pixels=args.max_pixels)
+        palette, shares = result.as_palette(), result.shares
+    print_palette(palette.hex(), shares, as_json=args.json)
     if args.palette_out:
-        result.as_palette().save(args.palette_out)
+        palette.save(args.palette_out)
     if args.output:
         from ..pictures import save_swatch
 
-        save_swatch(result.palette, result.shares, args.output, force=args.force)
+        save_swatch(palette.colors, shares, args.output, force=args.force)
         print(f"kcolors: wrote {args.output}", file=sys.stderr)
-    return 0
+    return status
+
+
+def _collection(args):
+    """The shared palette of ``--from``: (palette, shares, exit code); unreadable files are listed, not fatal."""
+    from ..batch import BATCH_FAILED, Settings, palette_of
+
+    settings = Settings(k=args.k, space=args.space, engine=args.engine, seed=args.seed, max_pixels=args.max_pixels)
+    palette, shares, failures = palette_of(args.from_dir, settings, quiet=True)
+    if failures:
+        print(f"kcolors: {len(failures)} file(s) left out of the palette", file=sys.stderr)
+    return palette, shares, BATCH_FAILED if failures else 0
 
 
 def print_palette(hexes, shares, *, as_json=False):
