@@ -45,7 +45,7 @@ from . import __version__, kernels
 from .encode import encode
 from .errors import InputError, KcolorsError, OutputError, OutputExistsError, UsageError
 from .io import load_image, output_format, write_bytes
-from .quantize import _by_share, check_options, fit_palette, quantize
+from .quantize import order_by_share, check_options, fit_palette, quantize
 from .remap import colour_labels
 
 BATCH_FAILED = 7  # exit code: some files failed, the others were written
@@ -339,7 +339,7 @@ def fit_shared_palette(histogram, settings):
     palette = fit_palette(histogram, settings.k, space=settings.space, engine=settings.engine, seed=settings.seed)
     counts = np.bincount(colour_labels(histogram, palette.colors, palette.space), weights=histogram.counts,
                          minlength=len(palette))
-    palette, _ = _by_share(palette, counts)
+    palette, _ = order_by_share(palette, counts)
     counts = np.sort(counts)[::-1][:len(palette)]
     return palette, counts / max(counts.sum(), 1.0)
 

@@ -151,7 +151,7 @@ def quantize(image, k=16, *, space="rgb", dither=0.0, engine="fast", seed=0, pal
         by_colour = colour_labels(histogram, fitted.colors, space)
         counts = np.bincount(by_colour, weights=histogram.counts, minlength=len(fitted))
     if palette is None:  # fitted: most used colour first, unused ones dropped
-        fitted, relabel = _by_share(fitted, counts)
+        fitted, relabel = order_by_share(fitted, counts)
         if by_colour is None:
             labels = relabel[labels]
         else:
@@ -162,7 +162,7 @@ def quantize(image, k=16, *, space="rgb", dither=0.0, engine="fast", seed=0, pal
                         seconds=time.perf_counter() - started)
 
 
-def _by_share(palette, counts):
+def order_by_share(palette, counts):
     """The palette ordered by pixel count, unused colours dropped, and the old -> new label table."""
     order = np.argsort(-counts, kind="stable")
     order = order[counts[order] > 0]
