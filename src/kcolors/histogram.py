@@ -6,11 +6,12 @@ Histograms of several images add up, which is how one palette is fitted to a
 whole collection.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import kernels
+from .colorspace import to_space
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class Histogram:
 
     colors: np.ndarray
     counts: np.ndarray
+    # points(space) and binned(space, bits), kept: a sweep fits many k on one histogram
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def of(cls, rgb, mask=None):
@@ -40,6 +43,9 @@ class Histogram:
         flat_mask = None if mask is None else np.reshape(mask, -1)
         colors, counts, index = kernels.distinct_colors(np.reshape(rgb, (-1, 3)), flat_mask)
         return cls(colors, counts), index.reshape(shape)
+
+    def __reduce__(self):  # pickle (to worker processes) without the cache
+        return Histogram, (self.colors, self.counts)
 
     def __len__(self):
         return len(self.colors)
@@ -58,12 +64,24 @@ class Histogram:
     def __radd__(self, other):  # so that sum(histograms) works
         return self if other == 0 else self + other
 
-    def binned(self, points, bits):
-        """Weighted mean of ``points`` (one row per colour) over cubes of 2**(8-bits) levels.
+    def points(self, space):
+        """The colours as (M, 3) float64 points in ``space`` (computed once per space)."""
+        if space not in self._cache:
+            self._cache[space] = to_space(self.colors, space)
+        return self._cache[space]
+
+    def binned(self, space, bits):
+        """Weighted mean of the points in ``space`` over RGB cubes of 2**(8-bits) levels a side.
 
         Returns ``(means, weights)``: a much smaller weighted point set that k-means
         can seed and settle on before it polishes on the exact colours.
         """
+        key = (space, bits)
+        if key not in self._cache:
+            self._cache[key] = self._binned(self.points(space), bits)
+        return self._cache[key]
+
+    def _binned(self, points, bits):
         c = self.colors.astype(np.intp) >> (8 - bits)
         cube = (c[:, 0] << (2 * bits)) | (c[:, 1] << bits) | c[:, 2]
         weights = np.bincount(cube, weights=self.counts, minlength=1 << (3 * bits))

@@ -72,7 +72,7 @@ def distinct_colors(rgb, mask=None):
     return colors, counts, index
 
 
-def assign(points, centres, *, weights=None, labels=None, sums=False, bounds=None, shifts=None):
+def assign(points, centres, *, weights=None, labels=None, sums=False, bounds=None, shifts=None, axis=None):
     """Exact nearest centre of every point (squared Euclidean distance).
 
     ``labels``, if given, holds last round's answers: they seed the search and
@@ -84,6 +84,9 @@ def assign(points, centres, *, weights=None, labels=None, sums=False, bounds=Non
     round (None on the first), and points that provably keep their centre are
     not searched. The inertia is then NaN.
 
+    ``axis`` is the direction the search sorts centres along (default: their
+    principal axis); any unit vector gives the same, exact answer.
+
     Returns ``(labels, inertia)`` or ``(labels, inertia, sums, counts)``.
     """
     points = np.ascontiguousarray(points, dtype=np.float64)
@@ -92,7 +95,7 @@ def assign(points, centres, *, weights=None, labels=None, sums=False, bounds=Non
         labels = np.full(len(points), -1, dtype=np.int32)
     weights = None if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
     shifts = None if shifts is None else np.ascontiguousarray(shifts, dtype=np.float64)
-    axis = principal_axis(centres)
+    axis = principal_axis(centres) if axis is None else np.ascontiguousarray(axis, dtype=np.float64)
     chunks = _chunks(len(points))
     totals = [np.empty_like(centres) if sums else None for _ in chunks]
     counts = [np.empty(len(centres)) if sums else None for _ in chunks]

@@ -35,15 +35,15 @@ CAPPED_ABOVE = 100_000
 CAPPED_ITERATIONS = 6
 
 
-def fit(histogram, points, k, *, seed=0, n_init=None, max_iter=300, tol=1e-4):
+def fit(histogram, space, k, *, seed=0, n_init=None, max_iter=300, tol=1e-4):
     """Weighted k-means of ``points`` (one per histogram colour), k-means++ seeding.
 
     Parameters
     ----------
     histogram : Histogram
         The colours and their pixel counts (the weights).
-    points : (M, 3) float64 array
-        The histogram's colours in the working colour space.
+    space : str
+        The colour space to cluster in (see :mod:`kcolors.colorspace`).
     k : int
         Number of clusters, 1 <= k < M.
     seed : int
@@ -57,7 +57,7 @@ def fit(histogram, points, k, *, seed=0, n_init=None, max_iter=300, tol=1e-4):
     inertia : float
         Weighted sum of squared distances to the nearest centre.
     """
-    (coarse_points, coarse_weights), *finer = _levels(histogram, points, k)
+    (coarse_points, coarse_weights), *finer = _levels(histogram, space, k)
     best = best_start(coarse_points, coarse_weights, k, seed=seed, n_init=n_init, max_iter=max_iter, tol=tol)
     for level_points, level_weights in finer:
         cap = CAPPED_ITERATIONS if len(level_points) > CAPPED_ABOVE else max_iter
@@ -65,7 +65,7 @@ def fit(histogram, points, k, *, seed=0, n_init=None, max_iter=300, tol=1e-4):
     return best
 
 
-def starting_centres(histogram, points, k, *, seed=0, n_init=None):
+def starting_centres(histogram, space, k, *, seed=0, n_init=None):
     """The stage every engine shares: the best of ``n_init`` k-means++ starts, settled on the coarse level.
 
     Lloyd's iterations only find a local minimum, and which one depends on
@@ -73,7 +73,7 @@ def starting_centres(histogram, points, k, *, seed=0, n_init=None):
     handing it to every engine means the engines differ only in how they run
     Lloyd's iterations, and so reach the same answer.
     """
-    coarse_points, coarse_weights = _levels(histogram, points, k)[0]
+    coarse_points, coarse_weights = _levels(histogram, space, k)[0]
     return best_start(coarse_points, coarse_weights, k, seed=seed, n_init=n_init)[0]
 
 
@@ -98,7 +98,7 @@ def default_n_init(k):
     return 10 if k <= 64 else 3
 
 
-def _levels(histogram, points, k):
+def _levels(histogram, space, k):
     """Weighted point sets from coarse to exact: cube means at growing bits, then the colours.
 
     The first set is where the k-means++ starts are tried: the first one with
@@ -107,10 +107,11 @@ def _levels(histogram, points, k):
     unless it has over START_MAX_POINTS (then starts get slow), in which case
     the largest one below that.
     """
+    points = histogram.points(space)
     levels = []
     if len(points) > COARSE_ABOVE:
         for bits in LEVEL_BITS:
-            means, weights = histogram.binned(points, bits)
+            means, weights = histogram.binned(space, bits)
             if len(means) * LEVEL_GROWTH > len(points):
                 break
             if len(means) >= COARSE_MIN_POINTS and (not levels or len(means) > LEVEL_GROWTH * len(levels[-1][0])):
@@ -137,9 +138,10 @@ def lloyd(points, weights, centres, *, max_iter=300, tol=1e-4):
     threshold = tol * variance
     labels, shifts = None, None
     bounds = np.empty((len(points), 2))  # Hamerly's bounds: most points skip the search
+    axis = kernels.principal_axis(centres)  # any axis keeps the search exact; centres barely turn
     for _ in range(max_iter):
         labels, _, sums, counts = kernels.assign(points, centres, weights=weights, labels=labels, sums=True,
-                                                 bounds=bounds, shifts=shifts)
+                                                 bounds=bounds, shifts=shifts, axis=axis)
         updated = np.divide(sums, counts[:, None], out=centres.copy(), where=counts[:, None] > 0)
         empty = np.flatnonzero(counts == 0)
         if len(empty):
@@ -148,7 +150,7 @@ def lloyd(points, weights, centres, *, max_iter=300, tol=1e-4):
         centres, shifts = updated, np.sqrt(moved)
         if moved.sum() <= threshold and not len(empty):
             break
-    labels, inertia = kernels.assign(points, centres, weights=weights, labels=labels)
+    labels, inertia = kernels.assign(points, centres, weights=weights, labels=labels, axis=axis)
     return centres, inertia
 
 

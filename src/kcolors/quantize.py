@@ -66,13 +66,12 @@ def fit_palette(histogram, k, *, space="rgb", engine="fast", seed=0, pixels=None
     check_options(k, space, 0.0, engine)
     if len(histogram) <= k:  # nothing to merge: every colour is its own cluster
         return Palette(histogram.colors.copy(), space)
-    points = to_space(histogram.colors, space)
     if engine == "fast":
-        centres, _ = kmeans.fit(histogram, points, k, seed=seed)
+        centres, _ = kmeans.fit(histogram, space, k, seed=seed)
     else:  # same start as the fast engine, so that the engines differ only in their Lloyd iterations
-        start = kmeans.starting_centres(histogram, points, k, seed=seed)
+        start = kmeans.starting_centres(histogram, space, k, seed=seed)
         if engine == "simple":
-            centres, _, _ = simple.lloyd(points, histogram.counts, start)
+            centres, _, _ = simple.lloyd(histogram.points(space), histogram.counts, start)
         else:
             centres = _fit_sklearn(histogram, start, space, pixels)
     return Palette(_unique_rows(to_uint8(from_space(centres, space))), space)

@@ -13,7 +13,7 @@ def colour_labels(histogram, palette_rgb, space):
     """
     if len(palette_rgb) == 0:
         return np.zeros(len(histogram), dtype=np.int32)
-    labels, _ = kernels.assign(to_space(histogram.colors, space), to_space(palette_rgb, space))
+    labels, _ = kernels.assign(histogram.points(space), to_space(palette_rgb, space))
     return labels
 
 
