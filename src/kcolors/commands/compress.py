@@ -7,11 +7,13 @@ import time
 from pathlib import Path
 
 from ..encode import encode
-from ..errors import UsageError
+from ..animation import compress_animation, read_animation
+from ..errors import QualityError, UsageError
 from ..io import check_output, output_format, write_bytes
 from ..palette import Palette, palette_format
 from ..quantize import quantize
 from ..sample import sample_path
+from ..sweep import check_targets, find_k, target_missed
 from . import add_quantize_options, check_k
 
 DEMO_FOLDER = Path("kcolors-demo")
@@ -21,13 +23,20 @@ def add_parser(sub):
     p = sub.add_parser("compress", help="flatten an image to k colours (the default command)",
                        description="Flatten an image to k colours with k-means and write it; PNG output is an "
                                    "indexed PNG with the smallest bit depth that holds k colours.")
-    p.add_argument("input", nargs="?", help="image file, or - for stdin (default: a sample photograph)")
+    p.add_argument("input", nargs="?", help="image file, or - for stdin (default: a sample photograph); an animated "
+                                            "GIF, WebP or PNG file stays animated, every frame flattened with one "
+                                            "palette fitted on all of them, durations and loop count kept")
     p.add_argument("-o", "--output", help="output file, its extension names the format (.png .gif .webp .tif "
                                           ".bmp .jpg); - for stdout (default: INPUT-kK.png beside the input)")
     add_quantize_options(p)
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
     p.add_argument("--palette", metavar="FILE", help="recolour with this palette (.gpl .json .txt) instead of fitting")
     p.add_argument("--palette-out", metavar="FILE", help="also save the palette (.gpl .json .txt)")
+    p.add_argument("--target-delta-e", type=float, default=None, metavar="DE",
+                   help="choose the smallest k (up to 256; -k is then ignored) whose mean ΔE2000 is at most DE; "
+                        "if 256 colours miss it, write them and exit 99")
+    p.add_argument("--target-psnr", type=float, default=None, metavar="DB",
+                   help="choose the smallest k (up to 256) whose PSNR is at least DB dB; exit 99 if 256 miss it")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no report on stderr")
     p.set_defaults(run=run)
@@ -46,7 +55,8 @@ def run(args):
     started = time.perf_counter()
     demo = args.input is None
     source = sample_path() if demo else args.input
-    output = args.output or default_output(args.input, args.k)
+    targeted = args.target_delta_e is not None or args.target_psnr is not None
+    output = args.output or default_output(args.input, "target" if targeted else args.k)
     force = args.force or (demo and args.output is None)  # the demo may redo its own file
     if demo and args.output is None:
         DEMO_FOLDER.mkdir(exist_ok=True)
@@ -55,19 +65,39 @@ def run(args):
     report = args.json or not args.quiet
     if report:
         _warm_up_delta_e()
-    result = quantize(source, args.k, space=args.space, dither=args.dither, engine=args.engine, seed=args.seed,
-                      palette=palette, max_pixels=args.max_pixels)
-    data = encode(result, fmt, icc=result.picture.icc)
+    missed = None
+    movie = None if demo else read_animation(source, max_pixels=args.max_pixels)
+    if movie is not None:
+        if targeted:
+            raise UsageError(f"{source}: --target-delta-e and --target-psnr do not apply to animations; give -k")
+        result, data = compress_animation(movie, args, fmt, palette)
+    elif targeted:
+        result, met, fits = find_k(source, target_delta_e=args.target_delta_e, target_psnr=args.target_psnr,
+                                space=args.space, dither=args.dither, engine=args.engine, seed=args.seed,
+                                max_pixels=args.max_pixels)
+        missed = None if met else target_missed(result, args)
+    else:
+        result = quantize(source, args.k, space=args.space, dither=args.dither, engine=args.engine,
+                          seed=args.seed, palette=palette, max_pixels=args.max_pixels)
+    if movie is None:
+        data = encode(result, fmt, icc=result.picture.icc)
     write_bytes(output, data, force=force)
     if args.palette_out:
         result.as_palette().save(args.palette_out)
     if report:
         figures = dict(result.metrics(), input=str(source), output=str(output), bytes_in=result.picture.n_bytes,
                        bytes_out=len(data), seconds=round(time.perf_counter() - started, 4))
+        if movie is not None:
+            figures.update(frames=len(movie.frames), bytes_in=Path(source).stat().st_size)
         if args.json:
             print(json.dumps(figures))
         if not args.quiet:
             print(summary(figures), file=sys.stderr)
+        if targeted and not missed and not args.quiet:
+            print(f"kcolors: chose k = {result.k}, the smallest k that meets the target ({fits} fits)",
+                  file=sys.stderr)
+    if missed:
+        raise QualityError(missed)
     return 0
 
 
@@ -81,6 +111,9 @@ def _check(args, source, output, force):
         raise UsageError("--palette skips fitting, so --engine does not apply")
     if args.palette:
         palette_format(args.palette)
+    if args.palette and (args.target_delta_e is not None or args.target_psnr is not None):
+        raise UsageError("--palette fixes the colours, so a quality target does not apply")
+    check_targets(args.target_delta_e, args.target_psnr)
     if args.palette_out:
         palette_format(args.palette_out)
     check_output(output, input_path=source, force=force)
@@ -102,6 +135,8 @@ def summary(f):
         size = f", {f['bytes_in']:,} -> {f['bytes_out']:,} bytes ({change:+.1f}%)"
     else:
         size = f", {f['bytes_out']:,} bytes"
-    return (f"kcolors: {f['input']} {f['width']}x{f['height']}: {f['colors_in']:,} -> {f['colors_out']} colours, "
+    frames = f" (frame 1 of {f['frames']}, one palette for all)" if f.get("frames") else ""
+    return (f"kcolors: {f['input']} {f['width']}x{f['height']}{frames}: "
+            f"{f['colors_in']:,} -> {f['colors_out']} colours, "
             f"PSNR {psnr}, mean ΔE2000 {f['delta_e']:.2f}{sampled}{size}, {f['seconds']:.2f} s\n"
             f"kcolors: wrote {f['output']}")

@@ -1,0 +1,49 @@
+"""``kcolors compare``: the original and its flattened versions side by side."""
+
+import sys
+from pathlib import Path
+
+from ..errors import UsageError
+from ..io import check_output, load_image
+from ..sweep import parse_ks, sweep
+from . import add_quantize_options, positive_int
+
+
+def add_parser(sub):
+    p = sub.add_parser("compare", help="the original and flattened versions side by side, captioned",
+                       description='Draw the original and its flattening at each k in a row, captioned '
+                                   '"original", "k = 2 (2 colours)", ...',
+                       epilog="example: kcolors compare photo.jpg -k 2,5,16 -o side.png")
+    p.add_argument("input", help="image file, or - for stdin")
+    p.add_argument("-k", "--k", "--colors", dest="ks", default="4,16", metavar="KS",
+                   help="the k values: a list (2,5) or a range (2-6); default 4,16")
+    p.add_argument("-o", "--output", help="the picture (.png .webp .gif .tif .bmp .jpg; default: INPUT-compare.png "
+                                          "beside the input)")
+    p.add_argument("--width", type=positive_int, default=None, metavar="PX",
+                   help="width of each panel in pixels (default: the image's own width)")
+    add_quantize_options(p, with_k=False)
+    p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
+    p.add_argument("-q", "--quiet", action="store_true", help="no report on stderr")
+    p.set_defaults(run=run)
+
+
+def run(args):
+    from ..pictures import save_image, side_by_side
+
+    ks = parse_ks(args.ks)
+    if len(ks) > 16:
+        raise UsageError(f"compare draws at most 16 versions in a row, not {len(ks)}; use sweep --sheet for more")
+    if args.width is not None and not 16 <= args.width <= 8192:
+        raise UsageError(f"--width must be between 16 and 8192 pixels, not {args.width}")
+    output = args.output
+    if output is None:
+        if args.input == "-":
+            raise UsageError("reading stdin: give the output's name with -o")
+        output = str(Path(args.input).with_name(Path(args.input).stem + "-compare.png"))
+    check_output(output, input_path=args.input, force=args.force)
+    picture = load_image(args.input, max_pixels=args.max_pixels)
+    steps = sweep(picture, ks, space=args.space, dither=args.dither, engine=args.engine, seed=args.seed)
+    save_image(side_by_side([s.result for s in steps], picture, width=args.width), output, force=args.force)
+    if not args.quiet:
+        print(f"kcolors: wrote {output}", file=sys.stderr)
+    return 0

@@ -1,0 +1,69 @@
+"""``kcolors plot``: the pixels of an image as points in 3-D colour space."""
+
+import sys
+from pathlib import Path
+
+from ..errors import UsageError
+from ..io import DEFAULT_MAX_PIXELS, load_image
+from . import positive_int
+
+OUTPUTS = (".png", ".svg", ".pdf", ".html")
+
+
+def add_parser(sub):
+    p = sub.add_parser("plot", help="plot the pixels as points in 3-D colour space (PNG, or interactive HTML)",
+                       description="Draw the pixels as points in 3-D RGB space (axes 0-255: Red, Green, Blue), "
+                                   "each in its own colour; a sample of them for large images, with the number "
+                                   "shown. With -k, the k-means cluster centres are drawn large on top.",
+                       epilog="examples:\n  kcolors plot photo.jpg -k 8 -o space.png\n"
+                              "  kcolors plot photo.jpg --space oklab -o space.html   (rotatable, works offline)",
+                       formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    p.add_argument("input", help="image file, or - for stdin")
+    p.add_argument("-k", "--colors", dest="k", type=positive_int, default=None,
+                   help="also fit k colours (1-256) and draw the cluster centres")
+    p.add_argument("-o", "--output", help=".png .svg .pdf, or .html for an interactive view that opens offline "
+                                          "(default: INPUT-space.png beside the input)")
+    p.add_argument("--space", choices=("rgb", "oklab"), default="rgb",
+                   help="plot (and cluster) in sRGB (default) or OKLab (x100: L 0-100, a and b about -35..35)")
+    p.add_argument("--sample", type=positive_int, default=20_000, metavar="N",
+                   help="draw at most N pixels, chosen at random (default 20,000)")
+    p.add_argument("--engine", choices=("fast", "sklearn", "simple"), default="fast", help="k-means engine")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample and of k-means++ (default 0)")
+    p.add_argument("--max-pixels", type=positive_int, default=None, metavar="N",
+                   help=f"refuse larger images (default {DEFAULT_MAX_PIXELS:,})")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
+    p.add_argument("-q", "--quiet", action="store_true", help="no report on stderr")
+    p.set_defaults(run=run)
+
+
+def run(args):
+    from ..pictures import check_file_output, save_figure, space_figure, space_html, space_sample
+    from ..io import write_bytes
+
+    if args.k is not None and not 1 <= args.k <= 256:
+        raise UsageError(f"k must be between 1 and 256, not {args.k}")
+    if not 1 <= args.sample <= 1_000_000:
+        raise UsageError(f"--sample must be between 1 and 1,000,000 points, not {args.sample}")
+    output = args.output
+    if output is None:
+        if args.input == "-":
+            raise UsageError("reading stdin: give the output's name with -o")
+        output = str(Path(args.input).with_name(Path(args.input).stem + "-space.png"))
+    ext = check_file_output(output, OUTPUTS, input_path=args.input, force=args.force)
+    picture = load_image(args.input, max_pixels=args.max_pixels)
+    centres = None
+    if args.k is not None:
+        from ..quantize import quantize
+
+        centres = quantize(picture, args.k, space=args.space, engine=args.engine, seed=args.seed).palette
+    colours, total = space_sample(picture, args.sample, seed=args.seed)
+    title = Path(picture.name).name
+    if ext == ".html":
+        text = space_html(colours, total, centres=centres, space=args.space, title=title)
+        write_bytes(output, text.encode("utf-8"), force=args.force)
+    else:
+        save_figure(space_figure(colours, total, centres=centres, space=args.space, title=title), output,
+                    force=args.force)
+    if not args.quiet:
+        print(f"kcolors: plotted {len(colours):,} of {total:,} pixels; wrote {output}", file=sys.stderr)
+    return 0

@@ -1,0 +1,411 @@
+"""Pictures of results: contact sheets, side-by-side comparisons, palette swatches,
+the quality-against-k curve and the pixels as points in colour space.
+
+Raster pictures are composed with Pillow. Plots are matplotlib figures made
+with the object API on the Agg backend (no window, no global pyplot state);
+matplotlib is imported only when a plot is asked for. The interactive colour
+space plot is one self-contained HTML file: the points as JSON and a small
+canvas renderer, so it opens offline with no network.
+"""
+
+import html
+import io
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .colorspace import rgb2oklab, to_space
+from .errors import OutputError, OutputExistsError, UsageError
+from .io import _same_file, output_format, write_bytes
+
+BACKGROUND = (255, 255, 255)
+INK = (0, 0, 0)
+FIGURE_FORMATS = (".png", ".svg", ".pdf")
+SPACE_SAMPLE = 20_000  # points drawn in a colour-space plot
+
+
+# --------------------------------------------------------------------------- output checks
+
+
+def check_file_output(path, extensions, *, input_path=None, force=False):
+    """Refuse, before any work, an output whose extension is not one of ``extensions``
+    or that could not or should not be written (as :func:`kcolors.io.check_output`)."""
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext not in extensions:
+        raise UsageError(f"{path}: unknown output extension {ext or '(none)'!r}; use one of {', '.join(extensions)}")
+    if input_path is not None and str(input_path) != "-" and _same_file(path, Path(input_path)):
+        raise UsageError(f"{path}: output is the input; choose another output name")
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder; give a file name")
+    if path.exists() and not force:
+        raise OutputExistsError(f"{path}: exists; use -f/--force to overwrite")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"{path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: folder {folder} is not writable")
+    return ext
+
+
+def save_image(im, path, *, force=False):
+    """Write a PIL image in the format ``path`` names, atomically; return the bytes written."""
+    fmt = output_format(path)
+    buffer = io.BytesIO()
+    if fmt == "JPEG":
+        im = im.convert("RGB")
+    im.save(buffer, fmt, **({"lossless": True} if fmt == "WEBP" else {}))
+    write_bytes(path, buffer.getvalue(), force=force)
+    return buffer.tell()
+
+
+# --------------------------------------------------------------------------- captions
+
+
+def font(size):
+    """Pillow's bundled scalable font at ``size`` pixels (its bitmap font where FreeType is missing)."""
+    try:
+        return ImageFont.load_default(size=max(8, int(size)))
+    except (ImportError, TypeError, OSError):
+        return ImageFont.load_default()
+
+
+def draw_label(im, text, box_fill, text_fill, *, size=None):
+    """Draw ``text`` on a filled box in the top-left corner of ``im`` (in place).
+
+    Drawn without anti-aliasing, so only ``box_fill`` and ``text_fill`` are
+    used: palette indices for a "P" image, colour tuples otherwise.
+    """
+    w, h = im.size
+    size = size or max(10, min(w, h) // 16)
+    face = font(size)
+    draw = ImageDraw.Draw(im)
+    draw.fontmode = "1"
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=face)
+    pad = max(2, size // 4)
+    draw.rectangle((0, 0, right - left + 2 * pad, bottom - top + 2 * pad), fill=box_fill)
+    draw.text((pad - left, pad - top), text, font=face, fill=text_fill)
+    return im
+
+
+# --------------------------------------------------------------------------- grids
+
+
+def grid(images, captions, *, cell=None, columns=None, pad=8):
+    """Images in a grid on white, each with its caption under it.
+
+    Parameters
+    ----------
+    images : list of PIL images (all the same size)
+    captions : list of str
+    cell : int, optional
+        Width of each cell in pixels (the images are scaled to it, keeping
+        their shape); default: the images' own width.
+    columns : int, optional
+        Default: as square a grid as the count allows.
+    pad : int
+        Pixels between and around the cells.
+
+    Returns
+    -------
+    PIL.Image.Image (RGB), ``columns * (cell + pad) + pad`` wide and
+    ``rows * (cell_height + caption + pad) + pad`` high, where ``caption`` is
+    :func:`caption_height` of the cell width.
+    """
+    if not images:
+        raise UsageError("nothing to draw")
+    w, h = images[0].size
+    cw = int(cell or w)
+    ch = max(1, round(h * cw / w))
+    columns = int(columns or math.ceil(math.sqrt(len(images))))
+    rows = math.ceil(len(images) / columns)
+    strip = caption_height(cw)
+    sheet = Image.new("RGB", (columns * (cw + pad) + pad, rows * (ch + strip + pad) + pad), BACKGROUND)
+    draw = ImageDraw.Draw(sheet)
+    face = font(strip * 0.6)
+    for i, (im, text) in enumerate(zip(images, captions)):
+        x = pad + (i % columns) * (cw + pad)
+        y = pad + (i // columns) * (ch + strip + pad)
+        tile = _flat_rgb(im)
+        if tile.size != (cw, ch):
+            tile = tile.resize((cw, ch), Image.Resampling.LANCZOS if cw < w else Image.Resampling.NEAREST)
+        sheet.paste(tile, (x, y))
+        draw.text((x + cw / 2, y + ch + strip / 2), text, font=face, fill=INK, anchor="mm")
+    return sheet
+
+
+def caption_height(width):
+    """Height of the caption strip under a cell ``width`` pixels wide."""
+    return max(18, min(48, width // 10))
+
+
+def _flat_rgb(im):
+    """RGB for display: transparency shown over the white background."""
+    if im.mode == "RGB":
+        return im
+    im = im.convert("RGBA")
+    flat = Image.new("RGB", im.size, BACKGROUND)
+    flat.paste(im, mask=im.getchannel("A"))
+    return flat
+
+
+def k_caption(k, colours):
+    """``"k = 5 (5 colours)"``."""
+    return f"k = {k} ({colours} colour{'s' if colours != 1 else ''})"
+
+
+def contact_sheet(steps, picture, *, cell=256, columns=None):
+    """A sweep as a grid: each k with its caption, the original in the last cell."""
+    from .animation import original_frame
+
+    images = [step.result.image for step in steps] + [original_frame(picture)]
+    captions = [k_caption(step.k, step.result.colors_out) for step in steps] + ["original"]
+    return grid(images, captions, cell=min(cell, picture.size[0]), columns=columns)
+
+
+def side_by_side(results, picture, *, width=None):
+    """The original and each result in a row, captioned ``"original"``, ``"k = 2 (2 colours)"``, ..."""
+    from .animation import original_frame
+
+    images = [original_frame(picture)] + [r.image for r in results]
+    captions = ["original"] + [k_caption(r.k, r.colors_out) for r in results]
+    return grid(images, captions, cell=width, columns=len(images))
+
+
+# --------------------------------------------------------------------------- swatches
+
+
+def swatch_image(palette, shares, *, cell=96, columns=8):
+    """Palette swatches: a block of each colour with its hex code and share of the pixels under it.
+
+    Parameters
+    ----------
+    palette : (n, 3) uint8 array
+    shares : (n,) floats, fractions of the pixels (0-1)
+    """
+    palette = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
+    shares = np.asarray(shares, dtype=np.float64).reshape(-1)
+    if len(palette) == 0 or len(shares) != len(palette):
+        raise UsageError("swatches need one share per palette colour")
+    pad, strip = max(4, cell // 12), max(28, cell * 5 // 12)
+    columns = min(columns, len(palette))
+    rows = math.ceil(len(palette) / columns)
+    im = Image.new("RGB", (columns * (cell + pad) + pad, rows * (cell + strip + pad) + pad), BACKGROUND)
+    draw = ImageDraw.Draw(im)
+    face = font(strip * 0.38)
+    for i, (colour, share) in enumerate(zip(palette.tolist(), shares.tolist())):
+        x = pad + (i % columns) * (cell + pad)
+        y = pad + (i // columns) * (cell + strip + pad)
+        draw.rectangle((x, y, x + cell - 1, y + cell - 1), fill=tuple(colour), outline=(200, 200, 200))
+        hex_code = "#{:02x}{:02x}{:02x}".format(*colour)
+        draw.text((x + cell / 2, y + cell + strip * 0.3), hex_code, font=face, fill=INK, anchor="mm")
+        draw.text((x + cell / 2, y + cell + strip * 0.72), f"{100 * share:.1f}%", font=face, fill=INK, anchor="mm")
+    return im
+
+
+def save_swatch(palette, shares, path, *, force=False):
+    """Draw :func:`swatch_image` and write it to ``path`` (format from the extension); return the bytes."""
+    return save_image(swatch_image(palette, shares), path, force=force)
+
+
+# --------------------------------------------------------------------------- plots (matplotlib)
+
+
+def _figure(width, height, *, dpi=100):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig, path, *, force=False):
+    """Write a matplotlib figure as PNG, SVG or PDF (from the extension), atomically; return the bytes."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=Path(path).suffix.lower().lstrip("."), dpi=fig.dpi)
+    write_bytes(path, buffer.getvalue(), force=force)
+    return buffer.tell()
+
+
+def curve_figure(ks, psnr, delta_e, *, knee=None, title=None):
+    """PSNR and mean ΔE2000 against k: PSNR (dB) on the left axis, ΔE on the right; 800x500 px.
+
+    Infinite PSNR (lossless) is left out of the line. ``knee``, if given, is
+    marked with a dashed vertical line. Returns the Figure (its ``axes[0]`` is
+    the PSNR axis, ``axes[1]`` the ΔE axis).
+    """
+    fig = _figure(800, 500)
+    ax = fig.add_subplot()
+    ks = np.asarray(ks)
+    psnr = np.array([np.nan if p is None or math.isinf(p) else p for p in psnr], dtype=np.float64)
+    ax.plot(ks, psnr, "o-", color="tab:blue", label="PSNR")
+    ax.set_xlabel("k (colours)")
+    ax.set_ylabel("PSNR (dB)", color="tab:blue")
+    ax.tick_params(axis="y", colors="tab:blue")
+    right = ax.twinx()
+    right.plot(ks, delta_e, "s-", color="tab:red", label="mean ΔE2000")
+    right.set_ylabel("mean ΔE2000", color="tab:red")
+    right.tick_params(axis="y", colors="tab:red")
+    if knee is not None:
+        ax.axvline(knee, color="grey", linestyle="--")
+        ax.annotate(f"knee: k = {knee}", (knee, 0.02), xycoords=("data", "axes fraction"), xytext=(4, 0),
+                    textcoords="offset points", color="grey")
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def space_sample(picture, n=SPACE_SAMPLE, *, seed=0):
+    """Up to ``n`` pixel colours of ``picture`` drawn without replacement (seeded): (m, 3) uint8, and the total."""
+    rgb = picture.rgb.reshape(-1, 3)
+    if picture.mask is not None:
+        rgb = rgb[picture.mask.reshape(-1)]
+    if len(rgb) > n:
+        rgb = rgb[np.random.default_rng(seed).choice(len(rgb), size=n, replace=False)]
+    return rgb, int(picture.mask.sum()) if picture.mask is not None else picture.rgb.shape[0] * picture.rgb.shape[1]
+
+
+AXES = {
+    "rgb": (("Red", "Green", "Blue"), ((0, 255), (0, 255), (0, 255))),
+    "oklab": (("a (green-red)", "b (blue-yellow)", "L (lightness)"), ((-35, 35), (-35, 35), (0, 100))),
+}
+
+
+def space_points(colours, space):
+    """sRGB colours as coordinates of the plot's axes: (R, G, B) on 0-255, or OKLab x 100 as (a, b, L),
+    lightness upwards."""
+    if space not in AXES:
+        raise UsageError(f"plot space must be rgb or oklab, not {space!r}")
+    if space == "rgb":
+        return to_space(colours, "rgb")
+    return rgb2oklab(np.asarray(colours).reshape(-1, 3))[:, [1, 2, 0]]
+
+
+def space_figure(colours, total, *, centres=None, space="rgb", title=None):
+    """The pixels as points in 3-D colour space, each drawn in its own colour; 800x800 px.
+
+    Parameters
+    ----------
+    colours : (m, 3) uint8 array
+        The pixels drawn (a sample, see :func:`space_sample`).
+    total : int
+        Pixels in the image (the title says how many of them are shown).
+    centres : (k, 3) uint8 array, optional
+        Cluster centres, drawn large with a black edge on top.
+    space : {"rgb", "oklab"}
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One 3-D Axes, labelled Red, Green, Blue, each 0-255 (in OKLab: a, b
+        and L upwards).
+    """
+    points = space_points(colours, space)
+    labels, limits = AXES[space]
+    fig = _figure(800, 800)
+    ax = fig.add_subplot(projection="3d", computed_zorder=False)  # keeps the centres on top
+    ax.scatter(points[:, 0], points[:, 1], points[:, 2], c=np.asarray(colours) / 255.0, s=4, alpha=0.8,
+               depthshade=False, linewidths=0)
+    if centres is not None and len(centres):
+        c = space_points(centres, space)
+        ax.scatter(c[:, 0], c[:, 1], c[:, 2], c=np.asarray(centres) / 255.0, s=260, edgecolors="black",
+                   linewidths=1.5, depthshade=False, alpha=1.0, zorder=10)
+    for axis, name, (low, high) in zip("xyz", labels, limits):
+        getattr(ax, f"set_{axis}label")(name)
+        getattr(ax, f"set_{axis}lim")(low, high)
+    shown = f"{len(colours):,} of {total:,} pixels shown" if len(colours) < total else f"all {total:,} pixels"
+    heading = f"{title}: {shown}" if title else shown
+    if centres is not None and len(centres):
+        heading += f", {len(centres)} cluster centres"
+    ax.set_title(heading)
+    return fig
+
+
+def space_html(colours, total, *, centres=None, space="rgb", title="kcolors"):
+    """A self-contained, rotatable 3-D view of the pixels (drag to turn, wheel to zoom), as HTML text.
+
+    The points and a small canvas renderer are inline: no script or style is
+    fetched, so the file works offline.
+    """
+    points = space_points(colours, space)
+    labels, limits = AXES[space]
+    data = {
+        "labels": labels, "limits": limits, "total": total,
+        "points": np.round(points, 1).tolist(), "colours": _hex_list(colours),
+        "centres": np.round(space_points(centres, space), 1).tolist() if centres is not None else [],
+        "centre_colours": _hex_list(centres) if centres is not None else [],
+    }
+    shown = f"{len(points):,} of {total:,} pixels shown" if len(points) < total else f"all {total:,} pixels"
+    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+    return _HTML.replace("{{title}}", html.escape(title)).replace("{{shown}}", shown).replace("{{data}}", payload)
+
+
+def _hex_list(colours):
+    return ["#{:02x}{:02x}{:02x}".format(*c) for c in np.asarray(colours, dtype=np.uint8).reshape(-1, 3).tolist()]
+
+
+_HTML = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{{title}}</title>
+<style>body{margin:0;font:14px sans-serif;background:#fff}p{margin:8px}canvas{display:block;cursor:grab}</style>
+</head><body>
+<p><b>{{title}}</b>: {{shown}}. Drag to turn, scroll to zoom.</p>
+<canvas id="view" width="800" height="800"></canvas>
+<script id="kcolors-data" type="application/json">{{data}}</script>
+<script>
+(function () {
+  const D = JSON.parse(document.getElementById("kcolors-data").textContent);
+  const canvas = document.getElementById("view"), g = canvas.getContext("2d");
+  let yaw = -0.8, pitch = 0.5, zoom = 1.0, drag = null;
+  const mid = D.limits.map(l => (l[0] + l[1]) / 2), half = D.limits.map(l => (l[1] - l[0]) / 2);
+  function project(p) {  // centre the cube on 0, turn it, then an orthographic view
+    const x = (p[0] - mid[0]) / half[0], y = (p[1] - mid[1]) / half[1], z = (p[2] - mid[2]) / half[2];
+    const x1 = x * Math.cos(yaw) - y * Math.sin(yaw), y1 = x * Math.sin(yaw) + y * Math.cos(yaw);
+    const y2 = y1 * Math.cos(pitch) - z * Math.sin(pitch), z2 = y1 * Math.sin(pitch) + z * Math.cos(pitch);
+    const s = canvas.width * 0.27 * zoom;
+    return [canvas.width / 2 + x1 * s, canvas.height / 2 - z2 * s, y2];
+  }
+  function corner(i, j, k) { return [D.limits[0][i], D.limits[1][j], D.limits[2][k]]; }
+  function draw() {
+    g.fillStyle = "#fff"; g.fillRect(0, 0, canvas.width, canvas.height);
+    g.strokeStyle = "#bbb"; g.lineWidth = 1;
+    const edges = [[[0,0,0],[1,0,0]],[[0,0,0],[0,1,0]],[[0,0,0],[0,0,1]],[[1,1,1],[0,1,1]],[[1,1,1],[1,0,1]],
+      [[1,1,1],[1,1,0]],[[1,0,0],[1,1,0]],[[1,0,0],[1,0,1]],[[0,1,0],[1,1,0]],[[0,1,0],[0,1,1]],[[0,0,1],[1,0,1]],
+      [[0,0,1],[0,1,1]]];
+    for (const [a, b] of edges) {
+      const p = project(corner(...a)), q = project(corner(...b));
+      g.beginPath(); g.moveTo(p[0], p[1]); g.lineTo(q[0], q[1]); g.stroke();
+    }
+    g.fillStyle = "#000"; g.font = "14px sans-serif";
+    [[1,0,0],[0,1,0],[0,0,1]].forEach((a, i) => {
+      const p = project(corner(...a.map(v => v ? 1 : 0)));
+      g.fillText(D.labels[i] + " " + D.limits[i][1], p[0] + 4, p[1] - 4);
+    });
+    const order = D.points.map((p, i) => [project(p), i]).sort((a, b) => b[0][2] - a[0][2]);
+    for (const [p, i] of order) { g.fillStyle = D.colours[i]; g.fillRect(p[0] - 1.5, p[1] - 1.5, 3, 3); }
+    D.centres.forEach((c, i) => {
+      const p = project(c); g.beginPath(); g.arc(p[0], p[1], 9, 0, 2 * Math.PI);
+      g.fillStyle = D.centre_colours[i]; g.fill(); g.lineWidth = 2; g.strokeStyle = "#000"; g.stroke();
+    });
+  }
+  canvas.addEventListener("mousedown", e => { drag = [e.clientX, e.clientY]; });
+  window.addEventListener("mouseup", () => { drag = null; });
+  window.addEventListener("mousemove", e => {
+    if (!drag) return;
+    yaw -= (e.clientX - drag[0]) * 0.01;
+    pitch = Math.max(-1.55, Math.min(1.55, pitch + (e.clientY - drag[1]) * 0.01));
+    drag = [e.clientX, e.clientY]; draw();
+  });
+  canvas.addEventListener("wheel", e => { e.preventDefault(); zoom *= e.deltaY < 0 ? 1.1 : 1 / 1.1; draw(); },
+                          {passive: false});
+  draw();
+  window.kcolorsReady = true;
+})();
+</script></body></html>
+"""

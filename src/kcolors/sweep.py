@@ -1,0 +1,334 @@
+"""Many k at once: sweeps over a range of k, the knee of the quality curve, quality targets.
+
+Every function here reads the image and builds its colour histogram once
+(:meth:`Picture.histogram` keeps it), then fits each k on that histogram. The
+fits of a sweep run in parallel in forked processes that inherit the
+histogram (see :func:`sweep_steps`).
+"""
+
+import csv
+import io
+import math
+import multiprocessing
+import os
+import re
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import kernels
+from .colorspace import to_space
+from .errors import UsageError
+from .io import load_image
+from .palette import Palette
+from .quantize import MAX_K, Quantization, check_options, fit_palette, quantize
+from .remap import colour_labels, pixel_labels
+
+METRIC_COLUMNS = ("k", "colors", "psnr", "delta_e", "inertia", "png_bytes")
+
+
+def parse_ks(text):
+    """The k values of a range or list: ``"2-15"``, ``"2,4,8,16"``, or both (``"2-5,8,16"``).
+
+    Returns a sorted list of distinct k, each 1-256. Raises UsageError naming
+    the fault ("15-2": a range must go up; "0-3": k starts at 1).
+    """
+    ks = set()
+    for part in str(text).replace(" ", "").split(","):
+        match = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not match:
+            raise UsageError(f"k range {text!r}: write a range like 2-15 or a list like 2,4,8,16")
+        low = int(match.group(1))
+        high = int(match.group(2) or low)
+        if high < low:
+            raise UsageError(f"k range {part!r} goes down; write it smallest first ({high}-{low})")
+        if low < 1 or high > MAX_K:
+            raise UsageError(f"k range {part!r}: k must be between 1 and {MAX_K}")
+        ks.update(range(low, high + 1))
+    return sorted(ks)
+
+
+@dataclass
+class Step:
+    """One k of a sweep: the result and its figures.
+
+    Attributes
+    ----------
+    k : int
+    result : Quantization
+    inertia : float
+        The k-means objective: pixel-weighted sum of squared distances from each
+        colour to its nearest palette colour, in the clustering space.
+    png_bytes : int or None
+        Size of the result as an indexed PNG (when asked for).
+    """
+
+    k: int
+    result: object
+    inertia: float = None
+    png_bytes: int = None
+
+    def row(self):
+        """The figures of the metrics CSV, in ``METRIC_COLUMNS`` order."""
+        r = self.result
+        psnr = "inf" if math.isinf(r.psnr) else round(r.psnr, 4)
+        return [self.k, r.colors_out, psnr, round(r.delta_e, 4), round(self.inertia, 2), self.png_bytes]
+
+
+def inertia(result):
+    """Pixel-weighted sum of squared distances to the nearest palette colour, in the result's space."""
+    histogram, _ = result.picture.histogram()
+    if len(histogram) == 0 or len(result.palette) == 0:
+        return 0.0
+    _, total = kernels.assign(histogram.points(result.space), to_space(result.palette, result.space),
+                              weights=histogram.counts)
+    return float(total)
+
+
+def sweep(image, ks, *, space="rgb", dither=0.0, engine="fast", seed=0, max_pixels=None, figures=True,
+          png_bytes=False, workers=None):
+    """Flatten one image at every k of ``ks``, reading it and building its histogram once.
+
+    Parameters
+    ----------
+    image : path, bytes, array, PIL image or Picture
+    ks : iterable of int
+        The k values (each 1-256); the steps come back in ascending k.
+    space, dither, engine, seed, max_pixels
+        As for :func:`kcolors.quantize`.
+    figures : bool
+        Work out each result's PSNR, mean ΔE2000 and inertia on the worker
+        threads (else PSNR and ΔE are computed when first read, and inertia
+        is None).
+    png_bytes : bool
+        Also measure each result's size as an indexed PNG (costs an encode per k).
+    workers : int, optional
+        Threads fitting in parallel (default: one per core).
+
+    Returns
+    -------
+    list of Step
+    """
+    return list(sweep_steps(image, ks, space=space, dither=dither, engine=engine, seed=seed, max_pixels=max_pixels,
+                            figures=figures, png_bytes=png_bytes, workers=workers))
+
+
+def sweep_steps(image, ks, *, space="rgb", dither=0.0, engine="fast", seed=0, max_pixels=None, figures=True,
+                png_bytes=False, workers=None):
+    """As :func:`sweep`, but a generator: each Step is yielded, smallest k first, as soon as it is ready.
+
+    All fits start at once, so the caller can use the first steps (encode them
+    as animation frames) while the later ones are fitted. The options are
+    checked and the image read before the first step is asked for.
+
+    The fits run in worker processes forked with the histogram already built
+    (the k-means loop is Python between its compiled steps, so threads would
+    mostly wait for one another); each returns only its palette. The
+    recolouring and the figures of each k then run on threads here, reusing
+    the picture's histogram and pixel index. Called from a thread other than
+    the main one, or where other threads run (a server), or where processes
+    cannot be forked, the fits run on the threads instead.
+    """
+    ks = sorted(set(int(k) for k in ks))
+    if not ks:
+        raise UsageError("a sweep needs at least one k")
+    for k in ks:
+        check_options(k, space, dither, engine)
+    picture = load_image(image, max_pixels=max_pixels)
+    histogram, _ = picture.histogram()  # built here, once, before the workers share it
+    workers = min(workers or os.cpu_count() or 1, len(ks))
+
+    def finish(k, fitted):
+        result = _result(picture, k, fitted, space=space, dither=dither, engine=engine, seed=seed)
+        step = Step(k, result)
+        if figures:
+            result.psnr, result.delta_e  # noqa: B018 -- computed on this thread, cached on the result
+            step.inertia = inertia(result)
+        if png_bytes:
+            from .encode import encode
+
+            step.png_bytes = len(encode(result, "PNG"))
+        return step
+
+    threads = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kcolors-sweep")
+    processes = None
+    if workers > 1 and len(ks) > 1 and _can_fork():
+        processes = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
+                                        initializer=_worker_start, initargs=(histogram,))
+        fits = [processes.submit(_worker_fit, k, space, engine, seed) for k in ks]  # smallest (quickest) first
+        steps = [threads.submit(lambda k=k, fit=fit: finish(k, fit.result())) for k, fit in zip(ks, fits)]
+    else:
+        steps = [threads.submit(finish, k, None) for k in ks]
+    return _in_order(steps, threads, processes)
+
+
+def _in_order(futures, *pools):
+    try:
+        for future in futures:
+            yield future.result()
+    finally:
+        for pool in pools:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+
+_worker_histogram = None
+
+
+def _can_fork():
+    """Fork only from the main thread of a program running no other threads of its own.
+
+    Forking copies one thread; a lock another thread held at that moment stays
+    held in the child. Servers and other threaded callers get the thread pool.
+    """
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    return all(t is threading.main_thread() or t.name.startswith("kcolors") for t in threading.enumerate())
+
+
+def _worker_start(histogram):
+    global _worker_histogram
+    _worker_histogram = histogram
+    kernels.THREADS = 1  # the processes already fill the cores
+
+
+def _worker_fit(k, space, engine, seed):
+    return fit_palette(_worker_histogram, k, space=space, engine=engine, seed=seed).colors
+
+
+def _result(picture, k, fitted, *, space, dither, engine, seed):
+    """The Quantization of ``picture`` at ``k``: as :func:`quantize`, from an already fitted palette if given.
+
+    Like ``quantize``, the palette is put in order of use (most used first)
+    and colours no pixel takes are dropped.
+    """
+    if fitted is None:
+        return quantize(picture, k, space=space, dither=dither, engine=engine, seed=seed)
+    started = time.perf_counter()
+    histogram, index = picture.histogram()
+    by_colour = colour_labels(histogram, fitted, space)
+    counts = np.bincount(by_colour, weights=histogram.counts, minlength=len(fitted))
+    order = np.argsort(-counts, kind="stable")
+    order = order[counts[order] > 0]
+    palette = Palette(fitted[order], space)
+    if dither > 0:
+        result = quantize(picture, len(palette), space=space, dither=dither, palette=palette)
+        result.k, result.engine = k, engine
+        return result
+    relabel = np.empty(len(fitted), dtype=np.int32)
+    relabel[order] = np.arange(len(order), dtype=np.int32)
+    by_colour = relabel[by_colour]
+    return Quantization(picture, palette, pixel_labels(by_colour, index), by_colour, k=k, engine=engine,
+                        seconds=time.perf_counter() - started)
+
+
+def metrics_csv(steps):
+    """The sweep's figures as CSV text: one row per k, columns ``METRIC_COLUMNS``."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(METRIC_COLUMNS)
+    writer.writerows(step.row() for step in steps)
+    return out.getvalue()
+
+
+def knee(ks, values):
+    """The k at the knee (elbow) of a decreasing, flattening curve such as inertia against k.
+
+    Kneedle (Satopää et al., 2011): both axes are scaled to 0-1, and the knee is
+    the point that lies farthest below the straight line joining the first
+    and last points -- where adding colours stops paying. Needs at least three
+    points; with fewer, the smallest k is returned.
+
+    Examples
+    --------
+    >>> knee([1, 2, 3, 4, 5, 6], [100, 40, 10, 8, 7, 6])
+    3
+    """
+    ks = np.asarray(ks, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    if len(ks) < 3 or values[0] == values[-1]:
+        return int(ks[0])
+    x = (ks - ks[0]) / (ks[-1] - ks[0])
+    y = (values - values[-1]) / (values[0] - values[-1])  # 1 at the first k, 0 at the last
+    return int(ks[np.argmax((1.0 - x) - y)])
+
+
+def suggest(steps):
+    """The k at the knee of the sweep's inertia curve (see :func:`knee`)."""
+    return knee([s.k for s in steps], [s.inertia for s in steps])
+
+
+# --------------------------------------------------------------------------- quality targets
+
+
+def meets(result, *, delta_e=None, psnr=None):
+    """Whether a result reaches the targets: mean ΔE2000 at most ``delta_e``, PSNR at least ``psnr``."""
+    if delta_e is not None and result.delta_e > delta_e:
+        return False
+    return psnr is None or result.psnr >= psnr
+
+
+def find_k(image, *, target_delta_e=None, target_psnr=None, max_k=MAX_K, space="rgb", dither=0.0, engine="fast",
+           seed=0, max_pixels=None):
+    """The smallest k (at most ``max_k``) whose result meets the quality target(s).
+
+    Quality rises with k, so the search doubles k (1, 2, 4, ...) until the
+    target is met, then halves the gap between the last miss and the first
+    hit: about ``2 log2(k)`` fits on one histogram instead of one per k. It
+    ends with k - 1 fitted and missing the target (or k = 1).
+
+    Returns
+    -------
+    (Quantization, bool, int)
+        The result at the chosen k, whether it meets the target (False when
+        even ``max_k`` colours miss: the result is then the ``max_k`` one), and
+        the number of fits the search made.
+    """
+    if target_delta_e is None and target_psnr is None:
+        raise UsageError("give a quality target: a mean ΔE2000 or a PSNR")
+    check_targets(target_delta_e, target_psnr)
+    check_options(max_k, space, dither, engine)
+    picture = load_image(image, max_pixels=max_pixels)
+    tried = {}
+
+    def ok(k):
+        if k not in tried:
+            tried[k] = quantize(picture, k, space=space, dither=dither, engine=engine, seed=seed)
+        return meets(tried[k], delta_e=target_delta_e, psnr=target_psnr)
+
+    miss, hit = 0, 1  # invariant once the doubling ends: `miss` misses (or is 0), `hit` meets
+    while not ok(hit):
+        if hit == max_k:
+            return tried[max_k], False, len(tried)
+        miss, hit = hit, min(2 * hit, max_k)
+    while hit - miss > 1:
+        middle = (miss + hit) // 2
+        if ok(middle):
+            hit = middle
+        else:
+            miss = middle
+    return tried[hit], True, len(tried)
+
+
+def check_targets(delta_e=None, psnr=None):
+    """Refuse targets that mean nothing: ΔE must be above 0, PSNR above 0 dB (both finite)."""
+    if delta_e is not None and not 0 < delta_e < math.inf:
+        raise UsageError(f"--target-delta-e must be a number above 0, not {delta_e}")
+    if psnr is not None and not 0 < psnr < math.inf:
+        raise UsageError(f"--target-psnr must be a number of dB above 0, not {psnr}")
+
+
+def target_missed(result, args):
+    """The message when even ``result`` (256 colours) misses the targets in ``args``."""
+    got = []
+    if args.target_delta_e is not None:
+        got.append(f"mean ΔE2000 {result.delta_e:.2f} (target at most {args.target_delta_e:g})")
+    if args.target_psnr is not None:
+        got.append(f"PSNR {result.psnr:.2f} dB (target at least {args.target_psnr:g})")
+    return (f"{result.picture.name}: even {result.k} colours miss the target: {', '.join(got)}; "
+            f"wrote the {result.k}-colour result")
