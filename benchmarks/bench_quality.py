@@ -137,7 +137,7 @@ def available(name):
         return bool(shutil.which("magick") or shutil.which("convert"))
     if name == "libimagequant":
         try:
-            import imagequant  # noqa: F401
+            import imagequant  # noqa: F401  (only whether it imports)
         except ImportError:
             return False
     return True

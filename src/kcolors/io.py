@@ -240,9 +240,16 @@ def output_format(path):
     return FORMATS[ext]
 
 
-def check_output(path, *, input_path=None, force=False):
-    """Refuse, before any work, an output that could not or should not be written."""
-    output_format(path)
+def check_output(path, *, input_path=None, force=False, extensions=None):
+    """Refuse, before any work, an output that could not or should not be written.
+
+    ``extensions`` lists the endings allowed (default: the image formats of ``FORMATS``).
+    """
+    if extensions is None:
+        output_format(path)
+    elif Path(path).suffix.lower() not in extensions:
+        ext = Path(path).suffix.lower()
+        raise UsageError(f"{path}: unknown output extension {ext or '(none)'!r}; use one of {', '.join(extensions)}")
     if str(path) == "-":
         return
     path = Path(path)

@@ -12,15 +12,14 @@ import html
 import io
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .colorspace import rgb2oklab, to_space
-from .errors import OutputError, OutputExistsError, UsageError
-from .io import _same_file, output_format, write_bytes
+from .errors import UsageError
+from .io import check_output, output_format, write_bytes
 
 BACKGROUND = (255, 255, 255)
 INK = (0, 0, 0)
@@ -32,24 +31,12 @@ SPACE_SAMPLE = 20_000  # points drawn in a colour-space plot
 
 
 def check_file_output(path, extensions, *, input_path=None, force=False):
-    """Refuse, before any work, an output whose extension is not one of ``extensions``
-    or that could not or should not be written (as :func:`kcolors.io.check_output`)."""
-    path = Path(path)
-    ext = path.suffix.lower()
-    if ext not in extensions:
-        raise UsageError(f"{path}: unknown output extension {ext or '(none)'!r}; use one of {', '.join(extensions)}")
-    if input_path is not None and str(input_path) != "-" and _same_file(path, Path(input_path)):
-        raise UsageError(f"{path}: output is the input; choose another output name")
-    if path.is_dir():
-        raise OutputError(f"{path}: is a folder; give a file name")
-    if path.exists() and not force:
-        raise OutputExistsError(f"{path}: exists; use -f/--force to overwrite")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"{path}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"{path}: folder {folder} is not writable")
-    return ext
+    """Refuse, before any work, an output not ending in one of ``extensions`` or that cannot be written.
+
+    Returns the extension. See :func:`kcolors.io.check_output`.
+    """
+    check_output(path, input_path=input_path, force=force, extensions=extensions)
+    return Path(path).suffix.lower()
 
 
 def save_image(im, path, *, force=False):
