@@ -18,13 +18,19 @@ def psnr_from_sse(sse, n_values):
     return 10.0 * math.log10(255.0**2 * n_values / sse)
 
 
+def _pixel_pairs(original, flattened, mask, dtype):
+    """The two images as (N, 3) arrays of ``dtype``, only the pixels where ``mask`` is True."""
+    a = np.asarray(original, dtype=dtype).reshape(-1, 3)
+    b = np.asarray(flattened, dtype=dtype).reshape(-1, 3)
+    if mask is None:
+        return a, b
+    keep = np.reshape(mask, -1)
+    return a[keep], b[keep]
+
+
 def psnr(original, flattened, mask=None):
     """PSNR in dB between two (..., 3) uint8 images, over the pixels where ``mask`` is True."""
-    a = np.asarray(original, dtype=np.float64).reshape(-1, 3)
-    b = np.asarray(flattened, dtype=np.float64).reshape(-1, 3)
-    if mask is not None:
-        keep = np.reshape(mask, -1)
-        a, b = a[keep], b[keep]
+    a, b = _pixel_pairs(original, flattened, mask, np.float64)
     return psnr_from_sse(float(((a - b) ** 2).sum()), a.size)
 
 
@@ -57,9 +63,4 @@ def mean_delta_e(original, flattened, weights=None, *, sample=DELTA_E_SAMPLE, se
 
 def full_delta_e(original, flattened, mask=None):
     """Exact mean CIEDE2000 over every pixel (slow on large images: for benchmarks)."""
-    a = np.asarray(original, dtype=np.uint8).reshape(-1, 3)
-    b = np.asarray(flattened, dtype=np.uint8).reshape(-1, 3)
-    if mask is not None:
-        keep = np.reshape(mask, -1)
-        a, b = a[keep], b[keep]
-    return mean_delta_e(a, b, sample=0)[0]
+    return mean_delta_e(*_pixel_pairs(original, flattened, mask, np.uint8), sample=0)[0]

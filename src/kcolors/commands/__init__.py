@@ -52,3 +52,14 @@ def check_k(k, fmt=None):
         raise UsageError(f"k must be at least 1, not {k}")
     if k > 256:
         raise UsageError(f"k must be at most 256 (a palette image holds 256 colours), not {k}")
+
+
+def output_beside_input(output, input_path, suffix):
+    """``output``, or else INPUT-suffix beside the input (stdin needs an explicit -o)."""
+    from pathlib import Path
+
+    if output is not None:
+        return output
+    if str(input_path) == "-":
+        raise UsageError("reading stdin: give the output's name with -o")
+    return str(Path(input_path).with_name(f"{Path(input_path).stem}-{suffix}"))

@@ -6,7 +6,7 @@ from pathlib import Path
 from ..errors import UsageError
 from ..io import check_output, load_image
 from ..sweep import parse_ks, sweep
-from . import add_quantize_options, positive_int
+from . import add_quantize_options, output_beside_input, positive_int
 
 
 def add_parser(sub):
@@ -35,11 +35,7 @@ def run(args):
         raise UsageError(f"compare draws at most 16 versions in a row, not {len(ks)}; use sweep --sheet for more")
     if args.width is not None and not 16 <= args.width <= 8192:
         raise UsageError(f"--width must be between 16 and 8192 pixels, not {args.width}")
-    output = args.output
-    if output is None:
-        if args.input == "-":
-            raise UsageError("reading stdin: give the output's name with -o")
-        output = str(Path(args.input).with_name(Path(args.input).stem + "-compare.png"))
+    output = output_beside_input(args.output, args.input, "compare.png")
     check_output(output, input_path=args.input, force=args.force)
     picture = load_image(args.input, max_pixels=args.max_pixels)
     steps = sweep(picture, ks, space=args.space, dither=args.dither, engine=args.engine, seed=args.seed)

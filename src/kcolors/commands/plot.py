@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..io import DEFAULT_MAX_PIXELS, load_image
-from . import positive_int
+from . import output_beside_input, positive_int
 
 OUTPUTS = (".png", ".svg", ".pdf", ".html")
 
@@ -44,11 +44,7 @@ def run(args):
         raise UsageError(f"k must be between 1 and 256, not {args.k}")
     if not 1 <= args.sample <= 1_000_000:
         raise UsageError(f"--sample must be between 1 and 1,000,000 points, not {args.sample}")
-    output = args.output
-    if output is None:
-        if args.input == "-":
-            raise UsageError("reading stdin: give the output's name with -o")
-        output = str(Path(args.input).with_name(Path(args.input).stem + "-space.png"))
+    output = output_beside_input(args.output, args.input, "space.png")
     ext = check_file_output(output, OUTPUTS, input_path=args.input, force=args.force)
     picture = load_image(args.input, max_pixels=args.max_pixels)
     centres = None
