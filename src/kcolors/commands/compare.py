@@ -1,7 +1,6 @@
 """``kcolors compare``: the original and its flattened versions side by side."""
 
 import sys
-from pathlib import Path
 
 from ..errors import UsageError
 from ..io import check_output, load_image
