@@ -246,7 +246,7 @@ def test_an_image_over_the_pixel_limit_is_413(client):
     ({"k": "257"}, "k must be between 1 and 256, not 257"),
     ({"k": "eight"}, "k must be a whole number, not 'eight'"),
     ({"k": "2.5"}, "k must be a whole number, not '2.5'"),
-    ({"space": "hsv"}, "space must be one of rgb, lab, oklab, not 'hsv'"),
+    ({"space": "hsv"}, "space must be one of rgb, lab, oklab, din99, not 'hsv'"),
     ({"dither": "maybe"}, "dither must be on, off or a strength from 0 to 1, not 'maybe'"),
     ({"dither": "1.5"}, "dither strength must be between 0 and 1, not 1.5"),
     ({"dither": "nan"}, "dither strength must be between 0 and 1, not nan"),
