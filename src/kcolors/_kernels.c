@@ -8,6 +8,7 @@
  *   distinct_colors  exact colour histogram of 8-bit RGB pixels
  *   assign           nearest centre for each point (and weighted sums for a
  *                    Lloyd update), exact, with a pruned search
+ *   lloyd            whole runs of Lloyd's iterations on small point sets
  *   kmeanspp         greedy weighted k-means++ seeding
  *   dither_fs        Floyd-Steinberg error diffusion onto a fixed palette
  */
@@ -177,7 +178,8 @@ static int get_buf(PyObject *obj, Py_buffer *b, int writable, const char *name)
 /*                 colors u8[m*3] out, counts f64[m] out, index i32[n] out)  */
 /* Two calls: first with colors=None to count the distinct colours m (the    */
 /* lut then holds pixel counts); then with the outputs allocated, which turns */
-/* the lut into colour -> row and writes each pixel's row (-1 where masked). */
+/* the lut into colour -> row, writes each pixel's row (-1 where masked) and  */
+/* zeroes the lut again, so that the caller can keep it for the next image.  */
 /* ------------------------------------------------------------------------ */
 
 static PyObject *distinct_colors(PyObject *self, PyObject *args)
@@ -236,6 +238,10 @@ static PyObject *distinct_colors(PyObject *self, PyObject *args)
             const uint8_t *c = px + 3 * i;
             idx[i] = (int32_t)tab[((uint32_t)c[0] << 16) | ((uint32_t)c[1] << 8) | c[2]];
         }
+        /* Leave the table zeroed for the next image: clearing the m used
+         * entries is far cheaper than a fresh 64 MiB table. */
+        for (uint32_t r = 0; r < row; r++)
+            tab[((uint32_t)col[3 * r] << 16) | ((uint32_t)col[3 * r + 1] << 8) | col[3 * r + 2]] = 0;
         Py_END_ALLOW_THREADS
         PyBuffer_Release(&colors); PyBuffer_Release(&counts); PyBuffer_Release(&index);
         Py_INCREF(Py_None);
@@ -340,6 +346,81 @@ e3: PyBuffer_Release(&axis);
 e2: PyBuffer_Release(&cent);
 e1: PyBuffer_Release(&pts);
     return result;
+}
+
+/* ------------------------------------------------------------------------ */
+/* lloyd(points f64[n*3], weights f64[n], centres f64[k*3] in/out,           */
+/*       axis f64[3], labels i32[n] in/out, max_iter, threshold)             */
+/*       -> (iterations, empty)                                              */
+/* Whole runs of Lloyd's iterations for small point sets (the coarse levels, */
+/* where Python's overhead per iteration would cost more than the work):     */
+/* assign with the last labels as hints, move each centre to its weighted    */
+/* mean, stop when the squared moves add up to no more than `threshold`.     */
+/* Returns early, with `empty` set, when a cluster empties: the caller moves */
+/* it and calls again.                                                       */
+/* ------------------------------------------------------------------------ */
+
+static PyObject *lloyd(PyObject *self, PyObject *args)
+{
+    PyObject *o_pts, *o_w, *o_cent, *o_axis, *o_lab;
+    Py_ssize_t max_iter;
+    double threshold;
+    if (!PyArg_ParseTuple(args, "OOOOOnd", &o_pts, &o_w, &o_cent, &o_axis, &o_lab, &max_iter, &threshold))
+        return NULL;
+    Py_buffer pts, w, cent, axis, lab;
+    if (get_buf(o_pts, &pts, 0, "points") < 0) return NULL;
+    if (get_buf(o_w, &w, 0, "weights") < 0) { PyBuffer_Release(&pts); return NULL; }
+    if (get_buf(o_cent, &cent, 1, "centres") < 0) { PyBuffer_Release(&pts); PyBuffer_Release(&w); return NULL; }
+    if (get_buf(o_axis, &axis, 0, "axis") < 0) {
+        PyBuffer_Release(&pts); PyBuffer_Release(&w); PyBuffer_Release(&cent); return NULL;
+    }
+    if (get_buf(o_lab, &lab, 1, "labels") < 0) {
+        PyBuffer_Release(&pts); PyBuffer_Release(&w); PyBuffer_Release(&cent); PyBuffer_Release(&axis);
+        return NULL;
+    }
+    const double *P = pts.buf, *W = w.buf;
+    double *C = cent.buf;
+    int32_t *L = lab.buf;
+    Py_ssize_t n = pts.len / (3 * sizeof(double)), k = cent.len / (3 * sizeof(double));
+    double *sums = malloc(sizeof(double) * 3 * k), *tot = malloc(sizeof(double) * k);
+    Py_ssize_t it = 0;
+    int empty = 0, failed = !sums || !tot;
+    if (!failed) {
+        Py_BEGIN_ALLOW_THREADS
+        while (it < max_iter && !empty && !failed) {
+            Search s;
+            if (search_init(&s, C, k, axis.buf) < 0) { search_free(&s); failed = 1; break; }
+            memset(sums, 0, sizeof(double) * 3 * k);
+            memset(tot, 0, sizeof(double) * k);
+            for (Py_ssize_t i = 0; i < n; i++) {
+                const double *x = P + 3 * i;
+                double d2;
+                Py_ssize_t hint = L[i] >= 0 && L[i] < k ? s.rank[L[i]] : -1;
+                int32_t j = s.order[search_nearest(&s, x[0], x[1], x[2], hint, &d2)];
+                L[i] = j;
+                sums[3 * j] += W[i] * x[0]; sums[3 * j + 1] += W[i] * x[1]; sums[3 * j + 2] += W[i] * x[2];
+                tot[j] += W[i];
+            }
+            search_free(&s);
+            it++;
+            double moved = 0.0;
+            for (Py_ssize_t j = 0; j < k; j++) {
+                if (tot[j] <= 0) { empty = 1; continue; }
+                for (int ch = 0; ch < 3; ch++) {
+                    double c = sums[3 * j + ch] / tot[j], d = c - C[3 * j + ch];
+                    moved += d * d;
+                    C[3 * j + ch] = c;
+                }
+            }
+            if (moved <= threshold && !empty) break;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    free(sums); free(tot);
+    PyBuffer_Release(&pts); PyBuffer_Release(&w); PyBuffer_Release(&cent); PyBuffer_Release(&axis);
+    PyBuffer_Release(&lab);
+    if (failed) return PyErr_NoMemory();
+    return Py_BuildValue("(ni)", it, empty);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -520,6 +601,7 @@ static PyObject *dither_fs(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"distinct_colors", distinct_colors, METH_VARARGS, "Exact colour histogram of RGB pixels."},
     {"assign", assign, METH_VARARGS, "Nearest centre per point, with optional Lloyd sums."},
+    {"lloyd", lloyd, METH_VARARGS, "Runs of Lloyd's iterations on a small weighted point set."},
     {"kmeanspp", kmeanspp, METH_VARARGS, "Greedy weighted k-means++ seeding."},
     {"dither_fs", dither_fs, METH_VARARGS, "Floyd-Steinberg dithering onto fixed centres."},
     {NULL, NULL, 0, NULL}};

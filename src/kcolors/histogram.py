@@ -76,19 +76,32 @@ class Histogram:
         Returns ``(means, weights)``: a much smaller weighted point set that k-means
         can seed and settle on before it polishes on the exact colours.
         """
+        return self._cubes(space, bits)[:2]
+
+    def _cubes(self, space, bits):
+        """(means, weights, cube coordinates) at ``bits``; a coarser level is pooled from the one
+        above it (a cube's mean is the weighted mean of its eight sub-cubes' means), which is
+        exact and far cheaper than pooling every colour again."""
         key = (space, bits)
         if key not in self._cache:
-            self._cache[key] = self._binned(self.points(space), bits)
+            if bits >= 6 or len(self) <= 1 << (3 * bits):
+                coords, points, weights = self.colors.astype(np.intp) >> (8 - bits), self.points(space), self.counts
+            else:
+                points, weights, finer = self._cubes(space, bits + 1)
+                coords = finer >> 1
+            self._cache[key] = _pool(coords, points, weights, bits)
         return self._cache[key]
 
-    def _binned(self, points, bits):
-        c = self.colors.astype(np.intp) >> (8 - bits)
-        cube = (c[:, 0] << (2 * bits)) | (c[:, 1] << bits) | c[:, 2]
-        weights = np.bincount(cube, weights=self.counts, minlength=1 << (3 * bits))
-        occupied = np.flatnonzero(weights)
-        sums = [np.bincount(cube, weights=self.counts * points[:, ch], minlength=len(weights))[occupied]
-                for ch in range(3)]
-        return np.stack(sums, axis=1) / weights[occupied, None], weights[occupied]
+
+def _pool(coords, points, weights, bits):
+    """Weighted means of ``points`` grouped by their cube ``coords`` ((n, 3) ints below 2**bits)."""
+    cube = (coords[:, 0] << (2 * bits)) | (coords[:, 1] << bits) | coords[:, 2]
+    total = np.bincount(cube, weights=weights, minlength=1 << (3 * bits))
+    occupied = np.flatnonzero(total)
+    sums = [np.bincount(cube, weights=weights * points[:, ch], minlength=len(total))[occupied] for ch in range(3)]
+    cube_coords = np.stack([occupied >> (2 * bits), (occupied >> bits) & ((1 << bits) - 1),
+                            occupied & ((1 << bits) - 1)], axis=1)
+    return np.stack(sums, axis=1) / total[occupied, None], total[occupied], cube_coords
 
 
 def _pack(colors):

@@ -5,6 +5,7 @@ contiguous and of the right dtype, so callers can pass what they have.
 """
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -26,12 +27,18 @@ def _chunks(n):
 
 
 def _map(function, jobs):
+    """``[function(*job) for job in jobs]``, on up to THREADS threads (the kernels release the GIL)."""
     global _pool
-    if len(jobs) == 1:
-        return [function(*jobs[0])]
-    if _pool is None or _pool._max_workers < len(jobs):
-        _pool = ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="kcolors")
+    if len(jobs) == 1 or THREADS == 1:
+        return [function(*job) for job in jobs]
+    if _pool is None or _pool._max_workers != THREADS:
+        _pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="kcolors")
     return list(_pool.map(lambda job: function(*job), jobs))
+
+
+def parallel_map(function, items):
+    """``[function(item) for item in items]`` on the kernels' threads, in order."""
+    return _map(function, [(item,) for item in items])
 
 
 def principal_axis(centres):
@@ -63,13 +70,27 @@ def distinct_colors(rgb, mask=None):
     """
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
     mask = None if mask is None else np.ascontiguousarray(mask, dtype=np.uint8)
-    lut = np.zeros(1 << 24, dtype=np.uint32)
+    lut = _colour_table()
     m = _kernels.distinct_colors(rgb, mask, lut, None, None, None)
     colors = np.empty((m, 3), dtype=np.uint8)
     counts = np.empty(m, dtype=np.float64)
     index = np.empty(len(rgb), dtype=np.int32)
-    _kernels.distinct_colors(rgb, mask, lut, colors, counts, index)
+    _kernels.distinct_colors(rgb, mask, lut, colors, counts, index)  # also zeroes the entries it used
     return colors, counts, index
+
+
+_tables = threading.local()
+
+
+def _colour_table():
+    """A zeroed 2**24-entry table, one per thread, kept between calls.
+
+    A fresh 64 MiB table costs tens of milliseconds in page faults on every
+    image; the kernel leaves this one zeroed again after each use.
+    """
+    if getattr(_tables, "lut", None) is None:
+        _tables.lut = np.zeros(1 << 24, dtype=np.uint32)
+    return _tables.lut
 
 
 def assign(points, centres, *, weights=None, labels=None, sums=False, bounds=None, shifts=None, axis=None):
@@ -96,6 +117,11 @@ def assign(points, centres, *, weights=None, labels=None, sums=False, bounds=Non
     weights = None if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
     shifts = None if shifts is None else np.ascontiguousarray(shifts, dtype=np.float64)
     axis = principal_axis(centres) if axis is None else np.ascontiguousarray(axis, dtype=np.float64)
+    if len(points) <= _PARALLEL_ABOVE:  # the common, small case: no splitting (this runs once per Lloyd step)
+        total = np.empty_like(centres) if sums else None
+        count = np.empty(len(centres)) if sums else None
+        inertia = _kernels.assign(points, weights, centres, axis, labels, total, count, bounds, shifts)
+        return (labels, inertia, total, count) if sums else (labels, inertia)
     chunks = _chunks(len(points))
     totals = [np.empty_like(centres) if sums else None for _ in chunks]
     counts = [np.empty(len(centres)) if sums else None for _ in chunks]
@@ -106,6 +132,15 @@ def assign(points, centres, *, weights=None, labels=None, sums=False, bounds=Non
     if not sums:
         return labels, inertia
     return labels, inertia, sum(totals), sum(counts)
+
+
+def lloyd_steps(points, weights, centres, labels, max_iter, threshold, axis):
+    """Up to ``max_iter`` Lloyd iterations in C, in place on ``centres`` and ``labels``.
+
+    Stops when the squared moves of the centres add up to ``threshold`` or
+    less, or early when a cluster empties. Returns ``(iterations, emptied)``.
+    """
+    return _kernels.lloyd(points, weights, centres, axis, labels, int(max_iter), float(threshold))
 
 
 def kmeanspp(points, weights, k, seed, n_trials=None):

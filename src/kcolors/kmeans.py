@@ -30,12 +30,16 @@ START_POINTS_PER_CENTRE = 40
 START_MAX_POINTS = 16_384
 # A finer level is used only when it is this much larger than the last one.
 LEVEL_GROWTH = 1.5
+# Lloyd's iterations stop when the centres' squared moves add up to this times the data's variance.
+DEFAULT_TOL = 1e-4
+# Lloyd runs on at most this many points go whole in C (the Python loop's overhead would dominate).
+SMALL_POINTS = 65_536
 # Levels with more points than this run at most CAPPED_ITERATIONS iterations.
 CAPPED_ABOVE = 100_000
-CAPPED_ITERATIONS = 6
+CAPPED_ITERATIONS = 4
 
 
-def fit(histogram, space, k, *, seed=0, n_init=None, max_iter=300, tol=1e-4):
+def fit(histogram, space, k, *, seed=0, n_init=None, max_iter=300, tol=DEFAULT_TOL):
     """Weighted k-means of ``points`` (one per histogram colour), k-means++ seeding.
 
     Parameters
@@ -58,10 +62,12 @@ def fit(histogram, space, k, *, seed=0, n_init=None, max_iter=300, tol=1e-4):
         Weighted sum of squared distances to the nearest centre.
     """
     (coarse_points, coarse_weights), *finer = _levels(histogram, space, k)
-    best = best_start(coarse_points, coarse_weights, k, seed=seed, n_init=n_init, max_iter=max_iter, tol=tol)
+    threshold = tol * spread(histogram.points(space), histogram.counts)  # one stopping rule for every level
+    best = best_start(coarse_points, coarse_weights, k, seed=seed, n_init=n_init, max_iter=max_iter,
+                      threshold=threshold)
     for level_points, level_weights in finer:
         cap = CAPPED_ITERATIONS if len(level_points) > CAPPED_ABOVE else max_iter
-        best = lloyd(level_points, level_weights, best[0], max_iter=cap, tol=tol)
+        best = lloyd(level_points, level_weights, best[0], max_iter=cap, threshold=threshold)
     return best
 
 
@@ -77,17 +83,19 @@ def starting_centres(histogram, space, k, *, seed=0, n_init=None):
     return best_start(coarse_points, coarse_weights, k, seed=seed, n_init=n_init)[0]
 
 
-def best_start(points, weights, k, *, seed=0, n_init=None, max_iter=300, tol=1e-4):
+def best_start(points, weights, k, *, seed=0, n_init=None, max_iter=300, threshold=None):
     """Run k-means from ``n_init`` greedy k-means++ starts; keep the lowest inertia."""
+    threshold = DEFAULT_TOL * spread(points, weights) if threshold is None else threshold
     n_init = default_n_init(k) if n_init is None else n_init
     rng = np.random.default_rng(seed)
-    best = None
-    for _ in range(n_init):
-        centres = kernels.kmeanspp(points, weights, k, rng.integers(2**63))
-        centres, inertia = lloyd(points, weights, centres, max_iter=max_iter, tol=tol)
-        if best is None or inertia < best[1]:
-            best = (centres, inertia)
-    return best
+    seeds = [rng.integers(2**63) for _ in range(n_init)]
+
+    def run(start_seed):
+        centres = kernels.kmeanspp(points, weights, k, start_seed)
+        return lloyd(points, weights, centres, max_iter=max_iter, threshold=threshold)
+
+    runs = kernels.parallel_map(run, seeds)  # independent starts, side by side on the cores
+    return min(runs, key=lambda run: run[1])  # the first of equals: the same answer on any number of threads
 
 
 def default_n_init(k):
@@ -124,34 +132,68 @@ def _levels(histogram, space, k):
     return levels[start:]
 
 
-def lloyd(points, weights, centres, *, max_iter=300, tol=1e-4):
-    """Lloyd's iterations from ``centres`` until they move less than ``tol``.
+def spread(points, weights):
+    """Weighted mean per-channel variance of the points: the scale of the stopping rule."""
+    total = weights.sum()
+    mean = weights @ points / total
+    return float((weights @ (points * points) / total - mean * mean).mean())
 
-    ``tol`` is relative to the points' mean per-channel variance, as in
-    scikit-learn. An emptied cluster is moved to the point farthest from its
-    centre, so k clusters stay k.
+
+def lloyd(points, weights, centres, *, max_iter=300, threshold=None):
+    """Lloyd's iterations from ``centres`` until their squared moves add up to ``threshold`` or less.
+
+    The default threshold is ``DEFAULT_TOL`` times the points' mean
+    per-channel variance, as scikit-learn's ``tol``. An emptied cluster is
+    moved to the point farthest from its centre, so k clusters stay k. Small
+    point sets run whole in C; large ones step by step, with Hamerly's bounds
+    and the search split over threads.
 
     Returns ``(centres, inertia)``, the inertia that of the returned centres.
     """
-    mean = np.average(points, axis=0, weights=weights)
-    variance = np.average((points - mean) ** 2, axis=0, weights=weights).mean()
-    threshold = tol * variance
-    labels, shifts = None, None
-    bounds = np.empty((len(points), 2))  # Hamerly's bounds: most points skip the search
+    threshold = DEFAULT_TOL * spread(points, weights) if threshold is None else threshold
     axis = kernels.principal_axis(centres)  # any axis keeps the search exact; centres barely turn
-    for _ in range(max_iter):
-        labels, _, sums, counts = kernels.assign(points, centres, weights=weights, labels=labels, sums=True,
-                                                 bounds=bounds, shifts=shifts, axis=axis)
-        updated = np.divide(sums, counts[:, None], out=centres.copy(), where=counts[:, None] > 0)
-        empty = np.flatnonzero(counts == 0)
-        if len(empty):
-            updated[empty] = _farthest(points, weights, centres, labels, len(empty))
-        moved = ((updated - centres) ** 2).sum(axis=1)
-        centres, shifts = updated, np.sqrt(moved)
-        if moved.sum() <= threshold and not len(empty):
-            break
+    centres = np.array(centres, dtype=np.float64, order="C")
+    labels = np.full(len(points), -1, dtype=np.int32)
+    if len(points) <= SMALL_POINTS:
+        _lloyd_in_c(points, weights, centres, labels, max_iter, threshold, axis)
+    else:
+        _lloyd_in_steps(points, weights, centres, labels, max_iter, threshold, axis)
     labels, inertia = kernels.assign(points, centres, weights=weights, labels=labels, axis=axis)
     return centres, inertia
+
+
+def _lloyd_in_c(points, weights, centres, labels, max_iter, threshold, axis):
+    done = 0
+    while done < max_iter:
+        steps, emptied = kernels.lloyd_steps(points, weights, centres, labels, max_iter - done, threshold, axis)
+        done += steps
+        if not emptied:
+            return
+        _refill_empty(points, weights, centres, labels)
+
+
+def _lloyd_in_steps(points, weights, centres, labels, max_iter, threshold, axis):
+    shifts = None
+    bounds = np.empty((len(points), 2))  # Hamerly's bounds: most points skip the search
+    for _ in range(max_iter):
+        _, _, sums, counts = kernels.assign(points, centres, weights=weights, labels=labels, sums=True,
+                                            bounds=bounds, shifts=shifts, axis=axis)
+        updated = np.divide(sums, counts[:, None], out=centres.copy(), where=counts[:, None] > 0)
+        emptied = bool((counts == 0).any())
+        if emptied:
+            _refill_empty(points, weights, updated, labels, counts)
+        moved = ((updated - centres) ** 2).sum(axis=1)
+        centres[:], shifts = updated, np.sqrt(moved)
+        if moved.sum() <= threshold and not emptied:
+            return
+
+
+def _refill_empty(points, weights, centres, labels, counts=None):
+    """Move each empty cluster's centre onto one of the points farthest from their own centres."""
+    if counts is None:
+        counts = np.bincount(labels, weights=weights, minlength=len(centres))
+    empty = np.flatnonzero(counts == 0)
+    centres[empty] = _farthest(points, weights, centres, labels, len(empty))
 
 
 def _farthest(points, weights, centres, labels, n):

@@ -4,6 +4,7 @@ import json
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..encode import encode
@@ -80,12 +81,17 @@ def run(args):
         result = quantize(source, args.k, space=args.space, dither=args.dither, engine=args.engine,
                           seed=args.seed, palette=palette, max_pixels=args.max_pixels)
     if movie is None:
-        data = encode(result, fmt, icc=result.picture.icc)
+        with ThreadPoolExecutor(max_workers=1) as pool:  # zlib frees the GIL: compress while the figures are made
+            encoding = pool.submit(encode, result, fmt, icc=result.picture.icc)
+            metrics = result.metrics() if report else None
+            data = encoding.result()
+    else:
+        metrics = result.metrics() if report else None
     write_bytes(output, data, force=force)
     if args.palette_out:
         result.as_palette().save(args.palette_out)
     if report:
-        figures = dict(result.metrics(), input=str(source), output=str(output), bytes_in=result.picture.n_bytes,
+        figures = dict(metrics, input=str(source), output=str(output), bytes_in=result.picture.n_bytes,
                        bytes_out=len(data), seconds=round(time.perf_counter() - started, 4))
         if movie is not None:
             figures.update(frames=len(movie.frames), bytes_in=Path(source).stat().st_size)
