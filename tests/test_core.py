@@ -235,3 +235,25 @@ def test_engines_agree_on_a_real_photo(kodim03):
     picture = kcolors.load_image(kodim03)
     values = [quantize(picture, 16, engine=e).psnr for e in ("fast", "sklearn", "simple")]
     assert max(values) - min(values) <= 0.1, values
+
+
+def test_kernels_give_the_same_answers_from_many_threads_at_once():
+    # Regression: the centre sort once used a global, so parallel k-means++ starts raced.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kcolors import kernels
+
+    rng = np.random.default_rng(0)
+    points, weights = rng.uniform(0, 255, (20000, 3)), np.ones(20000)
+    starts = [rng.uniform(0, 255, (48, 3)) for _ in range(8)]
+
+    def run(centres):
+        centres, labels = centres.copy(), np.full(len(points), -1, np.int32)
+        kernels.lloyd_steps(points, weights, centres, labels, 40, 0.0, kernels.principal_axis(centres))
+        return centres
+
+    alone = [run(c) for c in starts]
+    for _ in range(3):
+        with ThreadPoolExecutor(4) as pool:
+            together = list(pool.map(run, starts))
+        assert all(np.array_equal(a, b) for a, b in zip(alone, together))

@@ -37,13 +37,20 @@ typedef struct {
     int32_t *rank;    /* original centre index -> sorted position */
 } Search;
 
-static const double *sort_key;
-static int cmp_by_key(const void *a, const void *b)
+typedef struct {
+    double key;
+    int32_t index;
+} Keyed;
+
+/* Ties broken by index, so the order never depends on the sort's whims. */
+static int cmp_keyed(const void *a, const void *b)
 {
-    double x = sort_key[*(const int32_t *)a], y = sort_key[*(const int32_t *)b];
-    return (x > y) - (x < y);
+    const Keyed *x = a, *y = b;
+    if (x->key != y->key) return (x->key > y->key) - (x->key < y->key);
+    return (x->index > y->index) - (x->index < y->index);
 }
 
+/* Thread-safe (no shared state): called without the GIL, from several threads. */
 static int search_init(Search *s, const double *centres, Py_ssize_t k, const double *axis)
 {
     s->k = k;
@@ -52,25 +59,25 @@ static int search_init(Search *s, const double *centres, Py_ssize_t k, const dou
     s->cent = malloc(sizeof(double) * k * 3);
     s->order = malloc(sizeof(int32_t) * k);
     s->rank = malloc(sizeof(int32_t) * k);
-    double *raw = malloc(sizeof(double) * k);
-    if (!s->proj || !s->cent || !s->order || !s->rank || !raw) {
-        free(raw);
+    Keyed *keyed = malloc(sizeof(Keyed) * k);
+    if (!s->proj || !s->cent || !s->order || !s->rank || !keyed) {
+        free(keyed);
         return -1;
     }
     for (Py_ssize_t j = 0; j < k; j++) {
         const double *c = centres + 3 * j;
-        raw[j] = c[0] * axis[0] + c[1] * axis[1] + c[2] * axis[2];
-        s->order[j] = (int32_t)j;
+        keyed[j].key = c[0] * axis[0] + c[1] * axis[1] + c[2] * axis[2];
+        keyed[j].index = (int32_t)j;
     }
-    sort_key = raw; /* only ever called with the GIL held, so this is safe */
-    qsort(s->order, (size_t)k, sizeof(int32_t), cmp_by_key);
+    qsort(keyed, (size_t)k, sizeof(Keyed), cmp_keyed);
     for (Py_ssize_t p = 0; p < k; p++) {
-        int32_t j = s->order[p];
+        int32_t j = keyed[p].index;
+        s->order[p] = j;
         s->rank[j] = (int32_t)p;
-        s->proj[p] = raw[j];
+        s->proj[p] = keyed[p].key;
         memcpy(s->cent + 3 * p, centres + 3 * j, sizeof(double) * 3);
     }
-    free(raw);
+    free(keyed);
     return 0;
 }
 
