@@ -10,6 +10,7 @@ seconds, PSNR, mean CIEDE2000 (exact, every pixel), output bytes.
     python benchmarks/bench_quality.py                      # all images, k = 4 16 64 256
     python benchmarks/bench_quality.py --images kodim03.png --k 16
     python benchmarks/bench_quality.py --engines            # the three engines at k=16
+    python benchmarks/bench_quality.py --spaces --images kodim01.png kodim02.png --k 16 64
 
 Every method's output is read back from the PNG it wrote (or made) and
 measured the same way. The every-pixel scikit-learn run is skipped where it
@@ -188,16 +189,33 @@ def engines_table(images, k):
     print(f"\nlargest spread between engines: {worst:.3f} dB")
 
 
+def spaces_table(images, ks):
+    """Mean PSNR and mean ΔE2000 (exact) of each colour space, over the images, at each k."""
+    print("| k | space | mean PSNR dB | mean ΔE2000 |")
+    print("| --- | --- | --- | --- |")
+    pictures = [kcolors.load_image(path) for path in images]
+    for k in ks:
+        for space in ("rgb", "din99", "lab", "oklab"):
+            results = [kcolors.quantize(p, k, space=space) for p in pictures]
+            psnrs = [r.psnr for r in results]
+            errors = [full_delta_e(p.rgb, r.rgb) for p, r in zip(pictures, results)]
+            print(f"| {k} | {space} | {np.mean(psnrs):.2f} | {np.mean(errors):.3f} |", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", nargs="*", help="file names in ../shared/images (default: all)")
     parser.add_argument("--k", nargs="*", type=int, default=[4, 16, 64, 256])
     parser.add_argument("--methods", nargs="*", help=f"subset of: {', '.join(METHODS)}")
     parser.add_argument("--engines", action="store_true", help="compare the three engines instead (k=16)")
+    parser.add_argument("--spaces", action="store_true", help="compare the colour spaces instead")
     args = parser.parse_args()
     images = [IMAGES / n for n in args.images] if args.images else sorted(IMAGES.glob("*.png"))
     if args.engines:
         engines_table(images, args.k[0] if args.k != [4, 16, 64, 256] else 16)
+        return
+    if args.spaces:
+        spaces_table(images, args.k)
         return
     methods = [m for m in (args.methods or METHODS) if available(m)]
     quality_table(images, args.k, methods)

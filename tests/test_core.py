@@ -257,3 +257,28 @@ def test_kernels_give_the_same_answers_from_many_threads_at_once():
         with ThreadPoolExecutor(4) as pool:
             together = list(pool.map(run, starts))
         assert all(np.array_equal(a, b) for a, b in zip(alone, together))
+
+
+def test_lab_and_ciede2000_match_scikit_image():
+    # kcolors converts and measures without importing skimage.color (0.25 s); skimage is the reference
+    from skimage.color import deltaE_ciede2000, lab2rgb as sk_lab2rgb, rgb2lab as sk_rgb2lab
+
+    from kcolors.colorspace import lab2rgb, rgb2lab
+    from kcolors.metrics import ciede2000
+
+    rng = np.random.default_rng(7)
+    rgb = rng.integers(0, 256, (20000, 3))
+    lab = rgb2lab(rgb)
+    assert np.allclose(lab, sk_rgb2lab(rgb.reshape(-1, 1, 3) / 255.0).reshape(-1, 3), atol=1e-9)
+    assert np.allclose(lab2rgb(lab), sk_lab2rgb(lab.reshape(-1, 1, 3)).reshape(-1, 3) * 255, atol=1e-9)
+    for other in (rgb2lab(rng.integers(0, 256, (20000, 3))), lab + rng.normal(0, 2, lab.shape)):
+        assert np.allclose(ciede2000(lab, other), deltaE_ciede2000(lab, other), atol=1e-9)
+
+
+def test_ciede2000_on_sharma_test_pairs():
+    from kcolors.metrics import ciede2000
+
+    # pairs 1, 7 and 17 of Sharma, Wu & Dalal (2005), Table 1
+    lab1 = [[50.0, 2.6772, -79.7751], [50.0, 0.0, 0.0], [50.0, 2.5, 0.0]]
+    lab2 = [[50.0, 0.0, -82.7485], [50.0, -1.0, 2.0], [73.0, 25.0, -18.0]]
+    assert np.allclose(ciede2000(lab1, lab2), [2.0425, 2.3669, 27.1492], atol=1e-4)

@@ -1,7 +1,7 @@
 """Colour spaces in which k-means can measure distance: ``rgb``, ``lab``, ``oklab``, ``din99``.
 
 Points travel as (N, 3) float64 arrays. ``rgb`` is sRGB on 0-255 (the original
-approach); ``lab`` is CIELAB (D65) through scikit-image; ``oklab`` is Björn
+approach); ``lab`` is CIELAB (D65); ``oklab`` is Björn
 Ottosson's perceptual space (https://bottosson.github.io/posts/oklab/), scaled
 by 100 so that its distances are on the same footing as CIELAB's; ``din99`` is
 DIN 6176's logarithmic reshaping of CIELAB, in which plain Euclidean distance
@@ -49,18 +49,31 @@ def oklab2rgb(lab):
     return _linear_to_srgb(linear) * 255.0
 
 
-def rgb2lab(rgb):
-    """(N, 3) sRGB on 0-255 -> CIELAB (D65), via scikit-image."""
-    from skimage.color import rgb2lab as _rgb2lab
+# sRGB (D65) <-> CIE XYZ <-> CIELAB with scikit-image's constants, so that both give the same
+# numbers (the tests check this); written here because importing skimage.color costs about
+# 0.25 s (it pulls in scipy.linalg), a quarter of a whole `kcolors compress` of a large photo.
+_XYZ_FROM_RGB = np.array([
+    [0.412453, 0.357580, 0.180423],
+    [0.212671, 0.715160, 0.072169],
+    [0.019334, 0.119193, 0.950227],
+])
+_D65 = np.array([0.95047, 1.0, 1.08883])
 
-    return _rgb2lab(np.asarray(rgb, dtype=np.float64).reshape(-1, 1, 3) / 255.0).reshape(-1, 3)
+
+def rgb2lab(rgb):
+    """(N, 3) sRGB on 0-255 -> CIELAB (D65, 2° observer)."""
+    xyz = _srgb_to_linear(np.asarray(rgb, dtype=np.float64).reshape(-1, 3) / 255.0) @ _XYZ_FROM_RGB.T / _D65
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16.0 / 116.0)
+    return np.stack([116.0 * f[:, 1] - 16.0, 500.0 * (f[:, 0] - f[:, 1]), 200.0 * (f[:, 1] - f[:, 2])], axis=1)
 
 
 def lab2rgb(lab):
     """CIELAB (D65) -> (N, 3) sRGB on 0-255 (clipped to the gamut)."""
-    from skimage.color import lab2rgb as _lab2rgb
-
-    return _lab2rgb(np.asarray(lab, dtype=np.float64).reshape(-1, 1, 3)).reshape(-1, 3) * 255.0
+    L, a, b = np.asarray(lab, dtype=np.float64).reshape(-1, 3).T
+    fy = (L + 16.0) / 116.0
+    f = np.stack([fy + a / 500.0, fy, np.maximum(fy - b / 200.0, 0.0)], axis=1)
+    xyz = np.where(f > 0.2068966, f**3, (f - 16.0 / 116.0) / 7.787) * _D65
+    return _linear_to_srgb(xyz @ np.linalg.inv(_XYZ_FROM_RGB).T) * 255.0
 
 
 # DIN 6176 (DIN99): L99 = 105.51 ln(1 + 0.0158 L); the a, b plane turned by 16°,

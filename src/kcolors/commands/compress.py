@@ -2,7 +2,6 @@
 
 import json
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -64,8 +63,6 @@ def run(args):
     fmt = _check(args, source, output, force)
     palette = Palette.load(args.palette, args.space) if args.palette else None
     report = args.json or not args.quiet
-    if report:
-        _warm_up_delta_e()
     missed = None
     movie = None if demo else read_animation(source, max_pixels=args.max_pixels)
     if movie is not None:
@@ -81,7 +78,9 @@ def run(args):
         result = quantize(source, args.k, space=args.space, dither=args.dither, engine=args.engine,
                           seed=args.seed, palette=palette, max_pixels=args.max_pixels)
     if movie is None:
-        with ThreadPoolExecutor(max_workers=1) as pool:  # zlib frees the GIL: compress while the figures are made
+        # zlib frees the GIL, so the PNG is compressed on one core while the other imports scikit-image
+        # (about 0.25 s, holding the GIL) and computes the figures; importing it earlier slows the fit.
+        with ThreadPoolExecutor(max_workers=1) as pool:
             encoding = pool.submit(encode, result, fmt, icc=result.picture.icc)
             metrics = result.metrics() if report else None
             data = encoding.result()
@@ -124,11 +123,6 @@ def _check(args, source, output, force):
         palette_format(args.palette_out)
     check_output(output, input_path=source, force=force)
     return fmt
-
-
-def _warm_up_delta_e():
-    """Import scikit-image's colour module on a second core while the image decodes (it takes ~0.25 s)."""
-    threading.Thread(target=__import__, args=("skimage.color.delta_e",), daemon=True).start()
 
 
 def summary(f):
