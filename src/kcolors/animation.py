@@ -306,9 +306,10 @@ def read_animation(source, *, max_pixels=None):
     try:
         im = Image.open(source)
         n_frames = getattr(im, "n_frames", 1)
-        if n_frames < 2 or (limit and im.size[0] * im.size[1] > limit):
-            return None
     except Exception:  # noqa: BLE001 -- the ordinary path reads the file again and says what is wrong
+        return None
+    if n_frames < 2 or (limit and im.size[0] * im.size[1] > limit):
+        im.close()  # a still image (or one the ordinary path will refuse): read it there
         return None
     name = str(source)
     w, h = im.size
