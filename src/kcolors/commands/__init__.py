@@ -46,8 +46,8 @@ def add_quantize_options(parser, *, k_default=16, with_k=True):
                         help=f"refuse larger images (default {DEFAULT_MAX_PIXELS:,}, Pillow's limit)")
 
 
-def check_k(k, fmt=None):
-    """k in range for the output format: palettes hold at most 256 colours."""
+def check_k(k):
+    """k in range: 1 to 256, what a palette image holds."""
     if k < 1:
         raise UsageError(f"k must be at least 1, not {k}")
     if k > 256:

@@ -109,7 +109,7 @@ def run(args):
 def _check(args, source, output, force):
     """Every refusal before any work: nothing is read or written when an option is wrong."""
     fmt = output_format(output)
-    check_k(args.k, fmt)
+    check_k(args.k)
     if args.json and str(output) == "-":
         raise UsageError("--json and -o - both write to stdout; choose one")
     if args.palette and args.engine != "fast":
