@@ -387,3 +387,13 @@ def test_demo_runs_on_the_bundled_photograph(tmp_path):
 def test_help_lists_exit_codes():
     proc = run_cli("--help")
     assert proc.returncode == 0 and "Exit codes" in proc.stdout.decode()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-k", "many"], "kcolors: compress: argument -k/--colors: 'many' is not a whole number"),
+    (["--max-pixels", "-5"], "kcolors: compress: argument --max-pixels: must be at least 1 pixel, not -5"),
+    (["--space", "hsv"], "kcolors: compress: argument --space: invalid choice: 'hsv'"),
+])
+def test_option_errors_are_one_line_with_exit_2(photo, tmp_path, args, message):
+    proc = run_cli(photo, "-o", tmp_path / "out.png", *args)
+    assert proc.returncode == 2 and one_error_line(proc).startswith(message)

@@ -16,8 +16,16 @@ from .errors import EXIT_CODES, KcolorsError
 COMMANDS = ("compress", "palette", "demo", "sweep", "plot", "compare", "batch", "serve")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line (``kcolors: …``) and exit code 2, like every other refusal."""
+
+    def error(self, message):
+        _error(f"{self.prog.split()[-1]}: {message}" if " " in self.prog else message)
+        sys.exit(2)
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="kcolors",
         description="Flatten images to k colours with k-means (k-means++ seeding) and write them small.",
         epilog="Exit codes: " + "; ".join(f"{code} {text}" for code, text in EXIT_CODES.items()),

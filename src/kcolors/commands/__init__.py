@@ -10,11 +10,19 @@ from ..errors import UsageError
 from ..io import DEFAULT_MAX_PIXELS
 
 
-def positive_int(text):
+def whole_number(text):
+    """An int option (ranges are checked where the value is used, with a message naming the option)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    return value
+
+
+def pixel_count(text):
+    value = whole_number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 pixel, not {value}")
     return value
 
 
@@ -31,7 +39,7 @@ def unit_float(text):
 def add_quantize_options(parser, *, k_default=16, with_k=True):
     """-k, --space, --dither, --engine, --seed, --max-pixels: the options of every fitting command."""
     if with_k:
-        parser.add_argument("-k", "--colors", dest="k", type=positive_int, default=k_default,
+        parser.add_argument("-k", "--colors", dest="k", type=whole_number, default=k_default,
                             help=f"number of colours, 1-256 (default {k_default})")
     parser.add_argument("--space", choices=SPACES, default="rgb",
                         help="colour space of the clustering and mapping: rgb (default: best PSNR, smallest "
@@ -42,7 +50,7 @@ def add_quantize_options(parser, *, k_default=16, with_k=True):
                         help="fast: k-means on the colour histogram (default); sklearn: scikit-learn KMeans on "
                              "every pixel; simple: the from-scratch numpy k-means")
     parser.add_argument("--seed", type=int, default=0, help="random seed of k-means++ (default 0)")
-    parser.add_argument("--max-pixels", type=positive_int, default=None, metavar="N",
+    parser.add_argument("--max-pixels", type=pixel_count, default=None, metavar="N",
                         help=f"refuse larger images (default {DEFAULT_MAX_PIXELS:,}, Pillow's limit)")
 
 

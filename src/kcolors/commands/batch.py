@@ -5,7 +5,7 @@ import sys
 from ..batch import OUTPUT_FORMATS, Batch, Settings, check_report_path, make_runner
 from ..errors import UsageError
 from ..palette import Palette, palette_format
-from . import add_quantize_options, check_k, positive_int
+from . import add_quantize_options, check_k, whole_number
 
 
 def add_parser(sub):
@@ -21,7 +21,7 @@ def add_parser(sub):
     p.add_argument("--format", choices=OUTPUT_FORMATS, default="keep",
                    help="output format (default keep: PNG, GIF, TIFF and BMP stay as they are, JPEG, WebP and the "
                         "rest become PNG, which holds a palette exactly)")
-    p.add_argument("-j", "--jobs", type=positive_int, default=None, metavar="N",
+    p.add_argument("-j", "--jobs", type=whole_number, default=None, metavar="N",
                    help="worker processes on this machine (default: every core)")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help="run on this Dask distributed scheduler instead (the workers need kcolors and the files at "

@@ -5,7 +5,7 @@ import sys
 from ..errors import UsageError
 from ..io import check_output, load_image
 from ..sweep import parse_ks, sweep
-from . import add_quantize_options, output_beside_input, positive_int
+from . import add_quantize_options, output_beside_input, whole_number
 
 
 def add_parser(sub):
@@ -18,7 +18,7 @@ def add_parser(sub):
                    help="the k values: a list (2,5) or a range (2-6); default 4,16")
     p.add_argument("-o", "--output", help="the picture (.png .webp .gif .tif .bmp .jpg; default: INPUT-compare.png "
                                           "beside the input)")
-    p.add_argument("--width", type=positive_int, default=None, metavar="PX",
+    p.add_argument("--width", type=whole_number, default=None, metavar="PX",
                    help="width of each panel in pixels (default: the image's own width)")
     add_quantize_options(p, with_k=False)
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")

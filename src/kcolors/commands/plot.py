@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..io import DEFAULT_MAX_PIXELS, load_image
-from . import output_beside_input, positive_int
+from . import output_beside_input, pixel_count, whole_number
 
 OUTPUTS = (".png", ".svg", ".pdf", ".html")
 
@@ -19,17 +19,17 @@ def add_parser(sub):
                               "  kcolors plot photo.jpg --space oklab -o space.html   (rotatable, works offline)",
                        formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
     p.add_argument("input", help="image file, or - for stdin")
-    p.add_argument("-k", "--colors", dest="k", type=positive_int, default=None,
+    p.add_argument("-k", "--colors", dest="k", type=whole_number, default=None,
                    help="also fit k colours (1-256) and draw the cluster centres")
     p.add_argument("-o", "--output", help=".png .svg .pdf, or .html for an interactive view that opens offline "
                                           "(default: INPUT-space.png beside the input)")
     p.add_argument("--space", choices=("rgb", "oklab"), default="rgb",
                    help="plot (and cluster) in sRGB (default) or OKLab (x100: L 0-100, a and b about -35..35)")
-    p.add_argument("--sample", type=positive_int, default=20_000, metavar="N",
+    p.add_argument("--sample", type=whole_number, default=20_000, metavar="N",
                    help="draw at most N pixels, chosen at random (default 20,000)")
     p.add_argument("--engine", choices=("fast", "sklearn", "simple"), default="fast", help="k-means engine")
     p.add_argument("--seed", type=int, default=0, help="seed of the sample and of k-means++ (default 0)")
-    p.add_argument("--max-pixels", type=positive_int, default=None, metavar="N",
+    p.add_argument("--max-pixels", type=pixel_count, default=None, metavar="N",
                    help=f"refuse larger images (default {DEFAULT_MAX_PIXELS:,})")
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
     p.add_argument("-q", "--quiet", action="store_true", help="no report on stderr")

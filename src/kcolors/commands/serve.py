@@ -5,7 +5,7 @@ import socket
 import sys
 
 from ..errors import UsageError
-from . import positive_int
+from . import whole_number
 
 
 def add_parser(sub):
@@ -35,7 +35,7 @@ def add_parser(sub):
 
 
 def _port(text):
-    port = positive_int(text)
+    port = whole_number(text)
     if not 0 <= port <= 65535:
         raise _type_error(f"port must be between 0 and 65535, not {port}")
     return port
@@ -43,7 +43,7 @@ def _port(text):
 
 def _at_least(low):
     def check(text):
-        value = positive_int(text)
+        value = whole_number(text)
         if value < low:
             raise _type_error(f"must be at least {low}, not {value}")
         return value

@@ -7,7 +7,7 @@ from pathlib import Path
 from ..errors import OutputError, OutputExistsError, UsageError
 from ..io import check_output, load_image, write_bytes
 from ..sweep import metrics_csv, parse_ks, suggest, sweep_steps
-from . import add_quantize_options, positive_int
+from . import add_quantize_options, whole_number
 
 DESCRIPTION = """\
 Flatten an image at each k of a range or list and write an animation cycling
@@ -39,17 +39,17 @@ def add_parser(sub):
                    help="the k values: a range (2-15), a list (2,4,8,16) or both (2-5,8); default 2-16")
     p.add_argument("-o", "--output", help="the animation: .gif, .webp, .png or .apng (default: INPUT-sweep.gif "
                                           "beside the input, when no other output is asked for)")
-    p.add_argument("--duration", type=positive_int, default=500, metavar="MS",
+    p.add_argument("--duration", type=whole_number, default=500, metavar="MS",
                    help="milliseconds each frame shows (default 500; GIF keeps hundredths of a second)")
-    p.add_argument("--hold-last", type=positive_int, default=2000, metavar="MS",
+    p.add_argument("--hold-last", type=whole_number, default=2000, metavar="MS",
                    help="milliseconds the last frame (the original) shows (default 2000)")
-    p.add_argument("--loop", type=positive_int, default=0, metavar="N",
+    p.add_argument("--loop", type=whole_number, default=0, metavar="N",
                    help="times to play the animation, 0 = forever (default 0)")
     p.add_argument("--label", action="store_true",
                    help='caption each frame "k = 5" (drawn in the frame\'s own colours; the last "original")')
     p.add_argument("--frames", metavar="DIR", help="also write each frame as a PNG into DIR (made if missing)")
     p.add_argument("--sheet", metavar="FILE", help="also write a contact sheet: every k captioned, the original last")
-    p.add_argument("--cell", type=positive_int, default=256, metavar="PX",
+    p.add_argument("--cell", type=whole_number, default=256, metavar="PX",
                    help="width of a contact-sheet cell in pixels (default 256)")
     p.add_argument("--metrics", metavar="FILE.csv",
                    help="also write k, colours, PSNR, mean ΔE2000, inertia and PNG bytes per k as CSV")
@@ -57,7 +57,7 @@ def add_parser(sub):
     p.add_argument("--suggest", action="store_true",
                    help="print the k at the knee of the quality curve on stdout (see below)")
     add_quantize_options(p, with_k=False)
-    p.add_argument("-j", "--jobs", type=positive_int, default=None, metavar="N",
+    p.add_argument("-j", "--jobs", type=whole_number, default=None, metavar="N",
                    help="fits run in parallel (default: one per core)")
     p.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("-q", "--quiet", action="store_true", help="no report on stderr")
