@@ -67,6 +67,14 @@ def test_sweep_matches_quantize_at_every_k(gradient, monkeypatch, fork):
         assert step.result.colors_out <= step.k
 
 
+def test_dithered_sweep_matches_quantize_at_every_k(gradient):
+    # sweep and quantize share quantize.recolour: with dithering too, the palette is ordered the same way
+    for step in sweep(gradient, [3, 6], dither=1.0, workers=1):
+        alone = quantize(gradient, step.k, dither=1.0)
+        assert np.array_equal(step.result.palette, alone.palette)
+        assert np.array_equal(step.result.labels, alone.labels)
+
+
 def test_sweep_builds_the_histogram_once(gradient, monkeypatch):
     from kcolors.histogram import Histogram
 

@@ -24,8 +24,7 @@ from .encode import palette_parts, pil_palette_image
 from .errors import InputError, TooLargeError, UsageError
 from .io import DEFAULT_MAX_PIXELS, load_image, output_format, write_bytes
 from .palette import Palette
-from .quantize import check_options, fit_palette
-from .remap import colour_labels
+from .quantize import check_options, fit_palette, ordered_over
 
 ANIMATED_FORMATS = ("GIF", "WEBP", "PNG")
 DEFAULT_DURATION = 100  # ms, for frames whose file gives none (what browsers use)
@@ -342,11 +341,7 @@ def flatten_animation(animation, k=16, *, space="rgb", dither=0.0, engine="fast"
     check_options(k, space, dither, engine)
     if palette is None:
         total = sum(frame.histogram()[0] for frame in animation.frames)
-        fitted = fit_palette(total, k, space=space, engine=engine, seed=seed)
-        counts = np.bincount(colour_labels(total, fitted.colors, space), weights=total.counts,
-                             minlength=len(fitted))
-        order = np.argsort(-counts, kind="stable")
-        palette = Palette(fitted.colors[order[counts[order] > 0]], space)
+        palette, _ = ordered_over(fit_palette(total, k, space=space, engine=engine, seed=seed), total)
     elif not isinstance(palette, Palette):
         palette = Palette(palette, space)
     results = [palette.remap(frame, dither=dither) for frame in animation.frames]

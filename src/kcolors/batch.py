@@ -38,15 +38,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-import numpy as np
 from PIL import Image
 
 from . import __version__, kernels
 from .encode import encode
 from .errors import InputError, KcolorsError, OutputError, OutputExistsError, UsageError
 from .io import load_image, output_format, write_bytes
-from .quantize import order_by_share, check_options, fit_palette, quantize
-from .remap import colour_labels
+from .quantize import check_options, fit_palette, ordered_over, quantize
 
 BATCH_FAILED = 7  # exit code: some files failed, the others were written
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
@@ -337,10 +335,7 @@ def fit_shared_palette(histogram, settings):
         ``shares``: each colour's fraction of all the collection's pixels.
     """
     palette = fit_palette(histogram, settings.k, space=settings.space, engine=settings.engine, seed=settings.seed)
-    counts = np.bincount(colour_labels(histogram, palette.colors, palette.space), weights=histogram.counts,
-                         minlength=len(palette))
-    palette, _ = order_by_share(palette, counts)
-    counts = np.sort(counts)[::-1][:len(palette)]
+    palette, counts = ordered_over(palette, histogram)
     return palette, counts / max(counts.sum(), 1.0)
 
 

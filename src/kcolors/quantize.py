@@ -141,23 +141,34 @@ def quantize(image, k=16, *, space="rgb", dither=0.0, engine="fast", seed=0, pal
         fitted = fit_palette(histogram, k, space=space, engine=engine, seed=seed, pixels=pixels)
     else:
         fitted = palette if isinstance(palette, Palette) else Palette(palette, space)
-        space = fitted.space
+    return recolour(picture, fitted, reorder=palette is None, k=k, dither=dither, engine=engine, started=started)
+
+
+def recolour(picture, palette, *, reorder, k, dither=0.0, engine="fast", started=None):
+    """Recolour a Picture with ``palette``; the second half of :func:`quantize`.
+
+    ``reorder`` (for fitted palettes): most used colour first, unused colours
+    dropped. A given palette keeps its order. ``started`` is the
+    ``time.perf_counter()`` the result's ``seconds`` count from.
+    """
+    started = time.perf_counter() if started is None else started
+    histogram, index = picture.histogram()
     if dither > 0:
-        labels = dithered_labels(picture.rgb, picture.mask, fitted.colors, space, dither)
+        labels = dithered_labels(picture.rgb, picture.mask, palette.colors, palette.space, dither)
         by_colour = None
-        counts = np.bincount(labels[labels >= 0], minlength=len(fitted))
+        counts = np.bincount(labels[labels >= 0], minlength=len(palette))
     else:
-        by_colour = colour_labels(histogram, fitted.colors, space)
-        counts = np.bincount(by_colour, weights=histogram.counts, minlength=len(fitted))
-    if palette is None:  # fitted: most used colour first, unused ones dropped
-        fitted, relabel = order_by_share(fitted, counts)
+        by_colour = colour_labels(histogram, palette.colors, palette.space)
+        counts = np.bincount(by_colour, weights=histogram.counts, minlength=len(palette))
+    if reorder:
+        palette, relabel = order_by_share(palette, counts)
         if by_colour is None:
             labels = relabel[labels]
         else:
             by_colour = relabel[by_colour]
     if by_colour is not None:
         labels = pixel_labels(by_colour, index)
-    return Quantization(picture, fitted, labels, by_colour, k=k, dither=dither, engine=engine,
+    return Quantization(picture, palette, labels, by_colour, k=k, dither=dither, engine=engine,
                         seconds=time.perf_counter() - started)
 
 
@@ -168,6 +179,18 @@ def order_by_share(palette, counts):
     relabel = np.full(len(palette) + 1, -1, dtype=np.int32)  # the extra last slot keeps -1 as -1
     relabel[order] = np.arange(len(order), dtype=np.int32)
     return Palette(palette.colors[order], palette.space), relabel
+
+
+def ordered_over(palette, histogram):
+    """A fitted palette ordered by its use over ``histogram`` (most used first, unused dropped).
+
+    Returns ``(palette, counts)``, the counts in the new order: the palette's
+    order and shares for a collection or an animation, as ``quantize`` gives one image.
+    """
+    counts = np.bincount(colour_labels(histogram, palette.colors, palette.space), weights=histogram.counts,
+                         minlength=len(palette))
+    ordered, _ = order_by_share(palette, counts)
+    return ordered, np.sort(counts)[::-1][: len(ordered)]
 
 
 class Quantization:

@@ -33,17 +33,3 @@ def dithered_labels(rgb, mask, palette_rgb, space, strength):
     h, w, _ = rgb.shape
     coords = to_space(rgb.reshape(-1, 3), space).reshape(h, w, 3)
     return kernels.dither_fs(coords, to_space(palette_rgb, space), strength, mask)
-
-
-def remap(picture, palette_rgb, space="rgb", dither=0.0):
-    """Labels of ``picture`` onto ``palette_rgb`` ((k, 3) uint8).
-
-    Returns ``(labels, colour_labels)``: (H, W) int32 with -1 where transparent,
-    and the label of each histogram colour (None when dithered, as the label
-    then depends on the pixel, not only its colour).
-    """
-    if dither > 0:
-        return dithered_labels(picture.rgb, picture.mask, palette_rgb, space, dither), None
-    histogram, index = picture.histogram()
-    by_colour = colour_labels(histogram, palette_rgb, space)
-    return pixel_labels(by_colour, index), by_colour

@@ -13,7 +13,6 @@ import multiprocessing
 import os
 import re
 import threading
-import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -24,8 +23,7 @@ from .colorspace import to_space
 from .errors import UsageError
 from .io import load_image
 from .palette import Palette
-from .quantize import MAX_K, Quantization, check_options, fit_palette, quantize
-from .remap import colour_labels, pixel_labels
+from .quantize import MAX_K, check_options, fit_palette, quantize, recolour
 
 METRIC_COLUMNS = ("k", "colors", "psnr", "delta_e", "inertia", "png_bytes")
 
@@ -209,22 +207,7 @@ def _result(picture, k, fitted, *, space, dither, engine, seed):
     """
     if fitted is None:
         return quantize(picture, k, space=space, dither=dither, engine=engine, seed=seed)
-    started = time.perf_counter()
-    histogram, index = picture.histogram()
-    by_colour = colour_labels(histogram, fitted, space)
-    counts = np.bincount(by_colour, weights=histogram.counts, minlength=len(fitted))
-    order = np.argsort(-counts, kind="stable")
-    order = order[counts[order] > 0]
-    palette = Palette(fitted[order], space)
-    if dither > 0:
-        result = quantize(picture, len(palette), space=space, dither=dither, palette=palette)
-        result.k, result.engine = k, engine
-        return result
-    relabel = np.empty(len(fitted), dtype=np.int32)
-    relabel[order] = np.arange(len(order), dtype=np.int32)
-    by_colour = relabel[by_colour]
-    return Quantization(picture, palette, pixel_labels(by_colour, index), by_colour, k=k, engine=engine,
-                        seconds=time.perf_counter() - started)
+    return recolour(picture, Palette(fitted, space), reorder=True, k=k, dither=dither, engine=engine)
 
 
 def metrics_csv(steps):
