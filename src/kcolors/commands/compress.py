@@ -78,8 +78,7 @@ def run(args):
         result = quantize(source, args.k, space=args.space, dither=args.dither, engine=args.engine,
                           seed=args.seed, palette=palette, max_pixels=args.max_pixels)
     if movie is None:
-        # zlib frees the GIL, so the PNG is compressed on one core while the other imports scikit-image
-        # (about 0.25 s, holding the GIL) and computes the figures; importing it earlier slows the fit.
+        # libdeflate frees the GIL, so the PNG is compressed on one core while the other computes the figures.
         with ThreadPoolExecutor(max_workers=1) as pool:
             encoding = pool.submit(encode, result, fmt, icc=result.picture.icc)
             metrics = result.metrics() if report else None
