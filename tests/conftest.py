@@ -25,6 +25,11 @@ def kodim03():
 
 
 @pytest.fixture
+def kodim05():
+    return shared_image("kodim05.png")
+
+
+@pytest.fixture
 def flower():
     return shared_image("flower_foveon.png")
 

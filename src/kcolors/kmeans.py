@@ -37,6 +37,8 @@ SMALL_POINTS = 65_536
 # Levels with more points than this run at most CAPPED_ITERATIONS iterations.
 CAPPED_ABOVE = 100_000
 CAPPED_ITERATIONS = 4
+# Two runs found the same solution when their centres pair up within this fraction of the data's scale.
+SAME_SOLUTION = 0.05
 
 
 def fit(histogram, space, k, *, seed=0, n_init=None, max_iter=300, tol=DEFAULT_TOL):
@@ -61,14 +63,54 @@ def fit(histogram, space, k, *, seed=0, n_init=None, max_iter=300, tol=DEFAULT_T
     inertia : float
         Weighted sum of squared distances to the nearest centre.
     """
+    return local_optima(histogram, space, k, count=1, seed=seed, n_init=n_init, max_iter=max_iter, tol=tol)[0]
+
+
+def local_optima(histogram, space, k, *, count, seed=0, n_init=None, max_iter=300, tol=DEFAULT_TOL):
+    """Up to ``count`` distinct k-means solutions, ``(centres, inertia)``, lowest inertia first.
+
+    The starts are ranked on the coarse level; the ``count`` best distinct ones
+    are each settled down to the exact colours. Lloyd's iterations find local
+    minima, and two of nearly equal inertia can differ in other ways (how
+    speckled the recoloured image is): this lets the caller choose among them.
+    With ``count=1`` it is :func:`fit`.
+    """
     (coarse_points, coarse_weights), *finer = _levels(histogram, space, k)
-    threshold = tol * spread(histogram.points(space), histogram.counts)  # one stopping rule for every level
-    best = best_start(coarse_points, coarse_weights, k, seed=seed, n_init=n_init, max_iter=max_iter,
-                      threshold=threshold)
+    scale = spread(histogram.points(space), histogram.counts)
+    threshold = tol * scale  # one stopping rule for every level
+    runs = ranked_starts(coarse_points, coarse_weights, k, seed=seed, n_init=n_init, max_iter=max_iter,
+                         threshold=threshold)
+    settled = [_settle(run, finer, max_iter, threshold) for run in _distinct(runs, scale)[:count]]
+    return sorted(settled, key=lambda run: run[1])
+
+
+def _settle(run, finer, max_iter, threshold):
+    """A coarse run's centres moved by Lloyd's iterations on each finer level in turn."""
     for level_points, level_weights in finer:
         cap = CAPPED_ITERATIONS if len(level_points) > CAPPED_ABOVE else max_iter
-        best = lloyd(level_points, level_weights, best[0], max_iter=cap, threshold=threshold)
-    return best
+        run = lloyd(level_points, level_weights, run[0], max_iter=cap, threshold=threshold)
+    return run
+
+
+def _distinct(runs, scale):
+    """The runs less those that found a solution an earlier run found already.
+
+    Runs from different starts into one basin stop at slightly different
+    centres; they count as one when every centre of one lies within
+    ``SAME_SOLUTION`` of the data's scale (the root of its total variance,
+    ``3 * scale``) from a centre of the other.
+    """
+    reach = SAME_SOLUTION**2 * 3 * scale
+    kept = []
+    for centres, inertia in runs:
+        if not any(_same_solution(centres, other, reach) for other, _ in kept):
+            kept.append((centres, inertia))
+    return kept
+
+
+def _same_solution(centres, other, reach):
+    nearest = ((centres[:, None, :] - other[None, :, :]) ** 2).sum(axis=2).min(axis=1)
+    return bool((nearest <= reach).all())
 
 
 def starting_centres(histogram, space, k, *, seed=0, n_init=None):
@@ -85,6 +127,11 @@ def starting_centres(histogram, space, k, *, seed=0, n_init=None):
 
 def best_start(points, weights, k, *, seed=0, n_init=None, max_iter=300, threshold=None):
     """Run k-means from ``n_init`` greedy k-means++ starts; keep the lowest inertia."""
+    return ranked_starts(points, weights, k, seed=seed, n_init=n_init, max_iter=max_iter, threshold=threshold)[0]
+
+
+def ranked_starts(points, weights, k, *, seed=0, n_init=None, max_iter=300, threshold=None):
+    """k-means from ``n_init`` greedy k-means++ starts, every run ``(centres, inertia)``, lowest inertia first."""
     threshold = DEFAULT_TOL * spread(points, weights) if threshold is None else threshold
     n_init = default_n_init(k) if n_init is None else n_init
     rng = np.random.default_rng(seed)
@@ -95,7 +142,7 @@ def best_start(points, weights, k, *, seed=0, n_init=None, max_iter=300, thresho
         return lloyd(points, weights, centres, max_iter=max_iter, threshold=threshold)
 
     runs = kernels.parallel_map(run, seeds)  # independent starts, side by side on the cores
-    return min(runs, key=lambda run: run[1])  # the first of equals: the same answer on any number of threads
+    return sorted(runs, key=lambda run: run[1])  # stable: equals keep the seeds' order on any number of threads
 
 
 def default_n_init(k):

@@ -21,6 +21,16 @@ from .remap import colour_labels, dithered_labels, pixel_labels
 
 ENGINES = ("fast", "sklearn", "simple")
 MAX_K = 256  # what a palette image (PNG, GIF) holds
+# With few colours, k-means' local optima can be equally good yet differ in how speckled the picture is: one
+# may put a boundary through a large smooth area, where noise scatters pixels to both sides of it. So the fast
+# engine settles the ALTERNATIVES best distinct starts, keeps those within NEAR_BEST_DB of the best one's error
+# (0.05 dB: the tolerance of the project's quality targets) and recolours with the one whose colour regions
+# have the shortest boundaries: less speckle, smaller files. Measured on flower_foveon.png at k=4: half the
+# boundary length and a third fewer PNG bytes for 0.04 dB. Above FEW_COLOURS the optima differ less and
+# each alternative costs a recolouring of every pixel.
+FEW_COLOURS = 8
+ALTERNATIVES = 3
+NEAR_BEST_DB = 0.05
 
 
 def check_options(k=16, space="rgb", dither=0.0, engine="fast"):
@@ -74,6 +84,44 @@ def fit_palette(histogram, k, *, space="rgb", engine="fast", seed=0, pixels=None
             centres, _, _ = simple.lloyd(histogram.points(space), histogram.counts, start)
         else:
             centres = _fit_sklearn(histogram, start, space, pixels)
+    return _palette(centres, space)
+
+
+def fit_palettes(histogram, k, *, space="rgb", engine="fast", seed=0, pixels=None):
+    """Equally good palettes to choose from: the best fit, then other local optima near it.
+
+    With the fast engine and at most ``FEW_COLOURS`` colours, up to
+    ``ALTERNATIVES`` distinct k-means solutions whose error is within
+    ``NEAR_BEST_DB`` of the best one's, lowest error first (see
+    :func:`flattest`); otherwise the one palette of :func:`fit_palette`.
+    """
+    check_options(k, space, 0.0, engine)
+    if engine != "fast" or k > FEW_COLOURS or len(histogram) <= k:
+        return [fit_palette(histogram, k, space=space, engine=engine, seed=seed, pixels=pixels)]
+    optima = kmeans.local_optima(histogram, space, k, count=ALTERNATIVES, seed=seed)
+    near = optima[0][1] * 10 ** (NEAR_BEST_DB / 10)
+    return [_palette(centres, space) for centres, inertia in optima if inertia <= near]
+
+
+def flattest(picture, palettes):
+    """Of ``palettes``, the one that recolours ``picture`` with the shortest colour boundaries; first of equals.
+
+    Boundary length is the number of neighbouring pixel pairs (across and down)
+    that take different colours: speckle raises it, and it is what the size of
+    an indexed PNG follows most closely.
+    """
+    if len(palettes) == 1:
+        return palettes[0]
+    histogram, index = picture.histogram()
+
+    def boundary_length(palette):
+        labels = pixel_labels(colour_labels(histogram, palette.colors, palette.space), index)
+        return np.count_nonzero(labels[:, 1:] != labels[:, :-1]) + np.count_nonzero(labels[1:] != labels[:-1])
+
+    return min(palettes, key=boundary_length)
+
+
+def _palette(centres, space):
     return Palette(_unique_rows(to_uint8(from_space(centres, space))), space)
 
 
@@ -138,7 +186,7 @@ def quantize(image, k=16, *, space="rgb", dither=0.0, engine="fast", seed=0, pal
     histogram, index = picture.histogram()
     if palette is None:
         pixels = picture.rgb[index >= 0] if engine == "sklearn" else None
-        fitted = fit_palette(histogram, k, space=space, engine=engine, seed=seed, pixels=pixels)
+        fitted = flattest(picture, fit_palettes(histogram, k, space=space, engine=engine, seed=seed, pixels=pixels))
     else:
         fitted = palette if isinstance(palette, Palette) else Palette(palette, space)
     return recolour(picture, fitted, reorder=palette is None, k=k, dither=dither, engine=engine, started=started)

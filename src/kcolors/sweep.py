@@ -23,7 +23,7 @@ from .colorspace import to_space
 from .errors import UsageError
 from .io import load_image
 from .palette import Palette
-from .quantize import MAX_K, check_options, fit_palette, quantize, recolour
+from .quantize import MAX_K, check_options, fit_palettes, flattest, quantize, recolour
 
 METRIC_COLUMNS = ("k", "colors", "psnr", "delta_e", "inertia", "png_bytes")
 
@@ -196,18 +196,19 @@ def _worker_start(histogram):
 
 
 def _worker_fit(k, space, engine, seed):
-    return fit_palette(_worker_histogram, k, space=space, engine=engine, seed=seed).colors
+    return [palette.colors for palette in fit_palettes(_worker_histogram, k, space=space, engine=engine, seed=seed)]
 
 
 def _result(picture, k, fitted, *, space, dither, engine, seed):
-    """The Quantization of ``picture`` at ``k``: as :func:`quantize`, from an already fitted palette if given.
+    """The Quantization of ``picture`` at ``k``: as :func:`quantize`, from palettes already fitted (:func:`fit_palettes`) if given.
 
     Like ``quantize``, the palette is put in order of use (most used first)
     and colours no pixel takes are dropped.
     """
     if fitted is None:
         return quantize(picture, k, space=space, dither=dither, engine=engine, seed=seed)
-    return recolour(picture, Palette(fitted, space), reorder=True, k=k, dither=dither, engine=engine)
+    palette = flattest(picture, [Palette(colors, space) for colors in fitted])
+    return recolour(picture, palette, reorder=True, k=k, dither=dither, engine=engine)
 
 
 def metrics_csv(steps):
