@@ -122,6 +122,7 @@ def run_pillow(path, k, out):
 METHODS = {
     "kcolors": run_kcolors,
     "kcolors --space din99": lambda p, k, o: run_kcolors(p, k, o, ("--space", "din99")),
+    "kcolors --space lab": lambda p, k, o: run_kcolors(p, k, o, ("--space", "lab")),
     "sklearn every pixel": run_sklearn_all,
     "sklearn 1000 samples": run_sklearn_sample,
     "pngquant --nofs": run_pngquant,

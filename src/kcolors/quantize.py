@@ -170,6 +170,12 @@ def quantize(image, k=16, *, space="rgb", dither=0.0, engine="fast", seed=0, pal
     -------
     Quantization
 
+    Notes
+    -----
+    With the fast engine and at most ``FEW_COLOURS`` colours, equally good
+    k-means solutions (:func:`fit_palettes`) are compared on the picture and
+    the least speckled one is kept (:func:`flattest`).
+
     Examples
     --------
     >>> import numpy as np
