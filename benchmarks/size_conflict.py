@@ -15,6 +15,8 @@ histogram), writes each with kcolors' own PNG writer, and reports, per image:
 - how many distinct fixed points were found, and the smallest file among those
   that clear the bar (empty when none does), and among all of them.
 
+It needs pngquant on the PATH and the bench extra (``pip install -e .[bench]``: imagequant).
+
     python benchmarks/size_conflict.py                       # all images, k=4, 60 starts
     python benchmarks/size_conflict.py --images kodim02.png --k 4 --starts 200
 """

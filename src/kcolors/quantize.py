@@ -107,8 +107,8 @@ def flattest(picture, palettes):
     """Of ``palettes``, the one that recolours ``picture`` with the shortest colour boundaries; first of equals.
 
     Boundary length is the number of neighbouring pixel pairs (across and down)
-    that take different colours: speckle raises it, and it is what the size of
-    an indexed PNG follows most closely.
+    that take different colours: speckle raises it, and the size of an indexed
+    PNG follows it closely.
     """
     if len(palettes) == 1:
         return palettes[0]
