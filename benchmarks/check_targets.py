@@ -80,4 +80,7 @@ def means(path):
 
 
 if __name__ == "__main__":
-    means(sys.argv[1]) if "--means" in sys.argv[2:] else main(sys.argv[1])
+    if "--means" in sys.argv[2:]:
+        means(sys.argv[1])
+    else:
+        main(sys.argv[1])

@@ -80,7 +80,7 @@ def local_optima(histogram, space, k, *, count, seed=0, n_init=None, max_iter=30
     threshold = tol * scale  # one stopping rule for every level
     runs = ranked_starts(coarse_points, coarse_weights, k, seed=seed, n_init=n_init, max_iter=max_iter,
                          threshold=threshold)
-    settled = [_settle(run, finer, max_iter, threshold) for run in _distinct(runs, scale)[:count]]
+    settled = [_settle(run, finer, max_iter, threshold) for run in _distinct(runs, scale, count)]
     return sorted(settled, key=lambda run: run[1])
 
 
@@ -92,8 +92,8 @@ def _settle(run, finer, max_iter, threshold):
     return run
 
 
-def _distinct(runs, scale):
-    """The runs less those that found a solution an earlier run found already.
+def _distinct(runs, scale, count):
+    """The first ``count`` runs that found a solution no earlier run found.
 
     Runs from different starts into one basin stop at slightly different
     centres; they count as one when every centre of one lies within
@@ -103,6 +103,8 @@ def _distinct(runs, scale):
     reach = SAME_SOLUTION**2 * 3 * scale
     kept = []
     for centres, inertia in runs:
+        if len(kept) == count:
+            break
         if not any(_same_solution(centres, other, reach) for other, _ in kept):
             kept.append((centres, inertia))
     return kept
