@@ -1,0 +1,187 @@
+"""The :class:`Batch` class: plans a run, drives a runner over the jobs, holds and sums up the rows."""
+
+import contextlib
+import os
+import time
+from pathlib import Path
+
+from ..errors import InputError, OutputError, OutputExistsError, UsageError
+from .cluster import DaskCluster
+from .planning import plan
+from .progress import Progress, _size
+from .report import write_report
+from .shared import collection_palette
+from .tasks import DONE, FAILED, SKIPPED, Settings, _row, failed_row, process_file
+
+BATCH_FAILED = 7  # exit code: some files failed, the others were written
+
+
+class Batch:
+    """A planned batch: its jobs, and the report rows filled in as files finish.
+
+    Parameters
+    ----------
+    inputs, outdir, fmt
+        As for :func:`plan`.
+    settings : Settings
+    skip_existing : bool
+        Outputs that exist are left alone (status ``skipped``): a resumed batch
+        does only what is left.
+    force : bool
+        Overwrite outputs that exist. Without either flag, existing outputs
+        make the batch refuse before any work.
+
+    Raises
+    ------
+    UsageError, InputError, OutputError, OutputExistsError
+        Before anything is read or written.
+    """
+
+    def __init__(self, inputs, outdir, settings=Settings(), *, fmt="keep", skip_existing=False, force=False):
+        if skip_existing and force:
+            raise UsageError("--skip-existing keeps existing outputs and --force overwrites them; choose one")
+        self.settings = settings.check()
+        self.outdir = Path(outdir)
+        if self.outdir.exists() and not self.outdir.is_dir():
+            raise OutputError(f"{outdir}: is a file, not a folder")
+        found = plan(inputs, outdir, fmt)
+        self.notes = found.warnings
+        self.ignored = found.ignored
+        self.jobs, self.total = found.jobs, len(found.jobs) + len(found.rejected)
+        # job index -> report row, filled in as files finish
+        self.rows = {job.index: failed_row(job, reason) for job, reason in found.rejected}
+        if not self.jobs and not found.rejected:
+            raise InputError("no images found in " + ", ".join(map(str, inputs)))
+        self.todo = self._skip_done(skip_existing, force)
+        self.palette, self.shares = None, None
+        self.seconds = 0.0
+
+    def _skip_done(self, skip_existing, force):
+        existing = [job for job in self.jobs if os.path.lexists(job.output)]
+        if existing and not (skip_existing or force):
+            more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+            raise OutputExistsError(f"{existing[0].output_name}{more} exist; use --skip-existing to do only what is "
+                                    "left, or -f/--force to overwrite")
+        if not skip_existing:
+            return list(self.jobs)
+        for job in existing:
+            self._set(job, _row(job, SKIPPED, bytes_in=_file_size(job.source), bytes_out=_file_size(job.output)))
+        return [job for job in self.jobs if job.index not in self.rows]
+
+    def _set(self, job, row):
+        self.rows[job.index] = row
+
+    def run(self, runner, *, palette=None, shared=False, quiet=False, stream=None):
+        """Do every job still to do; returns self (its rows tell how each file went).
+
+        Parameters
+        ----------
+        runner : LocalPool or DaskCluster
+        palette : Palette, optional
+            Recolour every image with it instead of fitting one per image.
+        shared : bool
+            Fit one palette on the whole collection first (see :func:`collection_palette`);
+            it is kept in ``self.palette`` and ``self.shares``.
+        """
+        started = time.perf_counter()
+        try:
+            self._make_outdir()
+            if isinstance(runner, DaskCluster):  # an input this machine sees, and the output folder
+                seen = [job.source for job in self.jobs[:1000] if os.path.exists(job.source)][:1]
+                runner.check_paths(seen + [str(self.outdir.resolve())])
+            if shared:
+                self.palette, self.shares, failures = collection_palette(
+                    self.jobs, self.settings, runner, quiet=quiet, stream=stream)
+                for job, reason in failures:
+                    self._set(job, failed_row(job, reason))
+                palette = self.palette
+            todo = [job for job in self.todo if job.index not in self.rows]
+            with Progress(len(todo), "flatten", quiet=quiet, stream=stream) as progress:
+                try:
+                    for job, row in runner.map_unordered(process_file, todo, settings=self.settings,
+                                                         palette=palette):
+                        self._record(job, row, progress)
+                except KeyboardInterrupt:
+                    for job, row in runner.drain():  # files the workers were finishing: report them
+                        self._record(job, row, progress)
+                    raise
+            _remove_temporary_files(todo)
+        finally:
+            self.seconds = time.perf_counter() - started
+        return self
+
+    def _record(self, job, row, progress):
+        if isinstance(row, Exception):
+            row = failed_row(job, f"{job.input_name}: {row}")
+        self._set(job, row)
+        if row["status"] == FAILED:
+            progress.advance(row["error"], failed=True)
+        else:
+            progress.advance(f"{row['input']} -> {row['output']} "
+                             f"({_size(row['bytes_in'])} -> {_size(row['bytes_out'])} bytes)")
+
+    def _make_outdir(self):
+        try:
+            self.outdir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{self.outdir}: cannot create the output folder ({exc.strerror or exc})") from None
+        if not os.access(self.outdir, os.W_OK | os.X_OK):
+            raise OutputError(f"{self.outdir}: output folder is not writable")
+
+    # ------------------------------------------------------------------ results
+
+    def report_rows(self):
+        """One row per file, in input order (files not reached yet, after an interrupt, left out)."""
+        return [self.rows[index] for index in sorted(self.rows)]
+
+    def counts(self):
+        """``{"done": n, "skipped": n, "failed": n}``."""
+        statuses = [row["status"] for row in self.report_rows()]
+        return {status: statuses.count(status) for status in (DONE, SKIPPED, FAILED)}
+
+    def exit_code(self):
+        """0, or :data:`BATCH_FAILED` when any file failed."""
+        return BATCH_FAILED if self.counts()[FAILED] else 0
+
+    def summary(self, *, interrupted=False):
+        """One line: done, skipped, failed, time and rate, bytes before -> after of the files done."""
+        c = self.counts()
+        done = [row for row in self.report_rows() if row["status"] == DONE]
+        before = sum(row["bytes_in"] or 0 for row in done)
+        after = sum(row["bytes_out"] or 0 for row in done)
+        rate = f", {len(done) / self.seconds:.1f} images/s" if done and self.seconds > 0 else ""
+        change = f" ({100.0 * (after - before) / before:+.1f}%)" if before else ""
+        head = f"interrupted after {c[DONE]} done" if interrupted else f"{c[DONE]} done"
+        return (f"kcolors: {head}, {c[SKIPPED]} skipped, {c[FAILED]} failed of {self.total} "
+                f"in {self.seconds:.1f} s{rate}; {before:,} -> {after:,} bytes{change}")
+
+    def write_report(self, path):
+        """Write the rows to a ``.csv`` or ``.json`` file (atomically, replacing an older report)."""
+        write_report(self.report_rows(), path)
+
+
+def _remove_temporary_files(jobs):
+    """Remove the temporary files a killed worker left beside these outputs.
+
+    A task killed while writing leaves ``.NAME.XXXX.part`` (the name
+    :func:`kcolors.io.write_bytes` gives its temporary file); the rerun wrote
+    the output itself, so what is left is litter. Called when every task has
+    ended, so no writer is still at work.
+    """
+    names_by_folder = {}
+    for job in jobs:
+        names_by_folder.setdefault(os.path.dirname(job.output), set()).add(os.path.basename(job.output))
+    for folder, names in names_by_folder.items():
+        with contextlib.suppress(OSError), os.scandir(folder) as entries:
+            for entry in entries:
+                base = entry.name[1:].rsplit(".", 2)[0] if entry.name.startswith(".") else None
+                if entry.name.endswith(".part") and base in names:
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
+
+
+def _file_size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
