@@ -4,6 +4,40 @@
 >>> result = kcolors.quantize("photo.jpg", 8)           # doctest: +SKIP
 >>> result.palette, result.psnr, result.delta_e          # doctest: +SKIP
 >>> kcolors.save(result, "photo-8.png")                  # doctest: +SKIP
+
+How the package is laid out
+---------------------------
+The modules follow the data's path: read an image, count its colours, fit a
+palette, recolour every pixel, encode the result; around that core, sweeps,
+animations, pictures, batches and the web page; the commands on top. Each line
+below is a layer, from the bottom up. A module imports only from layers below
+its own, never sideways or up (modules of one subpackage may import each other),
+and there is no import circle; ``tests/test_imports.py`` reads this list and
+holds the code to it. A new piece goes in the lowest layer that has everything
+it needs.
+
+Layers:
+    errors                        errors that carry the command line's exit codes
+    colorspace, kernels, simple, captions, sample   colour spaces; the compiled kernels; the from-scratch k-means; text in pictures; the sample photo
+    options, histogram, metrics   the shared option check; distinct colours and counts; PSNR and CIEDE2000
+    io                            any image file in, as a Picture (which keeps its histogram); atomic writes out
+    kmeans                        the fast k-means on a histogram (k-means++ start, coarse to exact)
+    result                        Quantization: a picture, its palette, each pixel's label, the figures
+    remap                         each pixel to its nearest palette colour (or dithered): recolour -> Quantization
+    palette                       Palette: colours that recolour any image; palette files
+    encode                        a Quantization as file bytes (indexed PNG written here)
+    save                          a Quantization to a file, safely
+    quantize                      the pipeline: read -> histogram -> fit -> recolour
+    kcolors                       the public names (this file)
+    sweep, animation, pictures    many k at once; animated files; sheets, swatches, curves and plots
+    batch                         whole collections, on local cores or a Dask cluster
+    web                           the local web page and its HTTP API
+    commands, cli                 the command line: a thin layer that parses, checks, calls and reports
+    __main__                      python -m kcolors
+
+``histogram`` sits below ``io`` although counting comes after reading: it is a
+structure over arrays that never reads a file, and a Picture keeps its own
+histogram, so that every palette fitted to or applied to it shares one count.
 """
 
 from .errors import KcolorsError

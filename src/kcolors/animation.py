@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageSequence
 
+from .captions import draw_label
 from .encode import palette_parts, pil_palette_image
 from .errors import InputError, TooLargeError, UsageError
 from .io import DEFAULT_MAX_PIXELS, load_image, output_format, write_bytes
@@ -65,21 +66,12 @@ def result_frame(result, fmt):
     return result.image
 
 
-def original_frame(picture):
-    """The picture itself, as an RGB(A) frame (lossless in WebP and APNG)."""
-    if picture.alpha is None:
-        return Image.fromarray(picture.rgb, "RGB")
-    return Image.fromarray(np.dstack([picture.rgb, picture.alpha]), "RGBA")
-
-
 def label_frame(frame, text, palette):
     """Draw a small caption (``"k = 5"``) in the top-left corner, in the frame's own colours.
 
     The box takes the darkest palette colour and the letters the lightest,
     drawn without anti-aliasing, so the caption adds no colour to the frame.
     """
-    from .pictures import draw_label
-
     palette = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
     if len(palette) < 2:
         palette = np.array([[0, 0, 0], [255, 255, 255]], np.uint8)
@@ -140,7 +132,7 @@ def sweep_frames(steps, picture, fmt, *, label=False, original=None):
         original = original if original is not None else gif_original(picture)
         last, colours = result_frame(original, fmt), original.palette
     else:
-        last, colours = original_frame(picture), np.array([[0, 0, 0], [255, 255, 255]], np.uint8)
+        last, colours = picture.image, np.array([[0, 0, 0], [255, 255, 255]], np.uint8)
     yield label_frame(last, "original", colours) if label else last
 
 
@@ -150,7 +142,7 @@ def png_frames(steps, picture, *, label=False):
     for step in steps:
         frame = indexed_image(step.result) or step.result.image
         frames.append(label_frame(frame, f"k = {step.k}", step.result.palette) if label else frame)
-    last = original_frame(picture)
+    last = picture.image
     frames.append(label_frame(last, "original", [[0, 0, 0], [255, 255, 255]]) if label else last)
     return frames
 

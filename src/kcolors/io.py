@@ -78,6 +78,13 @@ class Picture:
         """(width, height)."""
         return self.rgb.shape[1], self.rgb.shape[0]
 
+    @property
+    def image(self):
+        """The picture itself as a PIL image: RGB, or RGBA when it has transparency."""
+        if self.alpha is None:
+            return Image.fromarray(self.rgb, "RGB")
+        return Image.fromarray(np.dstack([self.rgb, self.alpha]), "RGBA")
+
 
 _limit_lock = threading.Lock()
 

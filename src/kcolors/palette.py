@@ -5,12 +5,15 @@ Files: ``.gpl`` (GIMP palette), ``.json`` (``{"colors": ["#rrggbb", ...]}``), ``
 """
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
 
 from .errors import InputError, UsageError
-from .io import write_bytes
+from .io import load_image, write_bytes
+from .options import check_options
+from .remap import recolour
 
 PALETTE_EXTENSIONS = (".gpl", ".json", ".txt")
 
@@ -53,9 +56,14 @@ class Palette:
 
     def remap(self, image, *, dither=0.0, max_pixels=None):
         """Recolour ``image`` with this palette (no fitting). Returns a :class:`~kcolors.Quantization`."""
-        from .quantize import quantize
+        check_options(len(self), self.space, dither)
+        started = time.perf_counter()
+        picture = load_image(image, max_pixels=max_pixels)
+        return recolour(picture, self, reorder=False, k=len(self), dither=dither, started=started)
 
-        return quantize(image, len(self), palette=self, dither=dither, space=self.space, max_pixels=max_pixels)
+    def take(self, order):
+        """A palette of the colours at ``order`` (indices), in that order, in the same space."""
+        return Palette(self.colors[order], self.space)
 
     # ------------------------------------------------------------------ files
 

@@ -15,8 +15,9 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
+from .captions import font
 from .colorspace import rgb2oklab, to_space
 from .errors import UsageError
 from .io import check_output, output_format, write_bytes
@@ -48,35 +49,6 @@ def save_image(im, path, *, force=False):
     im.save(buffer, fmt, **({"lossless": True} if fmt == "WEBP" else {}))
     write_bytes(path, buffer.getvalue(), force=force)
     return buffer.tell()
-
-
-# --------------------------------------------------------------------------- captions
-
-
-def font(size):
-    """Pillow's bundled scalable font at ``size`` pixels (its bitmap font where FreeType is missing)."""
-    try:
-        return ImageFont.load_default(size=max(8, int(size)))
-    except (ImportError, TypeError, OSError):
-        return ImageFont.load_default()
-
-
-def draw_label(im, text, box_fill, text_fill, *, size=None):
-    """Draw ``text`` on a filled box in the top-left corner of ``im`` (in place).
-
-    Drawn without anti-aliasing, so only ``box_fill`` and ``text_fill`` are
-    used: palette indices for a "P" image, colour tuples otherwise.
-    """
-    w, h = im.size
-    size = size or max(10, min(w, h) // 16)
-    face = font(size)
-    draw = ImageDraw.Draw(im)
-    draw.fontmode = "1"
-    left, top, right, bottom = draw.textbbox((0, 0), text, font=face)
-    pad = max(2, size // 4)
-    draw.rectangle((0, 0, right - left + 2 * pad, bottom - top + 2 * pad), fill=box_fill)
-    draw.text((pad - left, pad - top), text, font=face, fill=text_fill)
-    return im
 
 
 # --------------------------------------------------------------------------- grids
@@ -147,18 +119,14 @@ def k_caption(k, colours):
 
 def contact_sheet(steps, picture, *, cell=256, columns=None):
     """A sweep as a grid: each k with its caption, the original in the last cell."""
-    from .animation import original_frame
-
-    images = [step.result.image for step in steps] + [original_frame(picture)]
+    images = [step.result.image for step in steps] + [picture.image]
     captions = [k_caption(step.k, step.result.colors_out) for step in steps] + ["original"]
     return grid(images, captions, cell=min(cell, picture.size[0]), columns=columns)
 
 
 def side_by_side(results, picture, *, width=None):
     """The original and each result in a row, captioned ``"original"``, ``"k = 2 (2 colours)"``, ..."""
-    from .animation import original_frame
-
-    images = [original_frame(picture)] + [r.image for r in results]
+    images = [picture.image] + [r.image for r in results]
     captions = ["original"] + [k_caption(r.k, r.colors_out) for r in results]
     return grid(images, captions, cell=width, columns=len(images))
 

@@ -1,26 +1,27 @@
 """The pipeline: read -> histogram -> fit a palette -> recolour -> result.
 
 ``quantize`` is the one call most users need; ``fit_palette`` and
-:class:`Palette` serve those who fit once and recolour many images.
+:class:`Palette` serve those who fit once and recolour many images. The
+recolouring half lives in :mod:`kcolors.remap` and the result in
+:mod:`kcolors.result`; their names are imported here too, where callers have
+always found them.
 """
 
-import math
 import time
-from functools import cached_property
 
 import numpy as np
-from PIL import Image
 
 from . import kmeans, simple
-from .colorspace import SPACES, from_space, to_space, to_uint8
-from .errors import UsageError
+from .colorspace import from_space, to_space, to_uint8
 from .io import load_image
-from .metrics import mean_delta_e, psnr, psnr_from_sse
+from .options import ENGINES, MAX_K, check_options
 from .palette import Palette
-from .remap import colour_labels, dithered_labels, pixel_labels
+from .remap import colour_labels, order_by_share, ordered_over, pixel_labels, recolour
+from .result import Quantization
 
-ENGINES = ("fast", "sklearn", "simple")
-MAX_K = 256  # what a palette image (PNG, GIF) holds
+__all__ = ["quantize", "fit_palette", "fit_palettes", "flattest", "recolour", "order_by_share", "ordered_over",
+           "check_options", "Quantization", "ENGINES", "MAX_K"]
+
 # With few colours, k-means' local optima can be equally good yet differ in how speckled the picture is: one
 # may put a boundary through a large smooth area, where noise scatters pixels to both sides of it. So the fast
 # engine settles the ALTERNATIVES best distinct starts, keeps those within NEAR_BEST_DB of the best one's error
@@ -31,20 +32,6 @@ MAX_K = 256  # what a palette image (PNG, GIF) holds
 FEW_COLOURS = 8
 ALTERNATIVES = 3
 NEAR_BEST_DB = 0.05
-
-
-def check_options(k=16, space="rgb", dither=0.0, engine="fast"):
-    """Validate the options shared by every entry point; raise UsageError naming the fix."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise UsageError(f"k must be a whole number, not {k!r}")
-    if not 1 <= k <= MAX_K:
-        raise UsageError(f"k must be between 1 and {MAX_K}, not {k}")
-    if space not in SPACES:
-        raise UsageError(f"space must be one of {', '.join(SPACES)}, not {space!r}")
-    if engine not in ENGINES:
-        raise UsageError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-    if not (isinstance(dither, (int, float)) and 0.0 <= dither <= 1.0):
-        raise UsageError(f"dither strength must be between 0 and 1, not {dither!r}")
 
 
 def fit_palette(histogram, k, *, space="rgb", engine="fast", seed=0, pixels=None):
@@ -198,173 +185,3 @@ def quantize(image, k=16, *, space="rgb", dither=0.0, engine="fast", seed=0, pal
     return recolour(picture, fitted, reorder=palette is None, k=k, dither=dither, engine=engine, started=started)
 
 
-def recolour(picture, palette, *, reorder, k, dither=0.0, engine="fast", started=None):
-    """Recolour a Picture with ``palette``; the second half of :func:`quantize`.
-
-    ``reorder`` (for fitted palettes): most used colour first, unused colours
-    dropped. A given palette keeps its order. ``started`` is the
-    ``time.perf_counter()`` the result's ``seconds`` count from.
-    """
-    started = time.perf_counter() if started is None else started
-    histogram, index = picture.histogram()
-    if dither > 0:
-        labels = dithered_labels(picture.rgb, picture.mask, palette.colors, palette.space, dither)
-        by_colour = None
-        counts = np.bincount(labels[labels >= 0], minlength=len(palette))
-    else:
-        by_colour = colour_labels(histogram, palette.colors, palette.space)
-        counts = np.bincount(by_colour, weights=histogram.counts, minlength=len(palette))
-    if reorder:
-        palette, relabel = order_by_share(palette, counts)
-        if by_colour is None:
-            labels = relabel[labels]
-        else:
-            by_colour = relabel[by_colour]
-    if by_colour is not None:
-        labels = pixel_labels(by_colour, index)
-    return Quantization(picture, palette, labels, by_colour, k=k, dither=dither, engine=engine,
-                        seconds=time.perf_counter() - started)
-
-
-def order_by_share(palette, counts):
-    """The palette ordered by pixel count, unused colours dropped, and the old -> new label table."""
-    order = np.argsort(-counts, kind="stable")
-    order = order[counts[order] > 0]
-    relabel = np.full(len(palette) + 1, -1, dtype=np.int32)  # the extra last slot keeps -1 as -1
-    relabel[order] = np.arange(len(order), dtype=np.int32)
-    return Palette(palette.colors[order], palette.space), relabel
-
-
-def ordered_over(palette, histogram):
-    """A fitted palette ordered by its use over ``histogram`` (most used first, unused dropped).
-
-    Returns ``(palette, counts)``, the counts in the new order: the palette's
-    order and shares for a collection or an animation, as ``quantize`` gives one image.
-    """
-    counts = np.bincount(colour_labels(histogram, palette.colors, palette.space), weights=histogram.counts,
-                         minlength=len(palette))
-    ordered, _ = order_by_share(palette, counts)
-    return ordered, np.sort(counts)[::-1][: len(ordered)]
-
-
-class Quantization:
-    """An image flattened to a palette.
-
-    Attributes
-    ----------
-    palette : (n, 3) uint8 array
-        The colours, most used first for fitted palettes (n <= k).
-    labels : (H, W) int32 array
-        Each pixel's palette index; -1 where fully transparent.
-    alpha : (H, W) uint8 array or None
-    picture : Picture
-        The image that was flattened.
-    k, space, dither, engine, seconds
-        The options used and the time taken (read, fit and recolour).
-    """
-
-    def __init__(self, picture, palette, labels, colour_labels=None, *, k, dither=0.0, engine="fast", seconds=0.0):
-        self.picture = picture
-        self._palette = palette
-        self.labels = labels
-        self._colour_labels = colour_labels
-        self.k, self.space, self.dither, self.engine = k, palette.space, dither, engine
-        self.seconds = seconds
-
-    def __repr__(self):
-        w, h = self.picture.size
-        return f"<Quantization {w}x{h} k={self.k} colours={self.colors_out} psnr={self.psnr:.2f}>"
-
-    @property
-    def palette(self):
-        return self._palette.colors
-
-    @property
-    def alpha(self):
-        return self.picture.alpha
-
-    def as_palette(self):
-        """The palette as a :class:`Palette` (to save it or recolour other images)."""
-        return self._palette
-
-    def remap(self, image, *, dither=None, max_pixels=None):
-        """Recolour another image (a frame, a sibling picture) with this palette."""
-        dither = self.dither if dither is None else dither
-        return self._palette.remap(image, dither=dither, max_pixels=max_pixels)
-
-    @cached_property
-    def rgb(self):
-        """(H, W, 3) uint8: every pixel replaced by its palette colour (black where transparent)."""
-        table = np.vstack([self.palette, np.zeros((1, 3), np.uint8)])  # index -1 -> black
-        return table[self.labels]
-
-    @property
-    def image(self):
-        """The flattened picture as a PIL image (RGB, or RGBA when the input had transparency)."""
-        if self.alpha is None:
-            return self.rgb_image()
-        return Image.fromarray(np.dstack([self.rgb, self.alpha]), "RGBA")
-
-    def rgb_image(self):
-        """The flattened picture as a PIL RGB image, transparency dropped."""
-        return Image.fromarray(self.rgb, "RGB")
-
-    @cached_property
-    def counts(self):
-        """Pixels per palette colour."""
-        return np.bincount(self.labels[self.labels >= 0], minlength=len(self.palette))
-
-    @property
-    def shares(self):
-        """Fraction of the (non-transparent) pixels per palette colour."""
-        total = self.counts.sum()
-        return self.counts / total if total else self.counts.astype(float)
-
-    @property
-    def colors_in(self):
-        """Distinct colours of the input (non-transparent pixels)."""
-        return len(self.picture.histogram()[0])
-
-    @property
-    def colors_out(self):
-        """Distinct colours of the output."""
-        return int(np.count_nonzero(self.counts))
-
-    @cached_property
-    def psnr(self):
-        """PSNR in dB over the non-transparent pixels (inf when the output equals the input)."""
-        if self._colour_labels is None:
-            return psnr(self.picture.rgb, self.rgb, self.picture.mask)
-        histogram, _ = self.picture.histogram()
-        diff = histogram.colors.astype(np.float64) - self.palette[self._colour_labels]
-        return psnr_from_sse(float((histogram.counts * (diff**2).sum(axis=1)).sum()), 3 * histogram.total)
-
-    @cached_property
-    def _delta_e(self):
-        if self._colour_labels is not None:
-            histogram, _ = self.picture.histogram()
-            return mean_delta_e(histogram.colors, self.palette[self._colour_labels], histogram.counts)
-        keep = self.labels >= 0
-        return mean_delta_e(self.picture.rgb[keep], self.rgb[keep])
-
-    @property
-    def delta_e(self):
-        """Mean CIEDE2000 ΔE over the non-transparent pixels (see ``delta_e_sample``)."""
-        return self._delta_e[0]
-
-    @property
-    def delta_e_sample(self):
-        """None when ``delta_e`` is exact, else the size of the seeded sample it was estimated on."""
-        return self._delta_e[1]
-
-    def metrics(self):
-        """The figures of ``kcolors compress --json`` (less the byte counts, which need a file)."""
-        w, h = self.picture.size
-        return {
-            "width": w, "height": h, "k": self.k, "space": self.space, "engine": self.engine,
-            "dither": self.dither, "colors_in": self.colors_in, "colors_out": self.colors_out,
-            "psnr": None if math.isinf(self.psnr) else round(self.psnr, 4),
-            "delta_e": round(self.delta_e, 4), "delta_e_sample": self.delta_e_sample,
-            "seconds": round(self.seconds, 4), "palette": self._palette.hex(),
-            "shares": [round(float(s), 6) for s in self.shares],
-        }

@@ -1,0 +1,136 @@
+"""The result of flattening: a picture, its palette and each pixel's label, with the figures users ask for.
+
+A :class:`Quantization` knows nothing of how its palette was found; :func:`kcolors.remap.recolour`
+makes it, from a fitted palette (``quantize``) or a given one (``Palette.remap``).
+"""
+
+import math
+from functools import cached_property
+
+import numpy as np
+from PIL import Image
+
+from .metrics import mean_delta_e, psnr, psnr_from_sse
+
+
+class Quantization:
+    """An image flattened to a palette.
+
+    Attributes
+    ----------
+    palette : (n, 3) uint8 array
+        The colours, most used first for fitted palettes (n <= k).
+    labels : (H, W) int32 array
+        Each pixel's palette index; -1 where fully transparent.
+    alpha : (H, W) uint8 array or None
+    picture : Picture
+        The image that was flattened.
+    k, space, dither, engine, seconds
+        The options used and the time taken (read, fit and recolour).
+    """
+
+    def __init__(self, picture, palette, labels, colour_labels=None, *, k, dither=0.0, engine="fast", seconds=0.0):
+        self.picture = picture
+        self._palette = palette
+        self.labels = labels
+        self._colour_labels = colour_labels
+        self.k, self.space, self.dither, self.engine = k, palette.space, dither, engine
+        self.seconds = seconds
+
+    def __repr__(self):
+        w, h = self.picture.size
+        return f"<Quantization {w}x{h} k={self.k} colours={self.colors_out} psnr={self.psnr:.2f}>"
+
+    @property
+    def palette(self):
+        return self._palette.colors
+
+    @property
+    def alpha(self):
+        return self.picture.alpha
+
+    def as_palette(self):
+        """The palette as a :class:`Palette` (to save it or recolour other images)."""
+        return self._palette
+
+    def remap(self, image, *, dither=None, max_pixels=None):
+        """Recolour another image (a frame, a sibling picture) with this palette."""
+        dither = self.dither if dither is None else dither
+        return self._palette.remap(image, dither=dither, max_pixels=max_pixels)
+
+    @cached_property
+    def rgb(self):
+        """(H, W, 3) uint8: every pixel replaced by its palette colour (black where transparent)."""
+        table = np.vstack([self.palette, np.zeros((1, 3), np.uint8)])  # index -1 -> black
+        return table[self.labels]
+
+    @property
+    def image(self):
+        """The flattened picture as a PIL image (RGB, or RGBA when the input had transparency)."""
+        if self.alpha is None:
+            return self.rgb_image()
+        return Image.fromarray(np.dstack([self.rgb, self.alpha]), "RGBA")
+
+    def rgb_image(self):
+        """The flattened picture as a PIL RGB image, transparency dropped."""
+        return Image.fromarray(self.rgb, "RGB")
+
+    @cached_property
+    def counts(self):
+        """Pixels per palette colour."""
+        return np.bincount(self.labels[self.labels >= 0], minlength=len(self.palette))
+
+    @property
+    def shares(self):
+        """Fraction of the (non-transparent) pixels per palette colour."""
+        total = self.counts.sum()
+        return self.counts / total if total else self.counts.astype(float)
+
+    @property
+    def colors_in(self):
+        """Distinct colours of the input (non-transparent pixels)."""
+        return len(self.picture.histogram()[0])
+
+    @property
+    def colors_out(self):
+        """Distinct colours of the output."""
+        return int(np.count_nonzero(self.counts))
+
+    @cached_property
+    def psnr(self):
+        """PSNR in dB over the non-transparent pixels (inf when the output equals the input)."""
+        if self._colour_labels is None:
+            return psnr(self.picture.rgb, self.rgb, self.picture.mask)
+        histogram, _ = self.picture.histogram()
+        diff = histogram.colors.astype(np.float64) - self.palette[self._colour_labels]
+        return psnr_from_sse(float((histogram.counts * (diff**2).sum(axis=1)).sum()), 3 * histogram.total)
+
+    @cached_property
+    def _delta_e(self):
+        if self._colour_labels is not None:
+            histogram, _ = self.picture.histogram()
+            return mean_delta_e(histogram.colors, self.palette[self._colour_labels], histogram.counts)
+        keep = self.labels >= 0
+        return mean_delta_e(self.picture.rgb[keep], self.rgb[keep])
+
+    @property
+    def delta_e(self):
+        """Mean CIEDE2000 ΔE over the non-transparent pixels (see ``delta_e_sample``)."""
+        return self._delta_e[0]
+
+    @property
+    def delta_e_sample(self):
+        """None when ``delta_e`` is exact, else the size of the seeded sample it was estimated on."""
+        return self._delta_e[1]
+
+    def metrics(self):
+        """The figures of ``kcolors compress --json`` (less the byte counts, which need a file)."""
+        w, h = self.picture.size
+        return {
+            "width": w, "height": h, "k": self.k, "space": self.space, "engine": self.engine,
+            "dither": self.dither, "colors_in": self.colors_in, "colors_out": self.colors_out,
+            "psnr": None if math.isinf(self.psnr) else round(self.psnr, 4),
+            "delta_e": round(self.delta_e, 4), "delta_e_sample": self.delta_e_sample,
+            "seconds": round(self.seconds, 4), "palette": self._palette.hex(),
+            "shares": [round(float(s), 6) for s in self.shares],
+        }
