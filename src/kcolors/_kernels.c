@@ -1,9 +1,14 @@
 /*
  * kcolors._kernels: the few loops that must be compiled to beat the peers.
  *
- * Everything here trusts its caller (kcolors/kernels.py checks shapes, dtypes
- * and contiguity); arrays arrive through the buffer protocol, so no numpy
+ * Everything here trusts its caller (kcolors/kernels.py checks dtypes and
+ * contiguity); arrays arrive through the buffer protocol, so no numpy
  * headers are needed to build. Every function releases the GIL while it runs.
+ *
+ * assign, lloyd and kmeanspp take points of dimension D = 3 (colours) or
+ * D = 4 (premultiplied colour and alpha), read from the buffers' lengths,
+ * which they check (ValueError unless D is 3 or 4 and the arrays agree);
+ * distinct_colors and dither_fs are RGB only.
  *
  *   distinct_colors  exact colour histogram of 8-bit RGB pixels
  *   assign           nearest centre for each point (and weighted sums for a
@@ -26,13 +31,23 @@
 /* centres' principal axis). |projection difference| never exceeds the true  */
 /* distance, so scanning outwards from a point's own projection can stop as  */
 /* soon as the projection gap alone is worse than the best match so far.     */
+/*                                                                           */
+/* Points have D = 3 coordinates (colours) or 4 (premultiplied colour and    */
+/* alpha). The code that depends on the dimension is written once, as        */
+/* always-inlined functions taking `dim` as their last argument, and every   */
+/* entry point calls it with the literal 3 or 4 (dispatched once per call),  */
+/* so the compiler unrolls each copy for its dimension: the 3-D copy is the  */
+/* same code, with the same sums in the same order, as a 3-D-only kernel.    */
 /* ------------------------------------------------------------------------ */
+
+#define MAX_DIM 4
+#define TEMPLATE static inline __attribute__((always_inline))
 
 typedef struct {
     Py_ssize_t k;
-    double axis[3];
+    double axis[MAX_DIM]; /* the first D used */
     double *proj;     /* sorted projections, k */
-    double *cent;     /* centres in sorted order, k*3 */
+    double *cent;     /* centres in sorted order, k*dim */
     int32_t *order;   /* sorted position -> original centre index */
     int32_t *rank;    /* original centre index -> sorted position */
 } Search;
@@ -50,13 +65,32 @@ static int cmp_keyed(const void *a, const void *b)
     return (x->index > y->index) - (x->index < y->index);
 }
 
+/* Squared distance, summed left to right: ((a*a + b*b) + c*c) [+ d*d]. */
+TEMPLATE double dist2(const double *c, const double *x, const int dim)
+{
+    double a = c[0] - x[0], sum = a * a;
+    for (int t = 1; t < dim; t++) {
+        double b = c[t] - x[t];
+        sum += b * b;
+    }
+    return sum;
+}
+
+/* Projection on the axis, summed left to right as dist2. */
+TEMPLATE double project(const double *x, const double *axis, const int dim)
+{
+    double p = x[0] * axis[0];
+    for (int t = 1; t < dim; t++) p += x[t] * axis[t];
+    return p;
+}
+
 /* Thread-safe (no shared state): called without the GIL, from several threads. */
-static int search_init(Search *s, const double *centres, Py_ssize_t k, const double *axis)
+static int search_init(Search *s, const double *centres, Py_ssize_t k, const double *axis, int dim)
 {
     s->k = k;
-    memcpy(s->axis, axis, sizeof s->axis);
+    memcpy(s->axis, axis, sizeof(double) * dim);
     s->proj = malloc(sizeof(double) * k);
-    s->cent = malloc(sizeof(double) * k * 3);
+    s->cent = malloc(sizeof(double) * k * dim);
     s->order = malloc(sizeof(int32_t) * k);
     s->rank = malloc(sizeof(int32_t) * k);
     Keyed *keyed = malloc(sizeof(Keyed) * k);
@@ -65,8 +99,8 @@ static int search_init(Search *s, const double *centres, Py_ssize_t k, const dou
         return -1;
     }
     for (Py_ssize_t j = 0; j < k; j++) {
-        const double *c = centres + 3 * j;
-        keyed[j].key = c[0] * axis[0] + c[1] * axis[1] + c[2] * axis[2];
+        const double *c = centres + dim * j;
+        keyed[j].key = dim == 3 ? project(c, axis, 3) : project(c, axis, 4);
         keyed[j].index = (int32_t)j;
     }
     qsort(keyed, (size_t)k, sizeof(Keyed), cmp_keyed);
@@ -75,7 +109,7 @@ static int search_init(Search *s, const double *centres, Py_ssize_t k, const dou
         s->order[p] = j;
         s->rank[j] = (int32_t)p;
         s->proj[p] = keyed[p].key;
-        memcpy(s->cent + 3 * p, centres + 3 * j, sizeof(double) * 3);
+        memcpy(s->cent + dim * p, centres + dim * j, sizeof(double) * dim);
     }
     free(keyed);
     return 0;
@@ -86,26 +120,20 @@ static void search_free(Search *s)
     free(s->proj); free(s->cent); free(s->order); free(s->rank);
 }
 
-static inline double dist2(const double *c, double x, double y, double z)
-{
-    double a = c[0] - x, b = c[1] - y, d = c[2] - z;
-    return a * a + b * b + d * d;
-}
-
-/* Sorted position of the nearest centre to (x, y, z); `hint` is a sorted
+/* Sorted position of the nearest centre to the point q; `hint` is a sorted
  * position that is probably close (the previous answer), or -1. */
-static Py_ssize_t search_nearest(const Search *s, double x, double y, double z,
-                                 Py_ssize_t hint, double *best_d2)
+TEMPLATE Py_ssize_t search_nearest_dim(const Search *s, const double *q, Py_ssize_t hint, double *best_d2,
+                                       const int dim)
 {
     const Py_ssize_t k = s->k;
-    double p = x * s->axis[0] + y * s->axis[1] + z * s->axis[2];
+    double p = project(q, s->axis, dim);
     Py_ssize_t lo = 0, hi = k; /* first position with proj >= p */
     while (lo < hi) {
         Py_ssize_t mid = (lo + hi) / 2;
         if (s->proj[mid] < p) lo = mid + 1; else hi = mid;
     }
     Py_ssize_t best = hint >= 0 ? hint : (lo < k ? lo : k - 1);
-    double bd = dist2(s->cent + 3 * best, x, y, z);
+    double bd = dist2(s->cent + dim * best, q, dim);
     Py_ssize_t up = lo, down = lo - 1;
     int go_up = 1, go_down = 1;
     while (go_up || go_down) {
@@ -115,7 +143,7 @@ static Py_ssize_t search_nearest(const Search *s, double x, double y, double z,
                 double g = s->proj[up] - p;
                 if (g * g >= bd) go_up = 0;
                 else {
-                    double d = dist2(s->cent + 3 * up, x, y, z);
+                    double d = dist2(s->cent + dim * up, q, dim);
                     if (d < bd || (d == bd && up < best)) { bd = d; best = up; }
                     up++;
                 }
@@ -127,7 +155,7 @@ static Py_ssize_t search_nearest(const Search *s, double x, double y, double z,
                 double g = p - s->proj[down];
                 if (g * g >= bd) go_down = 0;
                 else {
-                    double d = dist2(s->cent + 3 * down, x, y, z);
+                    double d = dist2(s->cent + dim * down, q, dim);
                     if (d < bd || (d == bd && down < best)) { bd = d; best = down; }
                     down--;
                 }
@@ -138,12 +166,36 @@ static Py_ssize_t search_nearest(const Search *s, double x, double y, double z,
     return best;
 }
 
+/* One compiled copy per dimension (left to the compiler to inline or not, as
+ * the 3-D-only search_nearest was), taking the coordinates by value (in
+ * registers); search_nearest picks one at compile time. */
+static Py_ssize_t search_nearest3(const Search *s, double x, double y, double z, Py_ssize_t hint, double *best_d2)
+{
+    const double q[3] = {x, y, z};
+    return search_nearest_dim(s, q, hint, best_d2, 3);
+}
+
+static Py_ssize_t search_nearest4(const Search *s, double x, double y, double z, double a, Py_ssize_t hint,
+                                  double *best_d2)
+{
+    const double q[4] = {x, y, z, a};
+    return search_nearest_dim(s, q, hint, best_d2, 4);
+}
+
+TEMPLATE Py_ssize_t search_nearest(const Search *s, const double *x, Py_ssize_t hint, double *best_d2, const int dim)
+{
+    return dim == 3 ? search_nearest3(s, x[0], x[1], x[2], hint, best_d2)
+                    : search_nearest4(s, x[0], x[1], x[2], x[3], hint, best_d2);
+}
+
 /* As search_nearest, also giving the squared distance to the second nearest
  * centre (infinite when k == 1): the lower bound of Hamerly's algorithm. */
-static Py_ssize_t search_two(const Search *s, double x, double y, double z, double *best_d2, double *second_d2)
+TEMPLATE Py_ssize_t search_two(const Search *s, const double *x, double *best_d2, double *second_d2, const int dim)
 {
     const Py_ssize_t k = s->k;
-    double p = x * s->axis[0] + y * s->axis[1] + z * s->axis[2];
+    double q[MAX_DIM];
+    for (int t = 0; t < dim; t++) q[t] = x[t];
+    double p = project(q, s->axis, dim);
     Py_ssize_t lo = 0, hi = k;
     while (lo < hi) {
         Py_ssize_t mid = (lo + hi) / 2;
@@ -157,7 +209,7 @@ static Py_ssize_t search_two(const Search *s, double x, double y, double z, doub
         Py_ssize_t j = gu <= gd ? up++ : down--;
         double g = gu <= gd ? gu : gd;
         if (g * g >= sd) break; /* every centre left is farther than the second best */
-        double d = dist2(s->cent + 3 * j, x, y, z);
+        double d = dist2(s->cent + dim * j, q, dim);
         if (d < bd) { sd = bd; bd = d; best = j; }
         else if (d < sd) sd = d;
     }
@@ -175,6 +227,38 @@ static int get_buf(PyObject *obj, Py_buffer *b, int writable, const char *name)
     if (PyObject_GetBuffer(obj, b, (writable ? PyBUF_WRITABLE : 0) | PyBUF_C_CONTIGUOUS) < 0) {
         PyErr_Format(PyExc_TypeError, "%s must be a C-contiguous%s buffer", name,
                      writable ? " writable" : "");
+        return -1;
+    }
+    return 0;
+}
+
+/* The dimension of the points, from the axis buffer (3 or 4 doubles); -1 with ValueError otherwise. */
+static int axis_dim(const Py_buffer *axis)
+{
+    if (axis->len != 3 * (Py_ssize_t)sizeof(double) && axis->len != 4 * (Py_ssize_t)sizeof(double)) {
+        PyErr_Format(PyExc_ValueError, "axis must hold 3 or 4 float64 values, not %zd bytes", axis->len);
+        return -1;
+    }
+    return (int)(axis->len / (Py_ssize_t)sizeof(double));
+}
+
+/* Number of rows of `dim` float64 values in b; -1 with ValueError when b does not hold whole rows. */
+static Py_ssize_t rows(const Py_buffer *b, int dim, const char *name)
+{
+    Py_ssize_t row = dim * (Py_ssize_t)sizeof(double);
+    if (b->len % row) {
+        PyErr_Format(PyExc_ValueError, "%s must hold rows of %d float64 values (%zd bytes given)", name, dim, b->len);
+        return -1;
+    }
+    return b->len / row;
+}
+
+/* 0 when b holds exactly `count` items of `size` bytes; -1 with ValueError otherwise. */
+static int check_len(const Py_buffer *b, Py_ssize_t count, Py_ssize_t size, const char *name)
+{
+    if (b->len != count * size) {
+        PyErr_Format(PyExc_ValueError, "%s must hold %zd values of %zd bytes (%zd bytes given)", name, count,
+                     size, b->len);
         return -1;
     }
     return 0;
@@ -261,10 +345,11 @@ done:
 }
 
 /* ------------------------------------------------------------------------ */
-/* assign(points f64[n*3], weights f64[n] or None, centres f64[k*3],         */
-/*        axis f64[3], labels i32[n] in/out (hints; -1 = none),              */
-/*        sums f64[k*3] out or None, counts f64[k] out or None,              */
+/* assign(points f64[n*D], weights f64[n] or None, centres f64[k*D],         */
+/*        axis f64[D], labels i32[n] in/out (hints; -1 = none),              */
+/*        sums f64[k*D] out or None, counts f64[k] out or None,              */
 /*        bounds f64[n*2] in/out or None, shifts f64[k] or None) -> inertia  */
+/* D, the points' dimension (3 or 4), is the length of `axis`.               */
 /*                                                                           */
 /* With `bounds` (Hamerly's algorithm), each point keeps an upper bound on   */
 /* the distance to its centre and a lower bound on the distance to any other */
@@ -273,6 +358,63 @@ done:
 /* cross keeps its label without any search. The inertia is then not known   */
 /* and NaN is returned.                                                      */
 /* ------------------------------------------------------------------------ */
+
+TEMPLATE double assign_dim(const Search *s, Py_ssize_t n, const double *P, const double *W, const double *D,
+                           double max_shift, int32_t *L, double *S, double *C, double *B, const int dim)
+{
+    const Py_ssize_t k = s->k;
+    double inertia = 0.0;
+    if (S) { memset(S, 0, sizeof(double) * dim * k); memset(C, 0, sizeof(double) * k); }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const double *x = P + dim * i;
+        int32_t j;
+        double d2;
+        if (B) {
+            double *upper = B + 2 * i, *lower = B + 2 * i + 1;
+            j = L[i];
+            int settled = 0;
+            if (D && j >= 0) {
+                *upper += D[j];
+                *lower -= max_shift;
+                if (*upper <= *lower) settled = 1;
+                else {
+                    *upper = sqrt(dist2(s->cent + dim * s->rank[j], x, dim));
+                    settled = *upper <= *lower;
+                }
+            }
+            if (!settled) {
+                double sd2;
+                Py_ssize_t pos = search_two(s, x, &d2, &sd2, dim);
+                j = s->order[pos];
+                *upper = sqrt(d2);
+                *lower = sqrt(sd2);
+            }
+        } else {
+            Py_ssize_t hint = L[i] >= 0 && L[i] < k ? s->rank[L[i]] : -1;
+            j = s->order[search_nearest(s, x, hint, &d2, dim)];
+            inertia += (W ? W[i] : 1.0) * d2;
+        }
+        L[i] = j;
+        if (S) {
+            double wi = W ? W[i] : 1.0;
+            for (int t = 0; t < dim; t++) S[dim * j + t] += wi * x[t];
+            C[j] += wi;
+        }
+    }
+    return inertia;
+}
+
+static double assign3(const Search *s, Py_ssize_t n, const double *P, const double *W, const double *D,
+                      double max_shift, int32_t *L, double *S, double *C, double *B)
+{
+    return assign_dim(s, n, P, W, D, max_shift, L, S, C, B, 3);
+}
+
+static double assign4(const Search *s, Py_ssize_t n, const double *P, const double *W, const double *D,
+                      double max_shift, int32_t *L, double *S, double *C, double *B)
+{
+    return assign_dim(s, n, P, W, D, max_shift, L, S, C, B, 4);
+}
 
 static PyObject *assign(PyObject *self, PyObject *args)
 {
@@ -294,52 +436,26 @@ static PyObject *assign(PyObject *self, PyObject *args)
     if (has_b && get_buf(o_bnd, &bnd, 1, "bounds") < 0) goto e7;
     if (has_s && get_buf(o_shift, &shf, 0, "shifts") < 0) goto e8;
 
+    int dim = axis_dim(&axis);
+    if (dim < 0) goto e9;
+    Py_ssize_t n = rows(&pts, dim, "points"), k = rows(&cent, dim, "centres");
+    if (n < 0 || k < 0 || check_len(&lab, n, sizeof(int32_t), "labels") < 0
+        || (has_w && check_len(&w, n, sizeof(double), "weights") < 0)
+        || (has_sums && (check_len(&sums, k * dim, sizeof(double), "sums") < 0
+                         || check_len(&cnt, k, sizeof(double), "counts") < 0))
+        || (has_b && check_len(&bnd, 2 * n, sizeof(double), "bounds") < 0)
+        || (has_s && check_len(&shf, k, sizeof(double), "shifts") < 0))
+        goto e9;
     const double *P = pts.buf, *W = has_w ? w.buf : NULL, *D = has_s ? shf.buf : NULL;
     int32_t *L = lab.buf;
     double *S = has_sums ? sums.buf : NULL, *C = has_sums ? cnt.buf : NULL, *B = has_b ? bnd.buf : NULL;
-    Py_ssize_t n = pts.len / (3 * sizeof(double)), k = cent.len / (3 * sizeof(double));
     Search s;
-    if (search_init(&s, cent.buf, k, axis.buf) < 0) { search_free(&s); PyErr_NoMemory(); goto e9; }
-    double inertia = 0.0, max_shift = 0.0;
+    if (search_init(&s, cent.buf, k, axis.buf, dim) < 0) { search_free(&s); PyErr_NoMemory(); goto e9; }
+    double inertia, max_shift = 0.0;
     if (D) for (Py_ssize_t j = 0; j < k; j++) if (D[j] > max_shift) max_shift = D[j];
     Py_BEGIN_ALLOW_THREADS
-    if (S) { memset(S, 0, sizeof(double) * 3 * k); memset(C, 0, sizeof(double) * k); }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        const double *x = P + 3 * i;
-        int32_t j;
-        double d2;
-        if (B) {
-            double *upper = B + 2 * i, *lower = B + 2 * i + 1;
-            j = L[i];
-            int settled = 0;
-            if (D && j >= 0) {
-                *upper += D[j];
-                *lower -= max_shift;
-                if (*upper <= *lower) settled = 1;
-                else {
-                    *upper = sqrt(dist2(s.cent + 3 * s.rank[j], x[0], x[1], x[2]));
-                    settled = *upper <= *lower;
-                }
-            }
-            if (!settled) {
-                double sd2;
-                Py_ssize_t pos = search_two(&s, x[0], x[1], x[2], &d2, &sd2);
-                j = s.order[pos];
-                *upper = sqrt(d2);
-                *lower = sqrt(sd2);
-            }
-        } else {
-            Py_ssize_t hint = L[i] >= 0 && L[i] < k ? s.rank[L[i]] : -1;
-            j = s.order[search_nearest(&s, x[0], x[1], x[2], hint, &d2)];
-            inertia += (W ? W[i] : 1.0) * d2;
-        }
-        L[i] = j;
-        if (S) {
-            double wi = W ? W[i] : 1.0;
-            S[3 * j] += wi * x[0]; S[3 * j + 1] += wi * x[1]; S[3 * j + 2] += wi * x[2];
-            C[j] += wi;
-        }
-    }
+    inertia = dim == 3 ? assign3(&s, n, P, W, D, max_shift, L, S, C, B)
+                       : assign4(&s, n, P, W, D, max_shift, L, S, C, B);
     Py_END_ALLOW_THREADS
     search_free(&s);
     result = PyFloat_FromDouble(B ? NAN : inertia);
@@ -356,9 +472,10 @@ e1: PyBuffer_Release(&pts);
 }
 
 /* ------------------------------------------------------------------------ */
-/* lloyd(points f64[n*3], weights f64[n], centres f64[k*3] in/out,           */
-/*       axis f64[3], labels i32[n] in/out, max_iter, threshold)             */
+/* lloyd(points f64[n*D], weights f64[n], centres f64[k*D] in/out,           */
+/*       axis f64[D], labels i32[n] in/out, max_iter, threshold)             */
 /*       -> (iterations, empty)                                              */
+/* D (3 or 4) is the length of `axis`.                                       */
 /* Whole runs of Lloyd's iterations for small point sets (the coarse levels, */
 /* where Python's overhead per iteration would cost more than the work):     */
 /* assign with the last labels as hints, move each centre to its weighted    */
@@ -366,6 +483,58 @@ e1: PyBuffer_Release(&pts);
 /* Returns early, with `empty` set, when a cluster empties: the caller moves */
 /* it and calls again.                                                       */
 /* ------------------------------------------------------------------------ */
+
+/* The iterations; returns how many ran, -1 when out of memory. */
+TEMPLATE Py_ssize_t lloyd_dim(Py_ssize_t n, const double *P, const double *W, Py_ssize_t k, double *C,
+                              const double *axis, int32_t *L, Py_ssize_t max_iter, double threshold,
+                              double *sums, double *tot, int *empty, const int dim)
+{
+    Py_ssize_t it = 0;
+    int emptied = 0;
+    while (it < max_iter && !emptied) {
+        Search s;
+        if (search_init(&s, C, k, axis, dim) < 0) { search_free(&s); return -1; }
+        memset(sums, 0, sizeof(double) * dim * k);
+        memset(tot, 0, sizeof(double) * k);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            const double *x = P + dim * i;
+            double d2;
+            Py_ssize_t hint = L[i] >= 0 && L[i] < k ? s.rank[L[i]] : -1;
+            int32_t j = s.order[search_nearest(&s, x, hint, &d2, dim)];
+            L[i] = j;
+            for (int t = 0; t < dim; t++) sums[dim * j + t] += W[i] * x[t];
+            tot[j] += W[i];
+        }
+        search_free(&s);
+        it++;
+        double moved = 0.0;
+        for (Py_ssize_t j = 0; j < k; j++) {
+            if (tot[j] <= 0) { emptied = 1; continue; }
+            for (int ch = 0; ch < dim; ch++) {
+                double c = sums[dim * j + ch] / tot[j], d = c - C[dim * j + ch];
+                moved += d * d;
+                C[dim * j + ch] = c;
+            }
+        }
+        if (moved <= threshold && !emptied) break;
+    }
+    *empty = emptied;
+    return it;
+}
+
+static Py_ssize_t lloyd3(Py_ssize_t n, const double *P, const double *W, Py_ssize_t k, double *C,
+                         const double *axis, int32_t *L, Py_ssize_t max_iter, double threshold,
+                         double *sums, double *tot, int *empty)
+{
+    return lloyd_dim(n, P, W, k, C, axis, L, max_iter, threshold, sums, tot, empty, 3);
+}
+
+static Py_ssize_t lloyd4(Py_ssize_t n, const double *P, const double *W, Py_ssize_t k, double *C,
+                         const double *axis, int32_t *L, Py_ssize_t max_iter, double threshold,
+                         double *sums, double *tot, int *empty)
+{
+    return lloyd_dim(n, P, W, k, C, axis, L, max_iter, threshold, sums, tot, empty, 4);
+}
 
 static PyObject *lloyd(PyObject *self, PyObject *args)
 {
@@ -388,39 +557,22 @@ static PyObject *lloyd(PyObject *self, PyObject *args)
     const double *P = pts.buf, *W = w.buf;
     double *C = cent.buf;
     int32_t *L = lab.buf;
-    Py_ssize_t n = pts.len / (3 * sizeof(double)), k = cent.len / (3 * sizeof(double));
-    double *sums = malloc(sizeof(double) * 3 * k), *tot = malloc(sizeof(double) * k);
+    int dim = axis_dim(&axis);
+    Py_ssize_t n = dim < 0 ? -1 : rows(&pts, dim, "points"), k = dim < 0 ? -1 : rows(&cent, dim, "centres");
+    if (dim < 0 || n < 0 || k < 0 || check_len(&w, n, sizeof(double), "weights") < 0
+        || check_len(&lab, n, sizeof(int32_t), "labels") < 0) {
+        PyBuffer_Release(&pts); PyBuffer_Release(&w); PyBuffer_Release(&cent); PyBuffer_Release(&axis);
+        PyBuffer_Release(&lab);
+        return NULL;
+    }
+    double *sums = malloc(sizeof(double) * dim * k), *tot = malloc(sizeof(double) * k);
     Py_ssize_t it = 0;
     int empty = 0, failed = !sums || !tot;
     if (!failed) {
         Py_BEGIN_ALLOW_THREADS
-        while (it < max_iter && !empty && !failed) {
-            Search s;
-            if (search_init(&s, C, k, axis.buf) < 0) { search_free(&s); failed = 1; break; }
-            memset(sums, 0, sizeof(double) * 3 * k);
-            memset(tot, 0, sizeof(double) * k);
-            for (Py_ssize_t i = 0; i < n; i++) {
-                const double *x = P + 3 * i;
-                double d2;
-                Py_ssize_t hint = L[i] >= 0 && L[i] < k ? s.rank[L[i]] : -1;
-                int32_t j = s.order[search_nearest(&s, x[0], x[1], x[2], hint, &d2)];
-                L[i] = j;
-                sums[3 * j] += W[i] * x[0]; sums[3 * j + 1] += W[i] * x[1]; sums[3 * j + 2] += W[i] * x[2];
-                tot[j] += W[i];
-            }
-            search_free(&s);
-            it++;
-            double moved = 0.0;
-            for (Py_ssize_t j = 0; j < k; j++) {
-                if (tot[j] <= 0) { empty = 1; continue; }
-                for (int ch = 0; ch < 3; ch++) {
-                    double c = sums[3 * j + ch] / tot[j], d = c - C[3 * j + ch];
-                    moved += d * d;
-                    C[3 * j + ch] = c;
-                }
-            }
-            if (moved <= threshold && !empty) break;
-        }
+        it = dim == 3 ? lloyd3(n, P, W, k, C, axis.buf, L, max_iter, threshold, sums, tot, &empty)
+                      : lloyd4(n, P, W, k, C, axis.buf, L, max_iter, threshold, sums, tot, &empty);
+        failed = it < 0;
         Py_END_ALLOW_THREADS
     }
     free(sums); free(tot);
@@ -431,10 +583,11 @@ static PyObject *lloyd(PyObject *self, PyObject *args)
 }
 
 /* ------------------------------------------------------------------------ */
-/* kmeanspp(points f64[n*3], weights f64[n], centres f64[k*3] out,           */
+/* kmeanspp(points f64[n*D], weights f64[n], centres f64[k*D] out,           */
 /*          n_trials, seed) -- greedy k-means++ (as in scikit-learn):        */
 /* each new centre is the best of n_trials candidates drawn with probability */
 /* proportional to weight x squared distance to the nearest centre so far.   */
+/* D (3 or 4) is the length of `points` over that of `weights`.              */
 /* ------------------------------------------------------------------------ */
 
 static inline uint64_t splitmix64(uint64_t *state)
@@ -461,6 +614,59 @@ static Py_ssize_t draw(const double *cum, Py_ssize_t n, double r)
     return lo;
 }
 
+/* The seeding itself, on the four scratch arrays of n doubles. */
+TEMPLATE void kmeanspp_dim(Py_ssize_t n, const double *P, const double *W, Py_ssize_t k, double *out,
+                           Py_ssize_t trials, uint64_t seed, double *closest, double *cum, double *cand,
+                           double *best, const int dim)
+{
+    uint64_t rng = seed;
+    double total = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) { total += W[i]; cum[i] = total; }
+    Py_ssize_t first = draw(cum, n, uniform01(&rng) * total);
+    memcpy(out, P + dim * first, sizeof(double) * dim);
+    double pot = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        closest[i] = dist2(out, P + dim * i, dim);
+        pot += W[i] * closest[i];
+    }
+    for (Py_ssize_t c = 1; c < k; c++) {
+        double acc = 0.0;
+        for (Py_ssize_t i = 0; i < n; i++) { acc += W[i] * closest[i]; cum[i] = acc; }
+        double best_pot = INFINITY;
+        Py_ssize_t best_idx = 0;
+        for (Py_ssize_t t = 0; t < trials; t++) {
+            Py_ssize_t idx = acc > 0 ? draw(cum, n, uniform01(&rng) * acc) : (Py_ssize_t)(uniform01(&rng) * n);
+            const double *q = P + dim * idx;
+            double cpot = 0.0;
+            for (Py_ssize_t i = 0; i < n; i++) {
+                double d = dist2(q, P + dim * i, dim);
+                cand[i] = d < closest[i] ? d : closest[i];
+                cpot += W[i] * cand[i];
+            }
+            if (cpot < best_pot) {
+                best_pot = cpot; best_idx = idx;
+                double *tmp = best; best = cand; cand = tmp;
+            }
+        }
+        memcpy(out + dim * c, P + dim * best_idx, sizeof(double) * dim);
+        double *tmp = closest; closest = best; best = tmp;
+        pot = best_pot;
+    }
+    (void)pot;
+}
+
+static void kmeanspp3(Py_ssize_t n, const double *P, const double *W, Py_ssize_t k, double *out, Py_ssize_t trials,
+                      uint64_t seed, double *closest, double *cum, double *cand, double *best)
+{
+    kmeanspp_dim(n, P, W, k, out, trials, seed, closest, cum, cand, best, 3);
+}
+
+static void kmeanspp4(Py_ssize_t n, const double *P, const double *W, Py_ssize_t k, double *out, Py_ssize_t trials,
+                      uint64_t seed, double *closest, double *cum, double *cand, double *best)
+{
+    kmeanspp_dim(n, P, W, k, out, trials, seed, closest, cum, cand, best, 4);
+}
+
 static PyObject *kmeanspp(PyObject *self, PyObject *args)
 {
     PyObject *o_pts, *o_w, *o_cent;
@@ -475,46 +681,28 @@ static PyObject *kmeanspp(PyObject *self, PyObject *args)
     }
     const double *P = pts.buf, *W = w.buf;
     double *out = cent.buf;
-    Py_ssize_t n = pts.len / (3 * sizeof(double)), k = cent.len / (3 * sizeof(double));
+    Py_ssize_t n = w.len / (Py_ssize_t)sizeof(double), k = -1;
+    int dim = 0;
+    if (n < 1 || w.len % (Py_ssize_t)sizeof(double))
+        PyErr_SetString(PyExc_ValueError, "kmeanspp needs at least one point, and one float64 weight for each");
+    else if (pts.len != 3 * w.len && pts.len != 4 * w.len)
+        PyErr_Format(PyExc_ValueError, "points must hold 3 or 4 float64 values per weight (%zd bytes for %zd weights)",
+                     pts.len, n);
+    else {
+        dim = (int)(pts.len / w.len);
+        k = rows(&cent, dim, "centres");
+    }
+    if (k < 0) {
+        PyBuffer_Release(&pts); PyBuffer_Release(&w); PyBuffer_Release(&cent);
+        return NULL;
+    }
     double *closest = malloc(sizeof(double) * n), *cum = malloc(sizeof(double) * n);
     double *cand = malloc(sizeof(double) * n), *best = malloc(sizeof(double) * n);
     int ok = closest && cum && cand && best;
-    if (ok) {
+    if (ok && k > 0) {
         Py_BEGIN_ALLOW_THREADS
-        uint64_t rng = seed;
-        double total = 0.0;
-        for (Py_ssize_t i = 0; i < n; i++) { total += W[i]; cum[i] = total; }
-        Py_ssize_t first = draw(cum, n, uniform01(&rng) * total);
-        memcpy(out, P + 3 * first, sizeof(double) * 3);
-        double pot = 0.0;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            closest[i] = dist2(out, P[3 * i], P[3 * i + 1], P[3 * i + 2]);
-            pot += W[i] * closest[i];
-        }
-        for (Py_ssize_t c = 1; c < k; c++) {
-            double acc = 0.0;
-            for (Py_ssize_t i = 0; i < n; i++) { acc += W[i] * closest[i]; cum[i] = acc; }
-            double best_pot = INFINITY;
-            Py_ssize_t best_idx = 0;
-            for (Py_ssize_t t = 0; t < trials; t++) {
-                Py_ssize_t idx = acc > 0 ? draw(cum, n, uniform01(&rng) * acc) : (Py_ssize_t)(uniform01(&rng) * n);
-                const double *q = P + 3 * idx;
-                double cpot = 0.0;
-                for (Py_ssize_t i = 0; i < n; i++) {
-                    double d = dist2(q, P[3 * i], P[3 * i + 1], P[3 * i + 2]);
-                    cand[i] = d < closest[i] ? d : closest[i];
-                    cpot += W[i] * cand[i];
-                }
-                if (cpot < best_pot) {
-                    best_pot = cpot; best_idx = idx;
-                    double *tmp = best; best = cand; cand = tmp;
-                }
-            }
-            memcpy(out + 3 * c, P + 3 * best_idx, sizeof(double) * 3);
-            double *tmp = closest; closest = best; best = tmp;
-            pot = best_pot;
-        }
-        (void)pot;
+        if (dim == 3) kmeanspp3(n, P, W, k, out, trials, seed, closest, cum, cand, best);
+        else kmeanspp4(n, P, W, k, out, trials, seed, closest, cum, cand, best);
         Py_END_ALLOW_THREADS
     }
     free(closest); free(cum); free(cand); free(best);
@@ -556,7 +744,7 @@ static PyObject *dither_fs(PyObject *self, PyObject *args)
     Py_ssize_t n = img.len / (3 * sizeof(double)), k = cent.len / (3 * sizeof(double));
     Py_ssize_t h = width > 0 ? n / width : 0;
     Search s;
-    if (search_init(&s, cent.buf, k, axis.buf) < 0) {
+    if (search_init(&s, cent.buf, k, axis.buf, 3) < 0) {
         search_free(&s);
         PyErr_NoMemory();
     } else {
@@ -577,7 +765,7 @@ static PyObject *dither_fs(PyObject *self, PyObject *args)
                  * pay back would otherwise pile up and streak (Pillow clamps too). */
                 for (int ch = 0; ch < 3; ch++)
                     v[ch] = v[ch] < lo[ch] ? lo[ch] : (v[ch] > hi[ch] ? hi[ch] : v[ch]);
-                Py_ssize_t pos = search_nearest(&s, v[0], v[1], v[2], hint, &d2);
+                Py_ssize_t pos = search_nearest(&s, v, hint, &d2, 3);
                 hint = pos;
                 L[i] = s.order[pos];
                 const double *c = s.cent + 3 * pos;

@@ -1,7 +1,12 @@
 """Thin, checked wrappers over the compiled kernels in ``_kernels.c``.
 
-The C functions trust their arguments; this module is where arrays are made
-contiguous and of the right dtype, so callers can pass what they have.
+The C functions trust their arguments' dtypes (they check only lengths); this
+module is where arrays are made contiguous and of the right dtype, so callers
+can pass what they have.
+
+Points and centres are (n, D) arrays with D = 3 (colours) or D = 4 (colours
+with alpha); the kernels take D from the arrays and raise ValueError for any
+other. ``distinct_colors`` and ``dither_fs`` work on RGB (D = 3) only.
 """
 
 import os
@@ -42,13 +47,14 @@ def parallel_map(function, items):
 
 
 def principal_axis(centres):
-    """Unit vector along which ``centres`` spread most (the search sorts on it)."""
+    """Unit D-vector along which the (k, D) ``centres`` spread most (the search sorts on it)."""
     centres = np.asarray(centres, dtype=np.float64)
+    first = np.eye(centres.shape[1] if centres.ndim == 2 else 3)[0]  # the fallback: (1, 0, 0[, 0])
     if len(centres) < 2:
-        return np.array([1.0, 0.0, 0.0])
+        return first
     spread = np.cov(centres.T)
     if not np.all(np.isfinite(spread)) or not spread.any():
-        return np.array([1.0, 0.0, 0.0])
+        return first
     axis = np.linalg.eigh(spread)[1][:, -1]
     return np.ascontiguousarray(axis / np.linalg.norm(axis))
 
@@ -94,7 +100,7 @@ def _colour_table():
 
 
 def assign(points, centres, *, weights=None, labels=None, sums=False, bounds=None, shifts=None, axis=None):
-    """Exact nearest centre of every point (squared Euclidean distance).
+    """Exact nearest centre of every (n, D) point among the (k, D) centres (squared Euclidean distance).
 
     ``labels``, if given, holds last round's answers: they seed the search and
     are overwritten. With ``sums=True`` also returns each centre's weighted sum
@@ -105,10 +111,11 @@ def assign(points, centres, *, weights=None, labels=None, sums=False, bounds=Non
     round (None on the first), and points that provably keep their centre are
     not searched. The inertia is then NaN.
 
-    ``axis`` is the direction the search sorts centres along (default: their
-    principal axis); any unit vector gives the same, exact answer.
+    ``axis`` is the direction the search sorts centres along (a D-vector,
+    default: their principal axis); any unit vector gives the same, exact answer.
 
-    Returns ``(labels, inertia)`` or ``(labels, inertia, sums, counts)``.
+    Returns ``(labels, inertia)`` or ``(labels, inertia, sums, counts)``
+    (sums (k, D), counts (k,)).
     """
     points = np.ascontiguousarray(points, dtype=np.float64)
     centres = np.ascontiguousarray(centres, dtype=np.float64)
@@ -137,19 +144,28 @@ def assign(points, centres, *, weights=None, labels=None, sums=False, bounds=Non
 def lloyd_steps(points, weights, centres, labels, max_iter, threshold, axis):
     """Up to ``max_iter`` Lloyd iterations in C, in place on ``centres`` and ``labels``.
 
+    ``points`` (n, D), ``weights`` (n,), ``centres`` ((k, D) C-contiguous
+    float64, changed in place), ``labels`` ((n,) C-contiguous int32, the last
+    answers or -1, changed in place), ``axis`` a D-vector (see :func:`assign`).
     Stops when the squared moves of the centres add up to ``threshold`` or
     less, or early when a cluster empties. Returns ``(iterations, emptied)``.
     """
+    points = np.ascontiguousarray(points, dtype=np.float64)
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    axis = np.ascontiguousarray(axis, dtype=np.float64)
     return _kernels.lloyd(points, weights, centres, axis, labels, int(max_iter), float(threshold))
 
 
 def kmeanspp(points, weights, k, seed, n_trials=None):
-    """Greedy weighted k-means++ seeding (``2 + ln k`` trials per centre, as scikit-learn)."""
+    """Greedy weighted k-means++ seeding (``2 + ln k`` trials per centre, as scikit-learn).
+
+    Returns (k, D) centres, each one of the (n, D) ``points``.
+    """
     points = np.ascontiguousarray(points, dtype=np.float64)
     weights = np.ascontiguousarray(weights, dtype=np.float64)
     if n_trials is None:
         n_trials = 2 + int(np.log(k))
-    centres = np.empty((k, 3), dtype=np.float64)
+    centres = np.empty((k, points.shape[1] if points.ndim == 2 else 3), dtype=np.float64)
     _kernels.kmeanspp(points, weights, centres, int(n_trials), int(seed) & (2**64 - 1))
     return centres
 
