@@ -115,14 +115,15 @@ def test_transparent_pixels_take_no_part_and_stay_transparent():
     rgba[:2, :, 3] = 255
     rgba[2:, :, :3] = (0, 255, 0)  # colour under fully transparent pixels: must be ignored
     result = quantize(rgba, 4)
-    assert result.palette.tolist() == [[255, 0, 0]]
-    assert (result.labels[2:] == -1).all() and (result.labels[:2] == 0).all()
+    # the one colour, and the transparent entry (it counts toward k); equal shares, so first seen first
+    assert result.palette.tolist() == [[255, 0, 0, 255], [0, 0, 0, 0]]
+    assert (result.labels[2:] == 1).all() and (result.labels[:2] == 0).all()
     assert result.image.mode == "RGBA" and np.array_equal(np.asarray(result.image)[..., 3], rgba[..., 3])
 
 
 def test_fully_transparent_image():
     result = quantize(np.zeros((3, 3, 4), np.uint8), 8)
-    assert len(result.palette) == 0 and (result.labels == -1).all() and result.colors_out == 0
+    assert result.palette.tolist() == [[0, 0, 0, 0]] and (result.labels == 0).all() and result.colors_out == 1
 
 
 def test_dither_keeps_palette_and_changes_pattern(gradient):

@@ -123,3 +123,23 @@ def from_space(points, space):
 def to_uint8(rgb):
     """Round sRGB floats on 0-255 to the nearest 8-bit value."""
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+# Colour with alpha. A pixel is the point (coordinates x alpha, alpha x scale), alpha in 0-1: premultiplied,
+# so that the colour of a nearly invisible pixel counts little, and an alpha error counts as the change it
+# makes to the picture over a background. The scale puts alpha on the footing of the space's lightness:
+# 255 for sRGB, whose channels run 0-255; 100 for CIELAB, DIN99 and OKLab x 100, whose lightness runs 0-100.
+ALPHA_SCALE = {"rgb": 255.0, "lab": 100.0, "oklab": 100.0, "din99": 100.0}
+
+
+def to_premultiplied(rgb, alpha, space):
+    """(N, 3) sRGB and (N,) alpha, both 0-255 -> (N, 4) premultiplied points in ``space``."""
+    opacity = np.asarray(alpha, dtype=np.float64)[:, None] / 255.0
+    return np.hstack([to_space(rgb, space) * opacity, opacity * ALPHA_SCALE[space]])
+
+
+def from_premultiplied(points, space):
+    """(N, 4) premultiplied points -> ((N, 3) float sRGB 0-255, (N,) float alpha 0-255); black where alpha is 0."""
+    opacity = np.clip(points[:, 3] / ALPHA_SCALE[space], 0.0, 1.0)
+    coords = np.divide(points[:, :3], opacity[:, None], out=np.zeros_like(points[:, :3]), where=opacity[:, None] > 0)
+    return from_space(coords, space), opacity * 255.0

@@ -35,33 +35,33 @@ class LossyFormatWarning(UserWarning):
 
 
 def palette_parts(result, *, binary_alpha=False):
-    """``(indices, colours, alphas)`` of the result as a palette image, or None if it cannot be one.
+    """``(indices, colours, alphas)`` of the result as a palette image.
 
     ``indices`` is (H, W) uint8, ``colours`` (n, 3) uint8 and ``alphas`` a
-    list of n opacities (None when all are opaque): one entry for fully
-    transparent pixels, one per (colour, alpha) pair where alpha is partial.
-    ``binary_alpha`` (GIF, BMP) rounds partial alpha to 0 or 255. None when
-    more than 256 entries would be needed.
+    list of n opacities, None when every entry is opaque. Entries with alpha
+    come first, the transparent one first of all, so that PNG's tRNS chunk,
+    which may leave out the trailing opaque entries, is as short as it can be.
+    ``binary_alpha`` (GIF, BMP) rounds alpha to 0 or 255 (below 128 is
+    transparent) and keeps a single transparent entry.
     """
-    palette, labels, alpha = result.palette, result.labels, result.alpha
-    if alpha is not None and binary_alpha:
-        labels = np.where(alpha < 128, -1, labels)
-        alpha = np.where(alpha < 128, 0, 255).astype(np.uint8)
-    if alpha is None or (labels >= 0).all() and (alpha == 255).all():
+    palette, labels = result.palette, result.labels
+    if palette.shape[1] == 3:
         return labels.astype(np.uint8), palette, None
-    if np.isin(alpha, (0, 255)).all():
-        if len(palette) >= 256:
-            return None
-        clear = len(palette)
-        colours = np.vstack([palette, [_CLEAR]]).astype(np.uint8)
-        return np.where(labels < 0, clear, labels).astype(np.uint8), colours, [255] * clear + [0]
-    keys = np.where(labels < 0, -1, labels.astype(np.int64) * 256 + alpha)
-    unique, inverse = np.unique(keys, return_inverse=True)
-    if len(unique) > 256:
-        return None
-    colours = np.array([_CLEAR if key < 0 else palette[key // 256] for key in unique.tolist()], np.uint8)
-    alphas = [0 if key < 0 else int(key % 256) for key in unique.tolist()]
-    return inverse.reshape(labels.shape).astype(np.uint8), colours, alphas
+    alpha = palette[:, 3].astype(np.int64)
+    if binary_alpha:
+        alpha = np.where(alpha < 128, 0, 255)
+    # the transparent entries first (one of them kept: they look alike), then translucent, then opaque
+    rank = np.where(alpha == 0, 0, np.where(alpha < 255, 1, 2))
+    order = np.argsort(rank, kind="stable")
+    clear = order[rank[order] == 0]
+    keep = np.concatenate([clear[:1], order[rank[order] > 0]]).astype(np.intp)
+    new_index = np.zeros(len(palette) + 1, dtype=np.int64)
+    new_index[keep] = np.arange(len(keep))
+    new_index[clear] = 0  # every transparent entry onto the first
+    colours = palette[keep, :3].copy()
+    colours[alpha[keep] == 0] = _CLEAR
+    alphas = alpha[keep].tolist()
+    return new_index[labels].astype(np.uint8), colours, (alphas if min(alphas, default=255) < 255 else None)
 
 
 def png_bytes(indices, colours, alphas=None, icc=None):
@@ -103,9 +103,8 @@ def _pack(indices, bits):
 
 
 def indexed_image(result, *, binary_alpha=False):
-    """The result as a PIL "P" image (transparency in ``info``), or None when no palette can hold its alpha."""
-    parts = palette_parts(result, binary_alpha=binary_alpha)
-    return None if parts is None else pil_palette_image(*parts)
+    """The result as a PIL "P" image (transparency in ``info``)."""
+    return pil_palette_image(*palette_parts(result, binary_alpha=binary_alpha))
 
 
 def pil_palette_image(indices, colours, alphas=None):
@@ -122,16 +121,17 @@ def encode(result, fmt, *, icc=None):
     if result.alpha is not None and fmt in ("BMP", "JPEG"):
         warnings.warn(f"{fmt} holds no transparency: transparent pixels are written black", LossyFormatWarning,
                       stacklevel=2)
+    if fmt == "GIF" and result.alpha is not None and ((result.alpha > 0) & (result.alpha < 255)).any():
+        warnings.warn("GIF holds only on/off transparency: partly transparent pixels are written transparent "
+                      "(alpha below 128) or opaque; write .png or .webp to keep them", LossyFormatWarning,
+                      stacklevel=2)
     if fmt == "JPEG":
         warnings.warn("JPEG brings new colours back; write .png for an exact, smaller file", LossyFormatWarning,
                       stacklevel=2)
         return _pil_bytes(result.rgb_image(), "JPEG", quality=95, icc_profile=icc)
     if fmt == "WEBP":
         return _pil_bytes(result.image, "WEBP", lossless=True, quality=100, method=4, exact=True, icc_profile=icc)
-    parts = palette_parts(result, binary_alpha=fmt in ("GIF", "BMP"))
-    if parts is None:  # partial alpha that no palette can hold: truecolour with alpha
-        return _pil_bytes(result.image, fmt, icc_profile=icc if fmt in ("PNG", "TIFF") else None)
-    indices, colours, alphas = parts
+    indices, colours, alphas = palette_parts(result, binary_alpha=fmt in ("GIF", "BMP"))
     if fmt == "PNG":
         return png_bytes(indices, colours, alphas, icc)
     im = pil_palette_image(indices, colours, alphas)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import kernels
-from .colorspace import to_space
+from .colorspace import to_premultiplied, to_space
 
 
 @dataclass(frozen=True)
@@ -21,31 +21,63 @@ class Histogram:
     Attributes
     ----------
     colors : (M, 3) uint8 array
-        Distinct sRGB colours, in ascending 0xRRGGBB order.
+        Distinct sRGB colours: the opaque ones in ascending 0xRRGGBB order,
+        then the translucent ones.
     counts : (M,) float64 array
         Number of pixels of each colour.
+    alpha : (M,) uint8 array or None
+        The opacity of each colour (1-255) when some pixels are translucent;
+        None when every pixel counted is opaque. A colour seen at two
+        opacities is two entries.
+    transparent : float
+        Number of fully transparent pixels: not counted above, they take no
+        part in a fit, and all share the one transparent palette entry.
     """
 
     colors: np.ndarray
     counts: np.ndarray
+    alpha: np.ndarray = None
+    transparent: float = 0.0
     # points(space) and binned(space, bits), kept: a sweep fits many k on one histogram
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def of(cls, rgb, mask=None):
-        """Histogram of an (..., 3) uint8 array, counting only where ``mask`` is True."""
-        return cls.with_index(rgb, mask)[0]
+    def of(cls, rgb, mask=None, alpha=None):
+        """Histogram of an (..., 3) uint8 array, counting only where ``mask`` is True (see :meth:`with_index`)."""
+        return cls.with_index(rgb, mask, alpha)[0]
 
     @classmethod
-    def with_index(cls, rgb, mask=None):
-        """As :meth:`of`, also returning each pixel's row (-1 where masked), for remapping."""
+    def with_index(cls, rgb, mask=None, alpha=None):
+        """As :meth:`of`, also returning each pixel's row (-1 where not counted), for remapping.
+
+        With ``alpha`` ((..., ) uint8), fully transparent pixels are not
+        counted (their number is kept in ``transparent``) and translucent ones
+        are counted with their opacity. The opaque pixels go through the
+        compiled 2**24-entry table as always; the translucent ones, usually a
+        thin edge, are counted by sorting their 32-bit RGBA keys.
+        """
         shape = np.shape(rgb)[:-1]
-        flat_mask = None if mask is None else np.reshape(mask, -1)
-        colors, counts, index = kernels.distinct_colors(np.reshape(rgb, (-1, 3)), flat_mask)
-        return cls(colors, counts), index.reshape(shape)
+        flat = np.reshape(rgb, (-1, 3))
+        if alpha is None:
+            flat_mask = None if mask is None else np.reshape(mask, -1)
+            colors, counts, index = kernels.distinct_colors(flat, flat_mask)
+            return cls(colors, counts), index.reshape(shape)
+        alpha = np.reshape(alpha, -1)
+        colors, counts, index = kernels.distinct_colors(flat, alpha == 255)
+        translucent = np.flatnonzero((alpha > 0) & (alpha < 255))
+        transparent = float(np.count_nonzero(alpha == 0))
+        if len(translucent) == 0:
+            return cls(colors, counts, None, transparent), index.reshape(shape)
+        keys, inverse, more = np.unique(_pack(flat[translucent], alpha[translucent]), return_inverse=True,
+                                        return_counts=True)
+        index[translucent] = len(colors) + inverse.astype(np.int32)
+        more_colors, more_alpha = _unpack(keys, with_alpha=True)
+        histogram = cls(np.vstack([colors, more_colors]), np.concatenate([counts, more.astype(np.float64)]),
+                        np.concatenate([np.full(len(colors), 255, np.uint8), more_alpha]), transparent)
+        return histogram, index.reshape(shape)
 
     def __reduce__(self):  # pickle (to worker processes) without the cache
-        return Histogram, (self.colors, self.counts)
+        return Histogram, (self.colors, self.counts, self.alpha, self.transparent)
 
     def __len__(self):
         return len(self.colors)
@@ -55,19 +87,36 @@ class Histogram:
         """Number of pixels counted."""
         return float(self.counts.sum())
 
+    @property
+    def opacity(self):
+        """(M,) uint8: each colour's alpha (255 throughout when ``alpha`` is None)."""
+        return np.full(len(self), 255, np.uint8) if self.alpha is None else self.alpha
+
     def __add__(self, other):
-        keys = np.concatenate([_pack(self.colors), _pack(other.colors)])
+        transparent = self.transparent + other.transparent
+        if self.alpha is None and other.alpha is None:
+            keys = np.concatenate([_pack(self.colors), _pack(other.colors)])
+            unique, inverse = np.unique(keys, return_inverse=True)
+            counts = np.bincount(inverse, weights=np.concatenate([self.counts, other.counts]))
+            return Histogram(_unpack(unique), counts, None, transparent)
+        keys = np.concatenate([_pack(self.colors, self.opacity), _pack(other.colors, other.opacity)])
         unique, inverse = np.unique(keys, return_inverse=True)
         counts = np.bincount(inverse, weights=np.concatenate([self.counts, other.counts]))
-        return Histogram(_unpack(unique), counts)
+        colors, alpha = _unpack(unique, with_alpha=True)
+        return Histogram(colors, counts, alpha, transparent)
 
     def __radd__(self, other):  # so that sum(histograms) works
         return self if other == 0 else self + other
 
     def points(self, space):
-        """The colours as (M, 3) float64 points in ``space`` (computed once per space)."""
+        """The colours as float64 points in ``space`` (computed once per space).
+
+        (M, 3) when every colour is opaque; (M, 4) premultiplied points (see
+        :func:`~kcolors.colorspace.to_premultiplied`) when some are translucent.
+        """
         if space not in self._cache:
-            self._cache[space] = to_space(self.colors, space)
+            self._cache[space] = (to_space(self.colors, space) if self.alpha is None
+                                  else to_premultiplied(self.colors, self.alpha, space))
         return self._cache[space]
 
     def binned(self, space, bits):
@@ -84,8 +133,9 @@ class Histogram:
         exact and far cheaper than pooling every colour again."""
         key = (space, bits)
         if key not in self._cache:
-            if bits >= 6 or len(self) <= 1 << (3 * bits):
-                coords, points, weights = self.colors.astype(np.intp) >> (8 - bits), self.points(space), self.counts
+            channels = self.colors if self.alpha is None else np.column_stack([self.colors, self.alpha])
+            if bits >= 6 or len(self) <= 1 << (channels.shape[1] * bits):
+                coords, points, weights = channels.astype(np.intp) >> (8 - bits), self.points(space), self.counts
             else:
                 points, weights, finer = self._cubes(space, bits + 1)
                 coords = finer >> 1
@@ -94,7 +144,9 @@ class Histogram:
 
 
 def _pool(coords, points, weights, bits):
-    """Weighted means of ``points`` grouped by their cube ``coords`` ((n, 3) ints below 2**bits)."""
+    """Weighted means of ``points`` grouped by their cube ``coords`` ((n, 3) ints below 2**bits; (n, 4) with alpha)."""
+    if coords.shape[1] == 4:
+        return _pool_sparse(coords, points, weights)
     cube = (coords[:, 0] << (2 * bits)) | (coords[:, 1] << bits) | coords[:, 2]
     total = np.bincount(cube, weights=weights, minlength=1 << (3 * bits))
     occupied = np.flatnonzero(total)
@@ -104,11 +156,24 @@ def _pool(coords, points, weights, bits):
     return np.stack(sums, axis=1) / total[occupied, None], total[occupied], cube_coords
 
 
-def _pack(colors):
+def _pool_sparse(coords, points, weights):
+    """As :func:`_pool` for colour-and-alpha cubes, too many (2**24 at 6 bits) for dense tables: by sorting."""
+    cubes, inverse = np.unique(coords, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    total = np.bincount(inverse, weights=weights)
+    sums = np.stack([np.bincount(inverse, weights=weights * points[:, ch]) for ch in range(points.shape[1])], axis=1)
+    return sums / total[:, None], total, cubes
+
+
+def _pack(colors, alpha=None):
+    """32-bit keys: 0xRRGGBB, or 0xRRGGBBAA with ``alpha``."""
     c = colors.astype(np.uint32)
-    return (c[:, 0] << 16) | (c[:, 1] << 8) | c[:, 2]
+    key = (c[:, 0] << 16) | (c[:, 1] << 8) | c[:, 2]
+    return key if alpha is None else (key << 8) | np.asarray(alpha, np.uint32)
 
 
-def _unpack(keys):
+def _unpack(keys, with_alpha=False):
     keys = keys.astype(np.uint32)
+    if with_alpha:
+        return _unpack(keys >> 8), (keys & 255).astype(np.uint8)
     return np.stack([(keys >> 16) & 255, (keys >> 8) & 255, keys & 255], axis=1).astype(np.uint8)

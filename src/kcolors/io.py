@@ -65,7 +65,7 @@ class Picture:
         any number of palettes can be fitted and applied without rebuilding it.
         """
         if self._histogram is None:
-            self._histogram = Histogram.with_index(self.rgb, self.mask)
+            self._histogram = Histogram.with_index(self.rgb, alpha=self.alpha)
         return self._histogram
 
     @property

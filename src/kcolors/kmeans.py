@@ -18,6 +18,7 @@ pruned by sorting centres along their principal axis.
 import numpy as np
 
 from . import kernels
+from .colorspace import ALPHA_SCALE
 
 # Above this many distinct colours, seed and settle on coarse histograms first.
 COARSE_ABOVE = 4_096
@@ -59,7 +60,7 @@ def fit(histogram, space, k, *, seed=0, n_init=None, max_iter=300, tol=DEFAULT_T
 
     Returns
     -------
-    centres : (k, 3) float64 array
+    centres : (k, 3) float64 array; (k, 4) for a histogram with translucent colours
     inertia : float
         Weighted sum of squared distances to the nearest centre.
     """
@@ -98,9 +99,9 @@ def _distinct(runs, scale, count):
     Runs from different starts into one basin stop at slightly different
     centres; they count as one when every centre of one lies within
     ``SAME_SOLUTION`` of the data's scale (the root of its total variance,
-    ``3 * scale``) from a centre of the other.
+    ``D * scale`` for D-dimensional points) from a centre of the other.
     """
-    reach = SAME_SOLUTION**2 * 3 * scale
+    reach = SAME_SOLUTION**2 * (runs[0][0].shape[1] if runs else 3) * scale
     kept = []
     for centres, inertia in runs:
         if len(kept) == count:
@@ -249,3 +250,74 @@ def _farthest(points, weights, centres, labels, n):
     """The ``n`` points with the largest weighted squared distance to their centre."""
     distance = ((points - centres[labels]) ** 2).sum(axis=1) * weights
     return points[np.argsort(distance)[::-1][:n]]
+
+
+# --------------------------------------------------------------------------- colour with alpha
+
+
+def settle_with_alpha(histogram, space, centres, *, clear, max_iter=300, tol=DEFAULT_TOL):
+    """Lloyd's iterations under the two rules of transparency, from k-means centres on premultiplied points.
+
+    An opaque pixel must stay exactly opaque, so opaque colours may join only
+    *solid* centres, whose alpha is held at full; translucent colours may join
+    any centre, and, with ``clear``, the transparent entry (the origin, held
+    fixed), which fully transparent pixels take. Which centres are solid is
+    decided by the unconstrained k-means the centres come from: a cluster that
+    is at least half opaque (by pixel count) is solid. So k-means, not a
+    threshold of ours, shares the entries out between opaque and translucent
+    colours.
+
+    Parameters
+    ----------
+    histogram : Histogram with ``alpha`` (4-D premultiplied points)
+    centres : (k, 4) float array
+    clear : bool
+        Whether the transparent entry exists (the image has fully transparent pixels).
+
+    Returns
+    -------
+    centres : (k, 4) float64 array
+    solid : (k,) bool array
+    """
+    points, weights = histogram.points(space), histogram.counts
+    full = ALPHA_SCALE[space]
+    opaque = histogram.alpha == 255
+    centres = np.array(centres, dtype=np.float64)
+    k = len(centres)
+    labels, _ = kernels.assign(points, centres)
+    solid = 2 * np.bincount(labels, weights=weights * opaque, minlength=k) >= np.bincount(
+        labels, weights=weights, minlength=k)
+    if opaque.any() and not solid.any():  # opaque pixels need somewhere to go
+        solid[np.argmax(np.bincount(labels, weights=weights * opaque, minlength=k))] = True
+    fixed = np.zeros((1 if clear else 0, points.shape[1]))
+    threshold = tol * spread(points, weights)
+    for _ in range(max_iter):
+        centres[solid, 3] = full
+        labels = constrained_labels(points, opaque, centres, solid, fixed)
+        counts = np.bincount(labels, weights=weights, minlength=k + len(fixed))[:k]
+        sums = np.stack([np.bincount(labels, weights=weights * points[:, ch], minlength=k + len(fixed))[:k]
+                         for ch in range(points.shape[1])], axis=1)
+        updated = np.divide(sums, counts[:, None], out=centres.copy(), where=counts[:, None] > 0)
+        updated[solid, 3] = full
+        moved = float(((updated - centres) ** 2).sum())
+        centres = updated
+        if moved <= threshold:
+            break
+    return centres, solid
+
+
+def constrained_labels(points, opaque, centres, solid, fixed):
+    """Nearest centre of each point, opaque points among the solid centres only.
+
+    ``fixed`` rows (the transparent entry) are numbered after ``centres`` and
+    open to translucent points only.
+    """
+    labels = np.empty(len(points), dtype=np.int32)
+    solid_index = np.flatnonzero(solid)
+    if opaque.any():
+        near, _ = kernels.assign(points[opaque], centres[solid_index])
+        labels[opaque] = solid_index[near]
+    if not opaque.all():
+        near, _ = kernels.assign(points[~opaque], np.vstack([centres, fixed]))
+        labels[~opaque] = near
+    return labels

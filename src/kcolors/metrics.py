@@ -44,9 +44,10 @@ def mean_delta_e(original, flattened, weights=None, *, sample=DELTA_E_SAMPLE, se
     pairs drawn in proportion to their weights (unbiased, seeded).
 
     Returns ``(mean, sample_size)``: ``sample_size`` is None when exact.
+    (Float colours on 0-255 are taken too: composites over a background.)
     """
-    a = np.asarray(original, dtype=np.uint8).reshape(-1, 3)
-    b = np.asarray(flattened, dtype=np.uint8).reshape(-1, 3)
+    a = np.asarray(original).reshape(-1, 3)
+    b = np.asarray(flattened).reshape(-1, 3)
     if len(a) == 0:
         return 0.0, None
     used = None
@@ -99,3 +100,37 @@ def ciede2000(lab1, lab2):
 def full_delta_e(original, flattened, mask=None):
     """Exact mean CIEDE2000 over every pixel (slow on large images: for benchmarks)."""
     return mean_delta_e(*_pixel_pairs(original, flattened, mask, np.uint8), sample=0)[0]
+
+
+# Colour with alpha: a picture is seen over some background. The figures are taken on both pictures composited
+# over black and over white, the two extremes, and averaged: an error of colour shows over both, an error of
+# alpha shows as the change it makes over either.
+BACKGROUNDS = (0.0, 255.0)
+
+
+def composite(rgb, alpha, background):
+    """(N, 3) sRGB and (N,) alpha, 0-255, over a grey ``background`` level: (N, 3) float sRGB."""
+    opacity = np.asarray(alpha, dtype=np.float64)[:, None] / 255.0
+    return np.asarray(rgb, dtype=np.float64) * opacity + background * (1.0 - opacity)
+
+
+def composited_figures(original, flattened, weights=None, *, unchanged=0.0):
+    """PSNR and mean CIEDE2000 of paired RGBA colours seen over black and over white, each the mean of the two.
+
+    ``original`` and ``flattened`` are (N, 4) uint8 RGBA; ``weights`` count each
+    pair (histogram counts); ``unchanged`` more pixels are exact (the fully
+    transparent ones, which stay so) and count with no error.
+
+    Returns ``(psnr, delta_e, sample_size)``; ``sample_size`` as :func:`mean_delta_e`.
+    """
+    original, flattened = np.asarray(original).reshape(-1, 4), np.asarray(flattened).reshape(-1, 4)
+    weights = np.ones(len(original)) if weights is None else np.asarray(weights, dtype=np.float64)
+    total = float(weights.sum()) + unchanged
+    psnrs, delta_es, used = [], [], None
+    for background in BACKGROUNDS:
+        a = composite(original[:, :3], original[:, 3], background)
+        b = composite(flattened[:, :3], flattened[:, 3], background)
+        psnrs.append(psnr_from_sse(float((weights * ((a - b) ** 2).sum(axis=1)).sum()), 3 * total))
+        mean, used = mean_delta_e(a, b, weights) if len(a) else (0.0, None)
+        delta_es.append(mean * float(weights.sum()) / total if total else 0.0)
+    return float(np.mean(psnrs)), float(np.mean(delta_es)), used

@@ -1,11 +1,15 @@
 """Palettes: a fitted set of colours that can recolour any image, saved and loaded as files.
 
 Files: ``.gpl`` (GIMP palette), ``.json`` (``{"colors": ["#rrggbb", ...]}``), ``.txt``
-(one ``#rrggbb`` a line). Loading keeps the file's order.
+(one ``#rrggbb`` a line). Colours with alpha are written ``#rrggbbaa`` in ``.json`` and
+``.txt``. A ``.gpl`` file cannot hold alpha: the transparent entry is left out of it
+(recolouring an image with transparency adds it back) and translucent entries are written
+opaque, with a warning. Loading keeps the file's order.
 """
 
 import json
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +22,18 @@ from .remap import recolour
 PALETTE_EXTENSIONS = (".gpl", ".json", ".txt")
 
 
+class PaletteAlphaWarning(UserWarning):
+    """A palette with alpha written to a file that holds none (.gpl)."""
+
+
 class Palette:
-    """Up to 256 sRGB colours and the colour space in which pixels are matched to them.
+    """Up to 256 sRGB colours, with or without alpha, and the colour space in which pixels are matched to them.
 
     Parameters
     ----------
-    colors : (k, 3) uint8 array-like
+    colors : (k, 3) or (k, 4) uint8 array-like
+        RGB, or RGBA. With alpha, an entry of alpha 0 is the transparent one
+        and opaque pixels are only matched to entries of alpha 255.
     space : {"rgb", "lab", "oklab", "din99"}
 
     Examples
@@ -37,8 +47,8 @@ class Palette:
         colors = np.asarray(colors)
         if colors.size == 0:
             colors = np.zeros((0, 3), dtype=np.uint8)
-        if colors.ndim != 2 or colors.shape[1] != 3:
-            raise UsageError(f"palette colours must have shape (k, 3), not {colors.shape}")
+        if colors.ndim != 2 or colors.shape[1] not in (3, 4):
+            raise UsageError(f"palette colours must have shape (k, 3) or (k, 4), not {colors.shape}")
         if colors.dtype != np.uint8 and (colors.min() < 0 or colors.max() > 255):
             raise UsageError("palette colours must lie in 0-255")
         self.colors = colors.astype(np.uint8)
@@ -50,9 +60,39 @@ class Palette:
     def __repr__(self):
         return f"Palette({self.hex()}, space={self.space!r})"
 
+    @property
+    def rgb(self):
+        """(k, 3) uint8: the colours without their alpha."""
+        return self.colors[:, :3]
+
+    @property
+    def alpha(self):
+        """(k,) uint8 alpha of each entry, or None for a palette without alpha."""
+        return self.colors[:, 3] if self.colors.shape[1] == 4 else None
+
     def hex(self):
-        """The colours as ``"#rrggbb"`` strings."""
-        return [f"#{r:02x}{g:02x}{b:02x}" for r, g, b in self.colors.tolist()]
+        """The colours as ``"#rrggbb"`` strings (``"#rrggbbaa"`` with alpha)."""
+        return ["#" + "".join(f"{v:02x}" for v in row) for row in self.colors.tolist()]
+
+    def with_alpha(self, clear=True):
+        """This palette with alpha (255 where it had none), and the transparent entry when ``clear``.
+
+        How an opaque palette recolours an image with transparency: its colours
+        plus the one transparent entry, which counts like any other.
+
+        Raises
+        ------
+        UsageError
+            When the transparent entry would make 257 entries.
+        """
+        colors = self.colors if self.alpha is not None else np.column_stack(
+            [self.colors, np.full(len(self), 255, np.uint8)])
+        if clear and not (colors[:, 3] == 0).any():
+            if len(colors) >= 256:
+                raise UsageError("the image has transparent pixels and the palette already has 256 colours: "
+                                 "no room for the transparent entry")
+            colors = np.vstack([colors, [[0, 0, 0, 0]]]).astype(np.uint8)
+        return Palette(colors, self.space)
 
     def remap(self, image, *, dither=0.0, max_pixels=None):
         """Recolour ``image`` with this palette (no fitting). Returns a :class:`~kcolors.Quantization`."""
@@ -72,7 +112,13 @@ class Palette:
         if fmt == ".json":
             return json.dumps({"name": name, "space": self.space, "colors": self.hex()}, indent=2) + "\n"
         if fmt == ".gpl":
-            rows = [f"{r:3d} {g:3d} {b:3d}\t{h}" for (r, g, b), h in zip(self.colors.tolist(), self.hex())]
+            # GIMP palettes hold no alpha: the transparent entry is left out (an image with transparency
+            # gets it back when recoloured) and translucent entries are written as their colour, with a warning
+            kept = self.colors if self.alpha is None else self.colors[self.alpha > 0]
+            if self.alpha is not None and (kept[:, 3] < 255).any():
+                warnings.warn("a .gpl palette holds no alpha: its translucent entries are written opaque; use .json "
+                              "or .txt to keep them", PaletteAlphaWarning, stacklevel=2)
+            rows = [f"{r:3d} {g:3d} {b:3d}\t#{r:02x}{g:02x}{b:02x}" for r, g, b in kept[:, :3].tolist()]
             return "GIMP Palette\nName: {}\nColumns: 8\n#\n{}\n".format(name, "\n".join(rows))
         return "\n".join(self.hex()) + "\n"
 
@@ -96,6 +142,8 @@ class Palette:
             raise InputError(f"{path}: not a valid {fmt} palette ({exc})") from None
         if not 1 <= len(colors) <= 256:
             raise InputError(f"{path}: a palette needs 1 to 256 colours, this one has {len(colors)}")
+        if len({len(c) for c in colors}) > 1:  # some with alpha, some without: those without are opaque
+            colors = [c + [255] * (4 - len(c)) for c in colors]
         return cls(np.array(colors, dtype=np.uint8), space)
 
 
@@ -122,9 +170,9 @@ def _parse(text, fmt):
 
 def _hex(s):
     s = s.strip().lstrip("#")
-    if len(s) != 6:
-        raise ValueError(f"{s!r} is not a #rrggbb colour")
-    return [int(s[i:i + 2], 16) for i in (0, 2, 4)]
+    if len(s) not in (6, 8):
+        raise ValueError(f"{s!r} is not a #rrggbb or #rrggbbaa colour")
+    return [int(s[i:i + 2], 16) for i in range(0, len(s), 2)]
 
 
 def _rgb(values):

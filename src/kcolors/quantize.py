@@ -12,8 +12,9 @@ import time
 import numpy as np
 
 from . import kmeans, simple
-from .colorspace import from_space, to_space, to_uint8
+from .colorspace import from_premultiplied, from_space, to_space, to_uint8
 from .io import load_image
+from .errors import UsageError
 from .options import ENGINES, MAX_K, check_options
 from .palette import Palette
 from .remap import colour_labels, order_by_share, ordered_over, pixel_labels, recolour
@@ -59,19 +60,31 @@ def fit_palette(histogram, k, *, space="rgb", engine="fast", seed=0, pixels=None
     Returns
     -------
     Palette
+        (n, 3) colours; (n, 4) colours with alpha when the histogram has
+        translucent or fully transparent pixels. Then the transparent entry
+        (alpha 0) counts toward k, opaque entries have alpha exactly 255, and
+        opaque pixels are only ever given opaque entries (see
+        :func:`kcolors.kmeans.settle_with_alpha`).
+
+    Raises
+    ------
+    UsageError
+        k out of range, or k = 1 for an image with transparent pixels.
     """
     check_options(k, space, 0.0, engine)
-    if len(histogram) <= k:  # nothing to merge: every colour is its own cluster
-        return Palette(histogram.colors.copy(), space)
+    clear = _clear_entry(histogram, k)
+    visible = k - clear
+    if len(histogram) <= visible:  # nothing to merge: every colour is its own cluster
+        return _palette_of_colours(histogram, space, clear)
     if engine == "fast":
-        centres, _ = kmeans.fit(histogram, space, k, seed=seed)
+        centres, _ = kmeans.fit(histogram, space, visible, seed=seed)
     else:  # same start as the fast engine, so that the engines differ only in their Lloyd iterations
-        start = kmeans.starting_centres(histogram, space, k, seed=seed)
+        start = kmeans.starting_centres(histogram, space, visible, seed=seed)
         if engine == "simple":
             centres, _, _ = simple.lloyd(histogram.points(space), histogram.counts, start)
         else:
             centres = _fit_sklearn(histogram, start, space, pixels)
-    return _palette(centres, space)
+    return _palette(centres, space, histogram, clear)
 
 
 def fit_palettes(histogram, k, *, space="rgb", engine="fast", seed=0, pixels=None):
@@ -83,11 +96,14 @@ def fit_palettes(histogram, k, *, space="rgb", engine="fast", seed=0, pixels=Non
     :func:`flattest`); otherwise the one palette of :func:`fit_palette`.
     """
     check_options(k, space, 0.0, engine)
-    if engine != "fast" or k > FEW_COLOURS or len(histogram) <= k:
+    clear = _clear_entry(histogram, k)
+    visible = k - clear
+    # translucent colours: one fit (the alpha rules re-settle each solution, so near-equal optima part ways)
+    if engine != "fast" or k > FEW_COLOURS or len(histogram) <= visible or histogram.alpha is not None:
         return [fit_palette(histogram, k, space=space, engine=engine, seed=seed, pixels=pixels)]
-    optima = kmeans.local_optima(histogram, space, k, count=ALTERNATIVES, seed=seed)
+    optima = kmeans.local_optima(histogram, space, visible, count=ALTERNATIVES, seed=seed)
     near = optima[0][1] * 10 ** (NEAR_BEST_DB / 10)
-    return [_palette(centres, space) for centres, inertia in optima if inertia <= near]
+    return [_palette(centres, space, histogram, clear) for centres, inertia in optima if inertia <= near]
 
 
 def flattest(picture, palettes):
@@ -108,18 +124,47 @@ def flattest(picture, palettes):
     return min(palettes, key=boundary_length)
 
 
-def _palette(centres, space):
-    return Palette(_unique_rows(to_uint8(from_space(centres, space))), space)
+def _clear_entry(histogram, k):
+    """Whether the palette needs the transparent entry (1) or not (0); k = 1 cannot hold it and a colour."""
+    if histogram.transparent <= 0:
+        return 0
+    if k < 2:
+        raise UsageError("k must be at least 2 for an image with transparent pixels: one palette entry is the "
+                         "transparent one")
+    return 1
+
+
+def _palette(centres, space, histogram, clear):
+    """Palette entries from k-means centres: colours, or colours with alpha under the rules of transparency."""
+    if histogram.alpha is None:
+        colours = _unique_rows(to_uint8(from_space(centres, space)))
+        return Palette(colours, space).with_alpha(clear) if clear else Palette(colours, space)
+    centres, solid = kmeans.settle_with_alpha(histogram, space, centres, clear=bool(clear))
+    rgb, alpha = from_premultiplied(centres, space)
+    # opaque entries exactly 255; translucent ones stay translucent (1-254) so that opaque pixels never take them
+    alpha = np.where(solid, 255, np.clip(np.rint(alpha), 1, 254))
+    entries = np.column_stack([to_uint8(rgb), alpha.astype(np.uint8)])
+    return Palette(_unique_rows(entries), space).with_alpha(clear)
+
+
+def _palette_of_colours(histogram, space, clear):
+    """The histogram's own colours (with their alpha), and the transparent entry when needed."""
+    if histogram.alpha is None and not clear:
+        return Palette(histogram.colors.copy(), space)
+    return Palette(np.column_stack([histogram.colors, histogram.opacity]), space).with_alpha(clear)
 
 
 def _fit_sklearn(histogram, start, space, pixels):
     """scikit-learn's KMeans on every pixel (the original approach), from the given start."""
     from sklearn.cluster import KMeans
 
-    if pixels is None:
-        pixels = np.repeat(histogram.colors, histogram.counts.astype(np.int64), axis=0)
+    if histogram.alpha is not None:  # premultiplied colour and alpha: every pixel's point, from the histogram
+        points = np.repeat(histogram.points(space), histogram.counts.astype(np.int64), axis=0)
+    else:
+        pixels = np.repeat(histogram.colors, histogram.counts.astype(np.int64), axis=0) if pixels is None else pixels
+        points = to_space(pixels, space)
     model = KMeans(n_clusters=len(start), init=start, n_init=1)
-    return model.fit(to_space(pixels, space)).cluster_centers_
+    return model.fit(points).cluster_centers_
 
 
 def _unique_rows(colors):

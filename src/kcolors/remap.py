@@ -11,24 +11,49 @@ import time
 import numpy as np
 
 from . import kernels
-from .colorspace import to_space
+from .colorspace import to_premultiplied, to_space
 from .result import Quantization
 
 
-def colour_labels(histogram, palette_rgb, space):
+def colour_labels(histogram, palette_colors, space):
     """(M,) int32: the nearest palette colour, in ``space``, of each histogram colour.
 
-    The search runs once per distinct colour rather than once per pixel.
+    The search runs once per distinct colour rather than once per pixel. With
+    a palette of colours and alpha ((n, 4)), distances are taken between
+    premultiplied points, opaque colours go to opaque entries only (alpha 255;
+    any visible entry if the palette has none) and translucent colours to any
+    entry, the transparent one included.
     """
-    if len(palette_rgb) == 0:
+    if len(palette_colors) == 0:
         return np.zeros(len(histogram), dtype=np.int32)
-    labels, _ = kernels.assign(histogram.points(space), to_space(palette_rgb, space))
+    if palette_colors.shape[1] == 3:
+        labels, _ = kernels.assign(histogram.points(space), to_space(palette_colors, space))
+        return labels
+    entries = to_premultiplied(palette_colors[:, :3], palette_colors[:, 3], space)
+    points = to_premultiplied(histogram.colors, histogram.opacity, space)
+    opaque = histogram.opacity == 255
+    labels = np.empty(len(points), dtype=np.int32)
+    for chosen, allowed in ((opaque, palette_colors[:, 3] == 255), (~opaque, palette_colors[:, 3] >= 0)):
+        if not allowed.any():
+            allowed = palette_colors[:, 3] > 0
+        if not allowed.any():
+            allowed = palette_colors[:, 3] >= 0
+        if chosen.any():
+            among = np.flatnonzero(allowed)
+            labels[chosen] = among[kernels.assign(points[chosen], entries[among])[0]]
     return labels
 
 
-def pixel_labels(labels_of_colours, index):
-    """Spread per-colour labels to pixels through ``index`` (-1, transparent, stays -1)."""
-    table = np.append(labels_of_colours, np.int32(-1))  # index -1 picks the last entry
+def transparent_label(palette):
+    """The index of the palette's transparent entry (alpha 0), or -1 where it has none."""
+    alpha = palette.alpha
+    clear = np.flatnonzero(alpha == 0) if alpha is not None else ()
+    return int(clear[0]) if len(clear) else -1
+
+
+def pixel_labels(labels_of_colours, index, transparent=-1):
+    """Spread per-colour labels to pixels through ``index``; its -1 (fully transparent) becomes ``transparent``."""
+    table = np.append(labels_of_colours, np.int32(transparent))  # index -1 picks the last entry
     return table[index]
 
 
@@ -54,23 +79,42 @@ def recolour(picture, palette, *, reorder, k, dither=0.0, engine="fast", started
     """
     started = time.perf_counter() if started is None else started
     histogram, index = picture.histogram()
+    if picture.alpha is not None and palette.alpha is None:  # its colours, and the transparent entry
+        palette = palette.with_alpha(histogram.transparent > 0)
+    clear = transparent_label(palette)
     if dither > 0:
-        labels = dithered_labels(picture.rgb, picture.mask, palette.colors, palette.space, dither)
+        labels = _dithered(picture, palette, dither, histogram, index, clear)
         by_colour = None
         counts = np.bincount(labels[labels >= 0], minlength=len(palette))
     else:
         by_colour = colour_labels(histogram, palette.colors, palette.space)
         counts = np.bincount(by_colour, weights=histogram.counts, minlength=len(palette))
+        if clear >= 0:
+            counts[clear] += histogram.transparent
     if reorder:
         palette, relabel = order_by_share(palette, counts)
+        clear = int(relabel[clear]) if clear >= 0 else -1
         if by_colour is None:
             labels = relabel[labels]
         else:
             by_colour = relabel[by_colour]
     if by_colour is not None:
-        labels = pixel_labels(by_colour, index)
+        labels = pixel_labels(by_colour, index, clear)
     return Quantization(picture, palette, labels, by_colour, k=k, dither=dither, engine=engine,
                         seconds=time.perf_counter() - started)
+
+
+def _dithered(picture, palette, strength, histogram, index, clear):
+    """Dithered labels. With alpha, the opaque pixels are dithered among the opaque entries and the others
+    take their nearest entry, so that dithering never changes a pixel's opacity class."""
+    if palette.alpha is None:
+        return dithered_labels(picture.rgb, picture.mask, palette.colors, palette.space, strength)
+    labels = pixel_labels(colour_labels(histogram, palette.colors, palette.space), index, clear)
+    solid = np.flatnonzero(palette.alpha == 255)
+    if len(solid):
+        dithered = dithered_labels(picture.rgb, picture.alpha == 255, palette.rgb[solid], palette.space, strength)
+        labels = np.where(dithered >= 0, solid[np.maximum(dithered, 0)], labels).astype(np.int32)
+    return labels
 
 
 def order_by_share(palette, counts):
@@ -90,5 +134,7 @@ def ordered_over(palette, histogram):
     """
     counts = np.bincount(colour_labels(histogram, palette.colors, palette.space), weights=histogram.counts,
                          minlength=len(palette))
+    if transparent_label(palette) >= 0:
+        counts[transparent_label(palette)] += histogram.transparent
     ordered, _ = order_by_share(palette, counts)
     return ordered, np.sort(counts)[::-1][: len(ordered)]

@@ -10,7 +10,7 @@ from functools import cached_property
 import numpy as np
 from PIL import Image
 
-from .metrics import mean_delta_e, psnr, psnr_from_sse
+from .metrics import composited_figures, mean_delta_e, psnr, psnr_from_sse
 
 
 class Quantization:
@@ -18,11 +18,14 @@ class Quantization:
 
     Attributes
     ----------
-    palette : (n, 3) uint8 array
-        The colours, most used first for fitted palettes (n <= k).
+    palette : (n, 3) uint8 array, or (n, 4) with alpha
+        The colours, most used first for fitted palettes (n <= k). With
+        alpha when the image has transparency: then the entry of alpha 0 is
+        the transparent one, and it counts toward k.
     labels : (H, W) int32 array
-        Each pixel's palette index; -1 where fully transparent.
+        Each pixel's palette index.
     alpha : (H, W) uint8 array or None
+        The output's alpha (its entries' alpha), None when it is opaque.
     picture : Picture
         The image that was flattened.
     k, space, dither, engine, seconds
@@ -45,9 +48,12 @@ class Quantization:
     def palette(self):
         return self._palette.colors
 
-    @property
+    @cached_property
     def alpha(self):
-        return self.picture.alpha
+        entries = self._palette.alpha
+        if entries is None:
+            return self.picture.alpha  # an opaque palette applied as it was (kept for the dithered-FS path)
+        return np.append(entries, np.uint8(0))[self.labels]  # label -1 (none) -> clear
 
     def as_palette(self):
         """The palette as a :class:`Palette` (to save it or recolour other images)."""
@@ -61,12 +67,12 @@ class Quantization:
     @cached_property
     def rgb(self):
         """(H, W, 3) uint8: every pixel replaced by its palette colour (black where transparent)."""
-        table = np.vstack([self.palette, np.zeros((1, 3), np.uint8)])  # index -1 -> black
+        table = np.vstack([self._palette.rgb, np.zeros((1, 3), np.uint8)])  # index -1 -> black
         return table[self.labels]
 
     @property
     def image(self):
-        """The flattened picture as a PIL image (RGB, or RGBA when the input had transparency)."""
+        """The flattened picture as a PIL image (RGB, or RGBA when it has transparency)."""
         if self.alpha is None:
             return self.rgb_image()
         return Image.fromarray(np.dstack([self.rgb, self.alpha]), "RGBA")
@@ -82,14 +88,15 @@ class Quantization:
 
     @property
     def shares(self):
-        """Fraction of the (non-transparent) pixels per palette colour."""
+        """Fraction of the pixels per palette colour (the transparent entry is one)."""
         total = self.counts.sum()
         return self.counts / total if total else self.counts.astype(float)
 
     @property
     def colors_in(self):
-        """Distinct colours of the input (non-transparent pixels)."""
-        return len(self.picture.histogram()[0])
+        """Distinct colours of the input (RGBA values with transparency; fully transparent pixels count as one)."""
+        histogram = self.picture.histogram()[0]
+        return len(histogram) + (histogram.transparent > 0)
 
     @property
     def colors_out(self):
@@ -98,7 +105,14 @@ class Quantization:
 
     @cached_property
     def psnr(self):
-        """PSNR in dB over the non-transparent pixels (inf when the output equals the input)."""
+        """PSNR in dB (inf when the output equals the input).
+
+        With transparency, over every pixel of the two pictures composited over
+        black and over white, the mean of the two (see
+        :func:`~kcolors.metrics.composited_figures`).
+        """
+        if self._palette.alpha is not None:
+            return self._composited[0]
         if self._colour_labels is None:
             return psnr(self.picture.rgb, self.rgb, self.picture.mask)
         histogram, _ = self.picture.histogram()
@@ -106,7 +120,21 @@ class Quantization:
         return psnr_from_sse(float((histogram.counts * (diff**2).sum(axis=1)).sum()), 3 * histogram.total)
 
     @cached_property
+    def _composited(self):
+        """(psnr, delta_e, sample) over black and white, from the histogram or, when dithered, every pixel."""
+        if self._colour_labels is not None:
+            histogram, _ = self.picture.histogram()
+            original = np.column_stack([histogram.colors, histogram.opacity])
+            return composited_figures(original, self.palette[self._colour_labels], histogram.counts,
+                                      unchanged=histogram.transparent)
+        alpha = np.full(self.labels.shape, 255, np.uint8) if self.picture.alpha is None else self.picture.alpha
+        original = np.dstack([self.picture.rgb, alpha]).reshape(-1, 4)
+        return composited_figures(original, np.dstack([self.rgb, self.alpha]).reshape(-1, 4))
+
+    @cached_property
     def _delta_e(self):
+        if self._palette.alpha is not None:
+            return self._composited[1:]
         if self._colour_labels is not None:
             histogram, _ = self.picture.histogram()
             return mean_delta_e(histogram.colors, self.palette[self._colour_labels], histogram.counts)
@@ -115,7 +143,7 @@ class Quantization:
 
     @property
     def delta_e(self):
-        """Mean CIEDE2000 ΔE over the non-transparent pixels (see ``delta_e_sample``)."""
+        """Mean CIEDE2000 ΔE (see ``delta_e_sample``); with transparency, composited as :attr:`psnr` is."""
         return self._delta_e[0]
 
     @property
