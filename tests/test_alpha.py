@@ -288,3 +288,17 @@ def test_gif_output_warns_that_partial_alpha_is_lost(tmp_path):
 def test_opaque_images_are_untouched_by_alpha():
     result = kcolors.quantize(feathered()[..., :3].copy(), 8)
     assert result.palette.shape[1] == 3 and result.alpha is None
+
+
+def test_dithering_diffuses_alpha_error_on_translucent_pixels():
+    """Half-transparent red with only opaque red and the transparent entry: dithering mixes them half and half."""
+    source = np.zeros((32, 32, 4), np.uint8)
+    source[...] = (200, 50, 50, 128)
+    source[0] = (200, 50, 50, 255)  # an opaque row: it must stay opaque
+    source[-1] = (9, 9, 9, 0)       # a clear row: it must stay clear
+    palette = kcolors.Palette([[200, 50, 50, 255], [0, 0, 0, 0]])
+    plain, dithered = palette.remap(source), palette.remap(source, dither=1.0)
+    middle = slice(1, -1)
+    assert np.unique(plain.alpha[middle]).size == 1  # without dithering every pixel takes one entry
+    assert abs(dithered.alpha[middle].mean() - 128) < 4
+    assert (dithered.alpha[0] == 255).all() and (dithered.alpha[-1] == 0).all()

@@ -146,3 +146,29 @@ def test_drop_an_image(browser, server, gradient):
     assert colour_count(shown_image(page, "#flattened")) <= 16
     assert page.locator("#palette .swatch").count() == int(page.get_attribute("#flattened", "data-colors"))
     page.close()
+
+
+def test_an_image_with_transparency_is_shown_over_a_checkerboard(browser, server, tmp_path):
+    import numpy as np
+    from test_alpha import feathered
+
+    path = tmp_path / "cutout.png"
+    Image.fromarray(feathered(96), "RGBA").save(path)
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(server)
+    page.set_input_files("#file", str(path))
+    page.wait_for_selector('#flattened[data-k="16"]', timeout=60_000)
+    flattened = shown_image(page, "#flattened")
+    assert flattened.mode == "P" and "transparency" in flattened.info  # the indexed PNG with tRNS
+    alpha = np.asarray(flattened.convert("RGBA"))[..., 3]
+    assert alpha.min() == 0 and alpha.max() == 255 and ((alpha > 0) & (alpha < 255)).any()
+    for selector in ("#flattened", "#original"):
+        assert "conic-gradient" in page.eval_on_selector(selector, "e => getComputedStyle(e).backgroundImage")
+    hexes = page.locator("#palette .swatch .hex").all_text_contents()
+    assert "#00000000" in hexes and all(len(h) == 9 for h in hexes)
+    chip = page.locator("#palette .swatch .chip").first
+    assert "conic-gradient" in chip.evaluate("e => getComputedStyle(e).backgroundImage")
+    screenshot = tmp_path / "kcolors-alpha.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    print(f"screenshot: {screenshot}")
+    page.close()

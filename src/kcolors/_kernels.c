@@ -8,7 +8,7 @@
  * assign, lloyd and kmeanspp take points of dimension D = 3 (colours) or
  * D = 4 (premultiplied colour and alpha), read from the buffers' lengths,
  * which they check (ValueError unless D is 3 or 4 and the arrays agree);
- * distinct_colors and dither_fs are RGB only.
+ * distinct_colors and dither_fs are RGB only; dither_fs_alpha is for colour with alpha.
  *
  *   distinct_colors  exact colour histogram of 8-bit RGB pixels
  *   assign           nearest centre for each point (and weighted sums for a
@@ -16,6 +16,7 @@
  *   lloyd            whole runs of Lloyd's iterations on small point sets
  *   kmeanspp         greedy weighted k-means++ seeding
  *   dither_fs        Floyd-Steinberg error diffusion onto a fixed palette
+ *   dither_fs_alpha  the same on colour with alpha, under the rules of transparency
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -793,8 +794,117 @@ static PyObject *dither_fs(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* ------------------------------------------------------------------------ */
+/* dither_fs_alpha(image f64[h*w*4] (consumed), width, kind u8[h*w],         */
+/*                 centres f64[k*4], solid i32[m], axis f64[4], strength,    */
+/*                 labels i32[h*w] out)                                      */
+/* Serpentine Floyd-Steinberg on points of colour with alpha, under the      */
+/* rules of transparency. kind: 0 fully transparent (label -1; it neither    */
+/* takes nor passes error, so it can never turn visible), 1 translucent (the */
+/* nearest of all centres, error passed in all four coordinates), 2 opaque   */
+/* (alpha held full, the nearest of the `solid` centres, colour error only). */
+/* ------------------------------------------------------------------------ */
+
+static PyObject *dither_fs_alpha(PyObject *self, PyObject *args)
+{
+    PyObject *o_img, *o_kind, *o_cent, *o_solid, *o_axis, *o_lab;
+    Py_ssize_t width;
+    double strength;
+    if (!PyArg_ParseTuple(args, "OnOOOOdO", &o_img, &width, &o_kind, &o_cent, &o_solid, &o_axis, &strength, &o_lab))
+        return NULL;
+    Py_buffer img = {0}, kind = {0}, cent = {0}, solid = {0}, axis = {0}, lab = {0};
+    int ok = get_buf(o_img, &img, 1, "image") == 0 && get_buf(o_kind, &kind, 0, "kind") == 0
+             && get_buf(o_cent, &cent, 0, "centres") == 0 && get_buf(o_solid, &solid, 0, "solid") == 0
+             && get_buf(o_axis, &axis, 0, "axis") == 0 && get_buf(o_lab, &lab, 1, "labels") == 0;
+    Py_ssize_t n = ok ? img.len / (4 * (Py_ssize_t)sizeof(double)) : 0;
+    Py_ssize_t k = ok ? cent.len / (4 * (Py_ssize_t)sizeof(double)) : 0;
+    Py_ssize_t m = ok ? solid.len / (Py_ssize_t)sizeof(int32_t) : 0;
+    if (ok && (axis.len != 4 * (Py_ssize_t)sizeof(double) || kind.len != n || lab.len != n * (Py_ssize_t)sizeof(int32_t)
+               || k < 1 || m < 1 || width < 1 || n % width)) {
+        PyErr_SetString(PyExc_ValueError, "dither_fs_alpha: arrays of mismatched sizes");
+        ok = 0;
+    }
+    double *solid_cent = ok ? malloc(sizeof(double) * 4 * m) : NULL;
+    Search all = {0}, opaque = {0};
+    if (ok) {
+        const int32_t *S = solid.buf;
+        for (Py_ssize_t j = 0; j < m; j++) {
+            if (S[j] < 0 || S[j] >= k) { PyErr_SetString(PyExc_ValueError, "dither_fs_alpha: bad solid index"); ok = 0; break; }
+            memcpy(solid_cent + 4 * j, (const double *)cent.buf + 4 * S[j], sizeof(double) * 4);
+        }
+    }
+    if (ok && (!solid_cent || search_init(&all, cent.buf, k, axis.buf, 4) < 0
+               || search_init(&opaque, solid_cent, m, axis.buf, 4) < 0)) {
+        PyErr_NoMemory();
+        ok = 0;
+    }
+    if (ok) {
+        double *I = img.buf;
+        const uint8_t *K = kind.buf;
+        const int32_t *S = solid.buf;
+        int32_t *L = lab.buf;
+        Py_ssize_t h = n / width;
+        double lo[4] = {INFINITY, INFINITY, INFINITY, INFINITY}, hi[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
+        for (Py_ssize_t j = 0; j < 4 * k; j++) {
+            if (all.cent[j] < lo[j % 4]) lo[j % 4] = all.cent[j];
+            if (all.cent[j] > hi[j % 4]) hi[j % 4] = all.cent[j];
+        }
+        double full = solid_cent[3];  /* the alpha coordinate of an opaque point */
+        Py_BEGIN_ALLOW_THREADS
+        Py_ssize_t hint_all = -1, hint_opaque = -1;
+        for (Py_ssize_t y = 0; y < h; y++) {
+            int forward = (y % 2) == 0;
+            for (Py_ssize_t t = 0; t < width; t++) {
+                Py_ssize_t x = forward ? t : width - 1 - t, i = y * width + x;
+                if (K[i] == 0) { L[i] = -1; continue; }
+                double *v = I + 4 * i, d2, err[4];
+                if (K[i] == 2) v[3] = full;  /* opaque stays opaque: no alpha error is taken */
+                /* Clamp to the palette's bounding box (error it can never pay back would streak). */
+                for (int ch = 0; ch < 4; ch++)
+                    v[ch] = v[ch] < lo[ch] ? lo[ch] : (v[ch] > hi[ch] ? hi[ch] : v[ch]);
+                const double *c;
+                if (K[i] == 2) {
+                    Py_ssize_t pos = search_nearest(&opaque, v, hint_opaque, &d2, 4);
+                    hint_opaque = pos;
+                    L[i] = S[opaque.order[pos]];
+                    c = opaque.cent + 4 * pos;
+                } else {
+                    Py_ssize_t pos = search_nearest(&all, v, hint_all, &d2, 4);
+                    hint_all = pos;
+                    L[i] = all.order[pos];
+                    c = all.cent + 4 * pos;
+                }
+                for (int ch = 0; ch < 4; ch++) err[ch] = (v[ch] - c[ch]) * strength;
+                if (K[i] == 2) err[3] = 0.0;
+                Py_ssize_t dx = forward ? 1 : -1;
+                struct { Py_ssize_t ox, oy; double f; } taps[4] = {
+                    {dx, 0, 7.0 / 16}, {-dx, 1, 3.0 / 16}, {0, 1, 5.0 / 16}, {dx, 1, 1.0 / 16}};
+                for (int q = 0; q < 4; q++) {
+                    Py_ssize_t xx = x + taps[q].ox, yy = y + taps[q].oy;
+                    if (xx < 0 || xx >= width || yy >= h) continue;
+                    Py_ssize_t j = yy * width + xx;
+                    if (K[j] == 0) continue;
+                    double *u = I + 4 * j;
+                    for (int ch = 0; ch < 4; ch++) u[ch] += err[ch] * taps[q].f;
+                }
+            }
+        }
+        Py_END_ALLOW_THREADS
+    }
+    search_free(&all); search_free(&opaque); free(solid_cent);
+    if (img.obj) PyBuffer_Release(&img);
+    if (kind.obj) PyBuffer_Release(&kind);
+    if (cent.obj) PyBuffer_Release(&cent);
+    if (solid.obj) PyBuffer_Release(&solid);
+    if (axis.obj) PyBuffer_Release(&axis);
+    if (lab.obj) PyBuffer_Release(&lab);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"distinct_colors", distinct_colors, METH_VARARGS, "Exact colour histogram of RGB pixels."},
+    {"dither_fs_alpha", dither_fs_alpha, METH_VARARGS, "Floyd-Steinberg on colour with alpha, opaque kept opaque."},
     {"assign", assign, METH_VARARGS, "Nearest centre per point, with optional Lloyd sums."},
     {"lloyd", lloyd, METH_VARARGS, "Runs of Lloyd's iterations on a small weighted point set."},
     {"kmeanspp", kmeanspp, METH_VARARGS, "Greedy weighted k-means++ seeding."},

@@ -69,23 +69,26 @@ def result_frame(result, fmt):
 def label_frame(frame, text, palette):
     """Draw a small caption (``"k = 5"``) in the top-left corner, in the frame's own colours.
 
-    The box takes the darkest palette colour and the letters the lightest,
-    drawn without anti-aliasing, so the caption adds no colour to the frame.
+    The box takes the darkest opaque palette colour and the letters the
+    lightest, drawn without anti-aliasing, so the caption adds no colour to
+    the frame.
     """
-    palette = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
+    palette = np.asarray(palette, dtype=np.uint8)
+    palette = palette.reshape(-1, palette.shape[-1] if palette.ndim == 2 else 3)
+    if palette.shape[1] == 4:  # colours with alpha: only the opaque ones can carry a caption
+        palette = palette[palette[:, 3] == 255, :3]
     if len(palette) < 2:
         palette = np.array([[0, 0, 0], [255, 255, 255]], np.uint8)
     lightness = palette.astype(np.float64) @ [0.299, 0.587, 0.114]
-    dark, light = int(np.argmin(lightness)), int(np.argmax(lightness))
+    dark, light = (tuple(int(v) for v in palette[i]) for i in (int(np.argmin(lightness)), int(np.argmax(lightness))))
     frame = frame.copy()
-    transparency = frame.info.get("transparency")
-    if frame.mode == "P" and isinstance(transparency, bytes) and len(transparency) > 1:
-        frame = frame.convert("RGBA")  # transparent entries: indices may not be the palette's
-    if frame.mode == "P":
-        fills = (dark, light)
-    else:
-        fills = tuple(tuple(int(v) for v in palette[i]) + ((255,) if frame.mode == "RGBA" else ())
-                      for i in (dark, light))
+    if frame.mode == "P":  # the frame's own palette may be in another order (entries with alpha first)
+        entries = np.asarray(frame.getpalette("RGB"), np.uint8).reshape(-1, 3).tolist()
+        fills = tuple(entries.index(list(c)) if list(c) in entries else None for c in (dark, light))
+        if None in fills:
+            frame = frame.convert("RGBA")
+    if frame.mode != "P":
+        fills = tuple(c + ((255,) if frame.mode == "RGBA" else ()) for c in (dark, light))
     draw_label(frame, text, *fills)
     return frame
 

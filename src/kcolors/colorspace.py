@@ -125,21 +125,40 @@ def to_uint8(rgb):
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
-# Colour with alpha. A pixel is the point (coordinates x alpha, alpha x scale), alpha in 0-1: premultiplied,
-# so that the colour of a nearly invisible pixel counts little, and an alpha error counts as the change it
-# makes to the picture over a background. The scale puts alpha on the footing of the space's lightness:
-# 255 for sRGB, whose channels run 0-255; 100 for CIELAB, DIN99 and OKLab x 100, whose lightness runs 0-100.
-ALPHA_SCALE = {"rgb": 255.0, "lab": 100.0, "oklab": 100.0, "din99": 100.0}
+# Colour with alpha. A pixel of colour c (coordinates in the space) and opacity a (0-1) is the point
+#     (a * (c - mid), a * half)
+# where mid is the point halfway between black and white and half is half their distance. Seen over a
+# background b, the pixel shows a*c + (1-a)*b; averaged over the two extremes, black and white, the squared
+# difference between two pixels seen so is exactly the squared distance between their points (for sRGB,
+# where compositing is linear: expand |d - da*b|^2 over b in {black, white} and complete the square around
+# mid). So k-means on these points minimises the error of the picture composited over black and over white,
+# the figure kcolors reports: the colour of a nearly invisible pixel counts little (it is multiplied by a),
+# and an alpha error counts as the change it makes over either background. Fully transparent pixels are the
+# origin, whatever their colour. In the perceptual spaces the same construction is a close analogue.
+def _alpha_frame(space):
+    """(mid, half) of ``space``: the point halfway between black and white, and half their distance."""
+    black, white = to_space(np.array([[0, 0, 0], [255, 255, 255]], np.uint8), space)
+    return (black + white) / 2.0, float(np.linalg.norm(white - black)) / 2.0
+
+
+ALPHA_FRAMES = {space: _alpha_frame(space) for space in SPACES}
 
 
 def to_premultiplied(rgb, alpha, space):
-    """(N, 3) sRGB and (N,) alpha, both 0-255 -> (N, 4) premultiplied points in ``space``."""
+    """(N, 3) sRGB and (N,) alpha, both 0-255 -> (N, 4) points of colour with alpha in ``space`` (see above)."""
+    mid, half = ALPHA_FRAMES[space]
     opacity = np.asarray(alpha, dtype=np.float64)[:, None] / 255.0
-    return np.hstack([to_space(rgb, space) * opacity, opacity * ALPHA_SCALE[space]])
+    return np.hstack([(to_space(rgb, space) - mid) * opacity, opacity * half])
 
 
 def from_premultiplied(points, space):
-    """(N, 4) premultiplied points -> ((N, 3) float sRGB 0-255, (N,) float alpha 0-255); black where alpha is 0."""
-    opacity = np.clip(points[:, 3] / ALPHA_SCALE[space], 0.0, 1.0)
+    """(N, 4) points of colour with alpha -> ((N, 3) float sRGB 0-255, (N,) float alpha 0-255); black where alpha is 0."""
+    mid, half = ALPHA_FRAMES[space]
+    opacity = np.clip(points[:, 3] / half, 0.0, 1.0)
     coords = np.divide(points[:, :3], opacity[:, None], out=np.zeros_like(points[:, :3]), where=opacity[:, None] > 0)
-    return from_space(coords, space), opacity * 255.0
+    return np.where(opacity[:, None] > 0, from_space(coords + mid, space), 0.0), opacity * 255.0
+
+
+def full_alpha(space):
+    """The alpha coordinate of an opaque point in ``space``."""
+    return ALPHA_FRAMES[space][1]

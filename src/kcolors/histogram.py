@@ -158,8 +158,10 @@ def _pool(coords, points, weights, bits):
 
 def _pool_sparse(coords, points, weights):
     """As :func:`_pool` for colour-and-alpha cubes, too many (2**24 at 6 bits) for dense tables: by sorting."""
-    cubes, inverse = np.unique(coords, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    bits = 8  # wide enough for any level: cube coordinates are below 2**bits
+    keys = (((coords[:, 0] << bits | coords[:, 1]) << bits | coords[:, 2]) << bits) | coords[:, 3]
+    unique, inverse = np.unique(keys, return_inverse=True)  # 1-D keys sort far faster than rows
+    cubes = np.stack([unique >> (3 * bits), (unique >> (2 * bits)) & 255, (unique >> bits) & 255, unique & 255], axis=1)
     total = np.bincount(inverse, weights=weights)
     sums = np.stack([np.bincount(inverse, weights=weights * points[:, ch]) for ch in range(points.shape[1])], axis=1)
     return sums / total[:, None], total, cubes

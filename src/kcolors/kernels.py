@@ -182,3 +182,20 @@ def dither_fs(image, centres, strength, mask=None):
     labels = np.empty((h, w), dtype=np.int32)
     _kernels.dither_fs(work, w, mask, centres, principal_axis(centres), float(strength), labels)
     return labels
+
+
+def dither_fs_alpha(image, kind, centres, solid, strength):
+    """Floyd-Steinberg on an (H, W, 4) float image of colour with alpha, under the rules of transparency.
+
+    ``kind`` (H, W) uint8: 0 fully transparent (label -1, no error taken or
+    passed), 1 translucent (any centre), 2 opaque (alpha held full, only the
+    centres listed in ``solid``). Returns (H, W) int32 labels; ``image`` is not changed.
+    """
+    h, w, _ = image.shape
+    work = np.array(image, dtype=np.float64, order="C")  # the kernel adds error into it
+    centres = np.ascontiguousarray(centres, dtype=np.float64)
+    labels = np.empty((h, w), dtype=np.int32)
+    _kernels.dither_fs_alpha(work, w, np.ascontiguousarray(kind, dtype=np.uint8), centres,
+                             np.ascontiguousarray(solid, dtype=np.int32), principal_axis(centres), float(strength),
+                             labels)
+    return labels

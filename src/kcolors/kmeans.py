@@ -18,7 +18,7 @@ pruned by sorting centres along their principal axis.
 import numpy as np
 
 from . import kernels
-from .colorspace import ALPHA_SCALE
+from .colorspace import full_alpha
 
 # Above this many distinct colours, seed and settle on coarse histograms first.
 COARSE_ABOVE = 4_096
@@ -255,6 +255,20 @@ def _farthest(points, weights, centres, labels, n):
 # --------------------------------------------------------------------------- colour with alpha
 
 
+def fit_with_alpha(histogram, space, k, *, clear, seed=0, n_init=None, max_iter=300, tol=DEFAULT_TOL):
+    """:func:`fit` for colours with alpha: the same starts and coarse levels, and the exact colours
+    settled once, under the rules of transparency (:func:`settle_with_alpha`).
+
+    Returns ``(centres, solid)`` as :func:`settle_with_alpha`.
+    """
+    (coarse_points, coarse_weights), *finer = _levels(histogram, space, k)
+    threshold = tol * spread(histogram.points(space), histogram.counts)
+    run = ranked_starts(coarse_points, coarse_weights, k, seed=seed, n_init=n_init, max_iter=max_iter,
+                        threshold=threshold)[0]
+    run = _settle(run, finer[:-1], max_iter, threshold)  # the exact level is settled under the rules below
+    return settle_with_alpha(histogram, space, run[0], clear=clear, max_iter=max_iter, tol=tol)
+
+
 def settle_with_alpha(histogram, space, centres, *, clear, max_iter=300, tol=DEFAULT_TOL):
     """Lloyd's iterations under the two rules of transparency, from k-means centres on premultiplied points.
 
@@ -280,7 +294,7 @@ def settle_with_alpha(histogram, space, centres, *, clear, max_iter=300, tol=DEF
     solid : (k,) bool array
     """
     points, weights = histogram.points(space), histogram.counts
-    full = ALPHA_SCALE[space]
+    full = full_alpha(space)
     opaque = histogram.alpha == 255
     centres = np.array(centres, dtype=np.float64)
     k = len(centres)
@@ -291,9 +305,12 @@ def settle_with_alpha(histogram, space, centres, *, clear, max_iter=300, tol=DEF
         solid[np.argmax(np.bincount(labels, weights=weights * opaque, minlength=k))] = True
     fixed = np.zeros((1 if clear else 0, points.shape[1]))
     threshold = tol * spread(points, weights)
+    # as in the fit, a level of many colours gets a few iterations: they start close to the answer
+    max_iter = CAPPED_ITERATIONS if len(points) > CAPPED_ABOVE else max_iter
+    search = _ConstrainedSearch(points, opaque, solid, fixed)
     for _ in range(max_iter):
         centres[solid, 3] = full
-        labels = constrained_labels(points, opaque, centres, solid, fixed)
+        labels = search.labels(centres)
         counts = np.bincount(labels, weights=weights, minlength=k + len(fixed))[:k]
         sums = np.stack([np.bincount(labels, weights=weights * points[:, ch], minlength=k + len(fixed))[:k]
                          for ch in range(points.shape[1])], axis=1)
@@ -306,18 +323,26 @@ def settle_with_alpha(histogram, space, centres, *, clear, max_iter=300, tol=DEF
     return centres, solid
 
 
-def constrained_labels(points, opaque, centres, solid, fixed):
+class _ConstrainedSearch:
     """Nearest centre of each point, opaque points among the solid centres only.
 
-    ``fixed`` rows (the transparent entry) are numbered after ``centres`` and
-    open to translucent points only.
+    ``fixed`` rows (the transparent entry) are numbered after the centres and
+    open to translucent points only. Each round's answers seed the next
+    round's search (centres move little), which prunes most of it.
     """
-    labels = np.empty(len(points), dtype=np.int32)
-    solid_index = np.flatnonzero(solid)
-    if opaque.any():
-        near, _ = kernels.assign(points[opaque], centres[solid_index])
-        labels[opaque] = solid_index[near]
-    if not opaque.all():
-        near, _ = kernels.assign(points[~opaque], np.vstack([centres, fixed]))
-        labels[~opaque] = near
-    return labels
+
+    def __init__(self, points, opaque, solid, fixed):
+        self.opaque, self.fixed, self.solid_index = opaque, fixed, np.flatnonzero(solid)
+        self.opaque_points, self.other_points = points[opaque], points[~opaque]
+        self.opaque_hints = np.full(len(self.opaque_points), -1, dtype=np.int32)
+        self.other_hints = np.full(len(self.other_points), -1, dtype=np.int32)
+
+    def labels(self, centres):
+        labels = np.empty(len(self.opaque), dtype=np.int32)
+        if len(self.opaque_points):
+            kernels.assign(self.opaque_points, centres[self.solid_index], labels=self.opaque_hints)
+            labels[self.opaque] = self.solid_index[self.opaque_hints]
+        if len(self.other_points):
+            kernels.assign(self.other_points, np.vstack([centres, self.fixed]), labels=self.other_hints)
+            labels[~self.opaque] = self.other_hints
+        return labels

@@ -139,10 +139,13 @@ def swatch_image(palette, shares, *, cell=96, columns=8):
 
     Parameters
     ----------
-    palette : (n, 3) uint8 array
+    palette : (n, 3) or (n, 4) uint8 array
+        Colours with alpha are drawn over a checkerboard, so that the transparent
+        entry and translucent ones show as what they are.
     shares : (n,) floats, fractions of the pixels (0-1)
     """
-    palette = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
+    palette = np.asarray(palette, dtype=np.uint8)
+    palette = palette.reshape(-1, palette.shape[-1] if palette.ndim == 2 else 3)
     shares = np.asarray(shares, dtype=np.float64).reshape(-1)
     if len(palette) == 0 or len(shares) != len(palette):
         raise UsageError("swatches need one share per palette colour")
@@ -155,11 +158,20 @@ def swatch_image(palette, shares, *, cell=96, columns=8):
     for i, (colour, share) in enumerate(zip(palette.tolist(), shares.tolist())):
         x = pad + (i % columns) * (cell + pad)
         y = pad + (i // columns) * (cell + strip + pad)
-        draw.rectangle((x, y, x + cell - 1, y + cell - 1), fill=tuple(colour), outline=(200, 200, 200))
-        hex_code = "#{:02x}{:02x}{:02x}".format(*colour)
+        block = Image.new("RGBA", (cell, cell), tuple(colour))
+        im.paste(Image.alpha_composite(checkerboard(cell, cell), block).convert("RGB"), (x, y))
+        draw.rectangle((x, y, x + cell - 1, y + cell - 1), outline=(200, 200, 200))
+        hex_code = "#" + "".join(f"{v:02x}" for v in colour)
         draw.text((x + cell / 2, y + cell + strip * 0.3), hex_code, font=face, fill=INK, anchor="mm")
         draw.text((x + cell / 2, y + cell + strip * 0.72), f"{100 * share:.1f}%", font=face, fill=INK, anchor="mm")
     return im
+
+
+def checkerboard(width, height, square=8):
+    """An RGBA checkerboard of light greys, the usual backdrop that shows transparency."""
+    y, x = np.mgrid[0:height, 0:width]
+    level = np.where(((x // square) + (y // square)) % 2 == 0, 255, 204).astype(np.uint8)
+    return Image.fromarray(np.dstack([level, level, level, np.full_like(level, 255)]), "RGBA")
 
 
 def save_swatch(palette, shares, path, *, force=False):
@@ -218,10 +230,14 @@ def curve_figure(ks, psnr, delta_e, *, knee=None, title=None):
 
 
 def space_sample(picture, n=SPACE_SAMPLE, *, seed=0):
-    """Up to ``n`` pixel colours of ``picture`` drawn without replacement (seeded): (m, 3) uint8, and the total."""
+    """Up to ``n`` pixel colours of ``picture`` drawn without replacement (seeded), and the total.
+
+    (m, 3) uint8; (m, 4) with each pixel's alpha when the picture has
+    transparency (fully transparent pixels are left out: they have no colour).
+    """
     rgb = picture.rgb.reshape(-1, 3)
     if picture.mask is not None:
-        rgb = rgb[picture.mask.reshape(-1)]
+        rgb = np.column_stack([rgb, picture.alpha.reshape(-1)])[picture.mask.reshape(-1)]
     if len(rgb) > n:
         rgb = rgb[np.random.default_rng(seed).choice(len(rgb), size=n, replace=False)]
     return rgb, int(picture.mask.sum()) if picture.mask is not None else picture.rgb.shape[0] * picture.rgb.shape[1]
@@ -248,12 +264,15 @@ def space_figure(colours, total, *, centres=None, space="rgb", title=None):
 
     Parameters
     ----------
-    colours : (m, 3) uint8 array
-        The pixels drawn (a sample, see :func:`space_sample`).
+    colours : (m, 3) or (m, 4) uint8 array
+        The pixels drawn (a sample, see :func:`space_sample`); with alpha, each
+        point is drawn as transparent as its pixel, so a soft edge shows as a
+        faint cloud.
     total : int
         Pixels in the image (the title says how many of them are shown).
-    centres : (k, 3) uint8 array, optional
-        Cluster centres, drawn large with a black edge on top.
+    centres : (k, 3) or (k, 4) uint8 array, optional
+        Cluster centres, drawn large with a black edge on top (the transparent
+        entry, which has no colour, is left out).
     space : {"rgb", "oklab"}
 
     Returns
@@ -262,16 +281,17 @@ def space_figure(colours, total, *, centres=None, space="rgb", title=None):
         One 3-D Axes, labelled Red, Green, Blue, each 0-255 (in OKLab: a, b
         and L upwards).
     """
-    points = space_points(colours, space)
+    centres = _visible(centres)
+    points = space_points(np.asarray(colours)[:, :3], space)
     labels, limits = AXES[space]
     fig = _figure(800, 800)
     ax = fig.add_subplot(projection="3d", computed_zorder=False)  # keeps the centres on top
-    ax.scatter(points[:, 0], points[:, 1], points[:, 2], c=np.asarray(colours) / 255.0, s=4, alpha=0.8,
-               depthshade=False, linewidths=0)
+    ax.scatter(points[:, 0], points[:, 1], points[:, 2], c=_with_opacity(colours, 0.8), s=4, depthshade=False,
+               linewidths=0)
     if centres is not None and len(centres):
-        c = space_points(centres, space)
-        ax.scatter(c[:, 0], c[:, 1], c[:, 2], c=np.asarray(centres) / 255.0, s=260, edgecolors="black",
-                   linewidths=1.5, depthshade=False, alpha=1.0, zorder=10)
+        c = space_points(centres[:, :3], space)
+        ax.scatter(c[:, 0], c[:, 1], c[:, 2], c=_with_opacity(centres, 1.0), s=260, edgecolors="black",
+                   linewidths=1.5, depthshade=False, zorder=10)
     for axis, name, (low, high) in zip("xyz", labels, limits):
         getattr(ax, f"set_{axis}label")(name)
         getattr(ax, f"set_{axis}lim")(low, high)
@@ -289,12 +309,13 @@ def space_html(colours, total, *, centres=None, space="rgb", title="kcolors"):
     The points and a small canvas renderer are inline: no script or style is
     fetched, so the file works offline.
     """
-    points = space_points(colours, space)
+    centres = _visible(centres)
+    points = space_points(np.asarray(colours)[:, :3], space)
     labels, limits = AXES[space]
     data = {
         "labels": labels, "limits": limits, "total": total,
         "points": np.round(points, 1).tolist(), "colours": _hex_list(colours),
-        "centres": np.round(space_points(centres, space), 1).tolist() if centres is not None else [],
+        "centres": np.round(space_points(centres[:, :3], space), 1).tolist() if centres is not None else [],
         "centre_colours": _hex_list(centres) if centres is not None else [],
     }
     shown = f"{len(points):,} of {total:,} pixels shown" if len(points) < total else f"all {total:,} pixels"
@@ -303,7 +324,23 @@ def space_html(colours, total, *, centres=None, space="rgb", title="kcolors"):
 
 
 def _hex_list(colours):
-    return ["#{:02x}{:02x}{:02x}".format(*c) for c in np.asarray(colours, dtype=np.uint8).reshape(-1, 3).tolist()]
+    """``#rrggbb``, or ``#rrggbbaa`` (which canvas fill styles take) for colours with alpha."""
+    return ["#" + "".join(f"{v:02x}" for v in c) for c in np.asarray(colours, dtype=np.uint8).tolist()]
+
+
+def _visible(centres):
+    """Palette entries that have a colour: the transparent entry (alpha 0) left out."""
+    if centres is None:
+        return None
+    centres = np.asarray(centres, dtype=np.uint8)
+    return centres[centres[:, 3] > 0] if centres.shape[1] == 4 else centres
+
+
+def _with_opacity(colours, opacity):
+    """(m, 4) matplotlib colours, 0-1: the colours' own alpha times ``opacity``."""
+    colours = np.asarray(colours, dtype=np.float64) / 255.0
+    alpha = colours[:, 3] if colours.shape[1] == 4 else np.ones(len(colours))
+    return np.column_stack([colours[:, :3], alpha * opacity])
 
 
 _HTML = """<!DOCTYPE html>

@@ -76,6 +76,9 @@ def fit_palette(histogram, k, *, space="rgb", engine="fast", seed=0, pixels=None
     visible = k - clear
     if len(histogram) <= visible:  # nothing to merge: every colour is its own cluster
         return _palette_of_colours(histogram, space, clear)
+    if engine == "fast" and histogram.alpha is not None:
+        return _alpha_palette(*kmeans.fit_with_alpha(histogram, space, visible, clear=bool(clear), seed=seed),
+                              space, clear)
     if engine == "fast":
         centres, _ = kmeans.fit(histogram, space, visible, seed=seed)
     else:  # same start as the fast engine, so that the engines differ only in their Lloyd iterations
@@ -139,7 +142,11 @@ def _palette(centres, space, histogram, clear):
     if histogram.alpha is None:
         colours = _unique_rows(to_uint8(from_space(centres, space)))
         return Palette(colours, space).with_alpha(clear) if clear else Palette(colours, space)
-    centres, solid = kmeans.settle_with_alpha(histogram, space, centres, clear=bool(clear))
+    return _alpha_palette(*kmeans.settle_with_alpha(histogram, space, centres, clear=bool(clear)), space, clear)
+
+
+def _alpha_palette(centres, solid, space, clear):
+    """Palette entries with alpha from centres of colour with alpha and which of them are solid (opaque)."""
     rgb, alpha = from_premultiplied(centres, space)
     # opaque entries exactly 255; translucent ones stay translucent (1-254) so that opaque pixels never take them
     alpha = np.where(solid, 255, np.clip(np.rint(alpha), 1, 254))

@@ -80,7 +80,7 @@ def recolour(picture, palette, *, reorder, k, dither=0.0, engine="fast", started
     started = time.perf_counter() if started is None else started
     histogram, index = picture.histogram()
     if picture.alpha is not None and palette.alpha is None:  # its colours, and the transparent entry
-        palette = palette.with_alpha(histogram.transparent > 0)
+        palette = palette.with_alpha()
     clear = transparent_label(palette)
     if dither > 0:
         labels = _dithered(picture, palette, dither, histogram, index, clear)
@@ -105,15 +105,22 @@ def recolour(picture, palette, *, reorder, k, dither=0.0, engine="fast", started
 
 
 def _dithered(picture, palette, strength, histogram, index, clear):
-    """Dithered labels. With alpha, the opaque pixels are dithered among the opaque entries and the others
-    take their nearest entry, so that dithering never changes a pixel's opacity class."""
+    """Dithered labels. With alpha, the error is diffused on the points of colour with alpha
+    (:func:`~kcolors.colorspace.to_premultiplied`): opaque pixels take opaque entries only and no alpha
+    error, fully transparent pixels take the transparent entry and neither take nor pass error."""
     if palette.alpha is None:
         return dithered_labels(picture.rgb, picture.mask, palette.colors, palette.space, strength)
-    labels = pixel_labels(colour_labels(histogram, palette.colors, palette.space), index, clear)
+    h, w = picture.alpha.shape
+    points = to_premultiplied(picture.rgb.reshape(-1, 3), picture.alpha.reshape(-1), palette.space)
+    kind = np.where(picture.alpha == 0, 0, np.where(picture.alpha == 255, 2, 1)).astype(np.uint8)
     solid = np.flatnonzero(palette.alpha == 255)
-    if len(solid):
-        dithered = dithered_labels(picture.rgb, picture.alpha == 255, palette.rgb[solid], palette.space, strength)
-        labels = np.where(dithered >= 0, solid[np.maximum(dithered, 0)], labels).astype(np.int32)
+    if len(solid) == 0:  # a given palette without opaque colours: its visible ones
+        solid = np.flatnonzero(palette.alpha > 0)
+    if len(solid) == 0:  # nothing visible at all: everything is the transparent entry
+        return np.full((h, w), clear, dtype=np.int32)
+    entries = to_premultiplied(palette.rgb, palette.alpha, palette.space)
+    labels = kernels.dither_fs_alpha(points.reshape(h, w, 4), kind, entries, solid, strength)
+    labels[kind == 0] = clear
     return labels
 
 

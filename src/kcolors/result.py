@@ -52,8 +52,8 @@ class Quantization:
     def alpha(self):
         entries = self._palette.alpha
         if entries is None:
-            return self.picture.alpha  # an opaque palette applied as it was (kept for the dithered-FS path)
-        return np.append(entries, np.uint8(0))[self.labels]  # label -1 (none) -> clear
+            return None  # an opaque palette: only ever applied to opaque pictures (recolour adds alpha otherwise)
+        return np.append(entries, np.uint8(0))[self.labels]
 
     def as_palette(self):
         """The palette as a :class:`Palette` (to save it or recolour other images)."""

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import kernels
-from .colorspace import to_space
+from .colorspace import to_premultiplied, to_space
 from .errors import UsageError
 from .io import load_image
 from .palette import Palette
+from .remap import colour_labels
 from .quantize import MAX_K, check_options, fit_palettes, flattest, quantize, recolour
 
 METRIC_COLUMNS = ("k", "colors", "psnr", "delta_e", "inertia", "png_bytes")
@@ -81,9 +82,15 @@ def inertia(result):
     histogram, _ = result.picture.histogram()
     if len(histogram) == 0 or len(result.palette) == 0:
         return 0.0
-    _, total = kernels.assign(histogram.points(result.space), to_space(result.palette, result.space),
-                              weights=histogram.counts)
-    return float(total)
+    if result.palette.shape[1] == 3:
+        _, total = kernels.assign(histogram.points(result.space), to_space(result.palette, result.space),
+                                  weights=histogram.counts)
+        return float(total)
+    # colour with alpha: premultiplied distances to the entries the rules of transparency allow
+    points = to_premultiplied(histogram.colors, histogram.opacity, result.space)
+    entries = to_premultiplied(result.palette[:, :3], result.palette[:, 3], result.space)
+    nearest = entries[colour_labels(histogram, result.palette, result.space)]
+    return float(histogram.counts @ ((points - nearest) ** 2).sum(axis=1))
 
 
 def sweep(image, ks, *, space="rgb", dither=0.0, engine="fast", seed=0, max_pixels=None, figures=True,

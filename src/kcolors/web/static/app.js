@@ -153,7 +153,8 @@ async function showResult(png, metrics) {
     `k = ${metrics.k}: ${metrics.colors_out} colours, ${formatBytes(metrics.bytes_out)}`;
   showPalette(metrics);
   showFigures(metrics);
-  state.palette = metrics.palette.map(hexToRgb);
+  // colours with alpha ("#rrggbbaa"): the transparent entry has no colour to draw
+  state.palette = metrics.palette.map(hexToRgba).filter((c) => c[3] > 0);
   drawSpace();
   // Set last: the browser test waits for this attribute to know the page shows this result.
   img.dataset.k = String(metrics.k);
@@ -196,7 +197,7 @@ function showPalette(metrics) {
     item.title = `${hex}: ${(100 * metrics.shares[i]).toFixed(2)} % of the pixels`;
     const chip = document.createElement("span");
     chip.className = "chip";
-    chip.style.background = hex;
+    chip.style.setProperty("--colour", hex);  // "#rrggbbaa" with alpha: drawn over a checkerboard
     const code = document.createElement("span");
     code.className = "hex";
     code.textContent = hex;
@@ -239,8 +240,10 @@ function formatBytes(n) {
   return `${(n / 1048576).toFixed(2)} MB`;
 }
 
-function hexToRgb(hex) {
-  return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+function hexToRgba(hex) {
+  // "#rrggbb" or "#rrggbbaa" -> [r, g, b, a], a on 0-255
+  const rgb = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  return rgb.concat(hex.length > 7 ? parseInt(hex.slice(7, 9), 16) : 255);
 }
 
 // ------------------------------------------------------------------ the colour-space picture
@@ -259,7 +262,7 @@ function samplePoints(img) {
   const step = Math.max(1, Math.floor((w * h) / POINTS));
   state.points = [];
   for (let i = 0; i < w * h; i += step) {
-    if (data[4 * i + 3] > 0) state.points.push([data[4 * i], data[4 * i + 1], data[4 * i + 2]]);
+    if (data[4 * i + 3] > 0) state.points.push([data[4 * i], data[4 * i + 1], data[4 * i + 2], data[4 * i + 3]]);
   }
 }
 
@@ -306,7 +309,8 @@ function drawSpace() {
   const placed = marks.map(([rgb, r, big]) => [...project(rgb, canvas), rgb, r, big]);
   placed.sort((a, b) => b[2] - a[2]);
   for (const [x, y, , rgb, r, big] of placed) {
-    ctx.fillStyle = `rgb(${rgb[0]},${rgb[1]},${rgb[2]})`;
+    // a translucent pixel or entry is drawn as transparent as it is
+    ctx.fillStyle = `rgba(${rgb[0]},${rgb[1]},${rgb[2]},${(rgb[3] ?? 255) / 255})`;
     ctx.beginPath();
     ctx.arc(x, y, r, 0, 2 * Math.PI);
     ctx.fill();
