@@ -302,3 +302,38 @@ def test_dithering_diffuses_alpha_error_on_translucent_pixels():
     assert np.unique(plain.alpha[middle]).size == 1  # without dithering every pixel takes one entry
     assert abs(dithered.alpha[middle].mean() - 128) < 4
     assert (dithered.alpha[0] == 255).all() and (dithered.alpha[-1] == 0).all()
+
+
+@pytest.mark.parametrize("ext", [".webp", ".png", ".gif"])
+def test_sweep_animations_keep_the_rules(tmp_path, ext):
+    source = feathered(48)
+    (tmp_path / "in.png").write_bytes(png(Image.fromarray(source, "RGBA")))
+    out = tmp_path / ("sweep" + ext)
+    result = run_cli("sweep", tmp_path / "in.png", "--k", "2-5", "-o", out, "-q")
+    assert result.returncode == 0, result.stderr
+    animation = Image.open(out)
+    assert animation.n_frames == 5  # k = 2..5, then the original
+    for i, k in enumerate(range(2, 6)):
+        animation.seek(i)
+        frame = np.asarray(animation.convert("RGBA"))
+        assert len(np.unique(frame.reshape(-1, 4), axis=0)) <= k
+        assert (frame[..., 3][source[..., 3] == 255] == 255).all() and (frame[..., 3][source[..., 3] == 0] == 0).all()
+        if ext != ".gif":  # GIF holds only on/off transparency; the others keep the translucent entries
+            assert ((frame[..., 3] > 0) & (frame[..., 3] < 255)).any() or k == 2
+
+
+def test_shared_palette_over_opaque_images_and_images_with_transparency(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(feathered(40), "RGBA").save(folder / "cutout.png")
+    Image.fromarray(feathered(40, seed=3)[..., :3].copy(), "RGB").save(folder / "opaque.png")
+    result = run_cli("batch", folder, "-o", tmp_path / "out", "-k", 12, "--shared-palette", "--palette-out",
+                     tmp_path / "shared.json", "-q")
+    assert result.returncode == 0, result.stderr
+    palette = kcolors.Palette.load(tmp_path / "shared.json")
+    assert palette.colors.shape == (12, 4) and (palette.alpha == 0).sum() == 1
+    allowed = {tuple(c) for c in palette.colors.tolist()}
+    for name in ("cutout.png", "opaque.png"):
+        out = rgba((tmp_path / "out" / name).read_bytes())
+        assert {tuple(c) for c in out.reshape(-1, 4).tolist()} <= allowed
+    assert (rgba((tmp_path / "out" / "opaque.png").read_bytes())[..., 3] == 255).all()
