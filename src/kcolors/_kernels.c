@@ -720,6 +720,25 @@ static PyObject *kmeanspp(PyObject *self, PyObject *args)
 /* its error-corrected colour. Masked-out pixels get -1 and pass no error.   */
 /* ------------------------------------------------------------------------ */
 
+/* Floyd-Steinberg's share-out of one pixel's error `err` to its neighbours in
+ * a serpentine scan: 7/16 ahead, 3/16 behind-below, 5/16 below, 1/16
+ * ahead-below. Pixels whose `takes` byte is 0 take none (NULL: all take). */
+TEMPLATE void diffuse(double *I, const uint8_t *takes, Py_ssize_t x, Py_ssize_t y, Py_ssize_t width, Py_ssize_t h,
+                      int forward, const double *err, const int dim)
+{
+    Py_ssize_t dx = forward ? 1 : -1;
+    struct { Py_ssize_t ox, oy; double f; } taps[4] = {
+        {dx, 0, 7.0 / 16}, {-dx, 1, 3.0 / 16}, {0, 1, 5.0 / 16}, {dx, 1, 1.0 / 16}};
+    for (int q = 0; q < 4; q++) {
+        Py_ssize_t xx = x + taps[q].ox, yy = y + taps[q].oy;
+        if (xx < 0 || xx >= width || yy >= h) continue;
+        Py_ssize_t j = yy * width + xx;
+        if (takes && !takes[j]) continue;
+        double *u = I + dim * j;
+        for (int ch = 0; ch < dim; ch++) u[ch] += err[ch] * taps[q].f;
+    }
+}
+
 static PyObject *dither_fs(PyObject *self, PyObject *args)
 {
     PyObject *o_img, *o_mask, *o_cent, *o_axis, *o_lab;
@@ -771,18 +790,7 @@ static PyObject *dither_fs(PyObject *self, PyObject *args)
                 L[i] = s.order[pos];
                 const double *c = s.cent + 3 * pos;
                 double err[3] = {(v[0] - c[0]) * strength, (v[1] - c[1]) * strength, (v[2] - c[2]) * strength};
-                Py_ssize_t dx = forward ? 1 : -1;
-                /* 7/16 ahead, 3/16 behind-below, 5/16 below, 1/16 ahead-below */
-                struct { Py_ssize_t ox, oy; double f; } taps[4] = {
-                    {dx, 0, 7.0 / 16}, {-dx, 1, 3.0 / 16}, {0, 1, 5.0 / 16}, {dx, 1, 1.0 / 16}};
-                for (int q = 0; q < 4; q++) {
-                    Py_ssize_t xx = x + taps[q].ox, yy = y + taps[q].oy;
-                    if (xx < 0 || xx >= width || yy >= h) continue;
-                    Py_ssize_t j = yy * width + xx;
-                    if (M && !M[j]) continue;
-                    double *u = I + 3 * j;
-                    u[0] += err[0] * taps[q].f; u[1] += err[1] * taps[q].f; u[2] += err[2] * taps[q].f;
-                }
+                diffuse(I, M, x, y, width, h, forward, err, 3);
             }
         }
         Py_END_ALLOW_THREADS
@@ -876,17 +884,7 @@ static PyObject *dither_fs_alpha(PyObject *self, PyObject *args)
                 }
                 for (int ch = 0; ch < 4; ch++) err[ch] = (v[ch] - c[ch]) * strength;
                 if (K[i] == 2) err[3] = 0.0;
-                Py_ssize_t dx = forward ? 1 : -1;
-                struct { Py_ssize_t ox, oy; double f; } taps[4] = {
-                    {dx, 0, 7.0 / 16}, {-dx, 1, 3.0 / 16}, {0, 1, 5.0 / 16}, {dx, 1, 1.0 / 16}};
-                for (int q = 0; q < 4; q++) {
-                    Py_ssize_t xx = x + taps[q].ox, yy = y + taps[q].oy;
-                    if (xx < 0 || xx >= width || yy >= h) continue;
-                    Py_ssize_t j = yy * width + xx;
-                    if (K[j] == 0) continue;
-                    double *u = I + 4 * j;
-                    for (int ch = 0; ch < 4; ch++) u[ch] += err[ch] * taps[q].f;
-                }
+                diffuse(I, K, x, y, width, h, forward, err, 4);  /* kind 0 (transparent) takes none */
             }
         }
         Py_END_ALLOW_THREADS
