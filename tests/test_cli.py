@@ -8,6 +8,7 @@ import io
 import json
 import os
 import struct
+import time
 import zlib
 
 import numpy as np
@@ -399,3 +400,20 @@ def test_help_lists_exit_codes():
 def test_option_errors_are_one_line_with_exit_2(photo, tmp_path, args, message):
     proc = run_cli(photo, "-o", tmp_path / "out.png", *args)
     assert proc.returncode == 2 and one_error_line(proc).startswith(message)
+
+
+# A PostScript program that never ends: Pillow would hand it to Ghostscript.
+LOOPING_EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n{ } loop\n"
+
+
+@pytest.mark.parametrize("name", ["loop.eps", "loop.png"])
+def test_postscript_is_refused_without_running_ghostscript(tmp_path, name):
+    source = tmp_path / name
+    source.write_bytes(LOOPING_EPS)
+    started = time.monotonic()
+    result = run_cli(source, "-o", tmp_path / "out.png")
+    assert time.monotonic() - started < 10
+    assert result.returncode == 3
+    err = result.stderr.decode()
+    assert err.count("\n") == 1 and "not an image in a format kcolors reads" in err and "Traceback" not in err
+    assert not (tmp_path / "out.png").exists()

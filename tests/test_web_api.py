@@ -213,7 +213,7 @@ def test_oversized_by_content_length_is_refused_before_reading():
 
 def test_not_an_image_is_415(client):
     assert error_of(post(client, b"plain text, no pixels", name="notes.txt"), 415) == \
-        "notes.txt: not an image, or a format Pillow cannot read"
+        "notes.txt: not an image in a format kcolors reads (PNG, JPEG, GIF, WEBP, AVIF, TIFF, BMP, ICO, PPM)"
 
 
 def test_truncated_image_is_400(client, photo):

@@ -23,7 +23,7 @@ from PIL import Image, ImageSequence
 from .captions import draw_label
 from .encode import palette_parts, pil_palette_image
 from .errors import InputError, TooLargeError, UsageError
-from .io import DEFAULT_MAX_PIXELS, load_image, output_format, write_bytes
+from .io import DEFAULT_MAX_PIXELS, load_image, open_image, output_format, write_bytes
 from .palette import Palette
 from .quantize import check_options, fit_palette, ordered_over
 
@@ -298,7 +298,7 @@ def read_animation(source, *, max_pixels=None):
         return None
     limit = DEFAULT_MAX_PIXELS if max_pixels is None else int(max_pixels)
     try:
-        im = Image.open(source)
+        im = open_image(source)
         n_frames = getattr(im, "n_frames", 1)
     except Exception:  # noqa: BLE001 -- the ordinary path reads the file again and says what is wrong
         return None

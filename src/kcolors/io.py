@@ -25,6 +25,12 @@ from .errors import InputError, OutputError, OutputExistsError, TooLargeError, U
 
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # Pillow's own limit, about 89 million
 
+# The decoders kcolors lets Pillow use: the formats people flatten, each decoded in-process by Pillow or a
+# library it links (libpng, libjpeg, giflib-free GIF, libwebp, libavif, libtiff), within the pixel limit.
+# Everything else is refused, above all PostScript and PDF, which Pillow decodes by running Ghostscript (an
+# 86-byte EPS can loop forever), and the exotic formats nobody flattens, each one more decoder to trust.
+DECODERS = ("PNG", "JPEG", "GIF", "WEBP", "AVIF", "TIFF", "BMP", "ICO", "PPM")
+
 # Extension -> Pillow format. PNG/GIF/TIFF/BMP hold a palette; WebP is written lossless.
 FORMATS = {
     ".png": "PNG", ".apng": "PNG", ".gif": "GIF", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
@@ -132,15 +138,27 @@ def load_image(source, *, max_pixels=None):
         raise InputError(f"{name}: empty file, not an image")
     try:
         with _pixel_limit(None):
-            im = Image.open(io.BytesIO(data))
+            im = open_image(io.BytesIO(data))
             _check_pixels(im, name, limit)
             picture = _from_pil(im, name, limit)
     except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise InputError(f"{name}: not an image, or a format Pillow cannot read") from exc
+        raise InputError(f"{name}: not an image in a format kcolors reads ({', '.join(DECODERS)})") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(f"{name}: damaged or truncated image ({exc})") from exc
     picture.n_bytes, picture.path, picture.format = len(data), path, im.format
     return picture
+
+
+def open_image(fp):
+    """``PIL.Image.open`` limited to the allowed :data:`DECODERS` (UnidentifiedImageError for the rest)."""
+    return Image.open(fp, formats=DECODERS)
+
+
+def accepted_extensions():
+    """File extensions of the allowed decoders (lower case, with the dot): what a folder search takes."""
+    Image.init()
+    return frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in DECODERS or
+                     (fmt == "MPO" and "JPEG" in DECODERS))
 
 
 def _read_bytes(source):
