@@ -7,9 +7,13 @@ import hashlib
 import io
 import json
 import os
+import signal
+import subprocess
+import sys
 import struct
 import time
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -417,3 +421,140 @@ def test_postscript_is_refused_without_running_ghostscript(tmp_path, name):
     err = result.stderr.decode()
     assert err.count("\n") == 1 and "not an image in a format kcolors reads" in err and "Traceback" not in err
     assert not (tmp_path / "out.png").exists()
+
+
+# --------------------------------------------------------------------------- hostile and faulty conditions
+
+
+def part_files(folder):
+    return sorted(p.name for p in Path(folder).iterdir() if p.name.endswith(".part"))
+
+
+def test_a_fifo_is_read_once(tmp_path, photo):
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    writer = subprocess.Popen(["sh", "-c", f"cat '{photo}' > '{fifo}'"])
+    proc = run_cli(fifo, "-k", "4", "-o", tmp_path / "out.png")
+    writer.wait(timeout=10)
+    assert proc.returncode == 0, proc.stderr
+    assert len(Image.open(tmp_path / "out.png").convert("RGB").getcolors()) <= 4
+
+
+def test_process_substitution_is_read_once(tmp_path, photo):
+    command = f"'{sys.executable}' -m kcolors.cli <(cat '{photo}') -k 4 -o '{tmp_path / 'out.png'}'"
+    proc = subprocess.run(["bash", "-c", command], capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out.png").exists()
+
+
+def test_a_pipe_that_never_ends_is_cut_at_the_limit(tmp_path):
+    started = time.monotonic()
+    proc = run_cli("/dev/zero", "--max-input-mb", "2", "-o", tmp_path / "out.png")
+    assert time.monotonic() - started < 10
+    assert proc.returncode == 4 and "more than 2,097,152 bytes" in one_error_line(proc)
+    with open("/dev/zero", "rb") as zero:
+        proc = subprocess.run([sys.executable, "-m", "kcolors.cli", "-", "--max-input-mb", "1", "-o",
+                               str(tmp_path / "out.png")], stdin=zero, capture_output=True, timeout=60)
+    assert proc.returncode == 4 and "<stdin>: more than" in one_error_line(proc)
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_a_symbolic_link_loop_is_exit_3(tmp_path):
+    (tmp_path / "a.png").symlink_to(tmp_path / "b.png")
+    (tmp_path / "b.png").symlink_to(tmp_path / "a.png")
+    proc = run_cli(tmp_path / "a.png", "-o", tmp_path / "out.png")
+    assert proc.returncode == 3 and "symbolic links" in one_error_line(proc)
+
+
+def test_output_follows_the_umask_and_an_overwritten_file_keeps_its_mode(tmp_path, photo):
+    out = tmp_path / "out.png"
+    proc = subprocess.run([sys.executable, "-m", "kcolors.cli", str(photo), "-o", str(out), "-q"],
+                          preexec_fn=lambda: os.umask(0o077), capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert out.stat().st_mode & 0o777 == 0o600
+    out.chmod(0o640)
+    assert run_cli(photo, "-o", out, "-f", "-q").returncode == 0
+    assert out.stat().st_mode & 0o777 == 0o640
+
+
+def test_palette_out_is_checked_before_any_work_and_both_or_neither_are_written(tmp_path, photo):
+    proc = run_cli(photo, "-o", tmp_path / "out.png", "--palette-out", tmp_path / "missing" / "p.gpl")
+    assert proc.returncode == 5 and "does not exist" in one_error_line(proc)
+    assert not (tmp_path / "out.png").exists()
+    proc = run_cli(photo, "-o", tmp_path / "out.png", "--palette-out", tmp_path / "p.json", "-q")
+    assert proc.returncode == 0 and (tmp_path / "out.png").exists() and (tmp_path / "p.json").exists()
+
+
+def test_both_outputs_or_neither_when_a_write_fails(tmp_path):
+    from kcolors.errors import OutputError
+    from kcolors.io import write_files
+
+    (tmp_path / "sub").mkdir()
+    blocked = tmp_path / "sub" / "p.json"
+    blocked.mkdir()  # a folder where the file should go: its rename fails
+    with pytest.raises(OutputError):
+        write_files([(tmp_path / "image.png", b"png"), (blocked, b"{}")], force=True)
+    assert not (tmp_path / "image.png").exists() and not part_files(tmp_path) and not part_files(tmp_path / "sub")
+
+
+@pytest.mark.parametrize("args", [["-o", "-"], ["-o", "{out}", "--json"]])
+def test_a_full_disk_on_stdout_is_exit_5(tmp_path, photo, args):
+    args = [a.format(out=tmp_path / "out.png") for a in args]
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run([sys.executable, "-m", "kcolors.cli", str(photo), *args], stdout=full,
+                              stderr=subprocess.PIPE, timeout=60)
+    assert proc.returncode == 5 and "standard output: cannot write" in one_error_line(proc)
+
+
+def test_stale_temporary_files_of_dead_writers_are_removed(tmp_path, photo):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f".out.png.{dead.pid}-abcd1234.part"
+    live = tmp_path / f".out.png.{os.getpid()}-efgh5678.part"  # this test's own pid: a writer at work
+    stale.write_bytes(b"half a file")
+    live.write_bytes(b"being written")
+    assert run_cli(photo, "-o", tmp_path / "out.png", "-q").returncode == 0
+    assert part_files(tmp_path) == [live.name]
+
+
+def test_sigterm_leaves_no_temporary_file(tmp_path):
+    big = np.random.default_rng(0).integers(0, 256, (900, 1400, 3), dtype=np.uint8)
+    source = write(tmp_path / "big.png", big)
+    codes = set()
+    for delay in (0.3, 0.6, 0.9, 1.2):
+        proc = subprocess.Popen([sys.executable, "-m", "kcolors.cli", str(source), "-k", "64", "-o",
+                                 str(tmp_path / "out.png"), "-f", "-q"], stderr=subprocess.PIPE)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        codes.add(proc.returncode)
+        assert proc.returncode in (0, 143), err
+        assert b"Traceback" not in err
+        assert not part_files(tmp_path)
+    assert 143 in codes  # at least one run was stopped part-way
+
+
+def test_pillows_bomb_warning_is_not_printed_when_the_limit_is_raised(tmp_path, photo, capsys, monkeypatch):
+    from PIL import Image as PILImage
+
+    from kcolors.cli import main
+
+    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 1000)  # the gradient has 3,072 pixels: a "bomb" to Pillow
+    assert main([str(photo), "--max-pixels", "10000", "-o", str(tmp_path / "out.png"), "-q"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_a_decoders_warning_is_printed_once(tmp_path):
+    """A TIFF whose description tag points past the end of the file: Pillow warns each time it opens it."""
+    data = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(data, "TIFF", description="x" * 100)
+    data = bytearray(data.getvalue())
+    ifd = struct.unpack("<I", data[4:8])[0]
+    for i in range(struct.unpack("<H", data[ifd:ifd + 2])[0]):
+        entry = ifd + 2 + 12 * i
+        if struct.unpack("<H", data[entry:entry + 2])[0] == 270:
+            data[entry + 8:entry + 12] = struct.pack("<I", len(data) + 5000)
+    (tmp_path / "odd.tif").write_bytes(bytes(data))
+    proc = run_cli(tmp_path / "odd.tif", "-o", tmp_path / "out.png")
+    warnings_printed = [line for line in proc.stderr.decode().splitlines() if "warning" in line]
+    assert warnings_printed and len(warnings_printed) == len(set(warnings_printed))

@@ -23,7 +23,7 @@ from PIL import Image, ImageSequence
 from .captions import draw_label
 from .encode import palette_parts, pil_palette_image
 from .errors import InputError, TooLargeError, UsageError
-from .io import DEFAULT_MAX_PIXELS, load_image, open_image, output_format, write_bytes
+from .io import DEFAULT_MAX_PIXELS, Input, load_image, open_image, open_input, output_format, write_bytes
 from .palette import Palette
 from .quantize import check_options, fit_palette, ordered_over
 
@@ -289,38 +289,43 @@ class Animation:
 def read_animation(source, *, max_pixels=None):
     """Read every frame of an animated GIF, WebP or PNG file.
 
-    All frames are held in memory, so ``max_pixels`` bounds the pixels of all
-    the frames together (TooLargeError beyond it). Returns None when ``source`` is not a file path, not readable as an image
-    or has a single frame: such input takes the ordinary one-image path, which
-    reports any error.
+    ``source`` is a path or an :class:`~kcolors.io.Input` (opened once by the
+    caller, who also reads it as a still image when this returns None). All
+    frames are held in memory, so ``max_pixels`` bounds the pixels of all the
+    frames together (TooLargeError beyond it). Returns None when ``source`` is
+    not readable as an image or has a single frame: such input takes the
+    ordinary one-image path, which reports any error.
     """
-    if isinstance(source, (bytes, bytearray)) or not isinstance(source, (str, Path)) or str(source) == "-":
-        return None
+    if not isinstance(source, Input):
+        if isinstance(source, (bytes, bytearray)) or not isinstance(source, (str, Path)) or str(source) == "-":
+            return None
+        try:
+            with open_input(source) as opened:
+                return read_animation(opened, max_pixels=max_pixels)
+        except InputError:
+            return None  # the ordinary path opens it again and says what is wrong
     limit = DEFAULT_MAX_PIXELS if max_pixels is None else int(max_pixels)
     try:
-        im = open_image(source)
+        im = open_image(source.rewound())
         n_frames = getattr(im, "n_frames", 1)
-    except Exception:  # noqa: BLE001 -- the ordinary path reads the file again and says what is wrong
+    except Exception:  # noqa: BLE001 -- the ordinary path decodes it and says what is wrong
         return None
     if n_frames < 2 or (limit and im.size[0] * im.size[1] > limit):
-        im.close()  # a still image (or one the ordinary path will refuse): read it there
-        return None
-    name = str(source)
+        return None  # a still image (or one the ordinary path will refuse): read it there
+    name = source.name
     w, h = im.size
     if limit and n_frames * w * h > limit:  # every frame is held in memory: the limit is on them all
-        im.close()
         raise TooLargeError(f"{name}: {n_frames} frames of {w}x{h} are {n_frames * w * h:,} pixels, over the limit "
                             f"of {limit:,} (raise it with --max-pixels)")
     frames, durations = [], []
+    loop = im.info.get("loop")
     try:
-        with im:
-            loop = im.info.get("loop")
-            for frame in ImageSequence.Iterator(im):
-                frame.load()  # WebP tells a frame's duration only once it is decoded
-                durations.append(int(frame.info.get("duration") or DEFAULT_DURATION))
-                picture = load_image(frame.convert("RGBA"), max_pixels=limit)
-                picture.name, picture.path = f"{name} frame {len(frames) + 1}", Path(source)
-                frames.append(picture)
+        for frame in ImageSequence.Iterator(im):
+            frame.load()  # WebP tells a frame's duration only once it is decoded
+            durations.append(int(frame.info.get("duration") or DEFAULT_DURATION))
+            picture = load_image(frame.convert("RGBA"), max_pixels=limit)
+            picture.name, picture.path = f"{name} frame {len(frames) + 1}", source.path
+            frames.append(picture)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(f"{name}: damaged animation at frame {len(frames) + 1} ({exc})") from None
     return Animation(frames, durations, loop, name)

@@ -7,7 +7,9 @@ stderr and a documented exit code (see ``errors.EXIT_CODES``).
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import warnings
 
 from . import __version__
@@ -58,6 +60,8 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 with a usage line on bad options
     warnings.showwarning = _warning_line
+    if args.command not in ("batch", "serve"):  # those two stop their workers on SIGTERM themselves
+        _terminate_cleanly()
     try:
         return args.run(args) or 0
     except KcolorsError as exc:
@@ -66,6 +70,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
+    except Terminated:
+        _error("terminated")
+        return 143
     except BrokenPipeError:
         return 1
     except MemoryError:
@@ -78,12 +85,31 @@ def main(argv=None):
         return 1
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is, so that every ``finally`` runs (temporary files removed)."""
+
+
+def _terminate_cleanly():
+    def handler(signum, frame):
+        raise Terminated
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
 def _error(message):
     print(f"kcolors: {message}", file=sys.stderr)
 
 
+_warned = set()
+
+
 def _warning_line(message, category, filename, lineno, file=None, line=None):
-    print(f"kcolors: warning: {message}", file=sys.stderr)
+    """A warning as one line, each text once: a decoder complains each time it opens a file (an animation
+    check and the decoding both open it), and warnings' own once-filter forgets within catch_warnings."""
+    if str(message) not in _warned:
+        _warned.add(str(message))
+        print(f"kcolors: warning: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":

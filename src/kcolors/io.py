@@ -10,6 +10,7 @@ place, never an overwrite without ``force``, never the input itself.
 import contextlib
 import io
 import os
+import stat
 import sys
 import tempfile
 import threading
@@ -109,22 +110,26 @@ def _pixel_limit(max_pixels):
             Image.MAX_IMAGE_PIXELS = saved
 
 
-def load_image(source, *, max_pixels=None):
+def load_image(source, *, max_pixels=None, max_input_bytes=None):
     """Read an image into a :class:`Picture`.
 
     Parameters
     ----------
-    source : str, Path, bytes, file object, PIL.Image.Image, (H, W[, 3|4]) uint8 array or Picture
-        ``"-"`` reads standard input.
+    source : str, Path, bytes, file object, Input, PIL.Image.Image, (H, W[, 3|4]) uint8 array or Picture
+        ``"-"`` reads standard input. A file is read once, through the file
+        itself (no copy of it is held in memory); a pipe, FIFO or standard
+        input is read into memory once, up to ``max_input_bytes``.
     max_pixels : int, optional
         Refuse images with more pixels (default: Pillow's limit, about 89 million).
+    max_input_bytes : int, optional
+        Refuse more bytes than this from a pipe (default :data:`DEFAULT_MAX_INPUT_BYTES`).
 
     Raises
     ------
     InputError
         Missing, empty, truncated or not an image.
     TooLargeError
-        More pixels than ``max_pixels``.
+        More pixels than ``max_pixels``, or more bytes from a pipe than ``max_input_bytes``.
     """
     if isinstance(source, Picture):
         return source
@@ -133,25 +138,38 @@ def load_image(source, *, max_pixels=None):
         return _from_array(source)
     if isinstance(source, Image.Image):
         return _from_pil(source, "<image>", limit)
-    name, path, data = _read_bytes(source)
-    if not data:
-        raise InputError(f"{name}: empty file, not an image")
+    with contextlib.ExitStack() as stack:
+        if not isinstance(source, Input):
+            source = stack.enter_context(open_input(source, max_bytes=max_input_bytes))
+        picture = decode(source, limit)
+    return picture
+
+
+def decode(source, limit):
+    """The :class:`Picture` of an open :class:`Input` (read from its start), within ``limit`` pixels."""
+    name = source.name
     try:
-        with _pixel_limit(None):
-            im = open_image(io.BytesIO(data))
-            _check_pixels(im, name, limit)
-            picture = _from_pil(im, name, limit)
+        im = open_image(source.rewound())
+        _check_pixels(im, name, limit)
+        picture = _from_pil(im, name, limit)  # decoded here, outside the lock of open_image
     except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise InputError(f"{name}: not an image in a format kcolors reads ({', '.join(DECODERS)})") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(f"{name}: damaged or truncated image ({exc})") from exc
-    picture.n_bytes, picture.path, picture.format = len(data), path, im.format
+    picture.n_bytes, picture.path, picture.format = source.n_bytes, source.path, im.format
     return picture
 
 
 def open_image(fp):
-    """``PIL.Image.open`` limited to the allowed :data:`DECODERS` (UnidentifiedImageError for the rest)."""
-    return Image.open(fp, formats=DECODERS)
+    """``PIL.Image.open`` limited to the allowed :data:`DECODERS` (UnidentifiedImageError for the rest).
+
+    Only the header is read here. Pillow's decompression-bomb check is off
+    while it is (kcolors checks pixels itself, against its own limit), under
+    a lock, since that setting is Pillow's global; decoding happens later,
+    outside the lock.
+    """
+    with _pixel_limit(None):
+        return Image.open(fp, formats=DECODERS)
 
 
 def accepted_extensions():
@@ -159,26 +177,6 @@ def accepted_extensions():
     Image.init()
     return frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in DECODERS or
                      (fmt == "MPO" and "JPEG" in DECODERS))
-
-
-def _read_bytes(source):
-    if isinstance(source, (bytes, bytearray)):
-        return "<bytes>", None, bytes(source)
-    if hasattr(source, "read"):
-        return getattr(source, "name", "<stream>"), None, source.read()
-    if str(source) == "-":
-        return "<stdin>", None, sys.stdin.buffer.read()
-    path = Path(source)
-    try:
-        return str(path), path, path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a folder, not an image") from None
-    except PermissionError:
-        raise InputError(f"{path}: permission denied") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def _check_pixels(im, name, limit):
@@ -251,7 +249,96 @@ def _from_array(arr):
     return Picture(rgb=np.ascontiguousarray(arr[..., :3]), alpha=alpha, name="<array>")
 
 
-# --------------------------------------------------------------------------- writing
+# --------------------------------------------------------------------------- input, read once
+
+
+DEFAULT_MAX_INPUT_BYTES = 256 * 2**20  # from a pipe, FIFO or standard input, which must be held in memory
+
+
+@dataclass
+class Input:
+    """An input opened once: a seekable binary ``file``, its ``name`` for messages, ``path`` (None for a
+    stream) and size ``n_bytes``. Use as a context manager; :func:`open_input` makes one."""
+
+    file: object
+    name: str
+    path: Path = None
+    n_bytes: int = 0
+
+    def rewound(self):
+        self.file.seek(0)
+        return self.file
+
+    def close(self):
+        self.file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def open_input(source, *, max_bytes=None):
+    """Open ``source`` once, for every reader that needs it (the animation check, the decoder).
+
+    A regular file is read through the file itself, so a huge one never sits
+    in memory. A pipe, FIFO, process substitution (``<(...)``) or ``"-"``
+    (standard input) cannot be read twice, so it is read into memory once, up
+    to ``max_bytes`` (TooLargeError beyond: ``/dev/zero`` ends there).
+    """
+    cap = DEFAULT_MAX_INPUT_BYTES if max_bytes is None else int(max_bytes)
+    if isinstance(source, (bytes, bytearray)):
+        return _checked_input(io.BytesIO(bytes(source)), "<bytes>", None, len(source))
+    if hasattr(source, "read"):
+        name = getattr(source, "name", "<stream>")
+        if getattr(source, "seekable", lambda: False)():
+            size = source.seek(0, os.SEEK_END)
+            return _checked_input(source, str(name), None, size)
+        return _spooled(source, str(name), None, cap)
+    if str(source) == "-":
+        return _spooled(sys.stdin.buffer, "<stdin>", None, cap)
+    path = Path(source)
+    try:
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise InputError(f"{path}: is a folder, not an image")
+        fh = open(path, "rb")  # noqa: SIM115 -- closed by Input
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except PermissionError:
+        raise InputError(f"{path}: permission denied") from None
+    except OSError as exc:  # a symbolic-link loop, a name too long, ...
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if stat.S_ISREG(info.st_mode):
+        return _checked_input(fh, str(path), path, info.st_size)
+    with fh:
+        return _spooled(fh, str(path), path, cap)
+
+
+def _spooled(stream, name, path, cap):
+    """Read a stream into memory once, at most ``cap`` bytes."""
+    chunks, size = [], 0
+    try:
+        while True:
+            chunk = stream.read(min(1 << 20, cap + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > cap:
+                raise TooLargeError(f"{name}: more than {cap:,} bytes from a stream; raise the limit with "
+                                    "--max-input-mb")
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read ({exc.strerror or exc})") from None
+    return _checked_input(io.BytesIO(b"".join(chunks)), name, path, size)
+
+
+def _checked_input(fh, name, path, size):
+    if not size:
+        fh.close()
+        raise InputError(f"{name}: empty file, not an image")
+    return Input(fh, name, path, size)
 
 
 def output_format(path):
@@ -294,7 +381,7 @@ def check_output(path, *, input_path=None, force=False, extensions=None):
 def _same_file(a, b):
     try:
         return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symbolic-link loop (reported when the input is read)
         return False
 
 
@@ -302,28 +389,133 @@ def write_bytes(path, data, *, force=False):
     """Write ``data`` atomically: a temporary file beside ``path``, then a rename.
 
     A failure leaves ``path`` as it was and no temporary file behind. ``"-"``
-    writes standard output.
+    writes standard output. See :func:`write_files`.
     """
-    if str(path) == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        return
-    path = Path(path)
-    if path.exists() and not force:
-        raise OutputExistsError(f"{path}: exists; use -f/--force to overwrite")
-    tmp = None
+    write_files([(path, data)], force=force)
+
+
+def write_files(outputs, *, force=False):
+    """Write every ``(path, data)`` of ``outputs``, or none of them.
+
+    Each goes to a temporary file beside its path, ``.NAME.PID-XXXX.part``;
+    only when all are written are they renamed into place, so a failure (a
+    full disk, a folder that went away) leaves every path as it was and no
+    temporary file behind. The process id in the name tells a dead writer's
+    litter (removed here, before writing) from a live writer's file. A new
+    file's mode follows the umask; an overwritten file keeps its mode.
+    ``"-"`` writes standard output (last, after the files).
+    """
+    to_stdout = [data for path, data in outputs if str(path) == "-"]
+    files = [(Path(path), data) for path, data in outputs if str(path) != "-"]
+    for path, _ in files:
+        if path.is_dir():  # a rename onto a folder would fail after the others were in place
+            raise OutputError(f"{path}: is a folder; give a file name")
+        if path.exists() and not force:
+            raise OutputExistsError(f"{path}: exists; use -f/--force to overwrite")
+    temporaries, placed, current = [], [], None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+        for current, data in files:
+            remove_stale_temporaries(current)
+            temporaries.append((_write_temporary(current, data), current, current.exists()))
+        for tmp, current, existed in temporaries:
+            os.replace(tmp, current)
+            placed.append((current, existed))
+        temporaries = []
+    except OSError as exc:
+        for path, existed in placed:  # a rename failed after others: take back the new files
+            if not existed:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        raise OutputError(f"{current}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        for tmp, _, _ in temporaries:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    for data in to_stdout:
+        write_stdout(data)
+
+
+def _write_temporary(path, data):
+    """``data`` in a new temporary file beside ``path``, synced, with the mode ``path`` should have."""
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".part", dir=folder)
+    try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-        tmp = None
+            os.fchmod(fh.fileno(), _mode_for(path))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
+def _mode_for(path):
+    """An overwritten file keeps its mode; a new one gets 0666 less the umask (as any program's new file)."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask():
+    """The process's umask, read without changing it (os.umask would, for a moment, for every thread)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _limit_lock:  # elsewhere: set and restore it, briefly
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def remove_stale_temporaries(path):
+    """Remove the temporary files of ``path`` left by writers that are no longer running.
+
+    A writer killed before it could clean up (SIGKILL, a power cut) leaves
+    ``.NAME.PID-XXXX.part``; a file whose PID is alive belongs to a writer at
+    work and is left alone.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    prefix = f".{path.name}."
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            if not (entry.name.startswith(prefix) and entry.name.endswith(".part")):
+                continue
+            pid = entry.name[len(prefix):].split("-", 1)[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def write_stdout(data):
+    """Bytes to standard output; a full disk or closed pipe is an OutputError (exit 5), not a crash."""
+    try:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except BrokenPipeError:
+        raise
     except OSError as exc:
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        raise OutputError(f"standard output: cannot write ({exc.strerror or exc})") from None
+
+
+def print_line(text):
+    """A line of text to standard output, as :func:`write_stdout`."""
+    write_stdout((text + "\n").encode())

@@ -292,7 +292,10 @@ def find_k(image, *, target_delta_e=None, target_psnr=None, max_k=MAX_K, space="
             tried[k] = quantize(picture, k, space=space, dither=dither, engine=engine, seed=seed)
         return meets(tried[k], delta_e=target_delta_e, psnr=target_psnr)
 
-    miss, hit = 0, 1  # invariant once the doubling ends: `miss` misses (or is 0), `hit` meets
+    # invariant once the doubling ends: `miss` misses (or is below the least k), `hit` meets;
+    # with transparent pixels the least k is 2 (one entry is the transparent one)
+    least = 2 if picture.histogram()[0].transparent > 0 else 1
+    miss, hit = least - 1, least
     while not ok(hit):
         if hit == max_k:
             return tried[max_k], False, len(tried)

@@ -7,7 +7,9 @@ import argparse
 
 from ..colorspace import SPACES
 from ..errors import UsageError
-from ..io import DEFAULT_MAX_PIXELS
+from ..io import DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_PIXELS, open_input
+
+MB = 2**20
 
 
 def whole_number(text):
@@ -52,6 +54,19 @@ def add_quantize_options(parser, *, k_default=16, with_k=True):
     parser.add_argument("--seed", type=int, default=0, help="random seed of k-means++ (default 0)")
     parser.add_argument("--max-pixels", type=pixel_count, default=None, metavar="N",
                         help=f"refuse larger images (default {DEFAULT_MAX_PIXELS:,}, Pillow's limit)")
+    add_input_limit(parser)
+
+
+def add_input_limit(parser):
+    """--max-input-mb: how much a pipe or standard input may send (a file is read in place, without limit)."""
+    parser.add_argument("--max-input-mb", type=pixel_count, default=DEFAULT_MAX_INPUT_BYTES // MB, metavar="MB",
+                        help=f"refuse more than this many MiB from a pipe or stdin, which are held in memory "
+                             f"(default {DEFAULT_MAX_INPUT_BYTES // MB}); files are read in place")
+
+
+def open_source(args, source=None):
+    """The command's input opened once (:func:`kcolors.io.open_input`), for every reader that needs it."""
+    return open_input(args.input if source is None else source, max_bytes=args.max_input_mb * MB)
 
 
 def check_k(k):

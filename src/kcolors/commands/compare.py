@@ -5,7 +5,7 @@ import sys
 from ..errors import UsageError
 from ..io import check_output, load_image
 from ..sweep import parse_ks, sweep
-from . import add_quantize_options, output_beside_input, whole_number
+from . import add_quantize_options, open_source, output_beside_input, whole_number
 
 
 def add_parser(sub):
@@ -36,7 +36,8 @@ def run(args):
         raise UsageError(f"--width must be between 16 and 8192 pixels, not {args.width}")
     output = output_beside_input(args.output, args.input, "compare.png")
     check_output(output, input_path=args.input, force=args.force)
-    picture = load_image(args.input, max_pixels=args.max_pixels)
+    with open_source(args) as source:
+        picture = load_image(source, max_pixels=args.max_pixels)
     steps = sweep(picture, ks, space=args.space, dither=args.dither, engine=args.engine, seed=args.seed)
     save_image(side_by_side([s.result for s in steps], picture, width=args.width), output, force=args.force)
     if not args.quiet:

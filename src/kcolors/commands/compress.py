@@ -9,12 +9,12 @@ from pathlib import Path
 from ..encode import encode
 from ..animation import compress_animation, read_animation
 from ..errors import QualityError, UsageError
-from ..io import check_output, output_format, write_bytes
-from ..palette import Palette, palette_format
+from ..io import check_output, output_format, print_line, write_files
+from ..palette import PALETTE_EXTENSIONS, Palette, palette_format
 from ..quantize import quantize
 from ..sample import sample_path
 from ..sweep import check_targets, find_k, target_missed
-from . import add_quantize_options, check_k
+from . import add_quantize_options, check_k, open_source
 
 DEMO_FOLDER = Path("kcolors-demo")
 
@@ -63,38 +63,22 @@ def run(args):
     fmt = _check(args, source, output, force)
     palette = Palette.load(args.palette, args.space) if args.palette else None
     report = args.json or not args.quiet
-    missed = None
-    movie = None if demo else read_animation(source, max_pixels=args.max_pixels)
-    if movie is not None:
-        if targeted:
-            raise UsageError(f"{source}: --target-delta-e and --target-psnr do not apply to animations; give -k")
-        result, data = compress_animation(movie, args, fmt, palette)
-    elif targeted:
-        result, met, fits = find_k(source, target_delta_e=args.target_delta_e, target_psnr=args.target_psnr,
-                                space=args.space, dither=args.dither, engine=args.engine, seed=args.seed,
-                                max_pixels=args.max_pixels)
-        missed = None if met else target_missed(result, args)
-    else:
-        result = quantize(source, args.k, space=args.space, dither=args.dither, engine=args.engine,
-                          seed=args.seed, palette=palette, max_pixels=args.max_pixels)
-    if movie is None:
-        # libdeflate frees the GIL, so the PNG is compressed on one core while the other computes the figures.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            encoding = pool.submit(encode, result, fmt, icc=result.picture.icc)
-            metrics = result.metrics() if report else None
-            data = encoding.result()
-    else:
+    with open_source(args, source) as opened:  # read once: a pipe or FIFO cannot be read twice
+        result, data, frames, fits, missed = _flatten(args, opened, fmt, palette, demo)
         metrics = result.metrics() if report else None
-    write_bytes(output, data, force=force)
+        name, bytes_in = opened.name, opened.n_bytes
+    outputs = [(output, data)]
     if args.palette_out:
-        result.as_palette().save(args.palette_out)
+        outputs.append((args.palette_out, result.as_palette().to_text(palette_format(args.palette_out),
+                                                                      Path(args.palette_out).stem).encode()))
+    write_files(outputs, force=force)  # both or neither
     if report:
-        figures = dict(metrics, input=str(source), output=str(output), bytes_in=result.picture.n_bytes,
-                       bytes_out=len(data), seconds=round(time.perf_counter() - started, 4))
-        if movie is not None:
-            figures.update(frames=len(movie.frames), bytes_in=Path(source).stat().st_size)
+        figures = dict(metrics, input=name, output=str(output), bytes_in=bytes_in, bytes_out=len(data),
+                       seconds=round(time.perf_counter() - started, 4))
+        if frames:
+            figures.update(frames=frames)
         if args.json:
-            print(json.dumps(figures))
+            print_line(json.dumps(figures))
         if not args.quiet:
             print(summary(figures), file=sys.stderr)
         if targeted and not missed and not args.quiet:
@@ -103,6 +87,33 @@ def run(args):
     if missed:
         raise QualityError(missed)
     return 0
+
+
+def _flatten(args, source, fmt, palette, demo):
+    """``(result, bytes, frames, fits, missed)``: the input flattened as the options ask, and encoded."""
+    targeted = args.target_delta_e is not None or args.target_psnr is not None
+    movie = None if demo else read_animation(source, max_pixels=args.max_pixels)
+    if movie is not None:
+        if targeted:
+            raise UsageError(f"{source.name}: --target-delta-e and --target-psnr do not apply to animations; give -k")
+        result, data = compress_animation(movie, args, fmt, palette)
+        return result, data, len(movie.frames), None, None
+    fits, missed = None, None
+    if targeted:
+        result, met, fits = find_k(source, target_delta_e=args.target_delta_e, target_psnr=args.target_psnr,
+                                   space=args.space, dither=args.dither, engine=args.engine, seed=args.seed,
+                                   max_pixels=args.max_pixels)
+        missed = None if met else target_missed(result, args)
+    else:
+        result = quantize(source, args.k, space=args.space, dither=args.dither, engine=args.engine,
+                          seed=args.seed, palette=palette, max_pixels=args.max_pixels)
+    # libdeflate frees the GIL, so the PNG is compressed on one core while the other computes the figures.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        encoding = pool.submit(encode, result, fmt, icc=result.picture.icc)
+        if not args.quiet or args.json:
+            result.psnr, result.delta_e  # noqa: B018 -- computed here, on this thread, while encoding runs
+        data = encoding.result()
+    return result, data, None, fits, missed
 
 
 def _check(args, source, output, force):
@@ -118,9 +129,12 @@ def _check(args, source, output, force):
     if args.palette and (args.target_delta_e is not None or args.target_psnr is not None):
         raise UsageError("--palette fixes the colours, so a quality target does not apply")
     check_targets(args.target_delta_e, args.target_psnr)
+    check_output(output, input_path=source, force=force)
     if args.palette_out:
         palette_format(args.palette_out)
-    check_output(output, input_path=source, force=force)
+        check_output(args.palette_out, input_path=source, force=True, extensions=PALETTE_EXTENSIONS)
+        if str(args.palette_out) == str(output):
+            raise UsageError(f"{output}: the image and the palette cannot be one file")
     return fmt
 
 

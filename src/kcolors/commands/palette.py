@@ -5,7 +5,7 @@ import sys
 
 from ..palette import palette_format
 from ..quantize import quantize
-from . import add_quantize_options, check_k
+from . import add_quantize_options, check_k, open_source
 
 
 def add_parser(sub):
@@ -41,8 +41,9 @@ def run(args):
     if args.from_dir:
         palette, shares, status = _collection(args)
     else:
-        result = quantize(args.input, args.k, space=args.space, engine=args.engine, seed=args.seed,
-                          max_pixels=args.max_pixels)
+        with open_source(args) as source:
+            result = quantize(source, args.k, space=args.space, engine=args.engine, seed=args.seed,
+                              max_pixels=args.max_pixels)
         palette, shares = result.as_palette(), result.shares
     print_palette(palette.hex(), shares, as_json=args.json)
     if args.palette_out:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..io import DEFAULT_MAX_PIXELS, load_image
-from . import output_beside_input, pixel_count, whole_number
+from . import add_input_limit, open_source, output_beside_input, pixel_count, whole_number
 
 OUTPUTS = (".png", ".svg", ".pdf", ".html")
 
@@ -31,6 +31,7 @@ def add_parser(sub):
     p.add_argument("--seed", type=int, default=0, help="seed of the sample and of k-means++ (default 0)")
     p.add_argument("--max-pixels", type=pixel_count, default=None, metavar="N",
                    help=f"refuse larger images (default {DEFAULT_MAX_PIXELS:,})")
+    add_input_limit(p)
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
     p.add_argument("-q", "--quiet", action="store_true", help="no report on stderr")
     p.set_defaults(run=run)
@@ -46,7 +47,8 @@ def run(args):
         raise UsageError(f"--sample must be between 1 and 1,000,000 points, not {args.sample}")
     output = output_beside_input(args.output, args.input, "space.png")
     ext = check_file_output(output, OUTPUTS, input_path=args.input, force=args.force)
-    picture = load_image(args.input, max_pixels=args.max_pixels)
+    with open_source(args) as source:
+        picture = load_image(source, max_pixels=args.max_pixels)
     centres = None
     if args.k is not None:
         from ..quantize import quantize

@@ -7,7 +7,7 @@ from pathlib import Path
 from ..errors import OutputError, OutputExistsError, UsageError
 from ..io import check_output, load_image, write_bytes
 from ..sweep import metrics_csv, parse_ks, suggest, sweep_steps
-from . import add_quantize_options, whole_number
+from . import add_quantize_options, open_source, whole_number
 
 DESCRIPTION = """\
 Flatten an image at each k of a range or list and write an animation cycling
@@ -67,7 +67,8 @@ def add_parser(sub):
 def run(args):
     ks = parse_ks(args.ks)
     output, fmt = _check(args, ks)
-    picture = load_image(args.input, max_pixels=args.max_pixels)
+    with open_source(args) as source:
+        picture = load_image(source, max_pixels=args.max_pixels)
     figures = bool(args.metrics or args.curve or args.suggest or not args.quiet)
     stream = sweep_steps(picture, ks, space=args.space, dither=args.dither, engine=args.engine, seed=args.seed,
                          figures=figures, png_bytes=bool(args.metrics), workers=args.jobs)
