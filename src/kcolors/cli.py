@@ -26,7 +26,13 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def build_parser():
+def build_parser(commands=COMMANDS):
+    """The argument parser; only the subcommands in ``commands`` are built in full (their modules imported).
+
+    The others stand as bare names, so that ``kcolors --version`` or one
+    command does not pay for importing every command's modules (sweeps,
+    batches, the web server) at start-up.
+    """
     parser = _Parser(
         prog="kcolors",
         description="Flatten images to k colours with k-means (k-means++ seeding) and write them small.",
@@ -35,9 +41,11 @@ def build_parser():
     parser.add_argument("-V", "--version", action="version", version=f"kcolors {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        module = _command_module(name)
+        module = _command_module(name) if name in commands else None
         if module is not None:
             module.add_parser(sub)
+        elif name not in commands:
+            sub.add_parser(name, add_help=False)
     return parser
 
 
@@ -57,7 +65,8 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] not in (*COMMANDS, "-h", "--help", "-V", "--version"):
         argv = ["compress", *argv]  # `kcolors photo.jpg -k 8` and a bare `kcolors` mean compress
-    parser = build_parser()
+    # the one command asked for is built in full; the help lists them all
+    parser = build_parser(COMMANDS if argv[0] in ("-h", "--help") else (argv[0],))
     args = parser.parse_args(argv)  # exits 2 with a usage line on bad options
     warnings.showwarning = _warning_line
     if args.command not in ("batch", "serve"):  # those two stop their workers on SIGTERM themselves

@@ -25,6 +25,7 @@ from .histogram import Histogram
 from .errors import InputError, OutputError, OutputExistsError, TooLargeError, UsageError
 
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # Pillow's own limit, about 89 million
+ORIENTATION = 0x0112  # the EXIF tag that says how the camera was held
 
 # The decoders kcolors lets Pillow use: the formats people flatten, each decoded in-process by Pillow or a
 # library it links (libpng, libjpeg, giflib-free GIF, libwebp, libavif, libtiff), within the pixel limit.
@@ -194,7 +195,8 @@ def _from_pil(im, name, limit):
         info["duration"] = im.info.get("duration")
         info["loop"] = im.info.get("loop")
     im.load()
-    im = ImageOps.exif_transpose(im)
+    if im.getexif().get(ORIENTATION, 1) != 1:  # exif_transpose copies the image even when it is upright
+        im = ImageOps.exif_transpose(im)
     im, icc = _to_srgb(im)
     rgb, alpha = _to_rgb_alpha(im)
     return Picture(rgb=rgb, alpha=alpha, name=name, icc=icc, info=info)
@@ -228,7 +230,8 @@ def _to_rgb_alpha(im):
         grey = np.clip(np.rint(grey), 0, 255).astype(np.uint8)
         return np.repeat(grey[..., None], 3, axis=2), None
     has_alpha = im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info
-    arr = np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
+    mode = "RGBA" if has_alpha else "RGB"
+    arr = np.asarray(im if im.mode == mode else im.convert(mode))  # convert copies, even to its own mode
     if not has_alpha:
         return np.ascontiguousarray(arr), None
     alpha = np.ascontiguousarray(arr[..., 3])

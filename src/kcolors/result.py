@@ -83,8 +83,19 @@ class Quantization:
 
     @cached_property
     def counts(self):
-        """Pixels per palette colour."""
-        return np.bincount(self.labels[self.labels >= 0], minlength=len(self.palette))
+        """Pixels per palette colour.
+
+        From the histogram when every pixel took its colour's nearest entry
+        (one count per distinct colour, not a pass over every pixel's label).
+        """
+        if self._colour_labels is None:
+            return np.bincount(self.labels[self.labels >= 0], minlength=len(self.palette))
+        histogram, _ = self.picture.histogram()
+        counts = np.bincount(self._colour_labels, weights=histogram.counts, minlength=len(self.palette))
+        clear = np.flatnonzero(self._palette.alpha == 0) if self._palette.alpha is not None else ()
+        if len(clear):
+            counts[clear[0]] += histogram.transparent
+        return np.rint(counts).astype(np.int64)
 
     @property
     def shares(self):
