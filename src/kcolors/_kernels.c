@@ -17,6 +17,7 @@
  *   kmeanspp         greedy weighted k-means++ seeding
  *   dither_fs        Floyd-Steinberg error diffusion onto a fixed palette
  *   dither_fs_alpha  the same on colour with alpha, under the rules of transparency
+ *   png_rows         an indexed PNG's raw rows: filter byte and packed indices
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -900,9 +901,65 @@ static PyObject *dither_fs_alpha(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* ------------------------------------------------------------------------ */
+/* png_rows(indices u8[h*w], width, bits, out u8[h*(1 + ceil(w*bits/8))])    */
+/* The raw image data of an indexed PNG: each row a filter-type byte (0,     */
+/* none) then the indices packed 8/bits to a byte, most significant first.   */
+/* ------------------------------------------------------------------------ */
+
+static PyObject *png_rows(PyObject *self, PyObject *args)
+{
+    PyObject *o_idx, *o_out;
+    Py_ssize_t width;
+    int bits;
+    if (!PyArg_ParseTuple(args, "OniO", &o_idx, &width, &bits, &o_out)) return NULL;
+    if (bits != 1 && bits != 2 && bits != 4 && bits != 8) {
+        PyErr_SetString(PyExc_ValueError, "png_rows: bits must be 1, 2, 4 or 8");
+        return NULL;
+    }
+    Py_buffer idx, out;
+    if (get_buf(o_idx, &idx, 0, "indices") < 0) return NULL;
+    if (get_buf(o_out, &out, 1, "out") < 0) { PyBuffer_Release(&idx); return NULL; }
+    Py_ssize_t h = width > 0 ? idx.len / width : 0, row = 1 + (width * bits + 7) / 8;
+    if (width < 1 || idx.len != h * width || out.len != h * row) {
+        PyBuffer_Release(&idx); PyBuffer_Release(&out);
+        PyErr_SetString(PyExc_ValueError, "png_rows: arrays of mismatched sizes");
+        return NULL;
+    }
+    const uint8_t *I = idx.buf;
+    uint8_t *O = out.buf;
+    Py_BEGIN_ALLOW_THREADS
+    int per_byte = 8 / bits;
+    for (Py_ssize_t y = 0; y < h; y++) {
+        const uint8_t *src = I + y * width;
+        uint8_t *dst = O + y * row;
+        *dst++ = 0;  /* filter type 0: none (what libpng advises for palette images) */
+        if (bits == 8) {
+            memcpy(dst, src, width);
+            continue;
+        }
+        Py_ssize_t x = 0;
+        for (; x + per_byte <= width; x += per_byte) {
+            unsigned v = 0;
+            for (int q = 0; q < per_byte; q++) v = (v << bits) | src[x + q];
+            *dst++ = (uint8_t)v;
+        }
+        if (x < width) {  /* the last byte of the row, padded with zero bits */
+            unsigned v = 0;
+            int q = 0;
+            for (; x < width; x++, q++) v = (v << bits) | src[x];
+            *dst = (uint8_t)(v << (bits * (per_byte - q)));
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&idx); PyBuffer_Release(&out);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"distinct_colors", distinct_colors, METH_VARARGS, "Exact colour histogram of RGB pixels."},
     {"dither_fs_alpha", dither_fs_alpha, METH_VARARGS, "Floyd-Steinberg on colour with alpha, opaque kept opaque."},
+    {"png_rows", png_rows, METH_VARARGS, "Raw indexed-PNG rows: filter byte and packed indices."},
     {"assign", assign, METH_VARARGS, "Nearest centre per point, with optional Lloyd sums."},
     {"lloyd", lloyd, METH_VARARGS, "Runs of Lloyd's iterations on a small weighted point set."},
     {"kmeanspp", kmeanspp, METH_VARARGS, "Greedy weighted k-means++ seeding."},

@@ -22,6 +22,8 @@ import deflate
 import numpy as np
 from PIL import Image
 
+from . import kernels
+
 # Fully transparent pixels share one palette slot with this colour.
 _CLEAR = (0, 0, 0)
 # libdeflate levels by raw size, each keeping compression near or under 0.25 s on one core of
@@ -69,8 +71,7 @@ def png_bytes(indices, colours, alphas=None, icc=None):
     h, w = indices.shape
     n = max(len(colours), 1)
     bits = next(b for b in (1, 2, 4, 8) if n <= 1 << b)
-    rows = _pack(indices, bits)
-    raw = np.hstack([np.zeros((h, 1), np.uint8), rows]).tobytes()  # filter type 0 on every row
+    raw = kernels.png_rows(indices, bits)  # filter type 0 on every row, indices packed
     chunks = [(b"IHDR", struct.pack(">IIBBBBB", w, h, bits, 3, 0, 0, 0))]
     if icc:
         chunks.append((b"iCCP", b"ICC profile\0\0" + zlib.compress(icc)))
@@ -87,19 +88,6 @@ def compress(raw):
     """``raw`` as a zlib stream (an IDAT's body), at the best level its size allows; frees the GIL."""
     level = next(level for limit, level in _COMPRESSION_LEVELS if limit is None or len(raw) <= limit)
     return bytes(deflate.zlib_compress(raw, level))
-
-
-def _pack(indices, bits):
-    """Rows of indices packed ``8 // bits`` to a byte, most significant first (PNG's order)."""
-    if bits == 8:
-        return indices
-    per_byte = 8 // bits
-    h, w = indices.shape
-    padded = np.zeros((h, -(-w // per_byte) * per_byte), np.uint8)
-    padded[:, :w] = indices
-    groups = padded.reshape(h, -1, per_byte)
-    shifts = np.arange(8 - bits, -1, -bits, dtype=np.uint8)
-    return np.bitwise_or.reduce(groups << shifts, axis=2).astype(np.uint8)
 
 
 def indexed_image(result, *, binary_alpha=False):

@@ -199,3 +199,13 @@ def dither_fs_alpha(image, kind, centres, solid, strength):
                              np.ascontiguousarray(solid, dtype=np.int32), principal_axis(centres), float(strength),
                              labels)
     return labels
+
+
+def png_rows(indices, bits):
+    """The raw data of an indexed PNG from (H, W) uint8 ``indices``: per row a filter byte (0) and the
+    indices packed ``8 // bits`` to a byte, most significant first. Returns a bytearray."""
+    indices = np.ascontiguousarray(indices, dtype=np.uint8)
+    h, w = indices.shape
+    out = bytearray(h * (1 + (w * bits + 7) // 8))
+    _kernels.png_rows(indices, w, int(bits), out)
+    return out
