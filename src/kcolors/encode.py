@@ -63,7 +63,8 @@ def palette_parts(result, *, binary_alpha=False):
     colours = palette[keep, :3].copy()
     colours[alpha[keep] == 0] = _CLEAR
     alphas = alpha[keep].tolist()
-    return new_index[labels].astype(np.uint8), colours, (alphas if min(alphas, default=255) < 255 else None)
+    indices = new_index.astype(np.uint8)[labels]  # a uint8 table: the pixels come out uint8, with no wide copy
+    return indices, colours, (alphas if min(alphas, default=255) < 255 else None)
 
 
 def png_bytes(indices, colours, alphas=None, icc=None):

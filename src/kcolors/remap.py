@@ -30,7 +30,8 @@ def colour_labels(histogram, palette_colors, space):
         labels, _ = kernels.assign(histogram.points(space), to_space(palette_colors, space))
         return labels
     entries = to_premultiplied(palette_colors[:, :3], palette_colors[:, 3], space)
-    points = to_premultiplied(histogram.colors, histogram.opacity, space)
+    points = histogram.points(space) if histogram.alpha is not None else to_premultiplied(
+        histogram.colors, histogram.opacity, space)
     opaque = histogram.opacity == 255
     labels = np.empty(len(points), dtype=np.int32)
     for chosen, allowed in ((opaque, palette_colors[:, 3] == 255), (~opaque, palette_colors[:, 3] >= 0)):
