@@ -13,7 +13,7 @@ import threading
 import warnings
 
 from . import __version__
-from .errors import EXIT_CODES, KcolorsError
+from .errors import EXIT_CODES, KcolorsError, Terminated
 
 COMMANDS = ("compress", "palette", "demo", "sweep", "plot", "compare", "batch", "serve")
 
@@ -69,7 +69,7 @@ def main(argv=None):
     parser = build_parser(COMMANDS if argv[0] in ("-h", "--help") else (argv[0],))
     args = parser.parse_args(argv)  # exits 2 with a usage line on bad options
     warnings.showwarning = _warning_line
-    if args.command not in ("batch", "serve"):  # those two stop their workers on SIGTERM themselves
+    if args.command != "serve":  # the server's own handler shuts it down gracefully
         _terminate_cleanly()
     try:
         return args.run(args) or 0
@@ -81,7 +81,7 @@ def main(argv=None):
         return 130
     except Terminated:
         _error("terminated")
-        return 143
+        return Terminated.exit_code
     except BrokenPipeError:
         return 1
     except MemoryError:
@@ -92,10 +92,6 @@ def main(argv=None):
             raise
         _error(f"internal error: {type(exc).__name__}: {exc} (set KCOLORS_DEBUG=1 for the traceback)")
         return 1
-
-
-class Terminated(BaseException):
-    """SIGTERM, raised where the program is, so that every ``finally`` runs (temporary files removed)."""
 
 
 def _terminate_cleanly():

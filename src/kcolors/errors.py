@@ -40,6 +40,22 @@ class OutputExistsError(OutputError):
     exit_code = 6
 
 
+class NoWorkerError(KcolorsError):
+    """``batch --scheduler``: every Dask worker died or left, and none came back within the worker timeout."""
+
+    exit_code = 8
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is (by the command line's handler) so that every ``finally`` runs:
+    temporary files removed, a batch's workers stopped and its report written.
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` on the way swallows it.
+    """
+
+    exit_code = 143
+
+
 class QualityError(KcolorsError):
     """Even 256 colours miss the requested quality target (the result is still written)."""
 
@@ -55,6 +71,7 @@ EXIT_CODES = {
     5: "cannot write the output (a folder missing or not writable, a full disk, standard output closed)",
     6: "output exists (use -f/--force)",
     7: "batch: some files failed (the others were written)",
+    8: "batch: stopped, the Dask cluster had no worker for --worker-timeout seconds (what was done is kept)",
     99: "quality target missed even at 256 colours (the 256-colour result is written)",
     130: "interrupted (Ctrl-C)",
     143: "terminated (SIGTERM); no partial or temporary file is left",

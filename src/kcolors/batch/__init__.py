@@ -16,7 +16,10 @@ The data path of one run:
    (:func:`fit_shared_palette`) and every image is then recoloured with it.
 
 One bad file never stops a batch: its task returns a row with
-``status="failed"`` and the reason, and the rest go on. :class:`Batch` holds
+``status="failed"`` and the reason, and the rest go on. That holds for a file
+that crashes its worker or runs past the time limit (its worker is killed), and
+for a folder that cannot be searched (a row of its own). Worker processes never
+outlive the batch process, however it ends. :class:`Batch` holds
 the rows (one per file, with the figures of ``kcolors compress --json``),
 writes the report and sums them up.
 
@@ -29,26 +32,31 @@ Where each part lives:
   :data:`REPORT_COLUMNS`, the statuses).
 - ``shared.py``: shared palettes (:func:`fit_shared_palette`,
   :class:`HistogramSum`, :func:`collection_palette`, :func:`palette_of`).
-- ``local.py``: the local process pool (:class:`LocalPool`, :func:`default_jobs`).
-- ``cluster.py``: the Dask runner (:class:`DaskCluster`) and :func:`make_runner`.
+- ``local.py``: the local process pool (:class:`LocalPool`, :func:`default_jobs`, the time
+  limit: :data:`DEFAULT_TIME_LIMIT`, :func:`default_time_limit`).
+- ``worker.py``: the worker side of the local pool (one task at a time; ends with the batch).
+- ``cluster.py``: the Dask runner (:class:`DaskCluster`; it raises :class:`~kcolors.errors.NoWorkerError`) and :func:`make_runner`.
 - ``progress.py``: the progress bar or lines (:class:`Progress`).
 - ``report.py``: the report file (:func:`check_report_path`, :func:`write_report`).
-- ``run.py``: the :class:`Batch` class and :data:`BATCH_FAILED`.
+- ``run.py``: the :class:`Batch` class and :data:`BATCH_FAILED`; it stops soon on :class:`~kcolors.errors.Terminated` (SIGTERM).
 """
 
-from .cluster import DaskCluster, make_runner
-from .local import LocalPool, default_jobs
-from .planning import KEEP_SUFFIXES, OUTPUT_FORMATS, Job, Plan, find_inputs, image_extensions, output_suffix, plan
+from .cluster import DEFAULT_WORKER_TIMEOUT, NO_WORKER, DaskCluster, make_runner
+from .local import DEFAULT_TIME_LIMIT, LocalPool, default_jobs, default_time_limit
+from .planning import (KEEP_SUFFIXES, OUTPUT_FORMATS, Found, Job, Plan, find_inputs, image_extensions, output_suffix,
+                       plan)
 from .progress import Progress
 from .report import check_report_path, write_report
+from ..errors import NoWorkerError, Terminated
 from .run import BATCH_FAILED, Batch
 from .shared import HistogramSum, collection_palette, fit_shared_palette, palette_of
 from .tasks import DONE, FAILED, REPORT_COLUMNS, SKIPPED, Settings, failed_row, image_histogram, process_file
 
 __all__ = [
-    "BATCH_FAILED", "DONE", "FAILED", "KEEP_SUFFIXES", "OUTPUT_FORMATS", "REPORT_COLUMNS", "SKIPPED",
-    "Batch", "DaskCluster", "HistogramSum", "Job", "LocalPool", "Plan", "Progress", "Settings",
-    "check_report_path", "collection_palette", "default_jobs", "failed_row", "find_inputs", "fit_shared_palette",
+    "BATCH_FAILED", "DEFAULT_TIME_LIMIT", "DEFAULT_WORKER_TIMEOUT", "DONE", "FAILED", "KEEP_SUFFIXES", "NO_WORKER",
+    "OUTPUT_FORMATS", "REPORT_COLUMNS", "SKIPPED", "Batch", "DaskCluster", "Found", "HistogramSum",
+    "Job", "LocalPool", "NoWorkerError", "Plan", "Progress", "Settings", "Terminated", "check_report_path",
+    "collection_palette", "default_jobs", "default_time_limit", "failed_row", "find_inputs", "fit_shared_palette",
     "image_extensions", "image_histogram", "make_runner", "output_suffix", "palette_of", "plan", "process_file",
     "write_report",
 ]

@@ -2,11 +2,25 @@
 
 import contextlib
 import os
+import queue
+import time
 import warnings
 
 from .. import __version__
-from ..errors import InputError, UsageError
-from .local import LocalPool
+from ..errors import InputError, NoWorkerError, UsageError
+from .local import DEFAULT_TIME_LIMIT, LocalPool
+
+DEFAULT_WORKER_TIMEOUT = 60.0  # seconds a batch waits, with no worker at all, for one to come back
+NO_WORKER = NoWorkerError.exit_code  # the batch stopped because its Dask cluster had no worker left
+_CHECK_EVERY = 1.0  # seconds between looks at the cluster (workers left, tasks over the time limit)
+
+
+# What each worker is running, from the scheduler's view (refreshed by the workers' heartbeats):
+# (key, worker address, seconds it has run). A lambda, so that it travels by value: the
+# scheduler need not have kcolors installed.
+_executing = lambda dask_scheduler: [(ts.key, ws.address, seconds)  # noqa: E731
+                                     for ws in dask_scheduler.workers.values()
+                                     for ts, seconds in ws.executing.items()]
 
 
 def _probe(paths):
@@ -21,9 +35,20 @@ class DaskCluster:
     same paths (a shared file system). A task whose worker dies is given to
     another worker by the scheduler; one that kills several workers in a row
     (``distributed.scheduler.allowed-failures``, 3 by default) is reported failed.
+
+    A task that runs past ``time_limit`` seconds is cancelled and reported
+    failed, and its worker is restarted through its nanny (a thread cannot stop
+    a decoder). When the cluster has had no worker at all for
+    ``worker_timeout`` seconds, :meth:`map_unordered` raises
+    :class:`NoWorkerError` rather than wait for ever.
     """
 
-    def __init__(self, address, *, timeout=10, wait_for_workers=30):
+    def __init__(self, address, *, timeout=10, wait_for_workers=30, time_limit=DEFAULT_TIME_LIMIT,
+                 worker_timeout=DEFAULT_WORKER_TIMEOUT):
+        for name, value in (("--timeout", time_limit), ("--worker-timeout", worker_timeout)):
+            if value is not None and not value > 0:
+                raise UsageError(f"{name} must be more than 0 seconds, not {value:g}")
+        self.time_limit, self.worker_timeout = time_limit, worker_timeout
         try:
             from distributed import Client
         except ImportError:
@@ -63,29 +88,40 @@ class DaskCluster:
                 warnings.warn(f"worker {worker} has kcolors {version}, this is {__version__}")
 
     def map_unordered(self, function, items, **kwargs):
-        """Yield ``(item, result)`` as tasks finish; ``result`` is an exception if the task could not run."""
-        from distributed import as_completed as dask_completed
+        """Yield ``(item, result)`` as tasks finish; ``result`` is an exception if the task could not run.
 
+        Raises
+        ------
+        NoWorkerError
+            The cluster had no worker for ``worker_timeout`` seconds (the tasks left are cancelled).
+        """
         items = list(items)
         if not items:
             return
         # pure=False: every run gets fresh keys, never a result cached from another client's run
         futures = self.client.map(function, items, pure=False, **kwargs)
-        item_of = {future.key: item for future, item in zip(futures, items)}
+        item_of = {future.key: (future, item) for future, item in zip(futures, items)}
+        finished = queue.SimpleQueue()
+        for future in futures:  # called from the client's thread: the loop below waits on the queue, no polling
+            future.add_done_callback(finished.put)
+        watch = _Watch(self)
         try:
-            for future in dask_completed(futures, loop=self.client.loop):
-                if future.status == "error":
-                    result = InputError(f"the task failed on the cluster ({type(future.exception()).__name__}: "
-                                        f"{future.exception()})")
-                else:
-                    result = future.result()
-                future.release()
-                yield item_of[future.key], result
+            while item_of:
+                try:
+                    future = finished.get(timeout=_CHECK_EVERY)
+                except queue.Empty:
+                    future = None
+                if future is not None and future.key in item_of:  # not one given up on already
+                    _, item = item_of.pop(future.key)
+                    result = _result(future)
+                    future.release()
+                    yield item, result
+                yield from watch.check(item_of)
         finally:
-            self.client.cancel([f for f in futures if not f.done()])
+            self.client.cancel([future for future, _ in item_of.values()])
 
     @staticmethod
-    def drain():
+    def drain(within=None):
         """After an interrupt: nothing (the cluster's tasks were cancelled)."""
         return iter(())
 
@@ -98,6 +134,73 @@ class DaskCluster:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _result(future):
+    """A finished Dask task's result, or the reason it has none."""
+    if future.status == "error":
+        return InputError(f"the task failed on the cluster ({type(future.exception()).__name__}: "
+                          f"{future.exception()})")
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001 - cancelled or lost on the cluster: the file is not done
+        return InputError(f"the task did not finish on the cluster ({type(exc).__name__}: {exc})")
+
+
+class _Watch:
+    """The looks at the cluster a batch takes while it waits: workers left, tasks over the time limit."""
+
+    def __init__(self, runner):
+        self.runner, self.client = runner, runner.client
+        self.next_look = time.monotonic() + _CHECK_EVERY
+        self.alone_since = None  # when the cluster was first seen with no worker
+        self.started = {}  # key -> when it started executing (monotonic, from the scheduler's durations)
+
+    def check(self, item_of):
+        """Yield ``(item, error)`` of tasks given up on (removed from ``item_of``); raise when no worker is left."""
+        now = time.monotonic()
+        if now < self.next_look:
+            return
+        self.next_look = now + _CHECK_EVERY
+        self._workers_left(now, len(item_of))
+        if self.runner.time_limit is None:
+            return
+        try:
+            running = self.client.run_on_scheduler(_executing)
+        except Exception:  # noqa: BLE001 - a scheduler that cannot tell: no time limit this round
+            return
+        for key, address, seconds in running:
+            if key not in item_of:
+                continue
+            started = self.started.setdefault(key, now - seconds)
+            if now - started >= self.runner.time_limit:
+                future, item = item_of.pop(key)
+                self.client.cancel([future])
+                yield item, InputError(self._stop(address))
+
+    def _workers_left(self, now, left):
+        if self.client.nthreads():
+            self.alone_since = None
+            return
+        self.alone_since = self.alone_since or now
+        if now - self.alone_since >= self.runner.worker_timeout:
+            raise NoWorkerError(f"--scheduler {self.runner.address}: no Dask worker for "
+                                f"{self.runner.worker_timeout:g} s (they died or left), {left} file"
+                                f"{'s' if left != 1 else ''} not done; start workers and rerun with --skip-existing")
+
+    def _stop(self, address):
+        """Restart the worker running a task over the time limit (through its nanny); the reason for the file."""
+        limit = self.runner.time_limit
+        try:
+            status = self.client.restart_workers([address], raise_for_error=False).get(address)
+        except Exception as exc:  # noqa: BLE001 - say what happened and go on
+            status = f"{type(exc).__name__}: {exc}"
+        if status == "OK":
+            return f"took longer than {limit:g} s; its Dask worker was restarted (raise --timeout if the image is " \
+                   "just big)"
+        warnings.warn(f"worker {address} could not be restarted ({status}): a task over the time limit may still "
+                      "be running there")
+        return f"took longer than {limit:g} s; given up on (raise --timeout if the image is just big)"
 
 
 def _check_address(address):
@@ -114,10 +217,17 @@ def _check_address(address):
         raise UsageError(f"--scheduler {address}: not a scheduler address; write tcp://HOST:PORT")
 
 
-def make_runner(jobs=None, scheduler=None):
-    """A :class:`DaskCluster` when ``scheduler`` is given, else a :class:`LocalPool`."""
+def make_runner(jobs=None, scheduler=None, *, time_limit=DEFAULT_TIME_LIMIT, worker_timeout=None):
+    """A :class:`DaskCluster` when ``scheduler`` is given, else a :class:`LocalPool`.
+
+    ``time_limit``: seconds one file may take (None: no limit); ``worker_timeout``:
+    seconds a Dask batch waits with no worker left (default 60; the local pool has none).
+    """
     if scheduler is not None:
         if jobs is not None:
             raise UsageError("--jobs sets the local pool; with --scheduler the Dask workers' threads do the work")
-        return DaskCluster(scheduler)
-    return LocalPool(jobs)
+        return DaskCluster(scheduler, time_limit=time_limit,
+                           worker_timeout=DEFAULT_WORKER_TIMEOUT if worker_timeout is None else worker_timeout)
+    if worker_timeout is not None:
+        raise UsageError("--worker-timeout is for Dask workers; add --scheduler")
+    return LocalPool(jobs, time_limit=time_limit)

@@ -1,14 +1,30 @@
-"""The local runner: a process pool on this machine that survives a worker's death."""
+"""The local runner: worker processes on this machine, each task under a time limit, none outliving the batch."""
 
 import collections
 import os
-import signal
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
-from concurrent.futures.process import BrokenProcessPool
+import time
 
 from .. import kernels
-from ..errors import InputError, UsageError
-from .tasks import _single_threaded
+from ..errors import InputError, KcolorsError, UsageError
+from . import worker
+
+# Seconds one file may take in a worker before the worker is killed. Pillow decodes in C and a
+# thread cannot stop it, so a file that never finishes (a looping decoder, a crafted image) would
+# hang the batch; generous, as the largest image --max-pixels lets in takes about 10 s with the
+# fast engine. The command line raises it for the engines that cluster every pixel.
+DEFAULT_TIME_LIMIT = 300.0
+
+DIED = "its worker process died on it (out of memory, or a crash while decoding)"
+
+
+def default_time_limit(engine="fast"):
+    """The time limit for one file: :data:`DEFAULT_TIME_LIMIT`, ten times that for the slower engines.
+
+    ``sklearn`` clusters every pixel (minutes for a large photo at k=256) and
+    ``simple`` runs k-means in plain numpy: a limit fit for ``fast`` would stop
+    honest work there.
+    """
+    return DEFAULT_TIME_LIMIT if engine == "fast" else 10 * DEFAULT_TIME_LIMIT
 
 
 def default_jobs():
@@ -19,32 +35,42 @@ def default_jobs():
         return os.cpu_count() or 1
 
 
-def _init_worker():
-    # Ctrl-C reaches the whole process group; the main process decides what stops,
-    # and a worker finishes the file it is writing (writes are atomic anyway).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _single_threaded()
+def timed_out(limit):
+    """The reason given for a file that ran past the time limit."""
+    return f"took longer than {limit:g} s; its worker process was killed (raise --timeout if the image is just big)"
 
 
 class LocalPool:
-    """Runs tasks in worker processes on this machine (``jobs=1``: in this process).
+    """Runs tasks in worker processes on this machine.
 
     Use as a context manager; :meth:`map_unordered` may be called several times
     (a shared-palette batch has two rounds) on the same processes. Scripts that
     use it need the ``if __name__ == "__main__":`` guard: workers start with
     ``forkserver`` and import the main module.
 
-    A file that kills its worker (out of memory, a crash in a decoder) does not
-    stop the batch: the pool is restarted, the few files that were in hand are
-    retried one at a time, and the one whose worker dies again is reported failed.
+    Each worker runs one task at a time, so the pool always knows which file a
+    worker holds and since when:
+
+    - a file that runs past ``time_limit`` seconds has its worker killed and is
+      reported failed; a new worker takes the next file;
+    - a file whose worker dies (out of memory, a crash in a decoder) is tried
+      once more, alone, and reported failed if its worker dies again;
+    - workers end when the batch process ends, however it ends (see
+      :mod:`kcolors.batch.worker`).
+
+    With ``jobs=1`` and no time limit, tasks run in this process.
     """
 
-    def __init__(self, jobs=None):
+    def __init__(self, jobs=None, time_limit=DEFAULT_TIME_LIMIT):
         self.jobs = default_jobs() if jobs is None else int(jobs)
         if self.jobs < 1:
             raise UsageError(f"--jobs must be at least 1, not {self.jobs}")
-        self._pool = None
-        self._in_hand = {}  # future -> item: submitted, result not yielded yet
+        if time_limit is not None and not time_limit > 0:
+            raise UsageError(f"--timeout must be more than 0 seconds, not {time_limit:g}")
+        self.time_limit = time_limit
+        self._context = self._lifeline = None
+        self._workers = []
+        self._ended = collections.deque()  # (item, result) of tasks that ended, not yet yielded
 
     def describe(self):
         return f"{self.jobs} local worker{'s' if self.jobs > 1 else ''}"
@@ -52,53 +78,114 @@ class LocalPool:
     def map_unordered(self, function, items, **kwargs):
         """Yield ``(item, result)`` as tasks finish; ``result`` is an exception if the task could not run."""
         pending = collections.deque(items)
-        if self.jobs == 1 or len(pending) <= 1:
+        if self.time_limit is None and (self.jobs == 1 or len(pending) <= 1):
             yield from self._inline(function, pending, kwargs)
             return
-        while pending:
-            suspects = yield from self._run(function, pending, kwargs)
-            for item in suspects:  # one of them killed its worker: alone, a second death names it
-                yield item, self._run_alone(function, item, kwargs)
+        suspects = collections.deque()  # items whose worker died under them: tried again, alone
+        self._hand_out(function, pending, suspects, kwargs)
+        while self._busy():
+            self._collect(suspects)
+            self._hand_out(function, pending, suspects, kwargs)  # idle workers go on before results are handled
+            while self._ended:
+                yield self._ended.popleft()
 
-    def _run(self, function, pending, kwargs):
-        """Run ``pending`` with a few tasks in hand per worker; on a worker's death, return the items in hand."""
-        pool, self._in_hand = self._executor(), {}
-        try:
-            while pending or self._in_hand:
-                while pending and len(self._in_hand) < 2 * self.jobs:  # bounded: a crash puts few files in doubt
-                    item = pending.popleft()
-                    self._in_hand[pool.submit(function, item, **kwargs)] = item
-                wait(self._in_hand, return_when=FIRST_COMPLETED)
-                for future in [f for f in self._in_hand if f.done() and not _broken(f)]:
-                    yield self._in_hand.pop(future), _outcome(future)
-                if any(_broken(f) for f in self._in_hand):
-                    suspects = list(self._in_hand.values())
-                    self._in_hand = {}
-                    self._restart()
-                    return suspects
-            return []
-        finally:
-            for future in self._in_hand:
-                future.cancel()
-
-    def _run_alone(self, function, item, kwargs):
-        future = self._executor().submit(function, item, **kwargs)
-        wait([future])
-        if _broken(future):
-            self._restart()
-            return InputError("its worker process died on it (out of memory, or a crash while decoding)")
-        return _outcome(future)
-
-    def drain(self):
+    def drain(self, within=None):
         """After an interrupt: wait for the tasks that were running and yield their ``(item, result)``.
 
         They run to the end anyway (a worker never leaves a half-written file),
-        so what they did is reported rather than lost.
+        so what they did is reported rather than lost; the time limit still holds.
+        ``within``: seconds to wait at most; then the workers still busy are
+        killed and their items not yielded (not done: their outputs are not written).
         """
-        running = {f: item for f, item in self._in_hand.items() if not f.cancelled()}
-        self._in_hand = {}
-        for future in as_completed(running):
-            yield running[future], _outcome(future)
+        until = None if within is None else time.monotonic() + within
+        while self._ended or self._busy():
+            if not self._ended:
+                if until is not None and time.monotonic() >= until:
+                    for slot in self._busy():
+                        self._discard(slot)
+                    return
+                self._collect(None, until)
+            if self._ended:
+                yield self._ended.popleft()
+
+    def _hand_out(self, function, pending, suspects, kwargs):
+        if suspects:  # alone: a second death then names the file, not a neighbour
+            if not self._busy():
+                self._give(self._idle_worker(), function, suspects.popleft(), kwargs, retried=True)
+            return
+        while pending and (len(self._workers) < self.jobs or not all(w.task for w in self._workers)):
+            item = pending.popleft()
+            if not self._give(self._idle_worker(), function, item, kwargs):
+                pending.appendleft(item)  # the worker was gone before it took the item: no blame
+
+    def _give(self, slot, function, item, kwargs, retried=False):
+        try:
+            slot.conn.send((function, item, kwargs))
+        except (BrokenPipeError, ConnectionResetError, EOFError):
+            self._discard(slot)
+            return False
+        slot.task = (item, time.monotonic(), retried)
+        return True
+
+    def _collect(self, suspects, until=None):
+        """Wait for a task to end (a result, a dead worker, a time limit); put what ended in ``self._ended``.
+
+        ``suspects`` receives the items of workers that died, to be tried again;
+        ``None`` (while draining) reports them failed at once. ``until``: wait no longer.
+        """
+        from multiprocessing.connection import wait
+
+        busy = self._busy()
+        if not busy:
+            return
+        deadlines = [] if until is None else [until]
+        if self.time_limit is not None:
+            deadlines.append(min(slot.task[1] for slot in busy) + self.time_limit)
+        timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+        wait([slot.conn for slot in busy] + [slot.process.sentinel for slot in busy], timeout)
+        now = time.monotonic()
+        for slot in busy:
+            item, started, retried = slot.task
+            outcome = slot.receive()
+            if outcome is not _NOTHING:
+                self._ended.append((item, outcome))
+            elif not slot.process.is_alive() or slot.conn.closed:
+                self._discard(slot)
+                if retried or suspects is None:
+                    self._ended.append((item, InputError(DIED)))
+                else:
+                    suspects.append(item)
+            elif self.time_limit is not None and now - started >= self.time_limit:
+                self._discard(slot)
+                self._ended.append((item, InputError(timed_out(self.time_limit))))
+
+    def _busy(self):
+        return [slot for slot in self._workers if slot.task]
+
+    def _idle_worker(self):
+        for slot in self._workers:
+            if not slot.task:
+                return slot
+        if self._context is None:
+            import multiprocessing
+
+            # forkserver: workers start from a clean process, not a copy of this one and its threads;
+            # after the first, a worker starts in a few milliseconds (a killed one is replaced cheaply)
+            self._context = multiprocessing.get_context("forkserver")
+            self._context.set_forkserver_preload(["kcolors.batch"])
+            # the lifeline: workers read it, and only this process holds its write end
+            self._lifeline = self._context.Pipe(duplex=False)
+        try:
+            slot = _Worker(self._context, self._lifeline[0])
+        except OSError as exc:  # e.g. this user may not run the Python executable again
+            raise KcolorsError(f"cannot start a worker process ({exc}); --jobs 1 --timeout 0 works in this process "
+                               "instead") from None
+        self._workers.append(slot)
+        return slot
+
+    def _discard(self, slot):
+        slot.stop(kill=True)
+        self._workers.remove(slot)
 
     @staticmethod
     def _inline(function, items, kwargs):
@@ -109,24 +196,15 @@ class LocalPool:
         finally:
             kernels.THREADS = saved
 
-    def _executor(self):
-        if self._pool is None:
-            import multiprocessing
-
-            # forkserver: workers start from a clean process, not a copy of this one and its threads
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["kcolors.batch"])
-            self._pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_init_worker)
-        return self._pool
-
-    def _restart(self):
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        self._pool = None
-
     def close(self):
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        """Stop the workers: idle ones are asked to, one still busy (its batch was abandoned) is killed."""
+        for slot in self._workers:
+            slot.stop(kill=bool(slot.task))
+        self._workers = []
+        if self._lifeline is not None:
+            for end in self._lifeline:
+                end.close()
+            self._lifeline = None
 
     def __enter__(self):
         return self
@@ -135,12 +213,42 @@ class LocalPool:
         self.close()
 
 
-def _broken(future):
-    """True when the task's worker process died (the pool then fails every task it held)."""
-    return future.done() and isinstance(future.exception(), BrokenProcessPool)
+_NOTHING = object()
 
 
-def _outcome(future):
-    """A finished local task's result, or the exception that kept it from running."""
-    error = future.exception()
-    return error if error is not None else future.result()
+class _Worker:
+    """One worker process and this end of its pipe; ``task`` is ``(item, started, retried)`` while it works."""
+
+    def __init__(self, context, lifeline):
+        self.conn, theirs = context.Pipe()
+        self.process = context.Process(target=worker.main, args=(theirs, lifeline), name="kcolors-worker",
+                                       daemon=True)
+        self.process.start()
+        theirs.close()
+        self.task = None
+
+    def receive(self):
+        """The task's outcome if the worker sent it, else ``_NOTHING`` (still working, or dead)."""
+        try:
+            if self.conn.poll():
+                outcome = self.conn.recv()
+                self.task = None
+                return outcome
+        except (EOFError, OSError):  # died before, or while, sending
+            self.conn.close()
+        return _NOTHING
+
+    def stop(self, *, kill):
+        if kill:
+            self.process.kill()
+        else:
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+        self.process.join(timeout=None if kill else 5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+        self.process.close()

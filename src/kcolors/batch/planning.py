@@ -2,13 +2,13 @@
 
 import glob
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from PIL import Image
-
 from ..errors import UsageError
+from ..io import accepted_extensions
 
 # --format choices. JPEG is left out: its encoder brings back the colours the palette removed.
 OUTPUT_FORMATS = ("keep", "png", "gif", "webp", "tif", "bmp")
@@ -29,9 +29,12 @@ class Job(NamedTuple):
 
 
 def image_extensions():
-    """File extensions Pillow can read (lower case, with the dot)."""
-    Image.init()
-    return frozenset(Image.registered_extensions())
+    """File extensions a folder search takes: those of the decoders kcolors allows (lower case, with the dot).
+
+    Not every format Pillow registers: PostScript, PDF and the exotic formats
+    are refused when read, and a folder search passes them over.
+    """
+    return accepted_extensions()
 
 
 def output_suffix(path, fmt="keep"):
@@ -51,9 +54,19 @@ class Plan:
     """What :func:`plan` found: the jobs, inputs that will fail before any work, and notes."""
 
     jobs: list
-    rejected: list  # (job, reason) of inputs that cannot be done (two inputs with one output)
+    rejected: list  # (job, reason) of inputs that cannot be done (two inputs with one output, unreadable folders)
     ignored: int  # files skipped while searching folders: hidden, or not images by their extension
     warnings: list
+
+
+class Found(NamedTuple):
+    """What :func:`find_inputs` found."""
+
+    names: list  # the image files, each once, in order
+    root: str  # the deepest folder holding every input
+    ignored: int  # files passed over in folders
+    notes: list  # inputs that found nothing
+    unreadable: list  # (folder, reason) of folders that could not be searched
 
 
 def plan(inputs, outdir, fmt="keep"):
@@ -86,7 +99,7 @@ def plan(inputs, outdir, fmt="keep"):
     if fmt not in OUTPUT_FORMATS:
         raise UsageError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, not {fmt!r}")
     outdir_abs = os.path.abspath(outdir)
-    found, root, ignored, notes = find_inputs(inputs, exclude=outdir_abs)
+    found, root, ignored, notes, unreadable = find_inputs(inputs, exclude=outdir_abs)
     jobs, rejected, seen_outputs = [], [], {}
     for name in found:
         source = os.path.abspath(name)
@@ -101,6 +114,8 @@ def plan(inputs, outdir, fmt="keep"):
             continue
         seen_outputs[job.output] = name
         jobs.append(job)
+    for folder, reason in unreadable:  # a row each in the report: images may be missing from the batch
+        rejected.append((Job(len(jobs) + len(rejected), os.path.abspath(folder), "", folder, ""), reason))
     return Plan(jobs, rejected, ignored, notes)
 
 
@@ -109,52 +124,68 @@ def find_inputs(inputs, exclude=None):
 
     Returns
     -------
-    (names, root, ignored, notes)
-        ``root``: the deepest folder holding every input; ``ignored``: files
-        passed over in folders; ``notes``: inputs that found nothing.
+    Found
     """
-    names, roots, notes, ignored, seen = [], [], [], 0, set()
+    names, roots, notes, ignored, seen, unreadable = [], [], [], 0, set(), []
     for argument in map(str, inputs):
-        files, root, skipped = _expand(argument, exclude, image_extensions())
+        files, root, skipped, failed = _expand(argument, exclude, image_extensions())
         ignored += skipped
         roots.append(root)
-        if not files:
+        unreadable += failed
+        if not files and not failed:
             notes.append(f"{argument}: no images found" if os.path.isdir(argument) else f"{argument}: matches no file")
         for name in files:
             if os.path.abspath(name) not in seen:  # named twice (a file and its folder): done once
                 seen.add(os.path.abspath(name))
                 names.append(name)
-    return names, (os.path.commonpath(roots) if roots else os.getcwd()), ignored, notes
+    return Found(names, os.path.commonpath(roots) if roots else os.getcwd(), ignored, notes, unreadable)
 
 
 def _expand(argument, outdir_abs, extensions):
-    """(files, root folder of the mirrored tree, files passed over) of one input argument."""
+    """(files, root folder of the mirrored tree, files passed over, unreadable folders) of one input argument."""
     if os.path.isdir(argument):
         return _walk(argument, outdir_abs, extensions)
     if glob.has_magic(argument) and not os.path.exists(argument):
         root = _pattern_root(argument)
         matches = sorted(p for p in glob.glob(argument, recursive=True)
                          if os.path.isfile(p) and _outside(p, outdir_abs, root))
-        return matches, os.path.abspath(root), 0
+        return matches, os.path.abspath(root), 0, []
     # a file named explicitly, or a path that does not exist: tried, so that the problem is reported
-    return [argument], os.path.dirname(os.path.abspath(argument)), 0
+    return [argument], os.path.dirname(os.path.abspath(argument)), 0, []
 
 
 def _walk(folder, outdir_abs, extensions):
-    files, ignored = [], 0
+    files, ignored, unreadable = [], 0, {}
     root = os.path.abspath(folder)
-    for here, dirs, names in os.walk(folder):
+
+    def cannot_search(error):  # os.walk passes over a folder it cannot list; the batch must say so
+        unreadable.setdefault(error.filename, _unreadable(error.filename, error))
+
+    for here, dirs, names in os.walk(folder, onerror=cannot_search):
         # hidden folders (.git, caches) and the output folder are not searched
         dirs[:] = sorted(d for d in dirs if not d.startswith(".")
                          and _outside(os.path.join(here, d), outdir_abs, root))
         for name in sorted(names):
             path = os.path.join(here, name)
-            if name.startswith(".") or os.path.splitext(name)[1].lower() not in extensions \
-                    or not os.path.isfile(path):
+            if name.startswith(".") or os.path.splitext(name)[1].lower() not in extensions:
                 ignored += 1
-            else:
+                continue
+            try:
+                is_file = stat.S_ISREG(os.stat(path).st_mode)
+            except (FileNotFoundError, NotADirectoryError):  # a dangling link: not an image
+                is_file = False
+            except OSError as exc:  # listed but not looked at: a folder without search (x) permission
+                unreadable.setdefault(here, _unreadable(here, exc))
+                continue
+            if is_file:
                 files.append(path)
-    return files, root, ignored
+            else:
+                ignored += 1
+    return files, root, ignored, sorted(unreadable.items())
+
+
+def _unreadable(folder, error):
+    return f"{folder}: cannot search this folder ({error.strerror or error}); the images in it were not done"
 
 
 def _outside(path, outdir_abs, root):

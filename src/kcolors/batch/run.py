@@ -5,7 +5,7 @@ import os
 import time
 from pathlib import Path
 
-from ..errors import InputError, OutputError, OutputExistsError, UsageError
+from ..errors import InputError, OutputError, OutputExistsError, Terminated, UsageError
 from .cluster import DaskCluster
 from .planning import plan
 from .progress import Progress, _size
@@ -14,6 +14,7 @@ from .shared import collection_palette
 from .tasks import DONE, FAILED, SKIPPED, Settings, _row, failed_row, process_file
 
 BATCH_FAILED = 7  # exit code: some files failed, the others were written
+TERMINATE_GRACE = 3.0  # seconds the files in hand get to finish after SIGTERM, before their workers are killed
 
 
 class Batch:
@@ -46,6 +47,7 @@ class Batch:
             raise OutputError(f"{outdir}: is a file, not a folder")
         found = plan(inputs, outdir, fmt)
         self.notes = found.warnings
+        self.refused = [reason for _, reason in found.rejected]  # failed before any work: print them first
         self.ignored = found.ignored
         self.jobs, self.total = found.jobs, len(found.jobs) + len(found.rejected)
         # job index -> report row, filled in as files finish
@@ -77,6 +79,10 @@ class Batch:
         Parameters
         ----------
         runner : LocalPool or DaskCluster
+            On Ctrl-C (KeyboardInterrupt), the files in hand are finished and
+            reported before the exception goes on; on :class:`Terminated`,
+            those that finish within ``TERMINATE_GRACE`` seconds (the others'
+            workers are killed, leaving no output).
         palette : Palette, optional
             Recolour every image with it instead of fitting one per image.
         shared : bool
@@ -103,6 +109,10 @@ class Batch:
                         self._record(job, row, progress)
                 except KeyboardInterrupt:
                     for job, row in runner.drain():  # files the workers were finishing: report them
+                        self._record(job, row, progress)
+                    raise
+                except Terminated:  # the same, but soon: files not finished within the grace are not done
+                    for job, row in runner.drain(within=TERMINATE_GRACE):
                         self._record(job, row, progress)
                     raise
             _remove_temporary_files(todo)
@@ -143,17 +153,26 @@ class Batch:
         """0, or :data:`BATCH_FAILED` when any file failed."""
         return BATCH_FAILED if self.counts()[FAILED] else 0
 
-    def summary(self, *, interrupted=False):
-        """One line: done, skipped, failed, time and rate, bytes before -> after of the files done."""
+    def summary(self, *, interrupted=False, stopped=None):
+        """One line: done, skipped, failed, time and rate, bytes before -> after of the files done.
+
+        ``interrupted``: by the user (Ctrl-C); ``stopped``: how else it ended early
+        (``"terminated"``, ``"stopped"`` when no Dask worker was left).
+        """
         c = self.counts()
         done = [row for row in self.report_rows() if row["status"] == DONE]
         before = sum(row["bytes_in"] or 0 for row in done)
         after = sum(row["bytes_out"] or 0 for row in done)
         rate = f", {len(done) / self.seconds:.1f} images/s" if done and self.seconds > 0 else ""
         change = f" ({100.0 * (after - before) / before:+.1f}%)" if before else ""
-        head = f"interrupted after {c[DONE]} done" if interrupted else f"{c[DONE]} done"
+        head = f"{'interrupted' if interrupted else stopped} after {c[DONE]} done" if interrupted or stopped \
+            else f"{c[DONE]} done"
         return (f"kcolors: {head}, {c[SKIPPED]} skipped, {c[FAILED]} failed of {self.total} "
                 f"in {self.seconds:.1f} s{rate}; {before:,} -> {after:,} bytes{change}")
+
+    def remove_temporary_files(self):
+        """Remove what killed workers left half-written (call only once no task of this batch is running)."""
+        _remove_temporary_files(self.todo)
 
     def write_report(self, path):
         """Write the rows to a ``.csv`` or ``.json`` file (atomically, replacing an older report)."""

@@ -79,23 +79,27 @@ def collection_palette(jobs, settings, runner, *, quiet=False, stream=None):
     return palette, shares, failures
 
 
-def palette_of(inputs, settings=Settings(), *, jobs=None, scheduler=None, quiet=False, stream=None):
+def palette_of(inputs, settings=Settings(), *, jobs=None, scheduler=None, quiet=False, stream=None,
+               **runner_options):
     """The shared palette of a collection, without writing images (``kcolors palette --from``).
+
+    ``runner_options`` go to :func:`make_runner` (``time_limit``, ``worker_timeout``).
 
     Returns
     -------
     (Palette, shares, failures)
-        As :func:`collection_palette`; ``failures`` are ``(input, reason)``.
+        As :func:`collection_palette`; ``failures`` are ``(input, reason)``, folders
+        that could not be searched among them.
     """
     settings.check()
-    names, _, _, notes = find_inputs(inputs)
-    for note in notes:
+    found = find_inputs(inputs)
+    for note in found.notes + [reason for _, reason in found.unreadable]:
         warnings.warn(note)
-    if not names:
+    if not found.names:
         raise InputError("no images found in " + ", ".join(map(str, inputs)))
-    todo = [Job(i, os.path.abspath(name), "", name, "") for i, name in enumerate(names)]
-    with make_runner(jobs, scheduler) as runner:
+    todo = [Job(i, os.path.abspath(name), "", name, "") for i, name in enumerate(found.names)]
+    with make_runner(jobs, scheduler, **runner_options) as runner:
         if isinstance(runner, DaskCluster):
             runner.check_paths([job.source for job in todo[:1000] if os.path.exists(job.source)][:1])
         palette, shares, failures = collection_palette(todo, settings, runner, quiet=quiet, stream=stream)
-    return palette, shares, [(job.input_name, reason) for job, reason in failures]
+    return palette, shares, [(job.input_name, reason) for job, reason in failures] + found.unreadable

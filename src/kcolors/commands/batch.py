@@ -1,8 +1,11 @@
 """``kcolors batch``: flatten a whole collection, on local cores or on a Dask cluster."""
 
+import argparse
+import signal
 import sys
 
-from ..batch import OUTPUT_FORMATS, Batch, Settings, check_report_path, make_runner
+from ..batch import (DEFAULT_WORKER_TIMEOUT, NO_WORKER, OUTPUT_FORMATS, Batch, LocalPool, NoWorkerError, Settings,
+                     Terminated, check_report_path, default_time_limit, make_runner)
 from ..errors import UsageError
 from ..palette import Palette, palette_format
 from . import add_quantize_options, check_k, whole_number
@@ -26,6 +29,13 @@ def add_parser(sub):
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help="run on this Dask distributed scheduler instead (the workers need kcolors and the files at "
                         "the same paths)")
+    p.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                   help="time limit for one file: one that takes longer has its worker process killed (Dask: "
+                        "restarted) and is reported failed, and the batch goes on (default 300; 3000 with --engine "
+                        "sklearn or simple; 0: no limit)")
+    p.add_argument("--worker-timeout", type=_seconds, default=None, metavar="SECONDS",
+                   help=f"with --scheduler: stop with exit code {NO_WORKER} when the cluster has had no worker for "
+                        f"this long (default {DEFAULT_WORKER_TIMEOUT:g})")
     p.add_argument("--skip-existing", action="store_true",
                    help="leave outputs that exist alone: resume a batch that was stopped")
     p.add_argument("-f", "--force", action="store_true", help="overwrite outputs that exist")
@@ -46,7 +56,11 @@ def run(args):
                   force=args.force)
     for note in batch.notes:
         print(f"kcolors: warning: {note}", file=sys.stderr)
-    with make_runner(args.jobs, args.scheduler) as runner:
+    for reason in batch.refused:  # failures, so shown even with --quiet
+        print(f"kcolors: {reason}", file=sys.stderr)
+    time_limit = default_time_limit(args.engine) if args.timeout is None else args.timeout or None
+    # SIGTERM raises Terminated in the main thread (kcolors.cli installs the handler): the batch stops its workers
+    with make_runner(args.jobs, args.scheduler, time_limit=time_limit, worker_timeout=args.worker_timeout) as runner:
         if not args.quiet:
             plural = "s" if batch.ignored > 1 else ""
             passed = f" ({batch.ignored} other file{plural} passed over)" if batch.ignored else ""
@@ -57,8 +71,31 @@ def run(args):
         except KeyboardInterrupt:
             _finish(batch, args, interrupted=True)  # what was done is kept and reported: resume with --skip-existing
             raise
+        except NoWorkerError:
+            _finish(batch, args, stopped="stopped")  # likewise; the error itself is the last line
+            raise
+        except Terminated:
+            # SIGTERM asks to stop soon: the files in hand had a few seconds to finish (Batch.run), the workers of
+            # the others are killed (outputs are whole or absent), their temporary files removed, the rest reported
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            runner.close()
+            if isinstance(runner, LocalPool):  # its workers are gone; a Dask worker may still be writing
+                batch.remove_temporary_files()
+            _finish(batch, args, stopped="terminated")
+            raise
     _finish(batch, args)
     return batch.exit_code()
+
+
+def _seconds(text):
+    """A number of seconds, 0 or more (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {text}")
+    return value
 
 
 def _check(args):
@@ -74,10 +111,14 @@ def _check(args):
         palette_format(args.palette_out)
     if args.report:
         check_report_path(args.report)
+    if args.worker_timeout is not None and not args.scheduler:
+        raise UsageError("--worker-timeout is for Dask workers; add --scheduler")
+    if args.worker_timeout == 0:
+        raise UsageError("--worker-timeout must be more than 0 seconds")
     return Palette.load(args.palette, args.space) if args.palette else None
 
 
-def _finish(batch, args, *, interrupted=False):
+def _finish(batch, args, *, interrupted=False, stopped=None):
     if args.report:
         batch.write_report(args.report)
     if batch.palette is not None and args.palette_out:
@@ -85,7 +126,7 @@ def _finish(batch, args, *, interrupted=False):
     if not args.quiet:
         if batch.palette is not None:
             print(f"kcolors: shared palette: {' '.join(batch.palette.hex())}", file=sys.stderr)
-        print(batch.summary(interrupted=interrupted), file=sys.stderr)
+        print(batch.summary(interrupted=interrupted, stopped=stopped), file=sys.stderr)
         written = [name for name, wanted in ((args.report, True), (args.palette_out, batch.palette is not None))
                    if name and wanted]
         if written:
