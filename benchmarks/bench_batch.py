@@ -69,22 +69,31 @@ def main():
         folder.mkdir()
         make_images(folder, args.images)
         modes = [False, True] if args.shared_palette else [False]
-        rows = []
+
+        def best_of(make, shared):
+            best = float("inf")
+            for _ in range(args.repeat):
+                with make() as runner:  # a fresh pool each run: its start-up is part of the time
+                    best = min(best, timed(folder, out, runner, settings, shared))
+            return best
+
+        # The local pools are timed before the Dask cluster starts: a LocalCluster writes MALLOC_TRIM_THRESHOLD_
+        # and OMP_NUM_THREADS=1 into this process's environment, and every process started after it inherits them.
+        times = {}
+        for shared in modes:
+            times[("local, 1 worker (--jobs 1)", shared)] = best_of(lambda: LocalPool(1), shared)
+            times[("local, 2 workers (--jobs 2)", shared)] = best_of(lambda: LocalPool(2), shared)
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                           dashboard_address=None, silence_logs=40) as cluster:
-            setups = [("local, 1 worker (--jobs 1)", lambda: LocalPool(1)),
-                      ("local, 2 workers (--jobs 2)", lambda: LocalPool(2)),
-                      ("Dask LocalCluster, 2 workers x 1 thread", lambda: DaskCluster(cluster.scheduler_address))]
             for shared in modes:
-                base = None
-                for name, make in setups:
-                    best = float("inf")
-                    for _ in range(args.repeat):
-                        with make() as runner:  # a fresh pool each run: its start-up is part of the time
-                            best = min(best, timed(folder, out, runner, settings, shared))
-                    base = base or best
-                    rows.append((name + (", shared palette" if shared else ""), best, args.images / best,
-                                 base / best))
+                times[("Dask LocalCluster, 2 workers x 1 thread", shared)] = best_of(
+                    lambda: DaskCluster(cluster.scheduler_address), shared)
+        rows = []
+        for shared in modes:
+            base = times[("local, 1 worker (--jobs 1)", shared)]
+            for (name, mode), best in times.items():
+                if mode == shared:
+                    rows.append((name + (", shared palette" if shared else ""), best, args.images / best, base / best))
     print(f"{args.images} images (96-384 px crops and 1/3-size kodim photographs), k={args.k}, "
           f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}\n")
     print("| setup | seconds | images/s | speed-up |")
