@@ -487,7 +487,7 @@ def test_palette_out_is_checked_before_any_work_and_both_or_neither_are_written(
 
 def test_both_outputs_or_neither_when_a_write_fails(tmp_path):
     from kcolors.errors import OutputError
-    from kcolors.io import write_files
+    from kcolors.output import write_files
 
     (tmp_path / "sub").mkdir()
     blocked = tmp_path / "sub" / "p.json"

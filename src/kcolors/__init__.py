@@ -19,8 +19,8 @@ it needs.
 Layers:
     errors                        errors that carry the command line's exit codes
     colorspace, kernels, simple, captions, sample   colour spaces; the compiled kernels; the from-scratch k-means; text in pictures; the sample photo
-    options, histogram, metrics   the shared option check; distinct colours and counts; PSNR and CIEDE2000
-    io                            any image file in, as a Picture (which keeps its histogram); atomic writes out
+    options, histogram, metrics, output   the shared option check; distinct colours and counts; PSNR and CIEDE2000; files written safely
+    io                            any image file in, read once, as a Picture (which keeps its histogram)
     kmeans                        the fast k-means on a histogram (k-means++ start, coarse to exact)
     result                        Quantization: a picture, its palette, each pixel's label, the figures
     remap                         each pixel to its nearest palette colour (or dithered): recolour -> Quantization

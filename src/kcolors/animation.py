@@ -23,7 +23,8 @@ from PIL import Image, ImageSequence
 from .captions import draw_label
 from .encode import palette_parts, pil_palette_image
 from .errors import InputError, TooLargeError, UsageError
-from .io import DEFAULT_MAX_PIXELS, Input, load_image, open_image, open_input, output_format, write_bytes
+from .io import DEFAULT_MAX_PIXELS, Input, load_image, open_image, open_input
+from .output import output_format, write_bytes
 from .palette import Palette
 from .quantize import check_options, fit_palette, ordered_over
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError, UsageError
-from .io import load_image, write_bytes
+from .io import load_image
+from .output import write_bytes
 from .options import check_options
 from .remap import recolour
 

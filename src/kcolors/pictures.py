@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw
 from .captions import font
 from .colorspace import rgb2oklab, to_space
 from .errors import UsageError
-from .io import check_output, output_format, write_bytes
+from .output import check_output, output_format, write_bytes
 
 BACKGROUND = (255, 255, 255)
 INK = (0, 0, 0)
@@ -34,7 +34,7 @@ SPACE_SAMPLE = 20_000  # points drawn in a colour-space plot
 def check_file_output(path, extensions, *, input_path=None, force=False):
     """Refuse, before any work, an output not ending in one of ``extensions`` or that cannot be written.
 
-    Returns the extension. See :func:`kcolors.io.check_output`.
+    Returns the extension. See :func:`kcolors.output.check_output`.
     """
     check_output(path, input_path=input_path, force=force, extensions=extensions)
     return Path(path).suffix.lower()

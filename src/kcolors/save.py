@@ -1,7 +1,7 @@
 """Writing a result to a file (or standard output), safely."""
 
 from .encode import encode
-from .io import check_output, output_format, write_bytes
+from .output import check_output, output_format, write_bytes
 
 
 def save(result, path, *, force=False):

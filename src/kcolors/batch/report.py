@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..errors import UsageError
-from ..io import write_bytes
+from ..output import write_bytes
 from .tasks import REPORT_COLUMNS
 
 

@@ -183,7 +183,7 @@ def _remove_temporary_files(jobs):
     """Remove the temporary files a killed worker left beside these outputs.
 
     A task killed while writing leaves ``.NAME.XXXX.part`` (the name
-    :func:`kcolors.io.write_bytes` gives its temporary file); the rerun wrote
+    :func:`kcolors.output.write_bytes` gives its temporary file); the rerun wrote
     the output itself, so what is left is litter. Called when every task has
     ended, so no writer is still at work.
     """

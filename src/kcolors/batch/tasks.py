@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from .. import kernels
 from ..encode import encode
 from ..errors import KcolorsError, OutputError
-from ..io import load_image, output_format, write_bytes
+from ..io import load_image
+from ..output import output_format, write_bytes
 from ..quantize import check_options, quantize
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"

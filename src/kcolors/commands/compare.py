@@ -3,7 +3,8 @@
 import sys
 
 from ..errors import UsageError
-from ..io import check_output, load_image
+from ..io import load_image
+from ..output import check_output
 from ..sweep import parse_ks, sweep
 from . import add_quantize_options, open_source, output_beside_input, whole_number
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..encode import encode
 from ..animation import compress_animation, read_animation
 from ..errors import QualityError, UsageError
-from ..io import check_output, output_format, print_line, write_files
+from ..output import check_output, output_format, print_line, write_files
 from ..palette import PALETTE_EXTENSIONS, Palette, palette_format
 from ..quantize import quantize
 from ..sample import sample_path

@@ -26,7 +26,7 @@ def add_parser(sub):
 
 def run(args):
     from ..errors import UsageError
-    from ..io import check_output
+    from ..output import check_output
 
     if args.input is None and not args.from_dir:
         raise UsageError("palette needs an image (or --from DIR for a collection)")

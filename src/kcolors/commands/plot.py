@@ -39,7 +39,7 @@ def add_parser(sub):
 
 def run(args):
     from ..pictures import check_file_output, save_figure, space_figure, space_html, space_sample
-    from ..io import write_bytes
+    from ..output import write_bytes
 
     if args.k is not None and not 1 <= args.k <= 256:
         raise UsageError(f"k must be between 1 and 256, not {args.k}")

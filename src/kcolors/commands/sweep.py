@@ -5,7 +5,8 @@ import sys
 from pathlib import Path
 
 from ..errors import OutputError, OutputExistsError, UsageError
-from ..io import check_output, load_image, write_bytes
+from ..io import load_image
+from ..output import check_output, write_bytes
 from ..sweep import metrics_csv, parse_ks, suggest, sweep_steps
 from . import add_quantize_options, open_source, whole_number
 
