@@ -146,7 +146,7 @@ class Histogram:
 def _pool(coords, points, weights, bits):
     """Weighted means of ``points`` grouped by their cube ``coords`` ((n, 3) ints below 2**bits; (n, 4) with alpha)."""
     if coords.shape[1] == 4:
-        return _pool_sparse(coords, points, weights)
+        return _pool_sparse(coords, points, weights, bits)
     cube = (coords[:, 0] << (2 * bits)) | (coords[:, 1] << bits) | coords[:, 2]
     total = np.bincount(cube, weights=weights, minlength=1 << (3 * bits))
     occupied = np.flatnonzero(total)
@@ -156,12 +156,24 @@ def _pool(coords, points, weights, bits):
     return np.stack(sums, axis=1) / total[occupied, None], total[occupied], cube_coords
 
 
-def _pool_sparse(coords, points, weights):
-    """As :func:`_pool` for colour-and-alpha cubes, too many (2**24 at 6 bits) for dense tables: by sorting."""
-    bits = 8  # wide enough for any level: cube coordinates are below 2**bits
+def _pool_sparse(coords, points, weights, bits):
+    """As :func:`_pool` for colour-and-alpha cubes, too many (2**24 at 6 bits) for dense tables of sums.
+
+    Four coordinates of at most 6 bits make a 24-bit key, which the compiled
+    2**24-entry table of :func:`kernels.distinct_colors` counts in one pass
+    (fed as three bytes); wider keys are sorted. Both give the cubes in
+    ascending key order.
+    """
     keys = (((coords[:, 0] << bits | coords[:, 1]) << bits | coords[:, 2]) << bits) | coords[:, 3]
-    unique, inverse = np.unique(keys, return_inverse=True)  # 1-D keys sort far faster than rows
-    cubes = np.stack([unique >> (3 * bits), (unique >> (2 * bits)) & 255, (unique >> bits) & 255, unique & 255], axis=1)
+    if 4 * bits <= 24:
+        as_bytes = np.stack([keys >> 16, keys >> 8, keys], axis=1).astype(np.uint8)
+        distinct, _, inverse = kernels.distinct_colors(as_bytes)
+        unique = _pack(distinct).astype(np.int64)
+    else:
+        unique, inverse = np.unique(keys, return_inverse=True)
+    mask = (1 << bits) - 1
+    cubes = np.stack([unique >> (3 * bits), (unique >> (2 * bits)) & mask, (unique >> bits) & mask, unique & mask],
+                     axis=1)
     total = np.bincount(inverse, weights=weights)
     sums = np.stack([np.bincount(inverse, weights=weights * points[:, ch]) for ch in range(points.shape[1])], axis=1)
     return sums / total[:, None], total, cubes
