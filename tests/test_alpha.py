@@ -337,3 +337,28 @@ def test_shared_palette_over_opaque_images_and_images_with_transparency(tmp_path
         out = rgba((tmp_path / "out" / name).read_bytes())
         assert {tuple(c) for c in out.reshape(-1, 4).tolist()} <= allowed
     assert (rgba((tmp_path / "out" / "opaque.png").read_bytes())[..., 3] == 255).all()
+
+
+def test_noisy_colour_and_alpha_does_not_stall(tmp_path):
+    """Random RGBA: every pixel a colour of its own, so coarse 4-D levels are large. The fit once queued the
+    Lloyd steps of its parallel starts on the threads those starts held, and waited for ever."""
+    noise = np.random.default_rng(0).integers(0, 256, (400, 600, 4), dtype=np.uint8)
+    (tmp_path / "noise.png").write_bytes(png(Image.fromarray(noise, "RGBA")))
+    result = run_cli(tmp_path / "noise.png", "-k", 16, "-o", tmp_path / "out.png", "-q")  # run_cli times out at 120 s
+    assert result.returncode == 0, result.stderr
+    check_written(noise, (tmp_path / "out.png").read_bytes(), 16)
+
+
+def test_kernel_jobs_that_map_again_run_in_their_own_thread():
+    import threading
+
+    from kcolors import kernels
+
+    def outer(n):
+        return sum(kernels.parallel_map(lambda x: x * x, list(range(n))))
+
+    done = []
+    worker = threading.Thread(target=lambda: done.append(kernels.parallel_map(outer, [3, 4, 5, 6])), daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert done == [[5, 14, 30, 55]]

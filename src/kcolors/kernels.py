@@ -31,14 +31,28 @@ def _chunks(n):
     return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
 
 
+_in_pool = threading.local()  # set in the pool's own threads
+
+
 def _map(function, jobs):
-    """``[function(*job) for job in jobs]``, on up to THREADS threads (the kernels release the GIL)."""
+    """``[function(*job) for job in jobs]``, on up to THREADS threads (the kernels release the GIL).
+
+    A job that maps again (a k-means start whose Lloyd steps split their
+    search) runs its inner jobs in its own thread: were they queued on the
+    pool, every pool thread could be waiting on jobs that no thread is free to
+    run.
+    """
     global _pool
-    if len(jobs) == 1 or THREADS == 1:
+    if len(jobs) == 1 or THREADS == 1 or getattr(_in_pool, "active", False):
         return [function(*job) for job in jobs]
     if _pool is None or _pool._max_workers != THREADS:
         _pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="kcolors")
-    return list(_pool.map(lambda job: function(*job), jobs))
+    return list(_pool.map(lambda job: _pooled(function, job), jobs))
+
+
+def _pooled(function, job):
+    _in_pool.active = True
+    return function(*job)
 
 
 def parallel_map(function, items):

@@ -24,6 +24,10 @@ from .colorspace import full_alpha
 COARSE_ABOVE = 4_096
 # Bits per channel of the coarse levels (cubes of 2**(8 - bits) levels a side).
 LEVEL_BITS = (5, 6)
+# Colour with alpha has a fourth channel, so a level of 5 bits can hold up to 2**20 cubes (a noisy image fills
+# them). While the first level is over SMALL_POINTS, a coarser one goes before it, so that the starts run
+# whole in C on a moderate point set. (An RGB level of 5 bits holds at most 32,768: never over.)
+COARSER_BITS = (4, 3)
 # The first level needs enough points for k-means++ to spread up to 256 centres over.
 COARSE_MIN_POINTS = 2_048
 # The level the starts are tried on: enough points per centre, but not so many that starts get slow.
@@ -175,6 +179,10 @@ def _levels(histogram, space, k):
             if len(means) >= COARSE_MIN_POINTS and (not levels or len(means) > LEVEL_GROWTH * len(levels[-1][0])):
                 levels.append((means, weights))
     levels.append((points, histogram.counts))
+    for bits in COARSER_BITS:
+        if len(levels[0][0]) <= SMALL_POINTS:
+            break
+        levels.insert(0, histogram.binned(space, bits))
     wanted = max(COARSE_MIN_POINTS, START_POINTS_PER_CENTRE * k)
     start = next((i for i, (p, _) in enumerate(levels) if len(p) >= wanted), len(levels) - 1)
     if start > 0 and len(levels[start][0]) > START_MAX_POINTS:
