@@ -317,14 +317,14 @@ def test_nothing_is_written_to_disk(photo, tmp_path, monkeypatch):
 def test_excess_load_gets_503_with_retry_after(photo, monkeypatch):
     """One worker, no queue: while it is busy a second request is turned away, and health still answers."""
     started, release = threading.Event(), threading.Event()
-    real = web_app.jobs.compress
+    real = web_app.workers.Pool.run
 
-    def slow(*args, **kwargs):
+    async def slow(self, *args, **kwargs):  # the job runs in a worker process: hold it back in the server
         started.set()
-        release.wait(30)
-        return real(*args, **kwargs)
+        await anyio.to_thread.run_sync(release.wait, 30)
+        return await real(self, *args, **kwargs)
 
-    monkeypatch.setattr(web_app.jobs, "compress", slow)
+    monkeypatch.setattr(web_app.workers.Pool, "run", slow)
     app = create_app(Settings(concurrency=1, queue=0, retry_after=3))
 
     async def scenario():

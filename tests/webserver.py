@@ -1,12 +1,26 @@
-"""A real `kcolors serve` in a subprocess on a free loopback port, for the browser and load tests."""
+"""A real `kcolors serve` in a subprocess on a free loopback port, for the browser, load and safety tests.
+
+Also what those tests measure on it (its process tree and memory), and job functions that the
+safety tests run in the server's worker processes in place of the real ones (workers import them
+by name, so they live in a module, here).
+"""
 
 import contextlib
+import io
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
 
 import httpx
+
+
+class ServerURL(str):
+    """The base URL of a running server (a plain str), with its ``pid`` and ``port``."""
+
+    pid = port = None
 
 
 @contextlib.contextmanager
@@ -21,7 +35,8 @@ def kcolors_server(*options):
         if not match:
             proc.kill()
             raise RuntimeError(f"kcolors serve did not start: {line!r} {proc.stderr.read()!r}")
-        url = match.group(1)
+        url = ServerURL(match.group(1))
+        url.pid, url.port = proc.pid, int(url.rstrip("/").rsplit(":", 1)[1])
         httpx.get(url + "api/health", timeout=30).raise_for_status()
         yield url
     finally:
@@ -33,3 +48,137 @@ def kcolors_server(*options):
             proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+
+
+# ----------------------------------------------------------------------------- raw HTTP, to stall and hang up
+
+BOUNDARY = "kcolors-test-boundary"
+
+
+def multipart(image, fields=(), name="p.png"):
+    parts = [f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode()
+             for key, value in fields]
+    parts.append(f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="image"; filename="{name}"\r\n'
+                 f'Content-Type: application/octet-stream\r\n\r\n'.encode() + image + b"\r\n")
+    return b"".join(parts) + f"--{BOUNDARY}--\r\n".encode()
+
+
+def open_request(port, body, path="/api/compress", length=None, send=None, host=None):
+    """A socket that has sent a POST's headers and ``send`` bytes of its body (all of it by default)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    head = (f"POST {path} HTTP/1.1\r\nHost: {host or f'127.0.0.1:{port}'}\r\n"
+            f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+            f"Content-Length: {len(body) if length is None else length}\r\n\r\n")
+    sock.sendall(head.encode() + body[:send])
+    return sock
+
+
+def read_answer(sock, timeout=30):
+    """(status, headers, body) of the answer on ``sock``, read until the server closes it."""
+    sock.settimeout(timeout)
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:] if ": " in line)
+    return int(lines[0].split()[1]), headers, body
+
+
+def wait_until(predicate, timeout, step=0.05):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+def photo_3mp():
+    """A 3.5 MP photograph as JPEG: kodim05 tiled 3 x 3, or a synthetic one when the photographs are absent."""
+    import numpy as np
+    from PIL import Image
+
+    from conftest import SHARED_IMAGES
+
+    path = SHARED_IMAGES / "kodim05.png"
+    if path.is_file():
+        picture = np.tile(np.asarray(Image.open(path).convert("RGB")), (3, 3, 1))
+    else:
+        y, x = np.mgrid[0:1536, 0:2304]
+        noise = np.random.default_rng(3).integers(0, 24, (1536, 2304, 3))
+        picture = np.clip(np.stack([x // 9, y // 6, (x + y) // 15], -1) + noise, 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(picture).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+# ----------------------------------------------------------------------------- processes and memory
+
+
+def alive(pid):
+    """True while ``pid`` runs (a zombie has ended: it holds no memory and runs nothing)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def descendants(pid):
+    """Process ids of every process below ``pid`` (children, their children, ...), read from /proc."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # ended meanwhile
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def rss_bytes(pids):
+    """The sum of VmRSS over ``pids`` (those that still exist)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                total += next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+        except (OSError, StopIteration):
+            continue
+    return total
+
+
+def tree_rss(pid):
+    """RSS of a process and all of its descendants, in bytes."""
+    return rss_bytes({pid} | descendants(pid))
+
+
+# ----------------------------------------------------------------------------- jobs for the workers
+
+
+def exhaust_memory(*args, **kwargs):
+    """Stand-in for a job: holds memory in a reference cycle, 16 MB at a time, until MemoryError.
+
+    Stops at 2 GB even if no limit bites (MemoryError all the same), not to take the machine down.
+    """
+    held = []
+    held.append(held)  # the cycle that kept memory after a MemoryError in the threaded server
+    for _ in range(128):
+        held.append(bytearray(16 << 20))
+    raise MemoryError("not stopped by the worker's memory limit")
+
+
+def allocate(n_bytes):
+    """Allocate and touch ``n_bytes``; return how many were touched."""
+    block = bytearray(n_bytes)
+    block[::4096] = b"\1" * len(block[::4096])
+    return len(block)

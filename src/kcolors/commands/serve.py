@@ -1,6 +1,15 @@
-"""``kcolors serve``: the web page and API on a local address, served by uvicorn."""
+"""``kcolors serve``: the web page and API on a local address, served by uvicorn.
+
+Below the app (:mod:`kcolors.web.app`), the connections themselves are guarded
+here, in uvicorn's HTTP protocol (:func:`guarded_protocol`): at most
+``max_connections`` open (more are answered 503 and closed), and a request's
+headers complete within ``read_timeout`` seconds of the connection or of the
+answer before: half a request is then answered 408, a connection that sent
+nothing is closed.
+"""
 
 import ipaddress
+import json
 import socket
 import sys
 
@@ -26,9 +35,23 @@ def add_parser(sub):
                    help="largest image decoded, in pixels (default %(default)s); larger gets HTTP 413")
     p.add_argument("--concurrency", "--workers", dest="concurrency", type=_at_least(1),
                    default=defaults.concurrency, metavar="N",
-                   help="images processed at once, in threads (default: the number of cores, %(default)s)")
+                   help="images processed at once, each in a worker process (default: the number of cores, "
+                        "%(default)s)")
     p.add_argument("--queue", type=_at_least(0), default=defaults.queue, metavar="N",
                    help="requests that may wait for a worker (default %(default)s); more get HTTP 503")
+    p.add_argument("--read-timeout", type=_seconds, default=defaults.read_timeout, metavar="S",
+                   help="seconds a request may send nothing, headers or body (default %(default)g); then HTTP 408")
+    p.add_argument("--job-timeout", type=_seconds, default=defaults.job_timeout, metavar="S",
+                   help="seconds one image may take, decoding included (default %(default)g); then its worker is "
+                        "killed and the answer is HTTP 503")
+    p.add_argument("--max-job-memory-mb", type=_memory_megabytes, default=defaults.max_job_memory / 2**20, metavar="MB",
+                   help="memory one image may need, estimated from its header before decoding (default: a quarter "
+                        "of this machine's, %(default).0f MB); more gets HTTP 413")
+    p.add_argument("--max-connections", type=_at_least(1), default=defaults.max_connections, metavar="N",
+                   help="open connections (default %(default)s); more are answered HTTP 503 and closed")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="another name the server answers to in the Host header, e.g. behind a proxy (repeatable); "
+                        "other names get HTTP 421")
     p.add_argument("--open", action="store_true", help="open the page in the default web browser")
     p.add_argument("-v", "--verbose", action="store_true", help="log every request")
     p.set_defaults(run=run)
@@ -50,13 +73,27 @@ def _at_least(low):
     return check
 
 
-def _megabytes(text):
+def _megabytes(text, what="the upload limit"):
     try:
         value = float(text)
     except ValueError:
         raise _type_error(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise _type_error(f"the upload limit must be above 0 MB, not {text}")
+    if not 0 < value < float("inf"):
+        raise _type_error(f"{what} must be above 0 MB, not {text}")
+    return value
+
+
+def _memory_megabytes(text):
+    return _megabytes(text, "the job memory limit")
+
+
+def _seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise _type_error(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise _type_error(f"the time limit must be above 0 s, not {text}")
     return value
 
 
@@ -100,25 +137,155 @@ def _is_loopback(host):
         return host == "localhost"
 
 
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+LINGER_SECONDS = 1.0  # a refused connection is read (and dropped) this long before it is closed
+
+
+def host_names(host, sock, extra=()):
+    """The names a browser may use for this server (loopback ones always), for the Host header check.
+
+    A wildcard address (0.0.0.0, ::) adds this computer's name and addresses.
+    """
+    names = set(LOOPBACK_NAMES) | {name.lower() for name in extra}
+    bound = sock.getsockname()[0]
+    for name in (host, bound):
+        names.add(f"[{name}]" if ":" in name else name.lower())
+    if ipaddress.ip_address(bound).is_unspecified:
+        names -= {"0.0.0.0", "[::]"}
+        hostname = socket.gethostname()
+        names |= {hostname.lower(), socket.getfqdn().lower()} | _interface_addresses()
+        try:
+            names |= {info[4][0] for info in socket.getaddrinfo(hostname, None, type=socket.SOCK_STREAM)
+                      if ":" not in info[4][0]}
+        except OSError:
+            pass
+    return sorted(names)
+
+
+def _interface_addresses():
+    """The IPv4 address of each network interface (Linux; elsewhere none: --allow-host names them)."""
+    import struct
+
+    found = set()
+    try:
+        import fcntl
+
+        interfaces = socket.if_nameindex()
+    except (ImportError, OSError):
+        return found
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:  # only asked, never connected
+        for _, name in interfaces:
+            try:
+                answer = fcntl.ioctl(probe.fileno(), 0x8915, struct.pack("256s", name[:15].encode()))  # SIOCGIFADDR
+            except OSError:
+                continue  # no IPv4 address
+            found.add(socket.inet_ntoa(answer[20:24]))
+    return found
+
+
+def allowed_hosts(names, port):
+    """Each name with and without the port, as the Host header carries it."""
+    return tuple(f"{name}{suffix}" for name in names for suffix in ("", f":{port}"))
+
+
+def guarded_protocol(settings):
+    """uvicorn's h11 protocol with a cap on open connections and a time limit on a request's headers."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class GuardedH11Protocol(H11Protocol):
+        _timer = None
+        _heard = False  # some bytes of the next request have come
+        _refused = False
+
+        def connection_made(self, transport):
+            super().connection_made(transport)
+            if len(self.connections) > settings.max_connections:
+                self._refuse(503, f"over {settings.max_connections} connections; try again in "
+                                  f"{settings.retry_after} s", f"Retry-After: {settings.retry_after}\r\n")
+            else:
+                self._arm()
+
+        def data_received(self, data):
+            if self._refused:
+                return  # read and dropped: see _refuse
+            self._heard = True
+            super().data_received(data)
+
+        def on_response_complete(self):
+            super().on_response_complete()
+            self._arm()
+
+        def connection_lost(self, exc):
+            if self._timer is not None:
+                self._timer.cancel()
+            super().connection_lost(exc)
+
+        def _arm(self):
+            # The next request's headers are due within read_timeout; uvicorn's own keep-alive timer
+            # stops as soon as one byte comes, and there is none before the first request.
+            if self._timer is not None:
+                self._timer.cancel()
+            self._heard = False
+            if not self.transport.is_closing():
+                self._timer = self.loop.call_later(settings.read_timeout, self._late, self.cycle)
+
+        def _late(self, cycle):
+            self._timer = None
+            waiting = self.cycle is cycle and (cycle is None or cycle.response_complete)
+            if not waiting or self.transport.is_closing():
+                return
+            if self._heard:
+                self._refuse(408, f"the request stalled: its headers did not arrive within "
+                                  f"{settings.read_timeout:g} s")
+            else:  # a connection opened ahead (browsers do) or left idle: closed without a word
+                self.transport.close()
+
+        def _refuse(self, status, message, extra=""):
+            # Written by hand: h11 cannot answer before a request has arrived. Then the connection closes
+            # for writing, and what the client still sends is read and dropped for a second before it
+            # closes for good: closed with unread bytes, it would be reset, and the answer lost.
+            body = json.dumps({"error": message, "status": status}).encode()
+            reason = {408: "Request Timeout", 503: "Service Unavailable"}[status]
+            self.transport.write(f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+                                 f"content-length: {len(body)}\r\nconnection: close\r\n{extra}\r\n".encode()
+                                 + body)
+            self._refused = True
+            self.transport.write_eof()
+            self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+    return GuardedH11Protocol
+
+
 def run(args):
     import uvicorn
 
+    from ..web import workers
     from ..web.app import create_app
     from ..web.settings import Settings
 
-    settings = Settings(max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
-                        concurrency=args.concurrency, queue=args.queue)
     sock = listen(args.host, args.port)
     url = url_of(sock)
+    names = host_names(args.host, sock, args.allow_host)
+    settings = Settings(max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
+                        concurrency=args.concurrency, queue=args.queue, read_timeout=args.read_timeout,
+                        job_timeout=args.job_timeout, max_job_memory=int(args.max_job_memory_mb * 2**20),
+                        max_connections=args.max_connections,
+                        allowed_hosts=allowed_hosts(names, sock.getsockname()[1]))
     if not _is_loopback(args.host):
         print(f"kcolors: warning: listening on {args.host}: anyone who can reach this computer can upload "
               f"images", file=sys.stderr)
     print(f"kcolors: serving {url} (API: {url}api, OpenAPI: {url}api/openapi.json); Ctrl+C stops", flush=True)
+    if not _is_loopback(args.host) or args.allow_host:
+        print(f"kcolors: answering to the names {', '.join(names)} (--allow-host adds one)", flush=True)
     if args.open:
         import webbrowser
 
         webbrowser.open(url)
-    config = uvicorn.Config(create_app(settings), log_level="info" if args.verbose else "warning",
-                            access_log=args.verbose, timeout_graceful_shutdown=5)
-    uvicorn.Server(config).run(sockets=[sock])
+    config = uvicorn.Config(create_app(settings), http=guarded_protocol(settings),
+                            log_level="info" if args.verbose else "warning", access_log=args.verbose,
+                            timeout_graceful_shutdown=5)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        workers.ZYGOTE.stop()  # its workers end with it
     return 0

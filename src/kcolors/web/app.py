@@ -11,11 +11,25 @@ Routes
 ``GET /api/health``            ``{"status": "ok", ...}``
 ``GET /api/openapi.json``      the OpenAPI 3.1 description of the above
 
-Untrusted uploads: the request body is read with a size limit (413), the
-image is decoded in memory with a pixel limit (413), and every field is
-checked (422). The decoding and k-means run in worker threads, at most
-``concurrency`` at a time, with at most ``queue`` more requests waiting;
-beyond that the answer is 503 with ``Retry-After``, so ``/api/health`` and the
+Untrusted uploads and clients, in the order a request meets the defences:
+
+- the Host header must name this server (421; against DNS rebinding);
+- the body is read in memory with a size limit (413; a refused body is read and
+  dropped up to four times the limit, so a client that sends it all before
+  reading sees the 413, not a reset) and a time limit: nothing for
+  ``read_timeout`` seconds gets 408;
+- every field is checked: unknown, duplicated or out of range gets 400 or 422;
+- only then is the request admitted: at most ``concurrency`` jobs run, at most
+  ``queue`` more wait, the rest get 503 with ``Retry-After``. A stalled or slow
+  upload never holds a place; what all uploads hold in memory together is
+  bounded (:class:`Buffers`; 503 beyond).
+- Each job runs in a worker process (:mod:`.workers`): the image is refused
+  from its header when over the pixel limit or the memory budget (413), then
+  decoded and flattened within ``job_timeout`` seconds (503). When the time is
+  up or the client hangs up, the worker is killed; idle workers stop after a
+  few seconds, so every job's memory goes back to the system.
+
+The event loop only reads, checks and forwards bytes, so ``/api/health`` and the
 page stay quick whatever the load.
 """
 
@@ -24,26 +38,22 @@ import json
 import logging
 import re
 from contextlib import asynccontextmanager
-from functools import partial
 from pathlib import Path
 
 import anyio
-import anyio.to_thread
-from PIL import UnidentifiedImageError
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
-from starlette.requests import ClientDisconnect
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .. import __version__
 from ..colorspace import SPACES
-from ..errors import InputError, TooLargeError, UsageError
+from ..errors import UsageError
 from ..quantize import MAX_K
-from . import jobs
+from . import jobs, workers
 from .openapi import openapi_document
 from .settings import MB, Settings
 
@@ -52,7 +62,8 @@ log = logging.getLogger("kcolors.web")
 STATIC = Path(__file__).resolve().parent / "static"
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the small fields, on top of the image itself
 MAX_FIELD_BYTES = 1024
-MAX_SWEEP_FRAMES = 32
+DRAIN_FACTOR = 4  # a refused body is read and dropped up to this many times the upload limit
+CLOSE = {"Connection": "close"}  # the rest of the request is not read: the connection cannot carry another
 
 # No inline script or style and nothing from another origin: the page works offline, and an
 # injected <script> would not run.
@@ -75,13 +86,12 @@ class ApiError(Exception):
 
 
 class Gate:
-    """Bounded concurrency: ``concurrency`` jobs in threads, ``queue`` waiting, the rest turned away.
+    """Admission: ``concurrency`` jobs running and ``queue`` waiting (the pool runs them), the rest turned away.
 
     The counter lives on the event loop (one thread), so it needs no lock.
     """
 
     def __init__(self, settings):
-        self.limiter = anyio.CapacityLimiter(settings.concurrency)
         self.capacity = settings.concurrency + settings.queue
         self.retry_after = settings.retry_after
         self.admitted = 0
@@ -96,26 +106,54 @@ class Gate:
             yield
         finally:
             self.admitted -= 1
+            if not self.admitted:  # idle: the uploads' buffers are free, give them back to the system
+                workers.trim_memory()
 
-    async def run(self, function, *args, **kwargs):
-        """Run ``function`` in a worker thread once one of the ``concurrency`` slots is free."""
-        return await anyio.to_thread.run_sync(partial(function, *args, **kwargs), limiter=self.limiter)
+
+class Buffers:
+    """The upload bytes held in memory, all requests together, at most ``limit``: bodies are read before
+    admission, so without it many uploads arriving at once would each hold up to the upload limit."""
+
+    def __init__(self, settings):
+        # The uploads in hand, plus two on their way.
+        self.limit = (settings.concurrency + settings.queue + 2) * (settings.max_upload_bytes + FORM_OVERHEAD)
+        self.retry_after = settings.retry_after
+        self.held = 0
+
+    @asynccontextmanager
+    async def account(self):
+        """A ``take(n)`` for one request; all it took is given back when the request ends."""
+        taken = 0
+
+        def take(n):
+            nonlocal taken
+            if self.held + n > self.limit:
+                raise ApiError(503, f"the server is receiving too many uploads at once; try again in "
+                                    f"{self.retry_after} s", {"Retry-After": str(self.retry_after), **CLOSE})
+            self.held += n
+            taken += n
+
+        try:
+            yield take
+        finally:
+            self.held -= taken
 
 
 # ----------------------------------------------------------------------------- the upload
 
 
-async def read_form(request, settings, allowed):
+async def read_form(request, settings, allowed, take=lambda n: None):
     """The multipart form of an API call: ``(file name, image bytes, {field: text})``.
 
     The body is read in memory with a size limit before any parsing, so an
     oversized upload costs at most the limit; the form parser keeps the file
     in memory too (its spool size is the limit), so nothing reaches the disk.
+    ``take(n)`` accounts for each chunk (:class:`Buffers`).
     """
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
         raise ApiError(415, "send the image as multipart/form-data, in a file field named 'image'")
-    body = await _read_body(request, settings.max_upload_bytes)
+    body = await _read_body(request, settings, take)
     parser = MultiPartParser(request.headers, _replay(body), max_files=1, max_fields=len(allowed) + 4,
                              max_part_size=MAX_FIELD_BYTES)
     parser.spool_max_size = settings.max_upload_bytes + FORM_OVERHEAD  # the file stays in memory
@@ -134,30 +172,67 @@ async def _replay(body):
     yield b""
 
 
-async def _read_body(request, max_upload_bytes):
-    limit = max_upload_bytes + FORM_OVERHEAD
+async def _read_body(request, settings, take):
+    limit = settings.max_upload_bytes + FORM_OVERHEAD
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_big(int(declared), max_upload_bytes)
+        if request.headers.get("expect", "").lower() != "100-continue":  # else the body never left the client
+            await _drain(request, settings, 0)
+        raise _too_big(int(declared), settings.max_upload_bytes)
     chunks, size = [], 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
+    while True:
+        message = await _receive(request, settings.read_timeout)
+        if message["type"] == "http.disconnect":
+            raise ApiError(400, "the upload was interrupted")
+        chunk, more = message.get("body", b""), message.get("more_body", False)
+        size += len(chunk)
+        try:
             if size > limit:
-                raise _too_big(size, max_upload_bytes, at_least=True)
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise ApiError(400, "the upload was interrupted") from None
-    return b"".join(chunks)
+                raise _too_big(size, settings.max_upload_bytes, at_least=True)
+            take(len(chunk))
+        except ApiError:
+            chunks.clear()
+            if more:
+                await _drain(request, settings, size)
+            raise
+        chunks.append(chunk)
+        if not more:
+            return b"".join(chunks)
+
+
+async def _receive(request, timeout):
+    """The next ASGI message, or 408 when nothing comes for ``timeout`` seconds."""
+    with anyio.move_on_after(timeout):
+        return await request.receive()
+    raise ApiError(408, f"the upload stalled: nothing arrived for {timeout:g} s", CLOSE)
+
+
+async def _drain(request, settings, received):
+    """Read and drop the rest of a refused body, up to DRAIN_FACTOR times the limit and for ``read_timeout`` s.
+
+    A client that sends the whole body before it reads (urllib, http.client)
+    would otherwise find the connection reset under it, and never see the 413.
+    """
+    most = DRAIN_FACTOR * (settings.max_upload_bytes + FORM_OVERHEAD)
+    with anyio.move_on_after(settings.read_timeout):
+        while received <= most:
+            message = await request.receive()
+            received += len(message.get("body", b""))
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                return
 
 
 def _too_big(size, limit, at_least=False):
     more = "more than " if at_least else ""
     return ApiError(413, f"the upload is {more}{size / MB:.1f} MB, over the limit of {limit / MB:g} MB "
-                         f"(kcolors serve --max-upload-mb raises it)")
+                         f"(kcolors serve --max-upload-mb raises it)", CLOSE)
 
 
 def _split_form(form, settings, allowed):
+    keys = [key for key, _ in form.multi_items()]
+    twice = sorted({key for key in keys if keys.count(key) > 1})
+    if twice:  # which one would count? Refused rather than guessed (k=300 then k=8 is not k=8)
+        raise ApiError(400, f"field {twice[0]!r} is given more than once; send each field once")
     unknown = sorted(set(form.keys()) - set(allowed) - {"image"})
     if unknown:
         raise ApiError(422, f"unknown field {unknown[0]!r}; the fields are image, {', '.join(allowed)}")
@@ -186,113 +261,83 @@ def safe_name(filename):
     return name[-80:]
 
 
-# ----------------------------------------------------------------------------- the fields
-
-
-def parse_int(fields, key, default, low, high):
-    text = fields.get(key, "").strip()
-    if not text:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise ApiError(422, f"{key} must be a whole number, not {text!r}") from None
-    if not low <= value <= high:
-        raise ApiError(422, f"{key} must be between {low} and {high}, not {value}")
-    return value
-
-
-def parse_space(fields):
-    space = fields.get("space", "").strip().lower() or "rgb"
-    if space not in SPACES:
-        raise ApiError(422, f"space must be one of {', '.join(SPACES)}, not {space!r}")
-    return space
-
-
-def parse_dither(fields):
-    """on/off words, or a strength from 0 to 1."""
-    text = fields.get("dither", "").strip().lower()
-    if text in ("", "0", "off", "false", "no"):
-        return 0.0
-    if text in ("on", "true", "yes"):
-        return 1.0
-    try:
-        value = float(text)
-    except ValueError:
-        raise ApiError(422, f"dither must be on, off or a strength from 0 to 1, not {text!r}") from None
-    if not 0.0 <= value <= 1.0:  # also refuses nan
-        raise ApiError(422, f"dither strength must be between 0 and 1, not {text}")
-    return value
-
-
-def parse_ks(fields):
-    """``2-15`` or ``2,4,8,16``: the k of each frame, ascending, at most MAX_SWEEP_FRAMES of them."""
-    text = fields.get("k", "").strip() or "2-15"
-    ks = set()
-    try:
-        for part in text.split(","):
-            low, _, high = part.strip().partition("-")
-            low, high = int(low), int(high or low)
-            if high - low >= MAX_SWEEP_FRAMES:
-                raise ApiError(422, f"k {text!r} makes more than {MAX_SWEEP_FRAMES} frames")
-            ks.update(range(low, high + 1))
-    except ValueError:
-        raise ApiError(422, f"k must be a range such as 2-15 or a list such as 2,4,8, not {text!r}") from None
-    if not ks:
-        raise ApiError(422, f"k {text!r} names no frame: write the smaller number first, as in 2-15")
-    if min(ks) < 1 or max(ks) > MAX_K:
-        raise ApiError(422, f"each k must be between 1 and {MAX_K}, not {text!r}")
-    if len(ks) > MAX_SWEEP_FRAMES:
-        raise ApiError(422, f"k {text!r} makes {len(ks)} frames; at most {MAX_SWEEP_FRAMES}")
-    return tuple(sorted(ks))
-
-
-def compress_options(fields):
-    return jobs.CompressOptions(k=parse_int(fields, "k", 16, 1, MAX_K), space=parse_space(fields),
-                                dither=parse_dither(fields), seed=parse_int(fields, "seed", 0, 0, 2**31 - 1))
-
-
-def sweep_options(fields):
-    fmt = fields.get("format", "").strip().lower() or "gif"
-    if fmt not in jobs.ANIMATION_FORMATS:
-        raise ApiError(422, f"format must be gif or webp, not {fmt!r}")
-    return jobs.SweepOptions(ks=parse_ks(fields), space=parse_space(fields), dither=parse_dither(fields),
-                             seed=parse_int(fields, "seed", 0, 0, 2**31 - 1), format=fmt,
-                             duration=parse_int(fields, "duration", 500, 20, 10_000),
-                             max_side=parse_int(fields, "max_side", 0, 0, 100_000))
-
-
-COMPRESS_FIELDS = ("k", "space", "dither", "seed")
-SWEEP_FIELDS = ("k", "space", "dither", "seed", "format", "duration", "max_side")
-
-
 # ----------------------------------------------------------------------------- the routes
 
 
 async def _process(request, allowed, parse, job):
-    """Admit, read and check the upload, then run ``job`` in a worker thread."""
+    """Read and check the upload, then admit it and run ``job`` in a worker process."""
     state = request.app.state
-    async with state.gate.admit():
-        name, data, fields = await read_form(request, state.settings, allowed)
-        options = parse(fields)
+    settings = state.settings
+    async with state.buffers.account() as take:
+        name, data, fields = await read_form(request, settings, allowed, take)
         try:
-            return name, options, await state.gate.run(job, data, name, options,
-                                                       max_pixels=state.settings.max_pixels)
-        except TooLargeError as exc:
-            raise ApiError(413, str(exc).replace("raise it with --max-pixels",
-                                                 "kcolors serve --max-pixels raises it")) from None
-        except InputError as exc:
-            status = 415 if isinstance(exc.__cause__, UnidentifiedImageError) else 400
-            raise ApiError(status, str(exc)) from None
+            options = parse(fields)
         except UsageError as exc:
             raise ApiError(422, str(exc)) from None
-        except MemoryError:
-            raise ApiError(503, "out of memory for this image; try a smaller one",
-                           {"Retry-After": str(state.settings.retry_after)}) from None
+        return await _admit_and_run(request, job, name, data, options)
+
+
+async def _admit_and_run(request, job, name, data, options):
+    """Admit a checked upload (or 503), run its job in a worker, and turn the job's failures into answers."""
+    state = request.app.state
+    settings = state.settings
+    async with state.gate.admit():
+        try:
+            return name, options, await _run_while_connected(request, job, data, name, options,
+                                                              max_pixels=settings.max_pixels,
+                                                              max_memory=settings.max_job_memory)
+        except workers.JobFailed as exc:
+            raise _job_error(exc, settings) from None
+        except TimeoutError:
+            raise ApiError(503, f"{name}: took longer than the limit of {settings.job_timeout:g} s (kcolors serve "
+                                f"--job-timeout raises it)", {"Retry-After": str(settings.retry_after)}) from None
+        except workers.WorkerLost as exc:
+            log.error("%s: %s", name, exc)
+            raise ApiError(500, f"{name}: {exc}") from None
+
+
+async def _run_while_connected(request, function, *args, **kwargs):
+    """``pool.run(function, ...)``, cancelled (its worker killed) as soon as the client hangs up."""
+    outcome = {}
+
+    async def watch(scope):
+        # The body has been read: the next message is http.disconnect, when the client goes.
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        outcome["gone"] = True
+        scope.cancel()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(watch, group.cancel_scope)
+        try:
+            outcome["value"] = await request.app.state.pool.run(function, *args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - raised below, outside the task group
+            outcome["error"] = exc
+        group.cancel_scope.cancel()
+    if "gone" in outcome:
+        raise ApiError(499, "the client went away")  # nobody reads it; the job is already stopped
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def _job_error(exc, settings):
+    """The HTTP answer to an error raised in a job (see :class:`workers.JobFailed`)."""
+    if exc.kind == "TooLargeError":
+        return ApiError(413, exc.message.replace("raise it with --max-pixels", "kcolors serve --max-pixels raises it"))
+    if exc.kind == "InputError":
+        return ApiError(415 if exc.cause == "UnidentifiedImageError" else 400, exc.message)
+    if exc.kind == "UsageError":
+        return ApiError(422, exc.message)
+    if exc.kind == "MemoryError":
+        return ApiError(503, "out of memory for this image; try a smaller one",
+                        {"Retry-After": str(settings.retry_after)})
+    log.error("internal error in a job: %s", exc.details)
+    return ApiError(500, f"internal error: {exc.kind} (a bug: please report it)")
 
 
 async def compress(request):
-    name, options, (png, metrics) = await _process(request, COMPRESS_FIELDS, compress_options, jobs.compress)
+    name, options, (png, metrics) = await _process(request, jobs.COMPRESS_FIELDS, jobs.compress_options, jobs.compress)
     stem = Path(name).stem or "image"
     headers = {"X-Kcolors-Metrics": json.dumps(metrics, separators=(",", ":")),
                "Content-Disposition": f'inline; filename="{stem}-k{options.k}.png"', "Cache-Control": "no-store"}
@@ -300,13 +345,13 @@ async def compress(request):
 
 
 async def compress_json(request):
-    _, _, (png, metrics) = await _process(request, COMPRESS_FIELDS, compress_options, jobs.compress)
+    _, _, (png, metrics) = await _process(request, jobs.COMPRESS_FIELDS, jobs.compress_options, jobs.compress)
     return JSONResponse({"metrics": metrics, "png_base64": base64.b64encode(png).decode("ascii")},
                         headers={"Cache-Control": "no-store"})
 
 
 async def sweep(request):
-    name, options, (data, labels) = await _process(request, SWEEP_FIELDS, sweep_options, jobs.sweep)
+    name, options, (data, labels) = await _process(request, jobs.SWEEP_FIELDS, jobs.sweep_options, jobs.sweep)
     fmt, media_type = options.format, jobs.ANIMATION_FORMATS[options.format][1]
     headers = {"X-Kcolors-Frames": json.dumps(labels), "Cache-Control": "no-store",
                "Content-Disposition": f'inline; filename="{Path(name).stem or "image"}-sweep.{fmt}"'}
@@ -318,9 +363,12 @@ async def health(request):
     s = state.settings
     return JSONResponse({
         "status": "ok", "version": __version__,
-        "busy": state.gate.admitted, "capacity": state.gate.capacity,
+        "busy": state.gate.admitted, "capacity": state.gate.capacity, "running": len(state.pool.running),
+        "idle_workers": len(state.pool.idle),
         "limits": {"max_upload_bytes": s.max_upload_bytes, "max_pixels": s.max_pixels, "max_k": MAX_K,
-                   "concurrency": s.concurrency, "queue": s.queue, "spaces": list(SPACES)},
+                   "concurrency": s.concurrency, "queue": s.queue, "spaces": list(SPACES),
+                   "read_timeout_s": s.read_timeout, "job_timeout_s": s.job_timeout,
+                   "max_job_memory_bytes": s.max_job_memory, "max_connections": s.max_connections},
     }, headers={"Cache-Control": "no-store"})
 
 
@@ -372,13 +420,45 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class HostCheck:
+    """Pure ASGI middleware: 421 for a Host header that is not one of ``allowed`` (None: any host).
+
+    A web page on another site can make the browser send requests to a server
+    on this computer under a name of its own, once that name resolves to
+    127.0.0.1 (DNS rebinding); the Host header still carries that name.
+    """
+
+    def __init__(self, app, allowed=None):
+        self.app, self.allowed = app, None if allowed is None else frozenset(allowed)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and self.allowed is not None:
+            # HTTP/1.0 may send no Host: there is no name to check then.
+            foreign = [h.decode("latin-1") for k, h in scope["headers"] if k == b"host"
+                       and h.decode("latin-1").lower() not in self.allowed]
+            if foreign:
+                response = _error_response(421, f"this server does not answer to {foreign[0]!r}; use one of: "
+                                                f"{', '.join(sorted(self.allowed))}")
+                return await response(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
+@asynccontextmanager
+async def lifespan(app):
+    app.state.pool.start()  # the worker processes' zygote imports kcolors while the server starts
+    try:
+        yield
+    finally:
+        app.state.pool.close()
+
+
 def create_app(settings=None):
     """The Starlette application of ``kcolors serve``.
 
     Parameters
     ----------
     settings : Settings, optional
-        Limits (upload size, pixels, concurrency, queue); the defaults when omitted.
+        Limits (upload size, pixels, concurrency, queue, time, memory, hosts); the defaults when omitted.
 
     Returns
     -------
@@ -395,8 +475,13 @@ def create_app(settings=None):
         Route("/api/openapi.json", openapi),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
+    settings = settings or Settings()
     handlers = {ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error}
-    app = Starlette(routes=routes, exception_handlers=handlers, middleware=[Middleware(SecurityHeaders)])
-    app.state.settings = settings or Settings()
-    app.state.gate = Gate(app.state.settings)
+    middleware = [Middleware(SecurityHeaders), Middleware(HostCheck, allowed=settings.allowed_hosts)]
+    app = Starlette(routes=routes, exception_handlers=handlers, middleware=middleware, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.gate = Gate(settings)
+    app.state.buffers = Buffers(settings)
+    app.state.pool = workers.Pool(settings.concurrency, settings.job_timeout, settings.max_job_memory,
+                                  settings.worker_idle)
     return app

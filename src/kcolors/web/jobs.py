@@ -1,8 +1,12 @@
-"""The work behind the web API: plain functions over bytes, run in worker threads.
+"""The work behind the web API: plain functions over bytes, run in worker processes (:mod:`.workers`).
 
-Everything here works in memory: the upload arrives as bytes, the answer
+The fields of a request become checked options here (UsageError names the
+field). Everything works in memory: the upload arrives as bytes, the answer
 leaves as bytes, and nothing touches the disk. Errors are the library's own
 (:mod:`kcolors.errors`); :mod:`kcolors.web.app` turns them into HTTP answers.
+
+Before decoding, each job estimates its peak memory from the image's header
+(:func:`memory_needed`) and refuses, with TooLargeError, an image over its budget.
 """
 
 import io
@@ -11,11 +15,29 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from ..colorspace import SPACES
 from ..encode import encode, indexed_image
-from ..io import load_image
-from ..quantize import quantize
+from ..errors import TooLargeError, UsageError
+from ..io import load_image, open_image
+from ..quantize import MAX_K, quantize
+
+MB = 1024 * 1024
+
+# Peak memory of a job, in bytes per pixel on top of the decoder's own buffer, measured (peak RSS of a
+# job in a fresh worker, 3 MP images) on the worst case: noise, where nearly every pixel has a colour of its
+# own, for the colour histogram and k-means grow with the distinct colours. Measured: compress 117 B/px
+# (k=16) and 141 (k=256, dithered) opaque, 255 and 263 with alpha; a sweep 108 / 258 / 483 B/px at 2 / 14
+# / 32 frames as GIF, 576 at 32 as WebP; decoding and the scale-down of max_side 10-26 B/px at full
+# size. Photographs take a sixth (compress, 15-23 B/px) to two thirds (sweep, 160-170) of it.
+COMPRESS_BYTES = 145
+COMPRESS_ALPHA_BYTES = 270
+SWEEP_BYTES, SWEEP_FRAME_BYTES = 90, 15  # per pixel of the (scaled) picture, and per frame
+LOAD_BYTES = 30  # per pixel at full size, before a sweep scales the picture down
 
 ANIMATION_FORMATS = {"gif": ("GIF", "image/gif"), "webp": ("WEBP", "image/webp")}
+MAX_SWEEP_FRAMES = 32
+COMPRESS_FIELDS = ("k", "space", "dither", "seed")
+SWEEP_FIELDS = ("k", "space", "dither", "seed", "format", "duration", "max_side")
 
 
 @dataclass(frozen=True)
@@ -41,6 +63,102 @@ class SweepOptions:
     max_side: int = 0
 
 
+# ----------------------------------------------------------------------------- the fields of a request
+
+
+def parse_int(fields, key, default, low, high):
+    text = fields.get(key, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"{key} must be a whole number, not {text!r}") from None
+    if not low <= value <= high:
+        raise UsageError(f"{key} must be between {low} and {high}, not {value}")
+    return value
+
+
+def parse_space(fields):
+    space = fields.get("space", "").strip().lower() or "rgb"
+    if space not in SPACES:
+        raise UsageError(f"space must be one of {', '.join(SPACES)}, not {space!r}")
+    return space
+
+
+def parse_dither(fields):
+    """on/off words, or a strength from 0 to 1."""
+    text = fields.get("dither", "").strip().lower()
+    if text in ("", "0", "off", "false", "no"):
+        return 0.0
+    if text in ("on", "true", "yes"):
+        return 1.0
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"dither must be on, off or a strength from 0 to 1, not {text!r}") from None
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise UsageError(f"dither strength must be between 0 and 1, not {text}")
+    return value
+
+
+def parse_ks(fields):
+    """``2-15`` or ``2,4,8,16``: the k of each frame, ascending, at most MAX_SWEEP_FRAMES of them."""
+    text = fields.get("k", "").strip() or "2-15"
+    try:
+        spans = [_span(part) for part in text.split(",")]
+    except ValueError:  # UsageError is one too: the checks come after
+        raise UsageError(f"k must be a range such as 2-15 or a list such as 2,4,8, not {text!r}") from None
+    ks = set()
+    for low, high in spans:
+        if high - low >= MAX_SWEEP_FRAMES:
+            raise UsageError(f"k {text!r} makes more than {MAX_SWEEP_FRAMES} frames")
+        ks.update(range(low, high + 1))
+    if not ks:
+        raise UsageError(f"k {text!r} names no frame: write the smaller number first, as in 2-15")
+    if min(ks) < 1 or max(ks) > MAX_K:
+        raise UsageError(f"each k must be between 1 and {MAX_K}, not {text!r}")
+    if len(ks) > MAX_SWEEP_FRAMES:
+        raise UsageError(f"k {text!r} makes {len(ks)} frames; at most {MAX_SWEEP_FRAMES}")
+    return tuple(sorted(ks))
+
+
+def _span(part):
+    low, _, high = part.strip().partition("-")
+    return int(low), int(high or low)
+
+
+def compress_options(fields):
+    return CompressOptions(k=parse_int(fields, "k", 16, 1, MAX_K), space=parse_space(fields),
+                           dither=parse_dither(fields), seed=parse_int(fields, "seed", 0, 0, 2**31 - 1))
+
+
+def sweep_options(fields):
+    fmt = fields.get("format", "").strip().lower() or "gif"
+    if fmt not in ANIMATION_FORMATS:
+        raise UsageError(f"format must be gif or webp, not {fmt!r}")
+    return SweepOptions(ks=parse_ks(fields), space=parse_space(fields), dither=parse_dither(fields),
+                        seed=parse_int(fields, "seed", 0, 0, 2**31 - 1), format=fmt,
+                        duration=parse_int(fields, "duration", 500, 20, 10_000),
+                        max_side=parse_int(fields, "max_side", 0, 0, 100_000))
+
+
+# ----------------------------------------------------------------------------- the work
+
+
+def warm_up():
+    """A small job of each kind, run by the worker processes' zygote before it forks any.
+
+    Small enough for one thread (the kernels split work above 65,536 points),
+    big enough to take every path, so that each lazy import is done.
+    """
+    y, x = np.mgrid[0:48, 0:64]
+    buffer = io.BytesIO()
+    Image.fromarray(np.stack([x * 4, y * 5, (x + y) * 2], axis=-1).astype(np.uint8)).save(buffer, "PNG")
+    compress(buffer.getvalue(), "warm-up.png", CompressOptions(k=16), max_pixels=4096)
+    sweep(buffer.getvalue(), "warm-up.png", SweepOptions(ks=(2, 3)), max_pixels=4096)
+
+
 def _named(data, name):
     """The upload as a file object whose name appears in the library's error messages."""
     stream = io.BytesIO(data)
@@ -48,7 +166,62 @@ def _named(data, name):
     return stream
 
 
-def compress(data, name, options, *, max_pixels):
+def memory_needed(data, job, options, max_pixels=None):
+    """Bytes a job is expected to need at its peak, from the image's header alone (nothing is decoded).
+
+    Parameters
+    ----------
+    data : bytes
+    job : "compress" or "sweep"
+    options : CompressOptions or SweepOptions
+    max_pixels : int, optional
+        Above this the answer is None: the pixel limit refuses the image, with its own message.
+
+    Returns
+    -------
+    int, or None when the header cannot be read (decoding will then say why)
+
+    Notes
+    -----
+    The decoder's buffer is the pixels times the samples of a pixel, two bytes a
+    sample at 16 bits; the rest is the pipeline's, per pixel (the constants
+    above). Only the first frame of an animation is decoded, so an animation's
+    frames do not count; a sweep's frames do.
+    """
+    try:
+        image = open_image(io.BytesIO(data))  # the header only: no pixel is decoded
+    except Exception:  # noqa: BLE001 - whatever is wrong, load_image reports it properly
+        return None
+    width, height = image.size
+    pixels, bands = width * height, image.getbands()
+    if max_pixels and pixels > max_pixels:
+        return None
+    # The decoder's raw mode says the sample size (RGBA;16B); PNG keeps it even before its pixel chunks.
+    raw_mode = str(image.tile[0][3]) if image.tile and len(image.tile[0]) > 3 else ""
+    raw_mode += getattr(getattr(image, "png", None), "im_rawmode", "") or ""
+    wide = ";16" in raw_mode or ";16" in image.mode or image.mode in ("I", "F")
+    raw = pixels * len(bands) * (2 if wide else 1)
+    if job == "compress":
+        alpha = "A" in bands or "transparency" in image.info
+        return raw + pixels * (COMPRESS_ALPHA_BYTES if alpha else COMPRESS_BYTES)
+    side = max(width, height)
+    scale = min(1.0, options.max_side / side) ** 2 if options.max_side and side else 1.0
+    frames = len(options.ks) + 1  # the original comes last
+    return raw + pixels * LOAD_BYTES + int(pixels * scale) * (SWEEP_BYTES + SWEEP_FRAME_BYTES * frames)
+
+
+def check_memory(data, name, job, options, max_memory, max_pixels=None):
+    """TooLargeError when the job would need more than ``max_memory`` bytes (None: no limit)."""
+    if not max_memory:
+        return
+    needed = memory_needed(data, job, options, max_pixels)
+    if needed is not None and needed > max_memory:
+        what = "this sweep" if job == "sweep" else "flattening it"
+        raise TooLargeError(f"{name}: {what} would need up to {needed / MB:,.0f} MB of memory, over the limit of "
+                            f"{max_memory / MB:,.0f} MB a job (kcolors serve --max-job-memory-mb raises it)")
+
+
+def compress(data, name, options, *, max_pixels, max_memory=None):
     """Flatten an uploaded image; return ``(png bytes, metrics dict)``.
 
     Parameters
@@ -60,6 +233,8 @@ def compress(data, name, options, *, max_pixels):
     options : CompressOptions
     max_pixels : int
         Decompression-bomb guard, passed to :func:`kcolors.load_image`.
+    max_memory : int, optional
+        Memory budget in bytes, checked from the header before decoding (:func:`check_memory`).
 
     Returns
     -------
@@ -68,6 +243,7 @@ def compress(data, name, options, *, max_pixels):
     metrics : dict
         ``Quantization.metrics()`` plus ``name``, ``bytes_in`` and ``bytes_out``.
     """
+    check_memory(data, name, "compress", options, max_memory, max_pixels)
     picture = load_image(_named(data, name), max_pixels=max_pixels)
     result = quantize(picture, options.k, space=options.space, dither=options.dither, seed=options.seed)
     png = encode(result, "PNG", icc=picture.icc)
@@ -75,7 +251,7 @@ def compress(data, name, options, *, max_pixels):
     return png, metrics
 
 
-def sweep(data, name, options, *, max_pixels):
+def sweep(data, name, options, *, max_pixels, max_memory=None):
     """The k sweep animation of an uploaded image; return ``(bytes, frame labels)``.
 
     One frame per k, smallest first, then the original picture. The colour
@@ -87,6 +263,7 @@ def sweep(data, name, options, *, max_pixels):
     in all, as the encoders would merge them anyway; the labels say which k
     each frame stands for.
     """
+    check_memory(data, name, "sweep", options, max_memory, max_pixels)
     picture = load_image(_named(data, name), max_pixels=max_pixels)
     picture = _fit_within(picture, options.max_side)
     gif = options.format == "gif"

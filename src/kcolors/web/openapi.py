@@ -18,14 +18,18 @@ def _error(description):
 
 
 def _errors(settings):
+    retry_after = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}}
     return {
-        "400": _error("Damaged or truncated image, empty file, malformed form data"),
-        "413": _error(f"Upload over {settings.max_upload_bytes / MB:g} MB, or image over "
-                      f"{settings.max_pixels:,} pixels (decompression-bomb guard)"),
+        "400": _error("Damaged or truncated image, empty file, malformed form data, a field given twice"),
+        "408": _error(f"The request sent nothing for {settings.read_timeout:g} s (headers or body)"),
+        "413": _error(f"Upload over {settings.max_upload_bytes / MB:g} MB, image over {settings.max_pixels:,} "
+                      f"pixels (decompression-bomb guard), or a job that would need over "
+                      f"{settings.max_job_memory / MB:,.0f} MB of memory (estimated from the header)"),
         "415": _error("Not an image (or a format Pillow cannot read), or the body is not multipart/form-data"),
+        "421": _error("The Host header names another server (DNS rebinding)"),
         "422": _error("A field is missing, unknown or out of range; the message names it"),
-        "503": {**_error("All workers busy and the queue full, or out of memory; try again"),
-                "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}}},
+        "503": {**_error(f"All workers busy and the queue full, out of memory, or the image took over "
+                         f"{settings.job_timeout:g} s; try again"), "headers": retry_after},
     }
 
 
