@@ -1,7 +1,10 @@
 """The local runner: worker processes on this machine, each task under a time limit, none outliving the batch."""
 
 import collections
+import contextlib
 import os
+import signal
+import threading
 import time
 
 from .. import kernels
@@ -86,8 +89,9 @@ class LocalPool:
         while self._busy():
             self._collect(suspects)
             self._hand_out(function, pending, suspects, kwargs)  # idle workers go on before results are handled
-            while self._ended:
-                yield self._ended.popleft()
+            while self._ended:  # taken off only once the caller has it: an interrupt meanwhile leaves it for drain
+                yield self._ended[0]
+                self._ended.popleft()
 
     def drain(self, within=None):
         """After an interrupt: wait for the tasks that were running and yield their ``(item, result)``.
@@ -106,7 +110,8 @@ class LocalPool:
                     return
                 self._collect(None, until)
             if self._ended:
-                yield self._ended.popleft()
+                yield self._ended[0]
+                self._ended.popleft()
 
     def _hand_out(self, function, pending, suspects, kwargs):
         if suspects:  # alone: a second death then names the file, not a neighbour
@@ -119,12 +124,13 @@ class LocalPool:
                 pending.appendleft(item)  # the worker was gone before it took the item: no blame
 
     def _give(self, slot, function, item, kwargs, retried=False):
-        try:
-            slot.conn.send((function, item, kwargs))
-        except (BrokenPipeError, ConnectionResetError, EOFError):
-            self._discard(slot)
-            return False
-        slot.task = (item, time.monotonic(), retried)
+        with _signals_held():  # the task sent and recorded, or neither
+            try:
+                slot.conn.send((function, item, kwargs))
+            except (BrokenPipeError, ConnectionResetError, EOFError):
+                self._discard(slot)
+                return False
+            slot.task = (item, time.monotonic(), retried)
         return True
 
     def _collect(self, suspects, until=None):
@@ -145,19 +151,24 @@ class LocalPool:
         wait([slot.conn for slot in busy] + [slot.process.sentinel for slot in busy], timeout)
         now = time.monotonic()
         for slot in busy:
-            item, started, retried = slot.task
-            outcome = slot.receive()
-            if outcome is not _NOTHING:
-                self._ended.append((item, outcome))
-            elif not slot.process.is_alive() or slot.conn.closed:
-                self._discard(slot)
-                if retried or suspects is None:
-                    self._ended.append((item, InputError(DIED)))
-                else:
-                    suspects.append(item)
-            elif self.time_limit is not None and now - started >= self.time_limit:
-                self._discard(slot)
-                self._ended.append((item, InputError(timed_out(self.time_limit))))
+            with _signals_held():  # a result read is a result recorded
+                self._settle(slot, suspects, now)
+
+    def _settle(self, slot, suspects, now):
+        """Record what became of ``slot``'s task, if anything: its outcome, its worker's death or time-out."""
+        item, started, retried = slot.task
+        outcome = slot.receive()
+        if outcome is not _NOTHING:
+            self._ended.append((item, outcome))
+        elif not slot.process.is_alive() or slot.conn.closed:
+            self._discard(slot)
+            if retried or suspects is None:
+                self._ended.append((item, InputError(DIED)))
+            else:
+                suspects.append(item)
+        elif self.time_limit is not None and now - started >= self.time_limit:
+            self._discard(slot)
+            self._ended.append((item, InputError(timed_out(self.time_limit))))
 
     def _busy(self):
         return [slot for slot in self._workers if slot.task]
@@ -216,15 +227,43 @@ class LocalPool:
 _NOTHING = object()
 
 
+@contextlib.contextmanager
+def _signals_held():
+    """Ctrl-C and SIGTERM held back while a message crosses a worker's pipe or a worker starts, then raised.
+
+    Raised in the middle, KeyboardInterrupt would leave half a message read (the next read takes its rest
+    for a length) or a result read but not recorded (the pool then waits for a worker that has nothing
+    more to send): a batch stopped with Ctrl-C could wait for ever.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, lambda number, frame: caught.append(number)) for signum in held}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if caught:  # now, through the handler that was in place
+            handler = previous[caught[0]]
+            if callable(handler):
+                handler(caught[0], None)
+            else:
+                os.kill(os.getpid(), caught[0])
+
+
 class _Worker:
     """One worker process and this end of its pipe; ``task`` is ``(item, started, retried)`` while it works."""
 
     def __init__(self, context, lifeline):
-        self.conn, theirs = context.Pipe()
-        self.process = context.Process(target=worker.main, args=(theirs, lifeline), name="kcolors-worker",
-                                       daemon=True)
-        self.process.start()
-        theirs.close()
+        with _signals_held():
+            self.conn, theirs = context.Pipe()
+            self.process = context.Process(target=worker.main, args=(theirs, lifeline), name="kcolors-worker",
+                                           daemon=True)
+            self.process.start()
+            theirs.close()
         self.task = None
 
     def receive(self):
