@@ -378,3 +378,22 @@ def test_dask_batch_stops_with_exit_8_when_every_worker_is_gone(tmp_path, cluste
 
     report = json.loads((tmp_path / "report.json").read_text())
     assert 0 < len(report) < 60 and {row["status"] for row in report} <= {"done"}
+
+
+def test_a_folder_a_glob_pattern_cannot_list_is_reported_too(tmp_path, monkeypatch):
+    make_collection(tmp_path / "in", 6)
+    locked = tmp_path / "in" / "sub" / "deeper"
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # as for a folder without read permission (glob and os.walk list folders with it)
+        if os.path.abspath(path) == str(locked):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    batch = Batch([str(tmp_path / "in" / "**" / "*.png")], tmp_path / "out", Settings(k=K))
+    with LocalPool(1, time_limit=None) as pool:
+        batch.run(pool, quiet=True)
+    failed = [row for row in batch.report_rows() if row["status"] == "failed"]
+    assert [row["input"] for row in failed] == [str(locked)]
+    assert "cannot search this folder" in failed[0]["error"] and batch.exit_code() == 7

@@ -149,7 +149,9 @@ def _expand(argument, outdir_abs, extensions):
         root = _pattern_root(argument)
         matches = sorted(p for p in glob.glob(argument, recursive=True)
                          if os.path.isfile(p) and _outside(p, outdir_abs, root))
-        return matches, os.path.abspath(root), 0, []
+        # glob passes over folders it cannot list, silently: with "**" any folder below the root counts
+        unreadable = _unreadable_folders(root, outdir_abs) if "**" in argument else []
+        return matches, os.path.abspath(root), 0, unreadable
     # a file named explicitly, or a path that does not exist: tried, so that the problem is reported
     return [argument], os.path.dirname(os.path.abspath(argument)), 0, []
 
@@ -182,6 +184,16 @@ def _walk(folder, outdir_abs, extensions):
             else:
                 ignored += 1
     return files, root, ignored, sorted(unreadable.items())
+
+
+def _unreadable_folders(folder, outdir_abs):
+    """The folders below ``folder`` that cannot be listed, as :func:`_walk` reports them (for glob patterns)."""
+    unreadable = {}
+    root = os.path.abspath(folder)
+    for here, dirs, _ in os.walk(folder, onerror=lambda error: unreadable.setdefault(
+            error.filename, _unreadable(error.filename, error))):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and _outside(os.path.join(here, d), outdir_abs, root)]
+    return sorted(unreadable.items())
 
 
 def _unreadable(folder, error):
