@@ -22,6 +22,7 @@ with warnings.catch_warnings():  # Starlette 1.x suggests httpx2; httpx is what 
 from conftest import run_cli
 from kcolors.web import Settings, create_app
 from kcolors.web import app as web_app
+from kcolors.web import upload
 
 
 def png_bytes(array, **save):
@@ -287,8 +288,8 @@ def test_a_hostile_file_name_is_tamed(client, photo):
     name = json.loads(r.headers["x-kcolors-metrics"])["name"]
     assert re.fullmatch(r"[A-Za-z0-9._ +()-]+\.png", name) and "set-cookie" not in r.headers
     assert r.headers["content-disposition"] == f'inline; filename="{name[:-4]}-k2.png"'
-    assert web_app.safe_name('C:\\photos\\"a"\r\nb.png') == "_a___b.png"
-    assert web_app.safe_name("") == web_app.safe_name("..") == "image"
+    assert upload.safe_name('C:\\photos\\"a"\r\nb.png') == "_a___b.png"
+    assert upload.safe_name("") == upload.safe_name("..") == "image"
 
 
 def test_nothing_is_written_to_disk(photo, tmp_path, monkeypatch):
