@@ -73,28 +73,22 @@ def _at_least(low):
     return check
 
 
-def _megabytes(text, what="the upload limit"):
-    try:
-        value = float(text)
-    except ValueError:
-        raise _type_error(f"{text!r} is not a number") from None
-    if not 0 < value < float("inf"):
-        raise _type_error(f"{what} must be above 0 MB, not {text}")
-    return value
+def _above_zero(what, unit, noun="a number"):
+    """An argparse type: a number above 0 (``what`` and ``unit`` name it in the message)."""
+    def check(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise _type_error(f"{text!r} is not {noun}") from None
+        if not 0 < value < float("inf"):
+            raise _type_error(f"{what} must be above 0 {unit}, not {text}")
+        return value
+    return check
 
 
-def _memory_megabytes(text):
-    return _megabytes(text, "the job memory limit")
-
-
-def _seconds(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise _type_error(f"{text!r} is not a number of seconds") from None
-    if not 0 < value < float("inf"):
-        raise _type_error(f"the time limit must be above 0 s, not {text}")
-    return value
+_megabytes = _above_zero("the upload limit", "MB")
+_memory_megabytes = _above_zero("the job memory limit", "MB")
+_seconds = _above_zero("the time limit", "s", "a number of seconds")
 
 
 def _type_error(message):
