@@ -3,7 +3,6 @@
 import io
 import json
 import struct
-import warnings
 
 import numpy as np
 import pytest

@@ -92,6 +92,14 @@ class Histogram:
         """(M,) uint8: each colour's alpha (255 throughout when ``alpha`` is None)."""
         return np.full(len(self), 255, np.uint8) if self.alpha is None else self.alpha
 
+    def tally(self, labels, n, transparent=-1):
+        """Pixels per label, (n,) float: each colour's count to its label in ``labels`` ((M,) ints), and the
+        fully transparent pixels to label ``transparent`` (where it is one, 0 <= transparent < n)."""
+        counts = np.bincount(labels, weights=self.counts, minlength=n)
+        if transparent >= 0:
+            counts[transparent] += self.transparent
+        return counts
+
     def __add__(self, other):
         transparent = self.transparent + other.transparent
         if self.alpha is None and other.alpha is None:

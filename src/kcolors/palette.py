@@ -71,6 +71,12 @@ class Palette:
         """(k,) uint8 alpha of each entry, or None for a palette without alpha."""
         return self.colors[:, 3] if self.colors.shape[1] == 4 else None
 
+    @property
+    def transparent_index(self):
+        """The index of the transparent entry (alpha 0), or -1 where there is none."""
+        clear = np.flatnonzero(self.colors[:, 3] == 0) if self.colors.shape[1] == 4 else ()
+        return int(clear[0]) if len(clear) else -1
+
     def hex(self):
         """The colours as ``"#rrggbb"`` strings (``"#rrggbbaa"`` with alpha)."""
         return ["#" + "".join(f"{v:02x}" for v in row) for row in self.colors.tolist()]

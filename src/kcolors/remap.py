@@ -45,13 +45,6 @@ def colour_labels(histogram, palette_colors, space):
     return labels
 
 
-def transparent_label(palette):
-    """The index of the palette's transparent entry (alpha 0), or -1 where it has none."""
-    alpha = palette.alpha
-    clear = np.flatnonzero(alpha == 0) if alpha is not None else ()
-    return int(clear[0]) if len(clear) else -1
-
-
 def pixel_labels(labels_of_colours, index, transparent=-1):
     """Spread per-colour labels to pixels through ``index``; its -1 (fully transparent) becomes ``transparent``."""
     table = np.append(labels_of_colours, np.int32(transparent))  # index -1 picks the last entry
@@ -82,16 +75,14 @@ def recolour(picture, palette, *, reorder, k, dither=0.0, engine="fast", started
     histogram, index = picture.histogram()
     if picture.alpha is not None and palette.alpha is None:  # its colours, and the transparent entry
         palette = palette.with_alpha()
-    clear = transparent_label(palette)
+    clear = palette.transparent_index
     if dither > 0:
         labels = _dithered(picture, palette, dither, histogram, index, clear)
         by_colour = None
         counts = np.bincount(labels[labels >= 0], minlength=len(palette))
     else:
         by_colour = colour_labels(histogram, palette.colors, palette.space)
-        counts = np.bincount(by_colour, weights=histogram.counts, minlength=len(palette))
-        if clear >= 0:
-            counts[clear] += histogram.transparent
+        counts = histogram.tally(by_colour, len(palette), clear)
     if reorder:
         palette, relabel = order_by_share(palette, counts)
         clear = int(relabel[clear]) if clear >= 0 else -1
@@ -140,9 +131,7 @@ def ordered_over(palette, histogram):
     Returns ``(palette, counts)``, the counts in the new order: the palette's
     order and shares for a collection or an animation, as ``quantize`` gives one image.
     """
-    counts = np.bincount(colour_labels(histogram, palette.colors, palette.space), weights=histogram.counts,
-                         minlength=len(palette))
-    if transparent_label(palette) >= 0:
-        counts[transparent_label(palette)] += histogram.transparent
+    counts = histogram.tally(colour_labels(histogram, palette.colors, palette.space), len(palette),
+                             palette.transparent_index)
     ordered, _ = order_by_share(palette, counts)
     return ordered, np.sort(counts)[::-1][: len(ordered)]

@@ -91,10 +91,7 @@ class Quantization:
         if self._colour_labels is None:
             return np.bincount(self.labels[self.labels >= 0], minlength=len(self.palette))
         histogram, _ = self.picture.histogram()
-        counts = np.bincount(self._colour_labels, weights=histogram.counts, minlength=len(self.palette))
-        clear = np.flatnonzero(self._palette.alpha == 0) if self._palette.alpha is not None else ()
-        if len(clear):
-            counts[clear[0]] += histogram.transparent
+        counts = histogram.tally(self._colour_labels, len(self.palette), self._palette.transparent_index)
         return np.rint(counts).astype(np.int64)
 
     @property
