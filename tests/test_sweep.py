@@ -79,8 +79,8 @@ def test_sweep_builds_the_histogram_once(gradient, monkeypatch):
     from kcolors.histogram import Histogram
 
     calls = []
-    original = Histogram.with_index.__func__
-    monkeypatch.setattr(Histogram, "with_index", classmethod(lambda cls, *a, **kw: calls.append(1) or
+    original = Histogram.with_rows.__func__
+    monkeypatch.setattr(Histogram, "with_rows", classmethod(lambda cls, *a, **kw: calls.append(1) or
                                                              original(cls, *a, **kw)))
     sweep(gradient, range(2, 9))
     assert len(calls) == 1

@@ -8,9 +8,11 @@
  * assign, lloyd and kmeanspp take points of dimension D = 3 (colours) or
  * D = 4 (premultiplied colour and alpha), read from the buffers' lengths,
  * which they check (ValueError unless D is 3 or 4 and the arrays agree);
- * distinct_colors and dither_fs are RGB only; dither_fs_alpha is for colour with alpha.
+ * the colour_* kernels and dither_fs are RGB only; dither_fs_alpha is for colour with alpha.
  *
- *   distinct_colors  exact colour histogram of 8-bit RGB pixels
+ *   colour_bits, colour_ranks, colour_rows
+ *                    the exact colour histogram of 8-bit RGB pixels, and
+ *                    each pixel's row in it (or its label, through a table)
  *   assign           nearest centre for each point (and weighted sums for a
  *                    Lloyd update), exact, with a pruned search
  *   lloyd            whole runs of Lloyd's iterations on small point sets
@@ -267,81 +269,172 @@ static int check_len(const Py_buffer *b, Py_ssize_t count, Py_ssize_t size, cons
 }
 
 /* ------------------------------------------------------------------------ */
-/* distinct_colors(rgb u8[n*3], mask u8[n] or None, lut u32[2**24] zeroed,   */
-/*                 colors u8[m*3] out, counts f64[m] out, index i32[n] out)  */
-/* Two calls: first with colors=None to count the distinct colours m (the    */
-/* lut then holds pixel counts); then with the outputs allocated, which turns */
-/* the lut into colour -> row, writes each pixel's row (-1 where masked) and  */
-/* zeroes the lut again, so that the caller can keep it for the next image.  */
+/* The set of colours of 8-bit RGB pixels, as a bitmap of the 2**24 colours  */
+/* (2 MiB) with a running count of set bits per 64-bit word (1 MiB). A       */
+/* colour's row in the sorted list of distinct colours is then its rank: the */
+/* count before its word plus the set bits below it in the word. Nothing is  */
+/* kept per pixel, and the tables are small enough to stay in cache, where a */
+/* 2**24-entry table of counts (64 MiB) cost ~90 ms of page faults on every  */
+/* image and most of the memory of a small one.                              */
+/*                                                                           */
+/* A pixel takes part when `mask` is None or mask[i] >= need (need 1 for a   */
+/* boolean mask, 255 for an alpha channel: only opaque pixels).              */
+/*                                                                           */
+/*   colour_bits(rgb, mask, need, bits u64[2**18] in/out)                    */
+/*       sets the bit of every pixel's colour                                */
+/*   colour_ranks(bits, prefix u32[2**18] out, colors u8[m*3] out or None)   */
+/*       -> m; fills prefix, and the colours in ascending 0xRRGGBB order     */
+/*   colour_rows(rgb, mask, need, bits, prefix, table i32[m+1] or None,      */
+/*               out u8[n] or i32[n] or None, counts f64[m] or None)         */
+/*       out[i] = the pixel's row, or table[row] with a table; a pixel that  */
+/*       takes no part gets -1, or table[m]. counts[row] += 1 per pixel.     */
 /* ------------------------------------------------------------------------ */
 
-static PyObject *distinct_colors(PyObject *self, PyObject *args)
-{
-    PyObject *o_rgb, *o_mask, *o_lut, *o_colors, *o_counts, *o_index;
-    if (!PyArg_ParseTuple(args, "OOOOOO", &o_rgb, &o_mask, &o_lut, &o_colors, &o_counts, &o_index))
-        return NULL;
-    Py_buffer rgb, mask = {0}, lut;
-    if (get_buf(o_rgb, &rgb, 0, "rgb") < 0) return NULL;
-    if (get_buf(o_lut, &lut, 1, "lut") < 0) { PyBuffer_Release(&rgb); return NULL; }
-    int has_mask = o_mask != Py_None;
-    if (has_mask && get_buf(o_mask, &mask, 0, "mask") < 0) {
-        PyBuffer_Release(&rgb); PyBuffer_Release(&lut); return NULL;
-    }
-    const uint8_t *px = rgb.buf;
-    const uint8_t *mk = has_mask ? mask.buf : NULL;
-    uint32_t *tab = lut.buf;
-    Py_ssize_t n = rgb.len / 3;
-    PyObject *result = NULL;
+#define COLOUR_WORDS (1 << 18)
 
-    if (o_colors == Py_None) {
-        Py_ssize_t m = 0;
-        Py_BEGIN_ALLOW_THREADS
-        for (Py_ssize_t i = 0; i < n; i++) {
-            if (mk && !mk[i]) continue;
-            const uint8_t *c = px + 3 * i;
-            uint32_t key = ((uint32_t)c[0] << 16) | ((uint32_t)c[1] << 8) | c[2];
-            if (tab[key]++ == 0) m++;
-        }
-        Py_END_ALLOW_THREADS
-        result = PyLong_FromSsize_t(m);
-    } else {
-        Py_buffer colors, counts, index;
-        if (get_buf(o_colors, &colors, 1, "colors") < 0) goto done;
-        if (get_buf(o_counts, &counts, 1, "counts") < 0) { PyBuffer_Release(&colors); goto done; }
-        if (get_buf(o_index, &index, 1, "index") < 0) {
-            PyBuffer_Release(&colors); PyBuffer_Release(&counts); goto done;
-        }
-        uint8_t *col = colors.buf;
-        double *cnt = counts.buf;
-        int32_t *idx = index.buf;
-        Py_BEGIN_ALLOW_THREADS
-        /* Rows in key order, so the histogram does not depend on pixel order. */
-        uint32_t row = 0;
-        for (uint32_t key = 0; key < (1u << 24); key++) {
-            uint32_t c = tab[key];
-            if (!c) continue;
-            col[3 * row] = (uint8_t)(key >> 16);
-            col[3 * row + 1] = (uint8_t)(key >> 8);
-            col[3 * row + 2] = (uint8_t)key;
-            cnt[row] = (double)c;
-            tab[key] = row++;
-        }
-        for (Py_ssize_t i = 0; i < n; i++) {
-            if (mk && !mk[i]) { idx[i] = -1; continue; }
-            const uint8_t *c = px + 3 * i;
-            idx[i] = (int32_t)tab[((uint32_t)c[0] << 16) | ((uint32_t)c[1] << 8) | c[2]];
-        }
-        /* Leave the table zeroed for the next image: clearing the m used
-         * entries is far cheaper than a fresh 64 MiB table. */
-        for (uint32_t r = 0; r < row; r++)
-            tab[((uint32_t)col[3 * r] << 16) | ((uint32_t)col[3 * r + 1] << 8) | col[3 * r + 2]] = 0;
-        Py_END_ALLOW_THREADS
-        PyBuffer_Release(&colors); PyBuffer_Release(&counts); PyBuffer_Release(&index);
-        Py_INCREF(Py_None);
-        result = Py_None;
+static inline uint32_t colour_key(const uint8_t *c)
+{
+    return ((uint32_t)c[0] << 16) | ((uint32_t)c[1] << 8) | c[2];
+}
+
+static inline uint32_t colour_rank(const uint64_t *bits, const uint32_t *prefix, uint32_t key)
+{
+    uint64_t below = bits[key >> 6] & ((UINT64_C(1) << (key & 63)) - 1);
+    return prefix[key >> 6] + (uint32_t)__builtin_popcountll(below);
+}
+
+/* The optional mask and its threshold, shared by colour_bits and colour_rows. */
+static int get_mask(PyObject *o_mask, Py_buffer *mask, Py_ssize_t n)
+{
+    if (o_mask == Py_None) return 0;
+    if (get_buf(o_mask, mask, 0, "mask") < 0) return -1;
+    if (check_len(mask, n, 1, "mask") < 0) { PyBuffer_Release(mask); return -1; }
+    return 1;
+}
+
+static PyObject *colour_bits(PyObject *self, PyObject *args)
+{
+    PyObject *o_rgb, *o_mask, *o_bits;
+    int need;
+    if (!PyArg_ParseTuple(args, "OOiO", &o_rgb, &o_mask, &need, &o_bits)) return NULL;
+    Py_buffer rgb, mask = {0}, bits;
+    if (get_buf(o_rgb, &rgb, 0, "rgb") < 0) return NULL;
+    Py_ssize_t n = rgb.len / 3;
+    int has_mask = get_mask(o_mask, &mask, n);
+    if (has_mask < 0) { PyBuffer_Release(&rgb); return NULL; }
+    if (get_buf(o_bits, &bits, 1, "bits") < 0) goto e1;
+    if (check_len(&bits, COLOUR_WORDS, 8, "bits") < 0) goto e2;
+    const uint8_t *px = rgb.buf, *mk = has_mask ? mask.buf : NULL;
+    uint64_t *set = bits.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (mk && mk[i] < need) continue;
+        uint32_t key = colour_key(px + 3 * i);
+        set[key >> 6] |= UINT64_C(1) << (key & 63);
     }
-done:
-    PyBuffer_Release(&rgb); PyBuffer_Release(&lut);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&bits); PyBuffer_Release(&rgb);
+    if (has_mask) PyBuffer_Release(&mask);
+    Py_RETURN_NONE;
+e2: PyBuffer_Release(&bits);
+e1: PyBuffer_Release(&rgb);
+    if (has_mask) PyBuffer_Release(&mask);
+    return NULL;
+}
+
+static PyObject *colour_ranks(PyObject *self, PyObject *args)
+{
+    PyObject *o_bits, *o_prefix, *o_colors;
+    if (!PyArg_ParseTuple(args, "OOO", &o_bits, &o_prefix, &o_colors)) return NULL;
+    Py_buffer bits, prefix, colors = {0};
+    if (get_buf(o_bits, &bits, 0, "bits") < 0) return NULL;
+    if (get_buf(o_prefix, &prefix, 1, "prefix") < 0) { PyBuffer_Release(&bits); return NULL; }
+    int has_colors = o_colors != Py_None;
+    if (check_len(&bits, COLOUR_WORDS, 8, "bits") < 0 || check_len(&prefix, COLOUR_WORDS, 4, "prefix") < 0
+        || (has_colors && get_buf(o_colors, &colors, 1, "colors") < 0)) {
+        PyBuffer_Release(&bits); PyBuffer_Release(&prefix); return NULL;
+    }
+    const uint64_t *set = bits.buf;
+    uint32_t *before = prefix.buf;
+    uint8_t *col = has_colors ? colors.buf : NULL;
+    Py_ssize_t room = has_colors ? colors.len / 3 : 0;
+    uint32_t m = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (uint32_t w = 0; w < COLOUR_WORDS; w++) {
+        before[w] = m;
+        uint64_t word = set[w];
+        if (col && m + (uint32_t)__builtin_popcountll(word) <= room) {
+            for (uint64_t rest = word; rest; rest &= rest - 1) {
+                uint32_t key = (w << 6) | (uint32_t)__builtin_ctzll(rest);
+                uint8_t *c = col + 3 * (size_t)(m++);
+                c[0] = (uint8_t)(key >> 16); c[1] = (uint8_t)(key >> 8); c[2] = (uint8_t)key;
+            }
+        } else {
+            m += (uint32_t)__builtin_popcountll(word);
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&bits); PyBuffer_Release(&prefix);
+    if (has_colors) PyBuffer_Release(&colors);
+    return PyLong_FromUnsignedLong(m);
+}
+
+static PyObject *colour_rows(PyObject *self, PyObject *args)
+{
+    PyObject *o_rgb, *o_mask, *o_bits, *o_prefix, *o_table, *o_out, *o_counts;
+    int need;
+    if (!PyArg_ParseTuple(args, "OOiOOOOO", &o_rgb, &o_mask, &need, &o_bits, &o_prefix, &o_table, &o_out,
+                          &o_counts))
+        return NULL;
+    Py_buffer rgb, mask = {0}, bits, prefix, table = {0}, out = {0}, counts = {0};
+    PyObject *result = NULL;
+    if (get_buf(o_rgb, &rgb, 0, "rgb") < 0) return NULL;
+    Py_ssize_t n = rgb.len / 3;
+    int has_mask = get_mask(o_mask, &mask, n);
+    if (has_mask < 0) { PyBuffer_Release(&rgb); return NULL; }
+    int has_table = o_table != Py_None, has_counts = o_counts != Py_None, has_out = o_out != Py_None;
+    if (get_buf(o_bits, &bits, 0, "bits") < 0) goto e1;
+    if (get_buf(o_prefix, &prefix, 0, "prefix") < 0) goto e2;
+    if (has_out && get_buf(o_out, &out, 1, "out") < 0) goto e3;
+    if (has_table && get_buf(o_table, &table, 0, "table") < 0) goto e4;
+    if (has_counts && get_buf(o_counts, &counts, 1, "counts") < 0) goto e5;
+    Py_ssize_t width = has_out && n ? out.len / n : 4;
+    if (check_len(&bits, COLOUR_WORDS, 8, "bits") < 0 || check_len(&prefix, COLOUR_WORDS, 4, "prefix") < 0
+        || (width != 1 && width != 4) || (has_out && n && out.len != n * width)) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "out must hold one uint8 or int32 per pixel");
+        goto e6;
+    }
+    if (width == 1 && !has_table) { PyErr_SetString(PyExc_ValueError, "uint8 out needs a table"); goto e6; }
+    const uint8_t *px = rgb.buf, *mk = has_mask ? mask.buf : NULL;
+    const uint64_t *set = bits.buf;
+    const uint32_t *before = prefix.buf;
+    const int32_t *tab = has_table ? table.buf : NULL;
+    Py_ssize_t m = has_table ? table.len / 4 - 1 : 0;
+    double *cnt = has_counts ? counts.buf : NULL;
+    uint8_t *out8 = has_out && width == 1 ? out.buf : NULL;
+    int32_t *out32 = has_out && width == 4 ? out.buf : NULL;
+    int32_t outside = tab ? tab[m] : -1;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int32_t v;
+        if (mk && mk[i] < need) v = outside;
+        else {
+            uint32_t row = colour_rank(set, before, colour_key(px + 3 * i));
+            if (cnt) cnt[row] += 1.0;
+            v = tab ? tab[row] : (int32_t)row;
+        }
+        if (out8) out8[i] = (uint8_t)v;
+        else if (out32) out32[i] = v;
+    }
+    Py_END_ALLOW_THREADS
+    Py_INCREF(Py_None);
+    result = Py_None;
+e6: if (has_counts) PyBuffer_Release(&counts);
+e5: if (has_table) PyBuffer_Release(&table);
+e4: if (has_out) PyBuffer_Release(&out);
+e3: PyBuffer_Release(&prefix);
+e2: PyBuffer_Release(&bits);
+e1: PyBuffer_Release(&rgb);
     if (has_mask) PyBuffer_Release(&mask);
     return result;
 }
@@ -480,29 +573,68 @@ e1: PyBuffer_Release(&pts);
 /* D (3 or 4) is the length of `axis`.                                       */
 /* Whole runs of Lloyd's iterations for small point sets (the coarse levels, */
 /* where Python's overhead per iteration would cost more than the work):     */
-/* assign with the last labels as hints, move each centre to its weighted    */
-/* mean, stop when the squared moves add up to no more than `threshold`.     */
+/* assign each point its nearest centre (with Hamerly's bounds, below),     */
+/* move each centre to its weighted mean, stop when the squared moves add up */
+/* to no more than `threshold`.                                              */
 /* Returns early, with `empty` set, when a cluster empties: the caller moves */
 /* it and calls again.                                                       */
 /* ------------------------------------------------------------------------ */
 
-/* The iterations; returns how many ran, -1 when out of memory. */
+/* Half the distance from each centre to its nearest other centre (Hamerly's s(j)/2): a point within it
+ * of its own centre is nearer to that centre than to any other. O(k^2), small beside the n points. */
+TEMPLATE void half_gaps(Py_ssize_t k, const double *C, double *half, const int dim)
+{
+    for (Py_ssize_t j = 0; j < k; j++) half[j] = INFINITY;
+    for (Py_ssize_t j = 0; j < k; j++)
+        for (Py_ssize_t q = j + 1; q < k; q++) {
+            double d = dist2(C + dim * j, C + dim * q, dim);
+            if (d < half[j]) half[j] = d;
+            if (d < half[q]) half[q] = d;
+        }
+    for (Py_ssize_t j = 0; j < k; j++) half[j] = 0.5 * sqrt(half[j]);
+}
+
+/* The iterations; returns how many ran, -1 when out of memory.
+ * Hamerly's algorithm: each point keeps an upper bound on the distance to its centre (B[2i]) and a lower
+ * bound on the distance to every other centre (B[2i+1]); after the first, full search, a point is searched
+ * again only when its bounds, loosened by how far the centres moved, cross. Late iterations, where few
+ * points change centre, then cost little more than the sums. */
 TEMPLATE Py_ssize_t lloyd_dim(Py_ssize_t n, const double *P, const double *W, Py_ssize_t k, double *C,
                               const double *axis, int32_t *L, Py_ssize_t max_iter, double threshold,
-                              double *sums, double *tot, int *empty, const int dim)
+                              double *sums, double *tot, int *empty, double *B, double *shift, double *half,
+                              const int dim)
 {
     Py_ssize_t it = 0;
-    int emptied = 0;
+    int emptied = 0, bounded = 0;
+    double max_shift = 0.0, second_shift = 0.0;
+    Py_ssize_t farthest = -1; /* the centre that moved max_shift */
     while (it < max_iter && !emptied) {
         Search s;
         if (search_init(&s, C, k, axis, dim) < 0) { search_free(&s); return -1; }
+        if (bounded) half_gaps(k, C, half, dim);
         memset(sums, 0, sizeof(double) * dim * k);
         memset(tot, 0, sizeof(double) * k);
         for (Py_ssize_t i = 0; i < n; i++) {
             const double *x = P + dim * i;
-            double d2;
-            Py_ssize_t hint = L[i] >= 0 && L[i] < k ? s.rank[L[i]] : -1;
-            int32_t j = s.order[search_nearest(&s, x, hint, &d2, dim)];
+            double *upper = B + 2 * i, *lower = B + 2 * i + 1;
+            int32_t j = L[i];
+            int settled = 0;
+            if (bounded) {
+                *upper += shift[j];
+                *lower -= j == farthest ? second_shift : max_shift;
+                double m = *lower > half[j] ? *lower : half[j];
+                if (*upper <= m) settled = 1;
+                else {
+                    *upper = sqrt(dist2(C + dim * j, x, dim));
+                    settled = *upper <= m;
+                }
+            }
+            if (!settled) {
+                double d2, sd2;
+                j = s.order[search_two(&s, x, &d2, &sd2, dim)];
+                *upper = sqrt(d2);
+                *lower = sqrt(sd2);
+            }
             L[i] = j;
             for (int t = 0; t < dim; t++) sums[dim * j + t] += W[i] * x[t];
             tot[j] += W[i];
@@ -510,14 +642,23 @@ TEMPLATE Py_ssize_t lloyd_dim(Py_ssize_t n, const double *P, const double *W, Py
         search_free(&s);
         it++;
         double moved = 0.0;
+        max_shift = second_shift = 0.0;
+        farthest = -1;
         for (Py_ssize_t j = 0; j < k; j++) {
+            shift[j] = 0.0;
             if (tot[j] <= 0) { emptied = 1; continue; }
+            double d2 = 0.0;
             for (int ch = 0; ch < dim; ch++) {
                 double c = sums[dim * j + ch] / tot[j], d = c - C[dim * j + ch];
-                moved += d * d;
+                d2 += d * d;
                 C[dim * j + ch] = c;
             }
+            moved += d2;
+            shift[j] = sqrt(d2);
+            if (shift[j] > max_shift) { second_shift = max_shift; max_shift = shift[j]; farthest = j; }
+            else if (shift[j] > second_shift) second_shift = shift[j];
         }
+        bounded = 1;
         if (moved <= threshold && !emptied) break;
     }
     *empty = emptied;
@@ -526,16 +667,16 @@ TEMPLATE Py_ssize_t lloyd_dim(Py_ssize_t n, const double *P, const double *W, Py
 
 static Py_ssize_t lloyd3(Py_ssize_t n, const double *P, const double *W, Py_ssize_t k, double *C,
                          const double *axis, int32_t *L, Py_ssize_t max_iter, double threshold,
-                         double *sums, double *tot, int *empty)
+                         double *sums, double *tot, int *empty, double *B, double *shift, double *half)
 {
-    return lloyd_dim(n, P, W, k, C, axis, L, max_iter, threshold, sums, tot, empty, 3);
+    return lloyd_dim(n, P, W, k, C, axis, L, max_iter, threshold, sums, tot, empty, B, shift, half, 3);
 }
 
 static Py_ssize_t lloyd4(Py_ssize_t n, const double *P, const double *W, Py_ssize_t k, double *C,
                          const double *axis, int32_t *L, Py_ssize_t max_iter, double threshold,
-                         double *sums, double *tot, int *empty)
+                         double *sums, double *tot, int *empty, double *B, double *shift, double *half)
 {
-    return lloyd_dim(n, P, W, k, C, axis, L, max_iter, threshold, sums, tot, empty, 4);
+    return lloyd_dim(n, P, W, k, C, axis, L, max_iter, threshold, sums, tot, empty, B, shift, half, 4);
 }
 
 static PyObject *lloyd(PyObject *self, PyObject *args)
@@ -568,16 +709,18 @@ static PyObject *lloyd(PyObject *self, PyObject *args)
         return NULL;
     }
     double *sums = malloc(sizeof(double) * dim * k), *tot = malloc(sizeof(double) * k);
+    double *bounds = malloc(sizeof(double) * 2 * (n > 0 ? n : 1)), *shift = malloc(sizeof(double) * k);
+    double *half = malloc(sizeof(double) * k);
     Py_ssize_t it = 0;
-    int empty = 0, failed = !sums || !tot;
+    int empty = 0, failed = !sums || !tot || !bounds || !shift || !half;
     if (!failed) {
         Py_BEGIN_ALLOW_THREADS
-        it = dim == 3 ? lloyd3(n, P, W, k, C, axis.buf, L, max_iter, threshold, sums, tot, &empty)
-                      : lloyd4(n, P, W, k, C, axis.buf, L, max_iter, threshold, sums, tot, &empty);
+        it = dim == 3 ? lloyd3(n, P, W, k, C, axis.buf, L, max_iter, threshold, sums, tot, &empty, bounds, shift, half)
+                      : lloyd4(n, P, W, k, C, axis.buf, L, max_iter, threshold, sums, tot, &empty, bounds, shift, half);
         failed = it < 0;
         Py_END_ALLOW_THREADS
     }
-    free(sums); free(tot);
+    free(sums); free(tot); free(bounds); free(shift); free(half);
     PyBuffer_Release(&pts); PyBuffer_Release(&w); PyBuffer_Release(&cent); PyBuffer_Release(&axis);
     PyBuffer_Release(&lab);
     if (failed) return PyErr_NoMemory();
@@ -957,7 +1100,9 @@ static PyObject *png_rows(PyObject *self, PyObject *args)
 }
 
 static PyMethodDef methods[] = {
-    {"distinct_colors", distinct_colors, METH_VARARGS, "Exact colour histogram of RGB pixels."},
+    {"colour_bits", colour_bits, METH_VARARGS, "Marks the colours of RGB pixels in a 2**24-bit set."},
+    {"colour_ranks", colour_ranks, METH_VARARGS, "Running counts of a colour set, and its colours in order."},
+    {"colour_rows", colour_rows, METH_VARARGS, "Each pixel's row in the colour set, through an optional table."},
     {"dither_fs_alpha", dither_fs_alpha, METH_VARARGS, "Floyd-Steinberg on colour with alpha, opaque kept opaque."},
     {"png_rows", png_rows, METH_VARARGS, "Raw indexed-PNG rows: filter byte and packed indices."},
     {"assign", assign, METH_VARARGS, "Nearest centre per point, with optional Lloyd sums."},

@@ -43,38 +43,47 @@ class Histogram:
 
     @classmethod
     def of(cls, rgb, mask=None, alpha=None):
-        """Histogram of an (..., 3) uint8 array, counting only where ``mask`` is True (see :meth:`with_index`)."""
-        return cls.with_index(rgb, mask, alpha)[0]
+        """Histogram of an (..., 3) uint8 array, counting only where ``mask`` is True (see :meth:`with_rows`)."""
+        return cls.with_rows(rgb, mask, alpha)[0]
 
     @classmethod
     def with_index(cls, rgb, mask=None, alpha=None):
-        """As :meth:`of`, also returning each pixel's row (-1 where not counted), for remapping.
+        """As :meth:`of`, also returning each pixel's row, (...) int32 (-1 where not counted)."""
+        histogram, rows = cls.with_rows(rgb, mask, alpha)
+        return histogram, rows.index()
+
+    @classmethod
+    def with_rows(cls, rgb, mask=None, alpha=None):
+        """As :meth:`of`, also returning the :class:`PixelRows` that find each pixel's row again.
 
         With ``alpha`` ((..., ) uint8), fully transparent pixels are not
         counted (their number is kept in ``transparent``) and translucent ones
-        are counted with their opacity. The opaque pixels go through the
-        compiled 2**24-entry table as always; the translucent ones, usually a
-        thin edge, are counted by sorting their 32-bit RGBA keys.
+        are counted with their opacity. The opaque pixels are counted through
+        the compiled colour set (:class:`~kcolors.kernels.ColourSet`); the
+        translucent ones, usually a thin edge, by sorting their 32-bit RGBA keys.
         """
         shape = np.shape(rgb)[:-1]
         flat = np.reshape(rgb, (-1, 3))
         if alpha is None:
-            flat_mask = None if mask is None else np.reshape(mask, -1)
-            colors, counts, index = kernels.distinct_colors(flat, flat_mask)
-            return cls(colors, counts), index.reshape(shape)
+            colours = kernels.ColourSet(flat, mask)
+            histogram = cls(colours.colors, colours.count(flat, mask))
+            return histogram, PixelRows(shape, flat, mask, 1, colours, len(histogram))
         alpha = np.reshape(alpha, -1)
-        colors, counts, index = kernels.distinct_colors(flat, alpha == 255)
+        colours = kernels.ColourSet(flat, alpha, need=255)  # the opaque pixels
+        counts = colours.count(flat, alpha, 255)
         translucent = np.flatnonzero((alpha > 0) & (alpha < 255))
         transparent = float(np.count_nonzero(alpha == 0))
         if len(translucent) == 0:
-            return cls(colors, counts, None, transparent), index.reshape(shape)
+            return cls(colours.colors, counts, None, transparent), PixelRows(shape, flat, alpha, 255, colours,
+                                                                             len(counts))
         keys, inverse, more = np.unique(_pack(flat[translucent], alpha[translucent]), return_inverse=True,
                                         return_counts=True)
-        index[translucent] = len(colors) + inverse.astype(np.int32)
+        rows = PixelRows(shape, flat, alpha, 255, colours, len(counts) + len(keys), translucent,
+                         len(counts) + inverse.astype(np.int32))
         more_colors, more_alpha = _unpack(keys, with_alpha=True)
-        histogram = cls(np.vstack([colors, more_colors]), np.concatenate([counts, more.astype(np.float64)]),
-                        np.concatenate([np.full(len(colors), 255, np.uint8), more_alpha]), transparent)
-        return histogram, index.reshape(shape)
+        histogram = cls(np.vstack([colours.colors, more_colors]), np.concatenate([counts, more.astype(np.float64)]),
+                        np.concatenate([np.full(len(counts), 255, np.uint8), more_alpha]), transparent)
+        return histogram, rows
 
     def __reduce__(self):  # pickle (to worker processes) without the cache
         return Histogram, (self.colors, self.counts, self.alpha, self.transparent)
@@ -149,6 +158,37 @@ class Histogram:
                 coords = finer >> 1
             self._cache[key] = _pool(coords, points, weights, bits)
         return self._cache[key]
+
+
+class PixelRows:
+    """Each pixel's row in a :class:`Histogram`, found again when asked rather than kept (4 bytes a pixel).
+
+    Opaque pixels (all of them, without alpha) find their row through the
+    image's colour set, in one compiled pass; translucent ones keep theirs,
+    being few. It holds the pixels it was made from (no copy).
+    """
+
+    def __init__(self, shape, flat, mask, need, colours, size, translucent=None, translucent_rows=None):
+        self.shape, self.size = shape, size
+        self._flat, self._mask, self._need, self._colours = flat, mask, need, colours
+        self._translucent, self._translucent_rows = translucent, translucent_rows
+
+    def labels(self, by_row, outside=-1):
+        """``by_row[row]`` for each pixel, shaped as the image; ``outside`` where it was not counted
+        (fully transparent). uint8 when every value fits in a byte, else int32."""
+        by_row = np.asarray(by_row)
+        opaque = len(self._colours.colors)
+        table = np.append(by_row[:opaque], outside).astype(np.int32)
+        out = self._colours.rows(self._flat, self._mask, self._need, table=table,
+                                 narrow=len(by_row) == 0 or (min(by_row.min(), outside) >= 0
+                                                             and max(by_row.max(), outside) <= 255))
+        if self._translucent is not None:
+            out[self._translucent] = by_row[self._translucent_rows]
+        return out.reshape(self.shape)
+
+    def index(self):
+        """(...) int32: each pixel's row, -1 where it was not counted."""
+        return self.labels(np.arange(self.size, dtype=np.int32), -1)
 
 
 def _pool(coords, points, weights, bits):

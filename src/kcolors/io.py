@@ -59,13 +59,14 @@ class Picture:
     _histogram: tuple = field(default=None, repr=False, compare=False)
 
     def histogram(self):
-        """``(Histogram, index)`` of the pixels that take part, built once and kept.
+        """``(Histogram, PixelRows)`` of the pixels that take part, built once and kept.
 
-        ``index`` is each pixel's row in the histogram (-1 where transparent), so
-        any number of palettes can be fitted and applied without rebuilding it.
+        The :class:`~kcolors.histogram.PixelRows` give each pixel its row in the
+        histogram, or its label, so any number of palettes can be fitted and
+        applied without rebuilding it.
         """
         if self._histogram is None:
-            self._histogram = Histogram.with_index(self.rgb, alpha=self.alpha)
+            self._histogram = Histogram.with_rows(self.rgb, alpha=self.alpha)
         return self._histogram
 
     @property

@@ -6,7 +6,7 @@ can pass what they have.
 
 Points and centres are (n, D) arrays with D = 3 (colours) or D = 4 (colours
 with alpha); the kernels take D from the arrays and raise ValueError for any
-other. ``distinct_colors`` and ``dither_fs`` work on RGB (D = 3) only.
+other. ``distinct_colors``, ``ColourSet`` and ``dither_fs`` work on RGB (D = 3) only.
 """
 
 import os
@@ -88,29 +88,84 @@ def distinct_colors(rgb, mask=None):
         The distinct colours in ascending 0xRRGGBB order, how many pixels
         have each, and each pixel's row in ``colors``.
     """
-    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-    mask = None if mask is None else np.ascontiguousarray(mask, dtype=np.uint8)
-    lut = _colour_table()
-    m = _kernels.distinct_colors(rgb, mask, lut, None, None, None)
-    colors = np.empty((m, 3), dtype=np.uint8)
-    counts = np.empty(m, dtype=np.float64)
-    index = np.empty(len(rgb), dtype=np.int32)
-    _kernels.distinct_colors(rgb, mask, lut, colors, counts, index)  # also zeroes the entries it used
-    return colors, counts, index
+    colours = ColourSet(rgb, mask)
+    return colours.colors, colours.count(rgb, mask), colours.rows(rgb, mask)
 
 
-_tables = threading.local()
+# Pixels per thread below which splitting a pass over pixels costs more than it saves.
+_PIXELS_PER_THREAD = 1 << 19
 
 
-def _colour_table():
-    """A zeroed 2**24-entry table, one per thread, kept between calls.
+def _pixel_chunks(n):
+    parts = max(1, min(THREADS, n // _PIXELS_PER_THREAD))
+    edges = np.linspace(0, n, parts + 1).astype(int)
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
 
-    A fresh 64 MiB table costs tens of milliseconds in page faults on every
-    image; the kernel leaves this one zeroed again after each use.
+
+class ColourSet:
+    """The distinct colours of 8-bit RGB pixels, as a set of the 2**24 colours with a rank for each.
+
+    The set is a bitmap of 2 MiB with a running count per 64-bit word (1 MiB): a colour's row among
+    the distinct colours (ascending 0xRRGGBB) is its rank in the set, so nothing is stored per pixel,
+    and :meth:`rows` gives each pixel its row, or its label through a table, in one pass. Passes over
+    many pixels are split over the threads.
+
+    ``mask`` (N,) uint8 or bool: only pixels with ``mask >= need`` take part (``need=1`` for a boolean
+    mask, 255 for an alpha channel: only opaque pixels).
     """
-    if getattr(_tables, "lut", None) is None:
-        _tables.lut = np.zeros(1 << 24, dtype=np.uint32)
-    return _tables.lut
+
+    def __init__(self, rgb, mask=None, need=1):
+        rgb, mask = _pixels(rgb, mask)
+        chunks = _pixel_chunks(len(rgb))
+        sets = [np.zeros(1 << 18, dtype=np.uint64) for _ in chunks]
+        _map(_kernels.colour_bits, [(rgb[part], None if mask is None else mask[part], need, bits)
+                                    for part, bits in zip(chunks, sets)])
+        self.bits = sets[0] if len(sets) == 1 else np.bitwise_or.reduce(sets)
+        self.prefix = np.empty(1 << 18, dtype=np.uint32)
+        m = _kernels.colour_ranks(self.bits, self.prefix, None)
+        self.colors = np.empty((m, 3), dtype=np.uint8)
+        _kernels.colour_ranks(self.bits, self.prefix, self.colors)
+
+    def count(self, rgb, mask=None, need=1):
+        """(M,) float64: how many of the pixels have each colour."""
+        counts = np.zeros(len(self.colors))
+        self.rows(rgb, mask, need, counts=counts, out=False)
+        return counts
+
+    def rows(self, rgb, mask=None, need=1, *, table=None, counts=None, narrow=None, out=True):
+        """Each pixel's row in :attr:`colors` (int32, -1 where it takes no part); with ``table``
+        ((M+1,) ints), ``table[row]`` instead, ``table[M]`` where it takes no part, as uint8 when
+        ``narrow`` (default: when the table's values fit in a byte), else int32. ``counts`` ((M,)
+        float64), if given, is increased by the pixels of each row; with ``out=False`` that is all
+        it does (and it returns None)."""
+        rgb, mask = _pixels(rgb, mask)
+        if table is not None:
+            table = np.ascontiguousarray(table, dtype=np.int32)
+            if len(table) != len(self.colors) + 1:
+                raise ValueError(f"table must have {len(self.colors) + 1} entries, not {len(table)}")
+        if narrow is None:
+            narrow = table is not None and table.min() >= 0 and table.max() <= 255
+        narrow = narrow and table is not None
+        out = np.empty(len(rgb), dtype=np.uint8 if narrow else np.int32) if out else None
+        chunks = _pixel_chunks(len(rgb))
+        if counts is None or len(chunks) == 1:
+            tallies = [counts] * len(chunks)
+        else:
+            tallies = [np.zeros_like(counts) for _ in chunks]  # one each: threads must not add into one
+        _map(_kernels.colour_rows, [(rgb[part], None if mask is None else mask[part], need, self.bits,
+                                     self.prefix, table, None if out is None else out[part], tally) for part, tally in zip(chunks, tallies)])
+        if counts is not None and len(chunks) > 1:
+            counts += sum(tallies)
+        return out
+
+
+def _pixels(rgb, mask):
+    """(N, 3) C-contiguous uint8 pixels and an (N,) uint8 mask (or None)."""
+    rgb = np.ascontiguousarray(np.reshape(rgb, (-1, 3)), dtype=np.uint8)
+    if mask is not None:
+        mask = np.ascontiguousarray(np.reshape(mask, -1)).view(np.uint8) if np.asarray(mask).dtype == bool \
+            else np.ascontiguousarray(np.reshape(mask, -1), dtype=np.uint8)
+    return rgb, mask
 
 
 def assign(points, centres, *, weights=None, labels=None, sums=False, bounds=None, shifts=None, axis=None):

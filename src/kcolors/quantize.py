@@ -17,7 +17,7 @@ from .io import load_image
 from .errors import UsageError
 from .options import ENGINES, MAX_K, check_options
 from .palette import Palette
-from .remap import colour_labels, order_by_share, ordered_over, pixel_labels, recolour
+from .remap import colour_labels, order_by_share, ordered_over, recolour
 from .result import Quantization
 
 __all__ = ["quantize", "fit_palette", "fit_palettes", "flattest", "recolour", "order_by_share", "ordered_over",
@@ -118,10 +118,10 @@ def flattest(picture, palettes):
     """
     if len(palettes) == 1:
         return palettes[0]
-    histogram, index = picture.histogram()
+    histogram, rows = picture.histogram()
 
     def boundary_length(palette):
-        labels = pixel_labels(colour_labels(histogram, palette.colors, palette.space), index)
+        labels = rows.labels(colour_labels(histogram, palette.colors, palette.space), len(palette))
         return np.count_nonzero(labels[:, 1:] != labels[:, :-1]) + np.count_nonzero(labels[1:] != labels[:-1])
 
     return min(palettes, key=boundary_length)
@@ -228,9 +228,11 @@ def quantize(image, k=16, *, space="rgb", dither=0.0, engine="fast", seed=0, pal
     check_options(k, space, dither, engine)
     started = time.perf_counter()
     picture = load_image(image, max_pixels=max_pixels)
-    histogram, index = picture.histogram()
+    histogram, _ = picture.histogram()
     if palette is None:
-        pixels = picture.rgb[index >= 0] if engine == "sklearn" else None
+        pixels = None
+        if engine == "sklearn":
+            pixels = picture.rgb.reshape(-1, 3) if picture.mask is None else picture.rgb[picture.mask]
         fitted = flattest(picture, fit_palettes(histogram, k, space=space, engine=engine, seed=seed, pixels=pixels))
     else:
         fitted = palette if isinstance(palette, Palette) else Palette(palette, space)

@@ -1,7 +1,7 @@
 """Recolouring: each pixel to its nearest palette colour, exactly, or with dithering.
 
 The nearest-colour search runs once per distinct colour of the histogram and is spread to the
-pixels through the picture's index; dithering, whose choice depends on the error carried from the
+pixels through the picture's :class:`~kcolors.histogram.PixelRows`; dithering, whose choice depends on the error carried from the
 neighbours, runs per pixel. :func:`recolour` puts them together into a
 :class:`~kcolors.result.Quantization`, for fitted and given palettes alike.
 """
@@ -45,12 +45,6 @@ def colour_labels(histogram, palette_colors, space):
     return labels
 
 
-def pixel_labels(labels_of_colours, index, transparent=-1):
-    """Spread per-colour labels to pixels through ``index``; its -1 (fully transparent) becomes ``transparent``."""
-    table = np.append(labels_of_colours, np.int32(transparent))  # index -1 picks the last entry
-    return table[index]
-
-
 def dithered_labels(rgb, mask, palette_rgb, space, strength):
     """Floyd-Steinberg: the nearest colour to each pixel plus the error passed to it.
 
@@ -72,12 +66,12 @@ def recolour(picture, palette, *, reorder, k, dither=0.0, engine="fast", started
     ``time.perf_counter()`` the result's ``seconds`` count from.
     """
     started = time.perf_counter() if started is None else started
-    histogram, index = picture.histogram()
+    histogram, rows = picture.histogram()
     if picture.alpha is not None and palette.alpha is None:  # its colours, and the transparent entry
         palette = palette.with_alpha()
     clear = palette.transparent_index
     if dither > 0:
-        labels = _dithered(picture, palette, dither, histogram, index, clear)
+        labels = _dithered(picture, palette, dither, clear)
         by_colour = None
         counts = np.bincount(labels[labels >= 0], minlength=len(palette))
     else:
@@ -91,12 +85,12 @@ def recolour(picture, palette, *, reorder, k, dither=0.0, engine="fast", started
         else:
             by_colour = relabel[by_colour]
     if by_colour is not None:
-        labels = pixel_labels(by_colour, index, clear)
+        labels = rows.labels(by_colour, clear)
     return Quantization(picture, palette, labels, by_colour, k=k, dither=dither, engine=engine,
                         seconds=time.perf_counter() - started)
 
 
-def _dithered(picture, palette, strength, histogram, index, clear):
+def _dithered(picture, palette, strength, clear):
     """Dithered labels. With alpha, the error is diffused on the points of colour with alpha
     (:func:`~kcolors.colorspace.to_premultiplied`): opaque pixels take opaque entries only and no alpha
     error, fully transparent pixels take the transparent entry and neither take nor pass error."""
