@@ -48,7 +48,7 @@ def palette_parts(result, *, binary_alpha=False):
     """
     palette, labels = result.palette, result.labels
     if palette.shape[1] == 3:
-        return labels.astype(np.uint8), palette, None
+        return labels.astype(np.uint8, copy=False), palette, None
     alpha = palette[:, 3].astype(np.int64)
     if binary_alpha:
         alpha = np.where(alpha < 128, 0, 255)
@@ -80,15 +80,19 @@ def png_bytes(indices, colours, alphas=None, icc=None):
     if alphas is not None:
         last = max((i for i, a in enumerate(alphas) if a != 255), default=-1)  # trailing 255s may be left out
         chunks.append((b"tRNS", bytes(alphas[: last + 1]) or b"\xff"))
-    chunks += [(b"IDAT", compress(raw)), (b"IEND", b"")]
-    return b"\x89PNG\r\n\x1a\n" + b"".join(
-        struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body)) for kind, body in chunks)
+    data = compress(raw)
+    del raw  # the raw rows may be as large as the image's labels: gone before the file is put together
+    chunks += [(b"IDAT", data), (b"IEND", b"")]
+    parts = [b"\x89PNG\r\n\x1a\n"]
+    for kind, body in chunks:  # joined once: the compressed data is not copied chunk by chunk
+        parts += [struct.pack(">I", len(body)), kind, body, struct.pack(">I", zlib.crc32(body, zlib.crc32(kind)))]
+    return b"".join(parts)
 
 
 def compress(raw):
     """``raw`` as a zlib stream (an IDAT's body), at the best level its size allows; frees the GIL."""
     level = next(level for limit, level in _COMPRESSION_LEVELS if limit is None or len(raw) <= limit)
-    return bytes(deflate.zlib_compress(raw, level))
+    return deflate.zlib_compress(raw, level)  # a bytearray: no copy
 
 
 def indexed_image(result, *, binary_alpha=False):

@@ -67,7 +67,8 @@ class Histogram:
         if alpha is None:
             colours = kernels.ColourSet(flat, mask)
             histogram = cls(colours.colors, colours.count(flat, mask))
-            return histogram, PixelRows(shape, flat, mask, 1, colours, len(histogram))
+            uncounted = mask is not None and not np.all(mask)
+            return histogram, PixelRows(shape, flat, mask, 1, colours, len(histogram), uncounted)
         alpha = np.reshape(alpha, -1)
         colours = kernels.ColourSet(flat, alpha, need=255)  # the opaque pixels
         counts = colours.count(flat, alpha, 255)
@@ -75,10 +76,10 @@ class Histogram:
         transparent = float(np.count_nonzero(alpha == 0))
         if len(translucent) == 0:
             return cls(colours.colors, counts, None, transparent), PixelRows(shape, flat, alpha, 255, colours,
-                                                                             len(counts))
+                                                                             len(counts), transparent > 0)
         keys, inverse, more = np.unique(_pack(flat[translucent], alpha[translucent]), return_inverse=True,
                                         return_counts=True)
-        rows = PixelRows(shape, flat, alpha, 255, colours, len(counts) + len(keys), translucent,
+        rows = PixelRows(shape, flat, alpha, 255, colours, len(counts) + len(keys), transparent > 0, translucent,
                          len(counts) + inverse.astype(np.int32))
         more_colors, more_alpha = _unpack(keys, with_alpha=True)
         histogram = cls(np.vstack([colours.colors, more_colors]), np.concatenate([counts, more.astype(np.float64)]),
@@ -168,8 +169,8 @@ class PixelRows:
     being few. It holds the pixels it was made from (no copy).
     """
 
-    def __init__(self, shape, flat, mask, need, colours, size, translucent=None, translucent_rows=None):
-        self.shape, self.size = shape, size
+    def __init__(self, shape, flat, mask, need, colours, size, uncounted, translucent=None, translucent_rows=None):
+        self.shape, self.size, self._uncounted = shape, size, uncounted
         self._flat, self._mask, self._need, self._colours = flat, mask, need, colours
         self._translucent, self._translucent_rows = translucent, translucent_rows
 
@@ -179,9 +180,9 @@ class PixelRows:
         by_row = np.asarray(by_row)
         opaque = len(self._colours.colors)
         table = np.append(by_row[:opaque], outside).astype(np.int32)
-        out = self._colours.rows(self._flat, self._mask, self._need, table=table,
-                                 narrow=len(by_row) == 0 or (min(by_row.min(), outside) >= 0
-                                                             and max(by_row.max(), outside) <= 255))
+        used = np.append(by_row, outside) if self._uncounted else by_row
+        narrow = len(used) == 0 or (used.min() >= 0 and used.max() <= 255)
+        out = self._colours.rows(self._flat, self._mask, self._need, table=table, narrow=narrow)
         if self._translucent is not None:
             out[self._translucent] = by_row[self._translucent_rows]
         return out.reshape(self.shape)

@@ -31,6 +31,8 @@ ORIENTATION = 0x0112  # the EXIF tag that says how the camera was held
 # Everything else is refused, above all PostScript and PDF, which Pillow decodes by running Ghostscript (an
 # 86-byte EPS can loop forever), and the exotic formats nobody flattens, each one more decoder to trust.
 DECODERS = ("PNG", "JPEG", "GIF", "WEBP", "AVIF", "TIFF", "BMP", "ICO", "PPM")
+# Pixels copied out of a decoded Pillow image at a time (see _to_rgb_alpha).
+_STRIP_PIXELS = 1 << 20
 
 @dataclass
 class Picture:
@@ -223,12 +225,20 @@ def _to_rgb_alpha(im):
         grey = np.clip(np.rint(grey), 0, 255).astype(np.uint8)
         return np.repeat(grey[..., None], 3, axis=2), None
     has_alpha = im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info
-    mode = "RGBA" if has_alpha else "RGB"
-    arr = np.asarray(im if im.mode == mode else im.convert(mode))  # convert copies, even to its own mode
-    if not has_alpha:
-        return np.ascontiguousarray(arr), None
-    alpha = np.ascontiguousarray(arr[..., 3])
-    return np.ascontiguousarray(arr[..., :3]), (None if alpha.min(initial=255) == 255 else alpha)
+    w, h = im.size
+    rgb = np.empty((h, w, 3), np.uint8)
+    alpha = np.empty((h, w), np.uint8) if has_alpha else None
+    # Copied out a strip at a time: Pillow keeps 4 bytes a pixel, and np.asarray of the whole image
+    # would add two more full copies (its bytes, joined from chunks) before this array is filled.
+    step = max(1, _STRIP_PIXELS // max(w, 1))
+    for top in range(0, h, step):
+        strip = im.crop((0, top, w, min(h, top + step)))
+        strip = np.asarray(strip.convert("RGBA" if has_alpha else "RGB") if strip.mode != ("RGBA" if has_alpha
+                                                                                          else "RGB") else strip)
+        rgb[top: top + step] = strip[..., :3]
+        if has_alpha:
+            alpha[top: top + step] = strip[..., 3]
+    return rgb, (None if alpha is None or alpha.min(initial=255) == 255 else alpha)
 
 
 def _from_array(arr):
