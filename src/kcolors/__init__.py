@@ -21,7 +21,7 @@ Layers:
     colorspace, kernels, simple, captions, sample   colour spaces; the compiled kernels; the from-scratch k-means; text in pictures; the sample photo
     options, histogram, metrics, output   the shared option check; distinct colours and counts; PSNR and CIEDE2000; files written safely
     io                            any image file in, read once, as a Picture (which keeps its histogram)
-    kmeans                        the fast k-means on a histogram (k-means++ start, coarse to exact)
+    kmeans, strips                the fast k-means on a histogram (k-means++ start, coarse to exact); a PNG or TIFF too large to hold, read a strip of rows at a time
     result                        Quantization: a picture, its palette, each pixel's label, the figures
     remap                         each pixel to its nearest palette colour (or dithered): recolour -> Quantization
     palette                       Palette: colours that recolour any image; palette files
@@ -29,7 +29,7 @@ Layers:
     save                          a Quantization to a file, safely
     quantize                      the pipeline: read -> histogram -> fit -> recolour
     kcolors                       the public names (this file)
-    sweep, animation, pictures    many k at once; animated files; sheets, swatches, curves and plots
+    sweep, animation, pictures, huge   many k at once; animated files; sheets, swatches, curves and plots; images too large to hold, flattened strip by strip (here or on Dask) into a streamed PNG
     batch                         whole collections, on local cores or a Dask cluster
     web                           the local web page and its HTTP API
     commands, cli                 the command line: a thin layer that parses, checks, calls and reports

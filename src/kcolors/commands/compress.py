@@ -39,6 +39,12 @@ def add_parser(sub):
                    help="choose the smallest k (up to 256) whose PSNR is at least DB dB; exit 99 if 256 miss it")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no report on stderr")
+    p.add_argument("--strips", action="store_true",
+                   help="read a PNG or TIFF a strip of rows at a time and write the PNG as a stream, in bounded "
+                        "memory (the default above 64 million pixels; see README, Huge images)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="read in strips, spreading the bands of rows over the workers of this Dask scheduler "
+                        "(tcp://HOST:PORT), which must see the input and output at the same paths")
     p.set_defaults(run=run)
 
 
@@ -63,6 +69,11 @@ def run(args):
     fmt = _check(args, source, output, force)
     palette = Palette.load(args.palette, args.space) if args.palette else None
     report = args.json or not args.quiet
+    if _in_strips(args, source, output, fmt, demo):  # too large to hold: read and written a strip at a time
+        result, bytes_out, name, bytes_in = _compress_in_strips(args, source, output, force, palette)
+        metrics = result.metrics() if report else None
+        _report(args, metrics, name, bytes_in, output, bytes_out, started)
+        return 0
     with open_source(args, source) as opened:  # read once: a pipe or FIFO cannot be read twice
         result, data, frames, fits, missed = _flatten(args, opened, fmt, palette, demo)
         metrics = result.metrics() if report else None
@@ -73,20 +84,67 @@ def run(args):
                                                                       Path(args.palette_out).stem).encode()))
     write_files(outputs, force=force)  # both or neither
     if report:
-        figures = dict(metrics, input=name, output=str(output), bytes_in=bytes_in, bytes_out=len(data),
-                       seconds=round(time.perf_counter() - started, 4))
-        if frames:
-            figures.update(frames=frames)
-        if args.json:
-            print_line(json.dumps(figures))
-        if not args.quiet:
-            print(summary(figures), file=sys.stderr)
+        _report(args, metrics, name, bytes_in, output, len(data), started, frames)
         if targeted and not missed and not args.quiet:
             print(f"kcolors: chose k = {result.k}, the smallest k that meets the target ({fits} fits)",
                   file=sys.stderr)
     if missed:
         raise QualityError(missed)
     return 0
+
+
+def _report(args, metrics, name, bytes_in, output, bytes_out, started, frames=None):
+    """The figures: one JSON object on stdout (--json), the summary on stderr (unless --quiet)."""
+    if metrics is None:
+        return
+    figures = dict(metrics, input=name, output=str(output), bytes_in=bytes_in, bytes_out=bytes_out,
+                   seconds=round(time.perf_counter() - started, 4))
+    if frames:
+        figures.update(frames=frames)
+    if args.json:
+        print_line(json.dumps(figures))
+    if not args.quiet:
+        print(summary(figures), file=sys.stderr)
+
+
+def _in_strips(args, source, output, fmt, demo):
+    """Whether to read in strips: asked for (--strips, --scheduler), or a PNG or TIFF file of more than
+    :func:`kcolors.huge.strips_above` pixels; the options that need the whole image refused then."""
+    from ..strips import size_of, strips_above  # the header only (pyvips is imported when a strip is decoded)
+
+    asked = args.strips or args.scheduler is not None
+    size = None if demo or str(source) == "-" or not Path(source).is_file() else size_of(source)  # not a pipe
+    if size is None or not asked and size[1] * size[2] <= strips_above():
+        if asked:
+            raise UsageError(f"{source}: --strips and --scheduler read a PNG or TIFF file (not a pipe, an animation "
+                             "or another format)")
+        return False
+    for given, what in ((args.dither, "--dither"), (args.target_delta_e is not None, "--target-delta-e"),
+                        (args.target_psnr is not None, "--target-psnr"), (args.palette_out, "--palette-out"),
+                        (args.engine == "sklearn", "--engine sklearn"),
+                        (fmt != "PNG" or str(output) == "-", "output other than a .png file")):
+        if given:
+            raise UsageError(f"{source}: {size[1]}x{size[2]} is read in strips, where {what} does not apply "
+                             "(it needs the whole image in memory)")
+    return True
+
+
+def _compress_in_strips(args, source, output, force, palette):
+    """``(result, bytes written, input name, input bytes)``: the image flattened in two passes over its strips."""
+    from ..huge import flatten_to_png
+    from ..strips import open_source as open_strips
+
+    striped = open_strips(source, max_pixels=args.max_pixels)
+    options = dict(space=args.space, engine=args.engine, seed=args.seed, palette=palette, force=force)
+    if args.scheduler is None:
+        result, n_bytes = flatten_to_png(striped, output, args.k, **options)
+    else:
+        from ..batch.cluster import DaskCluster
+
+        with DaskCluster(args.scheduler) as cluster:
+            cluster.check_paths([str(Path(source).resolve()), str(Path(output).resolve().parent)])
+            result, n_bytes = flatten_to_png(striped, output, args.k, client=cluster.client, **options)
+    return result, n_bytes, striped.path, striped.n_bytes
 
 
 def _flatten(args, source, fmt, palette, demo):
