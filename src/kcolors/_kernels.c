@@ -573,12 +573,102 @@ e1: PyBuffer_Release(&pts);
 /* D (3 or 4) is the length of `axis`.                                       */
 /* Whole runs of Lloyd's iterations for small point sets (the coarse levels, */
 /* where Python's overhead per iteration would cost more than the work):     */
-/* assign each point its nearest centre (with Hamerly's bounds, below),     */
+/* assign each point its nearest centre (with Yinyang bounds, below),      */
 /* move each centre to its weighted mean, stop when the squared moves add up */
 /* to no more than `threshold`.                                              */
 /* Returns early, with `empty` set, when a cluster empties: the caller moves */
 /* it and calls again.                                                       */
 /* ------------------------------------------------------------------------ */
+
+/* Scratch memory of a Lloyd run (lloyd_dim). Groups: the centres split into t groups of neighbours, each
+ * point keeping one lower bound per group (Yinyang k-means, Ding et al. 2015). */
+#define MAX_GROUPS 32
+#ifndef GROUP_SIZE
+#define GROUP_SIZE 16 /* centres per group */
+#endif
+typedef struct {
+    double *sums, *tot;  /* k*D, k: the update */
+    double *upper;       /* n: bound on the distance from each point to its centre */
+    double *lower;       /* n*t: bound on the distance from each point to any other centre of each group */
+    double *shift, *half;/* k: how far each centre moved; half the gap to its nearest other centre */
+    double *drift;       /* t: the farthest any centre of the group moved */
+    int32_t *group;      /* k: each centre's group */
+    int32_t *members;    /* k: centres grouped, group g at members[start[g] .. start[g+1]) */
+    int32_t *start;      /* t+1 */
+    double centre[MAX_GROUPS * MAX_DIM], radius[MAX_GROUPS]; /* each group's mean, and its farthest member */
+    Py_ssize_t t;
+} Work;
+
+/* Groups of centres near each other: a few unweighted Lloyd iterations on the centres themselves, from
+ * t centres spread along the search axis (their sorted order). */
+TEMPLATE void group_centres(const Search *s, const double *C, Work *w, const int dim)
+{
+    const Py_ssize_t k = s->k, t = w->t;
+    double seeds[MAX_GROUPS * MAX_DIM], acc[MAX_GROUPS * MAX_DIM], cnt[MAX_GROUPS];
+    for (Py_ssize_t g = 0; g < t; g++)
+        memcpy(seeds + dim * g, C + dim * s->order[(2 * g + 1) * k / (2 * t)], sizeof(double) * dim);
+    for (int round = 0; round < 5; round++) {
+        memset(acc, 0, sizeof(acc)); memset(cnt, 0, sizeof(cnt));
+        for (Py_ssize_t j = 0; j < k; j++) {
+            Py_ssize_t best = 0;
+            double bd = INFINITY;
+            for (Py_ssize_t g = 0; g < t; g++) {
+                double d = dist2(seeds + dim * g, C + dim * j, dim);
+                if (d < bd) { bd = d; best = g; }
+            }
+            w->group[j] = (int32_t)best;
+            for (int c = 0; c < dim; c++) acc[dim * best + c] += C[dim * j + c];
+            cnt[best] += 1;
+        }
+        for (Py_ssize_t g = 0; g < t; g++)
+            if (cnt[g] > 0) for (int c = 0; c < dim; c++) seeds[dim * g + c] = acc[dim * g + c] / cnt[g];
+    }
+    memcpy(w->centre, seeds, sizeof(double) * dim * t);
+    for (Py_ssize_t g = 0; g < t; g++) w->radius[g] = 0.0;
+    for (Py_ssize_t j = 0; j < k; j++) {
+        double r = sqrt(dist2(seeds + dim * w->group[j], C + dim * j, dim));
+        if (r > w->radius[w->group[j]]) w->radius[w->group[j]] = r;
+    }
+    for (Py_ssize_t g = 0; g <= t; g++) w->start[g] = 0;
+    for (Py_ssize_t j = 0; j < k; j++) w->start[w->group[j] + 1]++;
+    for (Py_ssize_t g = 0; g < t; g++) w->start[g + 1] += w->start[g];
+    int32_t fill[MAX_GROUPS];
+    for (Py_ssize_t g = 0; g < t; g++) fill[g] = w->start[g];
+    for (Py_ssize_t j = 0; j < k; j++) w->members[fill[w->group[j]]++] = (int32_t)j;
+}
+
+/* Point x's nearest centre among the groups whose lower bound is below `within` (the distance to its
+ * centre j): those are the only groups that may hold a nearer one. Each searched group's bound becomes
+ * exact (its nearest centre other than the one chosen); j's group, if not searched and j loses, gets
+ * j's distance. Returns the chosen centre, its distance in *dist. */
+TEMPLATE int32_t nearest_in_groups(const double *x, const double *C, const Work *w, double *lower, int32_t j,
+                                   double within, double *dist, const int dim)
+{
+    double first[MAX_GROUPS], second[MAX_GROUPS];
+    int32_t which[MAX_GROUPS];
+    int searched[MAX_GROUPS];
+    int32_t best = j;
+    double bd = within * within;
+    for (Py_ssize_t g = 0; g < w->t; g++) {
+        searched[g] = lower[g] < within;
+        if (!searched[g]) continue;
+        double d1 = INFINITY, d2 = INFINITY;
+        int32_t c1 = -1;
+        for (int32_t m = w->start[g]; m < w->start[g + 1]; m++) {
+            int32_t c = w->members[m];
+            double d = c == j ? within * within : dist2(C + dim * c, x, dim);
+            if (d < d1) { d2 = d1; d1 = d; c1 = c; }
+            else if (d < d2) d2 = d;
+        }
+        first[g] = d1; second[g] = d2; which[g] = c1;
+        if (d1 < bd || (d1 == bd && c1 < best)) { bd = d1; best = c1; }
+    }
+    for (Py_ssize_t g = 0; g < w->t; g++)
+        if (searched[g]) lower[g] = sqrt(which[g] == best ? second[g] : first[g]);
+    if (j >= 0 && best != j && !searched[w->group[j]] && within < lower[w->group[j]]) lower[w->group[j]] = within;
+    *dist = sqrt(bd);
+    return best;
+}
 
 /* Half the distance from each centre to its nearest other centre (Hamerly's s(j)/2): a point within it
  * of its own centre is nearer to that centre than to any other. O(k^2), small beside the n points. */
@@ -595,68 +685,72 @@ TEMPLATE void half_gaps(Py_ssize_t k, const double *C, double *half, const int d
 }
 
 /* The iterations; returns how many ran, -1 when out of memory.
- * Hamerly's algorithm: each point keeps an upper bound on the distance to its centre (B[2i]) and a lower
- * bound on the distance to every other centre (B[2i+1]); after the first, full search, a point is searched
- * again only when its bounds, loosened by how far the centres moved, cross. Late iterations, where few
- * points change centre, then cost little more than the sums. */
+ * Each point keeps an upper bound on the distance to its centre and, per group of centres, a lower bound
+ * on the distance to the group's other centres; a centre's move loosens only its own group's bounds. A
+ * point is searched again only when its upper bound crosses the lowest of them, and then only in the
+ * groups whose bound it crosses. With one group this is Hamerly's algorithm; with k/16 groups, at k=256,
+ * a point in a quiet part of colour space is not searched again because a far centre moved. The first
+ * iteration finds the nearest two centres and bounds each group by its extent. */
 TEMPLATE Py_ssize_t lloyd_dim(Py_ssize_t n, const double *P, const double *W, Py_ssize_t k, double *C,
                               const double *axis, int32_t *L, Py_ssize_t max_iter, double threshold,
-                              double *sums, double *tot, int *empty, double *B, double *shift, double *half,
-                              const int dim)
+                              Work *w, int *empty, const int dim)
 {
     Py_ssize_t it = 0;
+    const Py_ssize_t t = w->t;
     int emptied = 0, bounded = 0;
-    double max_shift = 0.0, second_shift = 0.0;
-    Py_ssize_t farthest = -1; /* the centre that moved max_shift */
     while (it < max_iter && !emptied) {
         Search s;
         if (search_init(&s, C, k, axis, dim) < 0) { search_free(&s); return -1; }
-        if (bounded) half_gaps(k, C, half, dim);
-        memset(sums, 0, sizeof(double) * dim * k);
-        memset(tot, 0, sizeof(double) * k);
+        if (it == 0) group_centres(&s, C, w, dim);
+        else half_gaps(k, C, w->half, dim);
+        memset(w->sums, 0, sizeof(double) * dim * k);
+        memset(w->tot, 0, sizeof(double) * k);
         for (Py_ssize_t i = 0; i < n; i++) {
             const double *x = P + dim * i;
-            double *upper = B + 2 * i, *lower = B + 2 * i + 1;
+            double *lower = w->lower + t * i;
             int32_t j = L[i];
-            int settled = 0;
             if (bounded) {
-                *upper += shift[j];
-                *lower -= j == farthest ? second_shift : max_shift;
-                double m = *lower > half[j] ? *lower : half[j];
-                if (*upper <= m) settled = 1;
-                else {
-                    *upper = sqrt(dist2(C + dim * j, x, dim));
-                    settled = *upper <= m;
+                double u = w->upper[i] + w->shift[j], least = INFINITY;
+                for (Py_ssize_t g = 0; g < t; g++) {
+                    lower[g] -= w->drift[g];
+                    if (lower[g] < least) least = lower[g];
                 }
-            }
-            if (!settled) {
+                double m = least > w->half[j] ? least : w->half[j];
+                if (u > m) {
+                    u = sqrt(dist2(C + dim * j, x, dim));
+                    if (u > m) j = nearest_in_groups(x, C, w, lower, j, u, &u, dim);
+                }
+                w->upper[i] = u;
+            } else { /* the nearest two centres; each group's bound from them and the group's extent */
                 double d2, sd2;
                 j = s.order[search_two(&s, x, &d2, &sd2, dim)];
-                *upper = sqrt(d2);
-                *lower = sqrt(sd2);
+                double second = sqrt(sd2);
+                w->upper[i] = sqrt(d2);
+                for (Py_ssize_t g = 0; g < t; g++) {
+                    double reach = sqrt(dist2(w->centre + dim * g, x, dim)) - w->radius[g];
+                    lower[g] = reach > second ? reach : second;
+                }
             }
             L[i] = j;
-            for (int t = 0; t < dim; t++) sums[dim * j + t] += W[i] * x[t];
-            tot[j] += W[i];
+            for (int c = 0; c < dim; c++) w->sums[dim * j + c] += W[i] * x[c];
+            w->tot[j] += W[i];
         }
         search_free(&s);
         it++;
         double moved = 0.0;
-        max_shift = second_shift = 0.0;
-        farthest = -1;
+        for (Py_ssize_t g = 0; g < t; g++) w->drift[g] = 0.0;
         for (Py_ssize_t j = 0; j < k; j++) {
-            shift[j] = 0.0;
-            if (tot[j] <= 0) { emptied = 1; continue; }
+            w->shift[j] = 0.0;
+            if (w->tot[j] <= 0) { emptied = 1; continue; }
             double d2 = 0.0;
-            for (int ch = 0; ch < dim; ch++) {
-                double c = sums[dim * j + ch] / tot[j], d = c - C[dim * j + ch];
+            for (int c = 0; c < dim; c++) {
+                double centre = w->sums[dim * j + c] / w->tot[j], d = centre - C[dim * j + c];
                 d2 += d * d;
-                C[dim * j + ch] = c;
+                C[dim * j + c] = centre;
             }
             moved += d2;
-            shift[j] = sqrt(d2);
-            if (shift[j] > max_shift) { second_shift = max_shift; max_shift = shift[j]; farthest = j; }
-            else if (shift[j] > second_shift) second_shift = shift[j];
+            w->shift[j] = sqrt(d2);
+            if (w->shift[j] > w->drift[w->group[j]]) w->drift[w->group[j]] = w->shift[j];
         }
         bounded = 1;
         if (moved <= threshold && !emptied) break;
@@ -666,17 +760,15 @@ TEMPLATE Py_ssize_t lloyd_dim(Py_ssize_t n, const double *P, const double *W, Py
 }
 
 static Py_ssize_t lloyd3(Py_ssize_t n, const double *P, const double *W, Py_ssize_t k, double *C,
-                         const double *axis, int32_t *L, Py_ssize_t max_iter, double threshold,
-                         double *sums, double *tot, int *empty, double *B, double *shift, double *half)
+                         const double *axis, int32_t *L, Py_ssize_t max_iter, double threshold, Work *w, int *empty)
 {
-    return lloyd_dim(n, P, W, k, C, axis, L, max_iter, threshold, sums, tot, empty, B, shift, half, 3);
+    return lloyd_dim(n, P, W, k, C, axis, L, max_iter, threshold, w, empty, 3);
 }
 
 static Py_ssize_t lloyd4(Py_ssize_t n, const double *P, const double *W, Py_ssize_t k, double *C,
-                         const double *axis, int32_t *L, Py_ssize_t max_iter, double threshold,
-                         double *sums, double *tot, int *empty, double *B, double *shift, double *half)
+                         const double *axis, int32_t *L, Py_ssize_t max_iter, double threshold, Work *w, int *empty)
 {
-    return lloyd_dim(n, P, W, k, C, axis, L, max_iter, threshold, sums, tot, empty, B, shift, half, 4);
+    return lloyd_dim(n, P, W, k, C, axis, L, max_iter, threshold, w, empty, 4);
 }
 
 static PyObject *lloyd(PyObject *self, PyObject *args)
@@ -708,19 +800,26 @@ static PyObject *lloyd(PyObject *self, PyObject *args)
         PyBuffer_Release(&lab);
         return NULL;
     }
-    double *sums = malloc(sizeof(double) * dim * k), *tot = malloc(sizeof(double) * k);
-    double *bounds = malloc(sizeof(double) * 2 * (n > 0 ? n : 1)), *shift = malloc(sizeof(double) * k);
-    double *half = malloc(sizeof(double) * k);
+    Work work;
+    work.t = k / GROUP_SIZE < 1 ? 1 : k / GROUP_SIZE > MAX_GROUPS ? MAX_GROUPS : k / GROUP_SIZE;
+    Py_ssize_t rows_n = n > 0 ? n : 1, groups = work.t;
+    work.sums = malloc(sizeof(double) * dim * k); work.tot = malloc(sizeof(double) * k);
+    work.upper = malloc(sizeof(double) * rows_n); work.lower = malloc(sizeof(double) * rows_n * groups);
+    work.shift = malloc(sizeof(double) * k); work.half = malloc(sizeof(double) * k);
+    work.drift = malloc(sizeof(double) * groups); work.group = malloc(sizeof(int32_t) * k);
+    work.members = malloc(sizeof(int32_t) * k); work.start = malloc(sizeof(int32_t) * (groups + 1));
     Py_ssize_t it = 0;
-    int empty = 0, failed = !sums || !tot || !bounds || !shift || !half;
-    if (!failed) {
+    int empty = 0, failed = !work.sums || !work.tot || !work.upper || !work.lower || !work.shift || !work.half
+                            || !work.drift || !work.group || !work.members || !work.start;
+    if (!failed && k > 0) {
         Py_BEGIN_ALLOW_THREADS
-        it = dim == 3 ? lloyd3(n, P, W, k, C, axis.buf, L, max_iter, threshold, sums, tot, &empty, bounds, shift, half)
-                      : lloyd4(n, P, W, k, C, axis.buf, L, max_iter, threshold, sums, tot, &empty, bounds, shift, half);
+        it = dim == 3 ? lloyd3(n, P, W, k, C, axis.buf, L, max_iter, threshold, &work, &empty)
+                      : lloyd4(n, P, W, k, C, axis.buf, L, max_iter, threshold, &work, &empty);
         failed = it < 0;
         Py_END_ALLOW_THREADS
     }
-    free(sums); free(tot); free(bounds); free(shift); free(half);
+    free(work.sums); free(work.tot); free(work.upper); free(work.lower); free(work.shift); free(work.half);
+    free(work.drift); free(work.group); free(work.members); free(work.start);
     PyBuffer_Release(&pts); PyBuffer_Release(&w); PyBuffer_Release(&cent); PyBuffer_Release(&axis);
     PyBuffer_Release(&lab);
     if (failed) return PyErr_NoMemory();
