@@ -26,7 +26,7 @@ Layers:
     remap                         each pixel to its nearest palette colour (or dithered): recolour -> Quantization
     palette                       Palette: colours that recolour any image; palette files
     encode                        a Quantization as file bytes (indexed PNG written here)
-    save                          a Quantization to a file, safely
+    save, pngstream               a Quantization to a file, safely; an indexed PNG written as a stream, all or nothing
     quantize                      the pipeline: read -> histogram -> fit -> recolour
     kcolors                       the public names (this file)
     sweep, animation, pictures, huge   many k at once; animated files; sheets, swatches, curves and plots; images too large to hold, flattened strip by strip (here or on Dask) into a streamed PNG

@@ -8,23 +8,17 @@ and every pixel's colour are the same. (With k of at most ``FEW_COLOURS``, the
 equally good palettes are compared on their boundary lengths in a pass of
 their own, as :func:`kcolors.quantize.flattest` does.) Pass 2 decodes again,
 looks each pixel's PNG index up in a 2**24-entry table, packs the rows
-(:func:`kernels.png_rows`) and compresses them with zlib, whose stream,
-unlike libdeflate's, can be fed a band at a time, into IDAT chunks of a
-temporary file that is renamed into place only when complete.
+(:func:`kernels.png_rows`) and streams them, zlib-compressed, into the file
+(:mod:`kcolors.pngstream`: all or nothing).
 
 With a Dask client the bands of rows go to its workers: histograms come back
-and are summed; in pass 2 each band comes back as a deflate segment ending on a
-byte boundary (a sync flush), and the segments, joined in order with one final
-block and the combined Adler-32, are one zlib stream (as pigz does).
+and are summed; in pass 2 each band comes back as a deflate segment, and the
+segments joined in order are one zlib stream.
 """
 
 import collections
-import contextlib
 import os
-import queue
 import struct
-import tempfile
-import threading
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -35,23 +29,18 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import kernels
-from .encode import palette_parts, png_bytes
-from .errors import OutputError, OutputExistsError, UsageError
+from .encode import palette_parts
+from .errors import UsageError
 from .histogram import Histogram
 from .io import Picture
-from .output import _mode_for, remove_stale_temporaries
 from .palette import Palette
+from .pngstream import (FINAL_BLOCK, LEVEL, WINDOW, adler32_combine, deflate_piece, header, write_png,
+                        zlib_header)
 from .quantize import fit_palettes
 from .remap import colour_labels, order_by_share
 from .result import Quantization
-from .strips import default_strip_pixels
+from .strips import default_strip_pixels, prefetched
 
-# zlib level of the streamed IDAT. On the index map of a 100 MP photo at k = 256, a 4 MP strip: level 6 (zlib's
-# default) 0.18 s and 1.4% larger than libdeflate 7 (which the in-memory path uses but cannot stream);
-# level 3 0.08 s but 8% larger; level 9 0.40 s for 1.3% smaller.
-LEVEL = 6
-_FINAL_BLOCK = b"\x03\x00"  # an empty final block of fixed Huffman codes: ends the joined deflate segments
-_WINDOW = 32768  # deflate's window: how much of the strip before a strip's compressor is primed with
 _COMPRESSORS = max(1, min(4, os.cpu_count() or 1))  # strips compressed at once
 
 
@@ -88,7 +77,7 @@ def flatten_to_png(source, output, k, *, space="rgb", engine="fast", seed=0, pal
     # the PNG's index of each colour (and, last, of the transparent pixels), its palette, tRNS and bit depth
     indices, colours, alphas = palette_parts(SimpleNamespace(palette=fitted.colors,
                                                              labels=np.append(by_colour, np.int32(clear))))
-    head = _header(source, colours, alphas)
+    head = header(source.width, source.height, colours, alphas, source.carried_icc)
     table = LabelTable.of(histogram, indices[:-1], int(indices[-1]))
     n_bytes = write_png(output, head, runner.segments(table, head.bits, level), force=force)
     result.seconds = time.perf_counter() - started
@@ -144,7 +133,7 @@ class _Bands:
 
     def segments(self, table, bits, level):
         """The zlib stream of the packed rows, in pieces: header, the bands' deflate segments, end, Adler-32."""
-        yield zlib.compress(b"", level)[:2]
+        yield zlib_header(level)
         adler, total = 1, 0
         if self.client is None:
             pieces = band_pieces(self.source, 0, self.source.height, table, bits, level, self.strip_pixels)
@@ -156,8 +145,8 @@ class _Bands:
         else:
             for segment, band_adler, length in self.map(band_segment, table, bits, level):
                 yield segment
-                adler, total = _adler32_combine(adler, band_adler, length), total + length
-        yield _FINAL_BLOCK + struct.pack(">I", adler)
+                adler, total = adler32_combine(adler, band_adler, length), total + length
+        yield FINAL_BLOCK + struct.pack(">I", adler)
 
 
 def _dask_bands(source, client, strip_pixels):
@@ -171,7 +160,7 @@ def _dask_bands(source, client, strip_pixels):
 def band_histogram(source, y0, y1, strip_pixels=None):
     """The Histogram of rows ``y0`` to ``y1``, counted a strip at a time."""
     counts = _Counts()
-    for _, rgb, alpha in _prefetched(source.strips(y0, y1, strip_pixels)):
+    for _, rgb, alpha in prefetched(source.strips(y0, y1, strip_pixels)):
         counts.add(Histogram.of(rgb, alpha=alpha))
     return counts.histogram()
 
@@ -180,7 +169,7 @@ def band_edges(source, y0, y1, tables, strip_pixels=None):
     """For each table: neighbouring pixel pairs of rows ``y0`` to ``y1`` with different labels, and the
     band's first and last rows of labels (to count the pairs across bands)."""
     changes, first, last = np.zeros(len(tables), np.int64), None, None
-    for _, rgb, alpha in _prefetched(source.strips(y0, y1, strip_pixels)):
+    for _, rgb, alpha in prefetched(source.strips(y0, y1, strip_pixels)):
         labels = [table.labels(rgb, alpha) for table in tables]
         for i, lab in enumerate(labels):
             changes[i] += np.count_nonzero(lab[:, 1:] != lab[:, :-1]) + np.count_nonzero(lab[1:] != lab[:-1])
@@ -202,12 +191,12 @@ def band_pieces(source, y0, y1, table, bits, level, strip_pixels=None):
     """
     adler, total, tail, pending = 1, 0, b"", collections.deque()
     with ThreadPoolExecutor(max_workers=_COMPRESSORS) as pool:
-        for _, rgb, alpha in _prefetched(source.strips(y0, y1, strip_pixels)):
+        for _, rgb, alpha in prefetched(source.strips(y0, y1, strip_pixels)):
             raw = kernels.png_rows(table.labels(rgb, alpha), bits)
             del rgb, alpha
             adler, total = zlib.adler32(raw, adler), total + len(raw)
-            pending.append(pool.submit(_deflate, raw, tail, level))
-            tail = bytes(raw[-_WINDOW:])
+            pending.append(pool.submit(deflate_piece, raw, tail, level))
+            tail = bytes(raw[-WINDOW:])
             while len(pending) > _COMPRESSORS:
                 yield pending.popleft().result()
         while pending:
@@ -215,69 +204,11 @@ def band_pieces(source, y0, y1, table, bits, level, strip_pixels=None):
     yield adler, total
 
 
-def _deflate(raw, primer, level):
-    """``raw`` as raw deflate blocks ending on a byte boundary (sync flush), back-references into ``primer``."""
-    compressor = (zlib.compressobj(level, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, primer) if primer
-                  else zlib.compressobj(level, zlib.DEFLATED, -15, 9))
-    return compressor.compress(raw) + compressor.flush(zlib.Z_SYNC_FLUSH)
-
-
 def band_segment(source, y0, y1, table, bits, level, strip_pixels=None):
     """As :func:`band_pieces`, joined: ``(segment, adler32, raw length)`` (what a Dask worker sends back)."""
     pieces = list(band_pieces(source, y0, y1, table, bits, level, strip_pixels))
     adler, total = pieces.pop()
     return b"".join(pieces), adler, total
-
-
-def _adler32_combine(adler1, adler2, len2):
-    """Adler-32 of A + B from those of A and B and B's length (zlib's adler32_combine)."""
-    base = 65521
-    rem = len2 % base
-    sum1 = adler1 & 0xFFFF
-    sum2 = (rem * sum1) % base
-    sum1 = (sum1 + (adler2 & 0xFFFF) + base - 1) % base
-    sum2 = (sum2 + ((adler1 >> 16) & 0xFFFF) + ((adler2 >> 16) & 0xFFFF) + base - rem) % base
-    return sum1 | (sum2 << 16)
-
-
-def _prefetched(strips, depth=2):
-    """The strips, decoded ahead in a thread of their own (libvips frees the GIL), at most ``depth`` waiting."""
-    waiting, stop = queue.Queue(maxsize=depth), threading.Event()
-    done = object()
-
-    def put(item):
-        """Wait for room, unless the reader has stopped; whether it was put."""
-        while not stop.is_set():
-            with contextlib.suppress(queue.Full):
-                waiting.put(item, timeout=0.1)
-                return True
-        return False
-
-    def decode():
-        try:
-            for strip in strips:
-                if not put((strip, None)):
-                    return
-            put((done, None))
-        except BaseException as exc:  # noqa: BLE001 -- raised again on the reader's side
-            put((None, exc))
-
-    thread = threading.Thread(target=decode, name="kcolors-strips", daemon=True)
-    thread.start()
-    try:
-        while True:
-            strip, error = waiting.get()
-            if error is not None:
-                raise error
-            if strip is done:
-                return
-            yield strip
-    finally:
-        stop.set()
-        with contextlib.suppress(queue.Empty):
-            while True:
-                waiting.get_nowait()
-        thread.join()
 
 
 # --------------------------------------------------------------------------- counting and looking up
@@ -372,65 +303,3 @@ def _stand_in(source, histogram):
                    path=Path(source.path), _histogram=(histogram, None))
 
 
-# --------------------------------------------------------------------------- the PNG file
-
-
-def _header(source, colours, alphas):
-    """The chunks before IDAT, from :func:`kcolors.encode.png_bytes` itself (palette, tRNS, bit depth, iCCP)
-    for a 1x1 image, with the real size put in IHDR; ``.bits``: the bit depth."""
-    data = png_bytes(np.zeros((1, 1), np.uint8), colours, alphas, source.carried_icc)
-    chunks, at = [], 8
-    while at < len(data):
-        (length,), kind = struct.unpack(">I", data[at:at + 4]), data[at + 4:at + 8]
-        body = data[at + 8:at + 8 + length]
-        at += 12 + length
-        if kind == b"IDAT":
-            break
-        if kind == b"IHDR":
-            body = struct.pack(">II", source.width, source.height) + body[8:]
-        chunks.append(_chunk(kind, body))
-    head = SimpleNamespace(chunks=chunks, bits=data[8 + 8 + 8])
-    return head
-
-
-def _chunk(kind, body):
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-def write_png(path, head, pieces, *, force=False):
-    """Write the PNG of ``head`` (its chunks before IDAT) and ``pieces`` (the zlib stream) to ``path``.
-
-    All or nothing, as :func:`kcolors.output.write_files`: a temporary file
-    beside ``path`` (``.NAME.PID-XXXX.part``), synced, renamed into place when
-    complete; any error or signal on the way removes it. Returns the bytes written.
-    """
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    remove_stale_temporaries(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".part", dir=folder)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(b"\x89PNG\r\n\x1a\n" + b"".join(head.chunks))
-            for piece in pieces:
-                if piece:
-                    fh.write(_chunk(b"IDAT", piece))
-            fh.write(_chunk(b"IEND", b""))
-            fh.flush()
-            os.fsync(fh.fileno())
-            os.fchmod(fh.fileno(), _mode_for(path))
-            n_bytes = fh.tell()
-        if path.exists() and not force:
-            raise OutputExistsError(f"{path}: exists; use -f/--force to overwrite")
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return n_bytes

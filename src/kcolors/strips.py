@@ -15,7 +15,10 @@ pixels. pyvips is imported here only, and this module only on the strip path:
 ``kcolors compress`` on an ordinary image never pays for it.
 """
 
+import contextlib
 import os
+import queue
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -212,6 +215,46 @@ def _vips_open(source):
     if image.bands not in _MODES or image.format not in ("uchar", "ushort"):
         raise InputError(f"{source.path}: {image.bands} bands of {image.format} are not read in strips")
     return image
+
+
+def prefetched(strips, depth=2):
+    """The strips, decoded ahead in a thread of their own (libvips frees the GIL), at most ``depth`` waiting."""
+    waiting, stop = queue.Queue(maxsize=depth), threading.Event()
+    done = object()
+
+    def put(item):
+        """Wait for room, unless the reader has stopped; whether it was put."""
+        while not stop.is_set():
+            with contextlib.suppress(queue.Full):
+                waiting.put(item, timeout=0.1)
+                return True
+        return False
+
+    def decode():
+        try:
+            for strip in strips:
+                if not put((strip, None)):
+                    return
+            put((done, None))
+        except BaseException as exc:  # noqa: BLE001 -- raised again on the reader's side
+            put((None, exc))
+
+    thread = threading.Thread(target=decode, name="kcolors-strips", daemon=True)
+    thread.start()
+    try:
+        while True:
+            strip, error = waiting.get()
+            if error is not None:
+                raise error
+            if strip is done:
+                return
+            yield strip
+    finally:
+        stop.set()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                waiting.get_nowait()
+        thread.join()
 
 
 _configured = False
