@@ -275,6 +275,11 @@ def png_rows(indices, bits):
     indices packed ``8 // bits`` to a byte, most significant first. Returns a bytearray."""
     indices = np.ascontiguousarray(indices, dtype=np.uint8)
     h, w = indices.shape
-    out = bytearray(h * (1 + (w * bits + 7) // 8))
-    _kernels.png_rows(indices, w, int(bits), out)
+    row = 1 + (w * bits + 7) // 8
+    out = bytearray(h * row)
+    view = memoryview(out)
+    parts = [part for part in _pixel_chunks(h * w) if part.stop > part.start]
+    rows = np.linspace(0, h, len(parts) + 1).astype(int)  # split by whole rows, a share per thread
+    _map(_kernels.png_rows, [(indices[a:b], w, int(bits), view[a * row: b * row])
+                             for a, b in zip(rows[:-1], rows[1:])])
     return out
