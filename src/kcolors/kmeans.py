@@ -46,7 +46,7 @@ CAPPED_ITERATIONS = 4
 SAME_SOLUTION = 0.05
 
 
-def fit(histogram, space, k, *, seed=0, n_init=None, max_iter=300, tol=DEFAULT_TOL):
+def fit(histogram, space, k, *, seed=0, n_init=None, max_iter=300, tol=DEFAULT_TOL, inertia=True):
     """Weighted k-means of ``points`` (one per histogram colour), k-means++ seeding.
 
     Parameters
@@ -61,39 +61,47 @@ def fit(histogram, space, k, *, seed=0, n_init=None, max_iter=300, tol=DEFAULT_T
         Seeds the k-means++ draws; the same seed gives the same centres.
     n_init : int, optional
         k-means++ starts tried on the coarse histogram (see :func:`default_n_init`).
+    inertia : bool
+        Whether to measure the inertia of the result: one more pass over the
+        colours, which a caller that wants only the centres can spare.
 
     Returns
     -------
     centres : (k, 3) float64 array; (k, 4) for a histogram with translucent colours
     inertia : float
-        Weighted sum of squared distances to the nearest centre.
+        Weighted sum of squared distances to the nearest centre (NaN when not measured).
     """
-    return local_optima(histogram, space, k, count=1, seed=seed, n_init=n_init, max_iter=max_iter, tol=tol)[0]
+    return local_optima(histogram, space, k, count=1, seed=seed, n_init=n_init, max_iter=max_iter, tol=tol,
+                        inertia=inertia)[0]
 
 
-def local_optima(histogram, space, k, *, count, seed=0, n_init=None, max_iter=300, tol=DEFAULT_TOL):
+def local_optima(histogram, space, k, *, count, seed=0, n_init=None, max_iter=300, tol=DEFAULT_TOL, inertia=True):
     """Up to ``count`` distinct k-means solutions, ``(centres, inertia)``, lowest inertia first.
 
     The starts are ranked on the coarse level; the ``count`` best distinct ones
     are each settled down to the exact colours. Lloyd's iterations find local
     minima, and two of nearly equal inertia can differ in other ways (how
     speckled the recoloured image is): this lets the caller choose among them.
-    With ``count=1`` it is :func:`fit`.
+    With ``count=1`` it is :func:`fit` (and ``inertia=False`` spares the
+    measuring of the answer's inertia, as there).
     """
     (coarse_points, coarse_weights), *finer = _levels(histogram, space, k)
     scale = spread(histogram.points(space), histogram.counts)
     threshold = tol * scale  # one stopping rule for every level
     runs = ranked_starts(coarse_points, coarse_weights, k, seed=seed, n_init=n_init, max_iter=max_iter,
                          threshold=threshold)
-    settled = [_settle(run, finer, max_iter, threshold) for run in _distinct(runs, scale, count)]
-    return sorted(settled, key=lambda run: run[1])
+    inertia = inertia or count > 1  # the runs are ranked by it
+    settled = [_settle(run, finer, max_iter, threshold, inertia) for run in _distinct(runs, scale, count)]
+    return sorted(settled, key=lambda run: run[1]) if inertia else settled
 
 
-def _settle(run, finer, max_iter, threshold):
-    """A coarse run's centres moved by Lloyd's iterations on each finer level in turn."""
-    for level_points, level_weights in finer:
+def _settle(run, finer, max_iter, threshold, inertia=True):
+    """A coarse run's centres moved by Lloyd's iterations on each finer level in turn; the inertia measured
+    on the last level only if asked (NaN otherwise)."""
+    for i, (level_points, level_weights) in enumerate(finer):
         cap = CAPPED_ITERATIONS if len(level_points) > CAPPED_ABOVE else max_iter
-        run = lloyd(level_points, level_weights, run[0], max_iter=cap, threshold=threshold)
+        run = lloyd(level_points, level_weights, run[0], max_iter=cap, threshold=threshold,
+                    inertia=inertia and i == len(finer) - 1)
     return run
 
 
@@ -197,7 +205,7 @@ def spread(points, weights):
     return float((weights @ (points * points) / total - mean * mean).mean())
 
 
-def lloyd(points, weights, centres, *, max_iter=300, threshold=None):
+def lloyd(points, weights, centres, *, max_iter=300, threshold=None, inertia=True):
     """Lloyd's iterations from ``centres`` until their squared moves add up to ``threshold`` or less.
 
     The default threshold is ``DEFAULT_TOL`` times the points' mean
@@ -206,7 +214,8 @@ def lloyd(points, weights, centres, *, max_iter=300, threshold=None):
     point sets run whole in C; large ones step by step, with Hamerly's bounds
     and the search split over threads.
 
-    Returns ``(centres, inertia)``, the inertia that of the returned centres.
+    Returns ``(centres, inertia)``, the inertia that of the returned centres
+    (NaN with ``inertia=False``, which spares the pass that measures it).
     """
     threshold = DEFAULT_TOL * spread(points, weights) if threshold is None else threshold
     axis = kernels.principal_axis(centres)  # any axis keeps the search exact; centres barely turn
@@ -216,8 +225,9 @@ def lloyd(points, weights, centres, *, max_iter=300, threshold=None):
         _lloyd_in_c(points, weights, centres, labels, max_iter, threshold, axis)
     else:
         _lloyd_in_steps(points, weights, centres, labels, max_iter, threshold, axis)
-    labels, inertia = kernels.assign(points, centres, weights=weights, labels=labels, axis=axis)
-    return centres, inertia
+    if not inertia:
+        return centres, float("nan")
+    return centres, kernels.assign(points, centres, weights=weights, labels=labels, axis=axis)[1]
 
 
 def _lloyd_in_c(points, weights, centres, labels, max_iter, threshold, axis):
@@ -273,7 +283,7 @@ def fit_with_alpha(histogram, space, k, *, clear, seed=0, n_init=None, max_iter=
     threshold = tol * spread(histogram.points(space), histogram.counts)
     run = ranked_starts(coarse_points, coarse_weights, k, seed=seed, n_init=n_init, max_iter=max_iter,
                         threshold=threshold)[0]
-    run = _settle(run, finer[:-1], max_iter, threshold)  # the exact level is settled under the rules below
+    run = _settle(run, finer[:-1], max_iter, threshold, inertia=False)  # the exact level is settled under the rules below
     return settle_with_alpha(histogram, space, run[0], clear=clear, max_iter=max_iter, tol=tol)
 
 

@@ -80,7 +80,7 @@ def fit_palette(histogram, k, *, space="rgb", engine="fast", seed=0, pixels=None
         return _alpha_palette(*kmeans.fit_with_alpha(histogram, space, visible, clear=bool(clear), seed=seed),
                               space, clear)
     if engine == "fast":
-        centres, _ = kmeans.fit(histogram, space, visible, seed=seed)
+        centres, _ = kmeans.fit(histogram, space, visible, seed=seed, inertia=False)
     else:  # same start as the fast engine, so that the engines differ only in their Lloyd iterations
         start = kmeans.starting_centres(histogram, space, visible, seed=seed)
         if engine == "simple":
