@@ -166,6 +166,48 @@ def test_distinct_colors_kernel_matches_numpy(gradient):
     assert np.array_equal(index, inverse.ravel())
 
 
+def test_colour_set_rows_and_labels_match_numpy():
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (3000, 3), dtype=np.uint8)
+    rgb[::7] = rgb[0]  # repeats
+    mask = rng.random(3000) < 0.8
+    colours = kcolors.kernels.ColourSet(rgb, mask)
+    unique, inverse = np.unique(rgb[mask], axis=0, return_inverse=True)
+    assert np.array_equal(colours.colors, unique)
+    assert np.array_equal(colours.count(rgb, mask), np.bincount(inverse.ravel()))
+    rows = colours.rows(rgb, mask)
+    assert np.array_equal(rows[mask], inverse.ravel()) and (rows[~mask] == -1).all()
+    table = rng.integers(0, 200, len(unique) + 1)
+    labels = colours.rows(rgb, mask, table=table)
+    assert labels.dtype == np.uint8
+    assert np.array_equal(labels[mask], table[inverse.ravel()]) and (labels[~mask] == table[-1]).all()
+
+
+def test_colour_set_splits_large_passes_over_threads_with_the_same_answer(monkeypatch):
+    rng = np.random.default_rng(4)
+    rgb = rng.integers(0, 64, (300_000, 3), dtype=np.uint8)
+    alone = distinct_colors(rgb)
+    monkeypatch.setattr(kcolors.kernels, "_PIXELS_PER_THREAD", 50_000)
+    monkeypatch.setattr(kcolors.kernels, "THREADS", 4)
+    split = distinct_colors(rgb)
+    assert all(np.array_equal(a, b) for a, b in zip(alone, split))
+
+
+def test_exact_level_started_from_carried_bounds_settles_as_from_scratch(monkeypatch):
+    # more distinct colours than SMALL_POINTS: the exact level runs step by step, from the bounds of the cubes
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 256, (400, 400, 3), dtype=np.uint8)
+    histogram = Histogram.of(image)
+    assert len(histogram) > kcolors.kmeans.SMALL_POINTS
+    calls, carry = [], kcolors.kmeans._carried_bounds
+    monkeypatch.setattr(kcolors.kmeans, "_carried_bounds", lambda *args: calls.append(1) or carry(*args))
+    carried, _ = kcolors.kmeans.fit(histogram, "rgb", 24, seed=2)
+    assert calls
+    monkeypatch.setattr(kcolors.kmeans, "_carried_bounds", lambda *args: None)
+    scratch, _ = kcolors.kmeans.fit(histogram, "rgb", 24, seed=2)
+    assert np.allclose(carried, scratch, rtol=0, atol=1e-9)
+
+
 def test_assign_kernel_matches_brute_force():
     rng = np.random.default_rng(0)
     points, centres = rng.uniform(0, 255, (5000, 3)), rng.uniform(0, 255, (37, 3))

@@ -145,6 +145,12 @@ class Histogram:
         """
         return self._cubes(space, bits)[:2]
 
+    def cube_rows(self, space, bits):
+        """(M,) intp: the row of each colour's cube in :meth:`binned` at ``bits``."""
+        channels = self.colors if self.alpha is None else np.column_stack([self.colors, self.alpha])
+        cubes = _cube_keys(self._cubes(space, bits)[2], bits)
+        return np.searchsorted(cubes, _cube_keys(channels.astype(np.intp) >> (8 - bits), bits))
+
     def _cubes(self, space, bits):
         """(means, weights, cube coordinates) at ``bits``; a coarser level is pooled from the one
         above it (a cube's mean is the weighted mean of its eight sub-cubes' means), which is
@@ -190,6 +196,14 @@ class PixelRows:
     def index(self):
         """(...) int32: each pixel's row, -1 where it was not counted."""
         return self.labels(np.arange(self.size, dtype=np.int32), -1)
+
+
+def _cube_keys(coords, bits):
+    """One integer per row of (n, 3|4) cube coordinates below 2**bits, ascending in the order _pool gives."""
+    keys = np.zeros(len(coords), dtype=np.int64)
+    for ch in range(coords.shape[1]):
+        keys = (keys << bits) | coords[:, ch]
+    return keys
 
 
 def _pool(coords, points, weights, bits):

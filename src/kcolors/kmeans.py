@@ -15,6 +15,8 @@ The compiled kernel (``_kernels.c``) does the nearest-centre search exactly,
 pruned by sorting centres along their principal axis.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 
 from . import kernels
@@ -85,24 +87,48 @@ def local_optima(histogram, space, k, *, count, seed=0, n_init=None, max_iter=30
     With ``count=1`` it is :func:`fit` (and ``inertia=False`` spares the
     measuring of the answer's inertia, as there).
     """
-    (coarse_points, coarse_weights), *finer = _levels(histogram, space, k)
+    coarse, *finer = _levels(histogram, space, k)
     scale = spread(histogram.points(space), histogram.counts)
     threshold = tol * scale  # one stopping rule for every level
-    runs = ranked_starts(coarse_points, coarse_weights, k, seed=seed, n_init=n_init, max_iter=max_iter,
+    runs = ranked_starts(coarse.points, coarse.weights, k, seed=seed, n_init=n_init, max_iter=max_iter,
                          threshold=threshold)
     inertia = inertia or count > 1  # the runs are ranked by it
-    settled = [_settle(run, finer, max_iter, threshold, inertia) for run in _distinct(runs, scale, count)]
+    settled = [_settle(run, [coarse, *finer], histogram, space, max_iter, threshold, inertia)
+               for run in _distinct(runs, scale, count)]
     return sorted(settled, key=lambda run: run[1]) if inertia else settled
 
 
-def _settle(run, finer, max_iter, threshold, inertia=True):
-    """A coarse run's centres moved by Lloyd's iterations on each finer level in turn; the inertia measured
-    on the last level only if asked (NaN otherwise)."""
-    for i, (level_points, level_weights) in enumerate(finer):
-        cap = CAPPED_ITERATIONS if len(level_points) > CAPPED_ABOVE else max_iter
-        run = lloyd(level_points, level_weights, run[0], max_iter=cap, threshold=threshold,
-                    inertia=inertia and i == len(finer) - 1)
+def _settle(run, levels, histogram, space, max_iter, threshold, inertia=True):
+    """A run's centres, from the first of ``levels``, moved by Lloyd's iterations on each finer level in
+    turn; the inertia measured on the last level only if asked (NaN otherwise)."""
+    for i, level in enumerate(levels[1:], start=1):
+        last = i == len(levels) - 1
+        cap = CAPPED_ITERATIONS if len(level.points) > CAPPED_ABOVE else max_iter
+        start = None
+        if level.bits is None and levels[i - 1].bits is not None and len(level.points) > SMALL_POINTS:
+            start = _carried_bounds(histogram, space, levels[i - 1], level, run[0])
+        run = lloyd(level.points, level.weights, run[0], max_iter=cap, threshold=threshold,
+                    inertia=inertia and last, start=start)
     return run
+
+
+def _carried_bounds(histogram, space, cubes, colours, centres):
+    """Labels and Hamerly bounds for the exact colours, carried over from the level of cubes before them.
+
+    Each cube's nearest centre and its bounds are measured once (the cubes are
+    few); a colour lies within r of its cube's mean, so by the triangle
+    inequality its distance to any centre is within r of the cube's. The
+    first pass over the many exact colours then searches only those near a
+    boundary between clusters, where a full first pass searched them all.
+    """
+    bounds = np.empty((len(cubes.points), 2))
+    labels, _ = kernels.assign(cubes.points, centres, bounds=bounds)
+    cube = histogram.cube_rows(space, cubes.bits)
+    reach = np.sqrt(((colours.points - cubes.points[cube]) ** 2).sum(axis=1))
+    carried = bounds[cube]
+    carried[:, 0] += reach
+    carried[:, 1] -= reach
+    return labels[cube], carried
 
 
 def _distinct(runs, scale, count):
@@ -136,8 +162,8 @@ def starting_centres(histogram, space, k, *, seed=0, n_init=None):
     handing it to every engine means the engines differ only in how they run
     Lloyd's iterations, and so reach the same answer.
     """
-    coarse_points, coarse_weights = _levels(histogram, space, k)[0]
-    return best_start(coarse_points, coarse_weights, k, seed=seed, n_init=n_init)[0]
+    coarse = _levels(histogram, space, k)[0]
+    return best_start(coarse.points, coarse.weights, k, seed=seed, n_init=n_init)[0]
 
 
 def best_start(points, weights, k, *, seed=0, n_init=None, max_iter=300, threshold=None):
@@ -184,18 +210,27 @@ def _levels(histogram, space, k):
             means, weights = histogram.binned(space, bits)
             if len(means) * LEVEL_GROWTH > len(points):
                 break
-            if len(means) >= COARSE_MIN_POINTS and (not levels or len(means) > LEVEL_GROWTH * len(levels[-1][0])):
-                levels.append((means, weights))
-    levels.append((points, histogram.counts))
+            if len(means) >= COARSE_MIN_POINTS and (not levels or
+                                                    len(means) > LEVEL_GROWTH * len(levels[-1].points)):
+                levels.append(Level(means, weights, bits))
+    levels.append(Level(points, histogram.counts, None))
     for bits in COARSER_BITS:
-        if len(levels[0][0]) <= SMALL_POINTS:
+        if len(levels[0].points) <= SMALL_POINTS:
             break
-        levels.insert(0, histogram.binned(space, bits))
+        levels.insert(0, Level(*histogram.binned(space, bits), bits))
     wanted = max(COARSE_MIN_POINTS, START_POINTS_PER_CENTRE * k)
-    start = next((i for i, (p, _) in enumerate(levels) if len(p) >= wanted), len(levels) - 1)
-    if start > 0 and len(levels[start][0]) > START_MAX_POINTS:
+    start = next((i for i, level in enumerate(levels) if len(level.points) >= wanted), len(levels) - 1)
+    if start > 0 and len(levels[start].points) > START_MAX_POINTS:
         start -= 1
     return levels[start:]
+
+
+class Level(NamedTuple):
+    """A weighted point set of the histogram: cube means at ``bits`` bits a channel, or (bits None) the colours."""
+
+    points: np.ndarray
+    weights: np.ndarray
+    bits: int = None
 
 
 def spread(points, weights):
@@ -205,7 +240,7 @@ def spread(points, weights):
     return float((weights @ (points * points) / total - mean * mean).mean())
 
 
-def lloyd(points, weights, centres, *, max_iter=300, threshold=None, inertia=True):
+def lloyd(points, weights, centres, *, max_iter=300, threshold=None, inertia=True, start=None):
     """Lloyd's iterations from ``centres`` until their squared moves add up to ``threshold`` or less.
 
     The default threshold is ``DEFAULT_TOL`` times the points' mean
@@ -213,6 +248,9 @@ def lloyd(points, weights, centres, *, max_iter=300, threshold=None, inertia=Tru
     moved to the point farthest from its centre, so k clusters stay k. Small
     point sets run whole in C; large ones step by step, with Hamerly's bounds
     and the search split over threads.
+
+    ``start``, ``(labels, bounds)``, gives the large point sets' step by step
+    iterations labels and Hamerly bounds to begin from (see :func:`_carried_bounds`).
 
     Returns ``(centres, inertia)``, the inertia that of the returned centres
     (NaN with ``inertia=False``, which spares the pass that measures it).
@@ -224,7 +262,7 @@ def lloyd(points, weights, centres, *, max_iter=300, threshold=None, inertia=Tru
     if len(points) <= SMALL_POINTS:
         _lloyd_in_c(points, weights, centres, labels, max_iter, threshold, axis)
     else:
-        _lloyd_in_steps(points, weights, centres, labels, max_iter, threshold, axis)
+        _lloyd_in_steps(points, weights, centres, labels, max_iter, threshold, axis, start)
     if not inertia:
         return centres, float("nan")
     return centres, kernels.assign(points, centres, weights=weights, labels=labels, axis=axis)[1]
@@ -240,9 +278,12 @@ def _lloyd_in_c(points, weights, centres, labels, max_iter, threshold, axis):
         _refill_empty(points, weights, centres, labels)
 
 
-def _lloyd_in_steps(points, weights, centres, labels, max_iter, threshold, axis):
+def _lloyd_in_steps(points, weights, centres, labels, max_iter, threshold, axis, start=None):
     shifts = None
     bounds = np.empty((len(points), 2))  # Hamerly's bounds: most points skip the search
+    if start is not None:  # labels and bounds already true of these centres: nothing has moved yet
+        labels[:], bounds[:] = start
+        shifts = np.zeros(len(centres))
     for _ in range(max_iter):
         _, _, sums, counts = kernels.assign(points, centres, weights=weights, labels=labels, sums=True,
                                             bounds=bounds, shifts=shifts, axis=axis)
@@ -279,11 +320,12 @@ def fit_with_alpha(histogram, space, k, *, clear, seed=0, n_init=None, max_iter=
 
     Returns ``(centres, solid)`` as :func:`settle_with_alpha`.
     """
-    (coarse_points, coarse_weights), *finer = _levels(histogram, space, k)
+    levels = _levels(histogram, space, k)
     threshold = tol * spread(histogram.points(space), histogram.counts)
-    run = ranked_starts(coarse_points, coarse_weights, k, seed=seed, n_init=n_init, max_iter=max_iter,
+    run = ranked_starts(levels[0].points, levels[0].weights, k, seed=seed, n_init=n_init, max_iter=max_iter,
                         threshold=threshold)[0]
-    run = _settle(run, finer[:-1], max_iter, threshold, inertia=False)  # the exact level is settled under the rules below
+    # the exact level is settled under the rules of transparency, below
+    run = _settle(run, levels[:-1], histogram, space, max_iter, threshold, inertia=False)
     return settle_with_alpha(histogram, space, run[0], clear=clear, max_iter=max_iter, tol=tol)
 
 
