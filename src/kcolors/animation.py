@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageSequence
 
-from .captions import draw_label
 from .encode import palette_parts, pil_palette_image
 from .errors import InputError, TooLargeError, UsageError
 from .io import DEFAULT_MAX_PIXELS, Input, load_image, open_image, open_input
@@ -90,6 +89,8 @@ def label_frame(frame, text, palette):
             frame = frame.convert("RGBA")
     if frame.mode != "P":
         fills = tuple(c + ((255,) if frame.mode == "RGBA" else ()) for c in (dark, light))
+    from .captions import draw_label  # here: its fonts cost every `kcolors compress` a few ms to import
+
     draw_label(frame, text, *fills)
     return frame
 

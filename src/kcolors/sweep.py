@@ -9,11 +9,10 @@ histogram (see :func:`sweep_steps`).
 import csv
 import io
 import math
-import multiprocessing
 import os
 import re
 import threading
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -161,6 +160,9 @@ def sweep_steps(image, ks, *, space="rgb", dither=0.0, engine="fast", seed=0, ma
     threads = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kcolors-sweep")
     processes = None
     if workers > 1 and len(ks) > 1 and _can_fork():
+        import multiprocessing  # here: it costs every `kcolors compress` (which imports find_k) ~10 ms to start
+        from concurrent.futures import ProcessPoolExecutor
+
         processes = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
                                         initializer=_worker_start, initargs=(histogram,))
         fits = [processes.submit(_worker_fit, k, space, engine, seed) for k in ks]  # smallest (quickest) first
@@ -189,6 +191,8 @@ def _can_fork():
     Forking copies one thread; a lock another thread held at that moment stays
     held in the child. Servers and other threaded callers get the thread pool.
     """
+    import multiprocessing
+
     if "fork" not in multiprocessing.get_all_start_methods():
         return False
     if threading.current_thread() is not threading.main_thread():
