@@ -110,7 +110,7 @@ def test_the_threshold_routes_large_images_to_strips(photo, tmp_path, monkeypatc
     assert_same_png(whole, striped)
     done = run_cli("compress", photo, "-o", tmp_path / "d.png", "--dither")
     assert done.returncode == 2
-    assert "is read in strips, where --dither does not apply" in done.stderr.decode()
+    assert "read in strips (over 10,000 pixels), where --dither does not apply" in done.stderr.decode()
     monkeypatch.setenv("KCOLORS_STRIPS_ABOVE", "60000")  # 300x200 is not: the ordinary path, which dithers
     assert run_cli("compress", photo, "-o", tmp_path / "d.png", "--dither").returncode == 0
 
@@ -262,3 +262,12 @@ def test_a_truncated_png_fails_cleanly(photo, tmp_path):
     done = run_cli("compress", cut, "-o", tmp_path / "out.png", "--strips")
     assert done.returncode == 3 and "damaged or truncated image" in done.stderr.decode(), done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.png", "photo.png"]
+
+
+def test_images_the_strip_reader_does_not_take_are_read_whole_below_the_limit(photo, tmp_path, monkeypatch):
+    cmyk = tmp_path / "cmyk.tif"
+    Image.open(photo).convert("CMYK").save(cmyk)
+    monkeypatch.setenv("KCOLORS_STRIPS_ABOVE", "1000")
+    assert run_cli("compress", cmyk, "-o", tmp_path / "a.png").returncode == 0  # in memory, as before
+    done = run_cli("compress", cmyk, "-o", tmp_path / "b.png", "--strips")
+    assert done.returncode == 3 and "mode CMYK is not read in strips" in done.stderr.decode()

@@ -131,9 +131,9 @@ def open_source(path, *, max_pixels=None, n_bytes=0):
     Raises
     ------
     InputError
-        Not a PNG or TIFF, unreadable, a pixel format the strip reader does not
-        take, or an EXIF orientation (which turns the image: it cannot be
-        applied a strip at a time).
+        Not a PNG or TIFF, unreadable, an animation, a pixel format the strip
+        reader does not take, or an EXIF orientation (which turns the image: it
+        cannot be applied a strip at a time).
     TooLargeError
         More pixels than ``max_pixels`` (default: Pillow's limit), before any row is decoded.
     """
@@ -148,9 +148,12 @@ def open_source(path, *, max_pixels=None, n_bytes=0):
             if limit and w * h > limit:
                 raise TooLargeError(f"{path}: {w}x{h} is {w * h:,} pixels, over the limit of {limit:,} "
                                     "(raise it with --max-pixels)")
-            orientation = _orientation(im, fmt)
+            orientation, frames = _orientation(im, fmt), getattr(im, "n_frames", 1)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(f"{path}: damaged or not an image ({exc})") from None
+    if frames > 1:
+        raise InputError(f"{path}: an animation ({frames} frames) is flattened with one palette for all frames, "
+                         "in memory, not in strips")
     if orientation != 1:
         raise InputError(f"{path}: EXIF orientation {orientation} turns the image, which cannot be done a strip "
                          "at a time; turn it first (or read it whole: below the strip threshold)")
@@ -184,18 +187,18 @@ def _orientation(im, fmt):
     return im.getexif().get(ORIENTATION, 1)
 
 
-def size_of(path):
-    """``(format, width, height)`` from the header of a PNG or TIFF file (Pillow, allowlisted); None for
-    other formats, animations (their frames are flattened together, in memory) and damaged files (the
-    ordinary reader says what is wrong with them)."""
-    fmt = sniff(path)
-    if fmt is None:
+def strippable(path, above=0):
+    """The :class:`Source` of ``path`` when it has more than ``above`` pixels and can be read in strips,
+    else None: not a PNG or TIFF, damaged, animated (the frames are flattened together, in memory), turned
+    by EXIF or of a mode the strip reader does not take. Only the header is read; the pixel limit is not
+    checked here."""
+    if sniff(path) is None:
         return None
     try:
         with open(path, "rb") as fh:
-            im = open_image(fh)
-            return None if getattr(im, "n_frames", 1) > 1 else (fmt, *im.size)
-    except (OSError, SyntaxError, ValueError, EOFError):
+            w, h = open_image(fh).size
+        return open_source(path, max_pixels=0) if w * h > above else None
+    except (InputError, OSError, SyntaxError, ValueError, EOFError):
         return None
 
 

@@ -109,23 +109,29 @@ def _report(args, metrics, name, bytes_in, output, bytes_out, started, frames=No
 
 def _in_strips(args, source, output, fmt, demo):
     """Whether to read in strips: asked for (--strips, --scheduler), or a PNG or TIFF file of more than
-    :func:`kcolors.huge.strips_above` pixels; the options that need the whole image refused then."""
-    from ..strips import size_of, strips_above  # the header only (pyvips is imported when a strip is decoded)
+    :func:`kcolors.strips.strips_above` pixels that the strip reader takes."""
+    from ..strips import sniff, strippable, strips_above  # headers only (pyvips is imported to decode a strip)
 
     asked = args.strips or args.scheduler is not None
-    size = None if demo or str(source) == "-" or not Path(source).is_file() else size_of(source)  # not a pipe
-    if size is None or not asked and size[1] * size[2] <= strips_above():
-        if asked:
-            raise UsageError(f"{source}: --strips and --scheduler read a PNG or TIFF file (not a pipe, an animation "
-                             "or another format)")
-        return False
+    a_file = not demo and str(source) != "-" and Path(source).is_file()  # not a pipe: it is read twice
+    if not asked:  # else the ordinary reader, which also says what is wrong with a file
+        return a_file and strippable(source, strips_above()) is not None and _refuse_whole_image_options(
+            args, source, output, fmt, f"over {strips_above():,} pixels")
+    if not a_file or sniff(source) is None:
+        raise UsageError(f"{source}: --strips and --scheduler read a PNG or TIFF file (not a pipe or another "
+                         "format)")
+    return _refuse_whole_image_options(args, source, output, fmt, "--strips" if args.strips else "--scheduler")
+
+
+def _refuse_whole_image_options(args, source, output, fmt, why):
+    """True, or UsageError for the options that need the whole image in memory."""
     for given, what in ((args.dither, "--dither"), (args.target_delta_e is not None, "--target-delta-e"),
                         (args.target_psnr is not None, "--target-psnr"), (args.palette_out, "--palette-out"),
                         (args.engine == "sklearn", "--engine sklearn"),
                         (fmt != "PNG" or str(output) == "-", "output other than a .png file")):
         if given:
-            raise UsageError(f"{source}: {size[1]}x{size[2]} is read in strips, where {what} does not apply "
-                             "(it needs the whole image in memory)")
+            raise UsageError(f"{source}: read in strips ({why}), where {what} does not apply (it needs the whole "
+                             "image in memory)")
     return True
 
 
