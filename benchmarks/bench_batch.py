@@ -9,12 +9,30 @@ started beforehand (as a running cluster would be). Prints one Markdown table.
     python benchmarks/bench_batch.py                  # k = 16, 100 images, best of 2 runs
     python benchmarks/bench_batch.py --shared-palette # also the shared-palette batch
     python benchmarks/bench_batch.py --images 40 --repeat 1
+
+--vs-pngquant: the "many small files" target of issue #12 instead. 200 Kodak-size photographs
+(768x512 or 512x768: the 12 kodim files, their flips and quarter turns, crops and resized crops of
+flower_foveon.png and resized crops of the kodims; made once into a temporary folder), each
+flattened to k colours by the `kcolors batch DIR -o OUT -k K` command as a user runs it (default
+options: every core, per-file lines on stderr, which goes to a pipe here) and by pngquant once per
+file, two at a time (`find | xargs -P 2 -n 1 pngquant --nofs --force --ext ... K`), with its default
+threading and with OMP_NUM_THREADS=1. The three run in turn, `--repeat` rounds; medians are
+printed, with kcolors' rate over the better pngquant's against the 1.5x target. Peak memory is
+that of the largest single process of the command's tree (the batch process or one worker; one
+pngquant), not their sum: /usr/bin/time -f %M on the whole command, and for the kcolors workers,
+which /usr/bin/time does not see (the forkserver's children), their VmHWM read while it runs.
+
+    python benchmarks/bench_batch.py --vs-pngquant -k 16 -k 256 --repeat 5
+    python benchmarks/bench_batch.py --vs-pngquant --also before=/tmp/before/src  # and an older copy, in turn
 """
 
 import argparse
 import os
 import platform
 import shutil
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -44,6 +62,166 @@ def make_images(folder, n):
         crop.save(folder / f"img{i:03d}.png")
 
 
+def make_photos(folder, n=200):
+    """n distinct Kodak-size photographs (768x512 or 512x768) from the shared ones, as PNG in ``folder``.
+
+    The 12 kodim files as they are, then their mirror images, upside-down and quarter-turned
+    copies, then crops of flower_foveon.png (2268x1512) at 1:1 and downscaled from larger
+    regions, and kodim regions resized to full size, each at its own place; all deterministic.
+    """
+    import random
+
+    kodims = [Image.open(p).convert("RGB") for p in sorted(IMAGES.glob("kodim*.png"))]
+    flower = Image.open(IMAGES / "flower_foveon.png").convert("RGB")
+    if len(kodims) < 12:
+        raise SystemExit(f"the 12 kodim photographs are not all in {IMAGES}")
+    rng = random.Random(12)
+    made = list(kodims)
+    for op in (Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.FLIP_TOP_BOTTOM, Image.Transpose.ROTATE_180,
+               Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_270):
+        made += [photo.transpose(op) for photo in kodims]  # 72 so far
+    size_of = {True: (768, 512), False: (512, 768)}
+    i = 0
+    while len(made) < n:
+        landscape = i % 3 != 2
+        w, h = size_of[landscape]
+        if i % 4 == 3:  # a kodim region, 60 to 90 % of the photo's sides, resized to full size
+            photo = kodims[i % len(kodims)]
+            scale = rng.uniform(0.6, 0.9)
+            w, h = photo.size
+            cw, ch = int(w * scale), int(h * scale)
+        else:  # a flower_foveon region at 1:1 to 1/2.9 scale
+            photo = flower
+            scale = rng.choice((1.0, 1.0, 1.25, 1.5, 2.0, 2.5, 2.9))
+            cw, ch = min(int(w * scale), photo.width), min(int(h * scale), photo.height)
+        x, y = rng.randrange(photo.width - cw + 1), rng.randrange(photo.height - ch + 1)
+        crop = photo.crop((x, y, x + cw, y + ch))
+        if crop.size != (w, h):
+            crop = crop.resize((w, h), Image.LANCZOS)
+        if rng.random() < 0.5:
+            crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        made.append(crop)
+        i += 1
+    for j, photo in enumerate(made[:n]):
+        photo.save(folder / f"photo{j:03d}.png")
+
+
+def _descendants(pid):
+    """The process ids below ``pid`` (Linux /proc)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    parent = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _peak_kib(pid):
+    """A process's peak resident memory so far (VmHWM), or 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return next((int(line.split()[1]) for line in fh if line.startswith("VmHWM:")), 0)
+    except OSError:
+        return 0
+
+
+def _timed_command(command, env=None):
+    """(seconds, peak KiB of the largest process) of one shell command.
+
+    /usr/bin/time -f %M gives the largest process it waited for, directly or not; the kcolors
+    workers are children of the forkserver, which the batch does not wait for, so their peaks
+    are also read from /proc every 50 ms while the command runs.
+    """
+    started = time.perf_counter()
+    process = subprocess.Popen(["/usr/bin/time", "-f", "%M", "sh", "-c", command], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    polled = {}
+    import threading
+
+    def watch():
+        while process.poll() is None:
+            for pid in _descendants(process.pid):
+                polled[pid] = max(polled.get(pid, 0), _peak_kib(pid))
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    _, err = process.communicate()
+    seconds = time.perf_counter() - started
+    watcher.join()
+    if process.returncode != 0:
+        raise SystemExit(f"failed ({process.returncode}): {command}\n{err[-2000:]}")
+    return seconds, max(int(err.strip().splitlines()[-1]), max(polled.values(), default=0))
+
+
+def vs_pngquant(ks, repeat, n, sources=()):
+    """The kcolors batch command against pngquant over n Kodak-size photos (see the module's docstring).
+
+    ``sources``: (label, folder) of other copies of the package (a ``src`` folder) to run in turn too.
+    """
+    if shutil.which("pngquant") is None:
+        raise SystemExit("pngquant is not installed")
+    kcolors = shutil.which("kcolors", path=os.path.dirname(sys.executable)) or shutil.which("kcolors")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder, out = Path(tmp) / "photos", Path(tmp) / "out"
+        folder.mkdir()
+        make_photos(folder, n)
+        one_thread = dict(os.environ, OMP_NUM_THREADS="1")
+        results = {}
+        for k in ks:
+            setups = {"kcolors batch": (f"{kcolors} batch {folder} -o {out} -k {k}", None)}
+            for label, src in sources:
+                setups[f"kcolors batch, {label}"] = (f"{kcolors} batch {folder} -o {out} -k {k}",
+                                                     dict(os.environ, PYTHONPATH=os.path.abspath(src)))
+            setups |= {
+                "pngquant, default threads": (
+                    f"find {folder} -name 'photo*.png' ! -name '*-pq.png' -print0 | "
+                    f"xargs -0 -P 2 -n 1 pngquant --nofs --force --ext -pq.png {k}", None),
+                "pngquant, OMP_NUM_THREADS=1": (
+                    f"find {folder} -name 'photo*.png' ! -name '*-pq.png' -print0 | "
+                    f"xargs -0 -P 2 -n 1 pngquant --nofs --force --ext -pq.png {k}", one_thread),
+            }
+            runs = {name: [] for name in setups}
+            for _ in range(repeat):
+                for name, (command, env) in setups.items():  # in turn, so the others' load falls on all
+                    shutil.rmtree(out, ignore_errors=True)
+                    for made in folder.glob("*-pq.png"):
+                        made.unlink()
+                    runs[name].append(_timed_command(command, env))
+                    if name.startswith("kcolors"):
+                        assert len(list(out.glob("*.png"))) == n
+                    else:
+                        assert len(list(folder.glob("*-pq.png"))) == n
+            results[k] = {name: (statistics.median(s for s, _ in r), max(m for _, m in r),
+                                 [n / s for s, _ in r]) for name, r in runs.items()}
+    print(f"{n} Kodak-size photos (768x512 / 512x768), {os.cpu_count()} cores, median of {repeat} alternating "
+          f"runs, Python {platform.python_version()}, {platform.machine()}; peak memory: the largest single "
+          "process (/usr/bin/time %M, and /proc VmHWM for the kcolors workers)\n")
+    print("| k | program | seconds | images/s | runs (images/s) | peak MiB |")
+    print("|---:|---|---:|---:|---|---:|")
+    for k, rows in results.items():
+        for name, (seconds, peak, rates) in rows.items():
+            print(f"| {k} | {name} | {seconds:.2f} | {n / seconds:.1f} | "
+                  f"{' '.join(f'{r:.1f}' for r in rates)} | {peak / 1024:.0f} |")
+    print()
+    for k, rows in results.items():
+        best = min(rows[name][0] for name in rows if name.startswith("pngquant"))
+        for name in rows:
+            if name.startswith("kcolors"):
+                ratio = best / rows[name][0]
+                print(f"k={k}: {name} / best pngquant = {ratio:.2f}x images/s (target 1.5x: "
+                      f"{'met' if ratio >= 1.5 else f'short by {1.5 / ratio:.2f}x'})")
+
+
 def timed(folder, out, runner, settings, shared):
     shutil.rmtree(out, ignore_errors=True)
     batch = Batch([folder], out, settings)
@@ -56,11 +234,25 @@ def timed(folder, out, runner, settings, shared):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=100)
-    parser.add_argument("-k", type=int, default=16)
-    parser.add_argument("--repeat", type=int, default=2, help="runs per setup; the best is kept")
+    parser.add_argument("--images", type=int, default=None, help="default 100; 200 with --vs-pngquant")
+    parser.add_argument("-k", type=int, action="append", help="colours (repeat for several with --vs-pngquant)")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per setup; the best is kept (--vs-pngquant: the median)")
     parser.add_argument("--shared-palette", action="store_true", help="also time --shared-palette batches")
+    parser.add_argument("--vs-pngquant", action="store_true",
+                        help="the kcolors batch command against pngquant over --images Kodak-size photos "
+                             "(default 200; medians of --repeat alternating runs)")
+    parser.add_argument("--also", action="append", default=[], metavar="LABEL=SRC",
+                        help="with --vs-pngquant: also run, in turn, the kcolors package under SRC (another "
+                             "checkout's src folder, put first on PYTHONPATH), labelled LABEL")
     args = parser.parse_args()
+    if args.vs_pngquant:
+        sources = [tuple(text.split("=", 1)) for text in args.also]
+        if any(len(pair) != 2 or not os.path.isdir(pair[1]) for pair in sources):
+            parser.error("--also takes LABEL=SRC, SRC a folder holding the kcolors package")
+        vs_pngquant(args.k or [16, 256], args.repeat, 200 if args.images is None else args.images, sources)
+        return
+    args.images = 100 if args.images is None else args.images
+    args.k = args.k[-1] if args.k else 16
     settings = Settings(k=args.k)
     from distributed import LocalCluster
 
