@@ -15,8 +15,8 @@ from PIL import Image
 
 import kcolors
 from conftest import run_cli
-from kcolors.batch import (Batch, HistogramSum, LocalPool, Progress, Settings, collection_palette, output_suffix,
-                           plan, process_file)
+from kcolors.batch import (FIGURE_COLUMNS, Batch, HistogramSum, LocalPool, Progress, Settings, collection_palette,
+                           output_suffix, plan, process_file)
 
 K = 8
 
@@ -284,6 +284,12 @@ def test_a_task_is_pure_so_running_it_twice_writes_the_same_file(tmp_path):
     second = process_file(job, Settings(k=K))
     assert first["status"] == second["status"] == "done" and Path(job.output).read_bytes() == data
     assert {k: v for k, v in first.items() if k != "seconds"} == {k: v for k, v in second.items() if k != "seconds"}
+    # without the figures (a batch with no --report): the same file, the same row less FIGURE_COLUMNS
+    bare = process_file(job, Settings(k=K), figures=False)
+    assert Path(job.output).read_bytes() == data
+    assert all(bare[column] is None for column in FIGURE_COLUMNS) and first["delta_e"] is not None
+    assert {k: v for k, v in bare.items() if k not in FIGURE_COLUMNS + ("seconds",)} == \
+        {k: v for k, v in first.items() if k not in FIGURE_COLUMNS + ("seconds",)}
 
 
 # --------------------------------------------------------------------------- shared palette

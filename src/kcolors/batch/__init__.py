@@ -29,7 +29,7 @@ Where each part lives:
   :func:`output_suffix`, :class:`Plan`, :class:`Job`, :data:`OUTPUT_FORMATS`).
 - ``tasks.py``: the work on one file, run in the workers (:func:`process_file`,
   :func:`image_histogram`, :func:`failed_row`, :class:`Settings`,
-  :data:`REPORT_COLUMNS`, the statuses).
+  :data:`REPORT_COLUMNS`, :data:`FIGURE_COLUMNS`, the statuses).
 - ``shared.py``: shared palettes (:func:`fit_shared_palette`,
   :class:`HistogramSum`, :func:`collection_palette`, :func:`palette_of`).
 - ``local.py``: the local process pool (:class:`LocalPool`, :func:`default_jobs`, the time
@@ -50,11 +50,12 @@ from .report import check_report_path, write_report
 from ..errors import NoWorkerError, Terminated
 from .run import BATCH_FAILED, Batch
 from .shared import HistogramSum, collection_palette, fit_shared_palette, palette_of
-from .tasks import DONE, FAILED, REPORT_COLUMNS, SKIPPED, Settings, failed_row, image_histogram, process_file
+from .tasks import (DONE, FAILED, FIGURE_COLUMNS, REPORT_COLUMNS, SKIPPED, Settings, failed_row, image_histogram,
+                    process_file)
 
 __all__ = [
-    "BATCH_FAILED", "DEFAULT_TIME_LIMIT", "DEFAULT_WORKER_TIMEOUT", "DONE", "FAILED", "KEEP_SUFFIXES", "NO_WORKER",
-    "OUTPUT_FORMATS", "REPORT_COLUMNS", "SKIPPED", "Batch", "DaskCluster", "Found", "HistogramSum",
+    "BATCH_FAILED", "DEFAULT_TIME_LIMIT", "DEFAULT_WORKER_TIMEOUT", "DONE", "FAILED", "FIGURE_COLUMNS", "KEEP_SUFFIXES",
+    "NO_WORKER", "OUTPUT_FORMATS", "REPORT_COLUMNS", "SKIPPED", "Batch", "DaskCluster", "Found", "HistogramSum",
     "Job", "LocalPool", "NoWorkerError", "Plan", "Progress", "Settings", "Terminated", "check_report_path",
     "collection_palette", "default_jobs", "default_time_limit", "failed_row", "find_inputs", "fit_shared_palette",
     "image_extensions", "image_histogram", "make_runner", "output_suffix", "palette_of", "plan", "process_file",

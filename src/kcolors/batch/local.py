@@ -187,7 +187,8 @@ class LocalPool:
             # the lifeline: workers read it, and only this process holds its write end
             self._lifeline = self._context.Pipe(duplex=False)
         try:
-            slot = _Worker(self._context, self._lifeline[0])
+            with _one_thread_libraries():  # the forkserver starts with the first worker, and imports numpy
+                slot = _Worker(self._context, self._lifeline[0])
         except OSError as exc:  # e.g. this user may not run the Python executable again
             raise KcolorsError(f"cannot start a worker process ({exc}); --jobs 1 --timeout 0 works in this process "
                                "instead") from None
@@ -252,6 +253,30 @@ def _signals_held():
                 handler(caught[0], None)
             else:
                 os.kill(os.getpid(), caught[0])
+
+
+# The workers fill the cores already, one task each: a BLAS or OpenMP thread pool per worker (one thread a core,
+# which may spin while waiting for work) would only take turns with the other workers.
+_ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@contextlib.contextmanager
+def _one_thread_libraries():
+    """This process's environment says one thread to numerical libraries, for the processes started meanwhile.
+
+    The libraries read it once, when loaded: the forkserver (started with the first worker) imports numpy
+    under it and the workers it forks inherit the setting. This process, which loaded them already, is unchanged.
+    """
+    saved = {name: os.environ.get(name) for name in _ONE_THREAD}
+    os.environ.update(_ONE_THREAD)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class _Worker:

@@ -67,7 +67,9 @@ def run(args):
             print(f"kcolors: {batch.total} images{passed}, {len(batch.todo)} to do, on {runner.describe()}",
                   file=sys.stderr)
         try:
-            batch.run(runner, palette=palette, shared=args.shared_palette, quiet=args.quiet)
+            # the figures (ΔE2000 above all) only for the report that shows them: the outputs are the same
+            batch.run(runner, palette=palette, shared=args.shared_palette, quiet=args.quiet,
+                      figures=bool(args.report))
         except KeyboardInterrupt:
             _finish(batch, args, interrupted=True)  # what was done is kept and reported: resume with --skip-existing
             raise
