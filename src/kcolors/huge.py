@@ -93,7 +93,7 @@ class _Bands:
     def __init__(self, source, client, strip_pixels):
         # settled here, where the options are: a Dask worker's environment may say otherwise
         self.source, self.client, self.strip_pixels = source, client, strip_pixels or default_strip_pixels()
-        self.bands = [(0, source.height)] if client is None else _dask_bands(source, client, strip_pixels)
+        self.bands = [(0, source.height)] if client is None else _dask_bands(source, client, self.strip_pixels)
 
     def map(self, function, *args):
         """``function(source, y0, y1, *args, strip_pixels)`` of every band, in order."""
@@ -102,7 +102,9 @@ class _Bands:
                 yield function(self.source, y0, y1, *args, self.strip_pixels)
             return
         n = len(self.bands)
-        shared = [self.client.scatter(arg, broadcast=True) if isinstance(arg, LabelTable) else arg for arg in args]
+        # the tables (16 MiB each) go to every worker once, not with every band
+        shared = [self.client.scatter(arg, broadcast=True) if isinstance(arg, (LabelTable, list)) else arg
+                  for arg in args]
         futures = self.client.map(function, [self.source] * n, *zip(*self.bands), *[[a] * n for a in shared],
                                   [self.strip_pixels] * n, pure=False)
         try:
