@@ -16,6 +16,10 @@ against the issue's bound of 1.5 GiB.
     python benchmarks/bench_huge.py --size 12000x8400        # 100 MP
     python benchmarks/bench_huge.py --keep /tmp/huge         # make the images there, keep them for reruns
     python benchmarks/bench_huge.py --skip-decoders --formats tif
+    python benchmarks/bench_huge.py --size 12000x8400 --keep /tmp/huge100 --repeat 3 --dask 2
+
+``--repeat N`` runs the decoders (and the compress runs) N times each, alternately, and gives the median run
+(by wall time); ``--dask N`` also runs ``compress --scheduler`` on a local Dask cluster of N one-thread workers.
 """
 
 import argparse
@@ -97,6 +101,7 @@ def timed(command, env=None):
 
 
 def row(name, wall, cpu, peak, note=""):
+    """A table row: the median run's wall and CPU seconds, the largest peak memory."""
     mark = "within" if peak <= BOUND else "OVER"
     print(f"| {name} | {wall:.1f} s | {cpu:.1f} s | {peak / MIB:,.0f} MiB ({mark} 1.5 GiB) | {note} |", flush=True)
 
@@ -109,32 +114,56 @@ def main():
     parser.add_argument("--keep", type=Path, help="folder for the test images, kept (default: a temporary one)")
     parser.add_argument("--skip-decoders", action="store_true")
     parser.add_argument("--skip-compress", action="store_true")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each, alternately (default 1)")
+    parser.add_argument("--dask", type=int, default=0, metavar="N", help="also compress on a local Dask cluster")
     args = parser.parse_args()
     width, height = map(int, args.size.lower().split("x"))
     folder = args.keep or Path(tempfile.mkdtemp(prefix="kcolors-huge-"))
     folder.mkdir(parents=True, exist_ok=True)
     print(f"free space in {folder}: {shutil.disk_usage(folder).free / 2**30:.0f} GiB")
+    cluster = None
     try:
         paths = make_images(folder, width, height, args.formats)
+        if args.dask:
+            from distributed import LocalCluster
+
+            cluster = LocalCluster(n_workers=args.dask, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                   dashboard_address=None, silence_logs=40)
         for fmt, path in paths.items():
             print(f"\n{path.name}: {width}x{height} = {width * height / 1e6:,.0f} MP, {path.stat().st_size / MIB:,.0f} MiB")
             print("| run | wall | user + sys | peak memory | |\n| --- | --- | --- | --- | --- |")
+            runs = {}
             if not args.skip_decoders:
                 for name, code in DECODERS.items():
-                    if name.startswith("tifffile") and fmt != "tif":
-                        continue
-                    try:
-                        row(f"decode: {name}", *timed([sys.executable, "-c", code.replace("PATH", repr(str(path)))])[:3])
-                    except RuntimeError as exc:
-                        print(f"| decode: {name} | failed: {exc} |")
+                    if not (name.startswith("tifffile") and fmt != "tif"):
+                        runs[f"decode: {name}"] = ([sys.executable, "-c", code.replace("PATH", repr(str(path)))], "")
+            out = folder / f"out-{fmt}.png"
+            command = [KCOLORS, "compress", path, "-o", out, "-f", "-k", args.k, "--max-pixels", width * height]
             if not args.skip_compress:
-                out = folder / f"out-{fmt}.png"
-                command = [KCOLORS, "compress", path, "-o", out, "-f", "-k", args.k, "--max-pixels", width * height]
-                wall, cpu, peak, _ = timed(command)
-                row(f"kcolors compress -k {args.k}", wall, cpu, peak, f"{out.stat().st_size / MIB:,.0f} MiB out")
+                runs[f"kcolors compress -k {args.k}"] = (command, out)
+            if cluster is not None:
+                dask_out = folder / f"out-{fmt}-dask.png"
+                runs[f"kcolors compress -k {args.k} --scheduler (local Dask, {args.dask} workers)"] = (
+                    [*command[:4], dask_out, *command[5:], "--scheduler", cluster.scheduler_address], dask_out)
+            measured = {name: [] for name in runs}
+            for _ in range(args.repeat):  # alternately, so that load from elsewhere falls on all alike
+                for name, (argv, _) in runs.items():
+                    measured[name].append(timed(argv)[:3])
+            for name, (argv, output) in runs.items():
+                rows = sorted(measured[name])
+                wall, cpu, peak = rows[len(rows) // 2]
+                notes = [f"{output.stat().st_size / MIB:,.0f} MiB out"] if output else []
+                if len(rows) > 1:
+                    notes.append(f"wall {rows[0][0]:.1f}-{rows[-1][0]:.1f} s over {len(rows)} runs")
+                row(name, wall, cpu, max(r[2] for r in rows), "; ".join(notes))
+            if not args.skip_compress:
                 print("command:", " ".join(map(str, command)))
-                out.unlink()
+            for _, output in runs.values():
+                if output:
+                    output.unlink(missing_ok=True)
     finally:
+        if cluster is not None:
+            cluster.close()
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)
 
