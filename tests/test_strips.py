@@ -271,3 +271,29 @@ def test_images_the_strip_reader_does_not_take_are_read_whole_below_the_limit(ph
     assert run_cli("compress", cmyk, "-o", tmp_path / "a.png").returncode == 0  # in memory, as before
     done = run_cli("compress", cmyk, "-o", tmp_path / "b.png", "--strips")
     assert done.returncode == 3 and "mode CMYK is not read in strips" in done.stderr.decode()
+
+
+def test_a_given_palette_recolours_as_in_memory(photo, tmp_path):
+    palette = tmp_path / "p.txt"
+    palette.write_text("#102030\n#f0e0d0\n#808080\n#c04020\n#2060a0\n")
+    whole, striped, _ = compress_both(photo, tmp_path, "--palette", palette)
+    assert_same_png(whole, striped)
+
+
+def test_sigterm_while_writing_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import os
+    import signal
+    import time
+
+    big = tmp_path / "big.png"
+    Image.open(shared_image("flower_foveon.png")).save(big, compress_level=1)
+    monkeypatch.setenv("KCOLORS_STRIP_PIXELS", "2268")  # one row a strip: slow enough to be caught writing
+    out = tmp_path / "out.png"
+    proc = subprocess.Popen([sys.executable, "-m", "kcolors.cli", "compress", big, "-o", out, "--strips"],
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".out.png.*.part")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGTERM)
+    assert proc.wait(timeout=60) == 143, proc.stderr.read()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]
