@@ -3,7 +3,8 @@
 For each size and k, kcolors and pngquant run alternately (so that load on the shared machine hits both
 alike), `--repeat` times each; the table gives median seconds, the ratio kcolors/pngquant, and the peak
 resident memory of each (the largest of the runs, from `/usr/bin/time -f %M`) beside the Lean issue's
-bound of 100 MiB + 8 bytes a pixel. Start-up is measured the same way: `import kcolors` and
+bound of 100 MiB + 8 bytes a pixel, and kcolors' CPU time over wall time (above 1: both cores at work).
+kcolors runs as a user runs it, with its report (PSNR, ΔE2000) on. Start-up is measured the same way: `import kcolors` and
 `kcolors --version` against bare Python importing numpy.
 
     python benchmarks/bench_lean.py                       # 0.4, 6 and 25 MP at k = 16 and 256, 5 runs each
@@ -29,14 +30,15 @@ IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
 MIB = 2**20
 
 
-def timed(command):
-    """(seconds, peak RSS in bytes) of one whole process."""
+def timed(command, env=None):
+    """(seconds, peak RSS in bytes, CPU seconds (user + system)) of one whole process."""
     started = time.perf_counter()
-    done = subprocess.run(["/usr/bin/time", "-f", "%M", *command], capture_output=True, text=True)
+    done = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", *command], capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)}: exit {done.returncode}: {done.stderr.strip()[-300:]}")
-    return seconds, int(done.stderr.strip().splitlines()[-1]) * 1024
+    peak, user, system = done.stderr.strip().splitlines()[-1].split()
+    return seconds, int(peak) * 1024, float(user) + float(system)
 
 
 def image_of(megapixels, folder):
@@ -50,14 +52,18 @@ def image_of(megapixels, folder):
     return path
 
 
-def compare(source, k, repeat, folder):
-    kcolors = [sys.executable, "-m", "kcolors.cli", str(source), "-k", str(k), "-o", str(folder / "k.png"), "-f", "-q"]
+def compare(source, k, repeat, folder, pixels):
+    """Median seconds, peak RSS and median CPU/wall of kcolors (with its report on, as a user runs it) and
+    pngquant, run alternately."""
+    kcolors = [sys.executable, "-m", "kcolors.cli", str(source), "-k", str(k), "-o", str(folder / "k.png"), "-f",
+               "--max-pixels", str(max(pixels, 89_478_485))]
     pngquant = ["pngquant", "--nofs", "--force", "--output", str(folder / "p.png"), str(k), str(source)]
     runs = {"kcolors": [], "pngquant": []}
     for _ in range(repeat):
         runs["kcolors"].append(timed(kcolors))
         runs["pngquant"].append(timed(pngquant))
-    return {name: (statistics.median(s for s, _ in r), max(m for _, m in r)) for name, r in runs.items()}
+    return {name: (statistics.median(s for s, _, _ in r), max(m for _, m, _ in r),
+                   statistics.median(c / s for s, _, c in r)) for name, r in runs.items()}
 
 
 def startup(repeat):
@@ -90,8 +96,9 @@ def main():
     startup(max(args.repeat, 9))
     if args.startup_only:
         return
-    print("\n| image | k | kcolors s | pngquant s | ratio | kcolors peak MiB | pngquant peak MiB | bound MiB |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("\n| image | k | kcolors s | pngquant s | ratio | kcolors peak MiB | pngquant peak MiB | bound MiB "
+          "| kcolors CPU/wall |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         for megapixels in args.sizes:
@@ -99,10 +106,10 @@ def main():
             with Image.open(source) as im:
                 pixels = im.width * im.height
             for k in args.k:
-                r = compare(source, k, args.repeat, folder)
-                (ks, km), (ps, pm) = r["kcolors"], r["pngquant"]
+                r = compare(source, k, args.repeat, folder, pixels)
+                (ks, km, kc), (ps, pm, _) = r["kcolors"], r["pngquant"]
                 print(f"| {source.name} ({pixels / 1e6:.1f} MP) | {k} | {ks:.3f} | {ps:.3f} | {ks / ps:.2f} | "
-                      f"{km / MIB:.0f} | {pm / MIB:.0f} | {100 + 8 * pixels / MIB:.0f} |", flush=True)
+                      f"{km / MIB:.0f} | {pm / MIB:.0f} | {100 + 8 * pixels / MIB:.0f} | {kc:.2f} |", flush=True)
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
 
 
