@@ -11,8 +11,8 @@ the whole (:func:`adler32_combine` joins the pieces' own).
 
 import contextlib
 import os
+import secrets
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 from types import SimpleNamespace
@@ -85,11 +85,11 @@ def write_png(path, head, pieces, *, force=False):
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     remove_stale_temporaries(path)
+    # named before it exists, so that a signal at any moment after (SIGTERM raises where the program is, even
+    # inside tempfile.mkstemp, after the file is made and before its name is known here) removes it
+    tmp = folder / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.part"
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".part", dir=folder)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(b"\x89PNG\r\n\x1a\n" + b"".join(head.chunks))
             for piece in pieces:
