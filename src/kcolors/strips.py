@@ -11,8 +11,9 @@ allowlist) and the pixel limit is checked before a single row is decoded.
 Each strip comes out as the in-memory reader gives a whole image: 8-bit sRGB
 and an alpha channel or None, an ICC profile converted to sRGB by the same
 code (:mod:`kcolors.io`), so that a strip-by-strip flattening sees the same
-pixels. pyvips is imported here only, and this module only on the strip path:
-``kcolors compress`` on an ordinary image never pays for it.
+pixels. pyvips is imported here only, when the first strip is decoded:
+``kcolors compress`` on an ordinary image reads a header here (to choose the
+path) and never loads libvips.
 """
 
 import contextlib
@@ -74,13 +75,12 @@ class Source:
     n_bytes: int = 0
     carried_icc: bytes = None
 
-
     @property
     def pixels(self):
         return self.width * self.height
 
     def strip_rows(self, strip_pixels=None):
-        """Rows a strip: about ``strip_pixels`` pixels (default :func:`strip_pixels`), at least one row."""
+        """Rows a strip: about ``strip_pixels`` pixels (default :func:`default_strip_pixels`), at least one row."""
         return max(1, (strip_pixels or default_strip_pixels()) // max(self.width, 1))
 
     def strips(self, start=0, stop=None, strip_pixels=None):
