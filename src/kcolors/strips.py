@@ -23,10 +23,10 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from .errors import InputError, TooLargeError
-from .io import DEFAULT_MAX_PIXELS, ORIENTATION, _to_rgb_alpha, _to_srgb, open_image
+from .io import DECODERS, DEFAULT_MAX_PIXELS, ORIENTATION, _to_rgb_alpha, _to_srgb, open_image
 
 # Rows are decoded this many pixels at a time (a strip of 4 MP is 12 MB of RGB); the environment variable
 # KCOLORS_STRIP_PIXELS sets it (the tests use a few hundred pixels, to cut small images into many strips).
@@ -149,8 +149,12 @@ def open_source(path, *, max_pixels=None, n_bytes=0):
                 raise TooLargeError(f"{path}: {w}x{h} is {w * h:,} pixels, over the limit of {limit:,} "
                                     "(raise it with --max-pixels)")
             orientation, frames = _orientation(im, fmt), getattr(im, "n_frames", 1)
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise InputError(f"{path}: damaged or not an image ({exc})") from None
+    except TooLargeError:
+        raise
+    except UnidentifiedImageError:
+        raise InputError(f"{path}: not an image in a format kcolors reads ({', '.join(DECODERS)})") from None
+    except Exception as exc:  # noqa: BLE001 -- a damaged header may fail anywhere in Pillow's parsing
+        raise InputError(f"{path}: damaged or not an image ({type(exc).__name__}: {exc})") from None
     if frames > 1:
         raise InputError(f"{path}: an animation ({frames} frames) is flattened with one palette for all frames, "
                          "in memory, not in strips")
@@ -198,7 +202,7 @@ def strippable(path, above=0):
         with open(path, "rb") as fh:
             w, h = open_image(fh).size
         return open_source(path, max_pixels=0) if w * h > above else None
-    except (InputError, OSError, SyntaxError, ValueError, EOFError):
+    except Exception:  # noqa: BLE001 -- a damaged file: the ordinary reader says what is wrong with it
         return None
 
 
