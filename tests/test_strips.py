@@ -74,7 +74,7 @@ def compress_both(source, tmp_path, *options, strip_option="--strips"):
     return whole, striped, done.stderr.decode()
 
 
-@pytest.mark.parametrize("k", [4, 16, 256])
+@pytest.mark.parametrize("k", [5, 16, 256])  # at k = 5, three equally good palettes: the boundary pass chooses
 def test_strips_give_the_palette_and_pixels_of_the_whole_image(photo, tmp_path, k):
     whole, striped, err = compress_both(photo, tmp_path, "-k", k)
     assert_same_png(whole, striped)
@@ -297,3 +297,14 @@ def test_sigterm_while_writing_leaves_no_temporary_file(tmp_path, monkeypatch):
     os.kill(proc.pid, signal.SIGTERM)
     assert proc.wait(timeout=60) == 143, proc.stderr.read()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]
+
+
+def test_the_boundary_pass_chooses_the_palette_quantize_chooses():
+    from kcolors.io import load_image
+    from kcolors.quantize import fit_palettes, flattest
+
+    rgb = np.asarray(Image.open(shared_image("kodim03.png")).convert("RGB"))
+    picture = load_image(rgb)
+    candidates = fit_palettes(picture.histogram()[0], 4)  # kodim03 at k = 4: the second of two is flatter
+    chosen = huge._Bands(ArraySource(rgb), None, 20_000).flattest(picture.histogram()[0], candidates)
+    assert chosen is flattest(picture, candidates) and chosen is not candidates[0]
