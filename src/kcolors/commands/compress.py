@@ -128,7 +128,7 @@ def _refuse_whole_image_options(args, source, output, fmt, why):
     for given, what in ((args.dither, "--dither"), (args.target_delta_e is not None, "--target-delta-e"),
                         (args.target_psnr is not None, "--target-psnr"), (args.palette_out, "--palette-out"),
                         (args.engine == "sklearn", "--engine sklearn"),
-                        (fmt != "PNG" or str(output) == "-", "output other than a .png file")):
+                        (fmt != "PNG", f"{fmt} output"), (str(output) == "-", "-o - (standard output)")):
         if given:
             raise UsageError(f"{source}: read in strips ({why}), where {what} does not apply (it needs the whole "
                              "image in memory)")
