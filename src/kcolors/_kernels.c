@@ -8,7 +8,7 @@
  * assign, lloyd and kmeanspp take points of dimension D = 3 (colours) or
  * D = 4 (premultiplied colour and alpha), read from the buffers' lengths,
  * which they check (ValueError unless D is 3 or 4 and the arrays agree);
- * the colour_* kernels and dither_fs are RGB only; dither_fs_alpha is for colour with alpha.
+ * the colour_* kernels are RGB only; dither_rows takes either.
  *
  *   colour_bits, colour_ranks, colour_rows
  *                    the exact colour histogram of 8-bit RGB pixels, and
@@ -17,8 +17,9 @@
  *                    Lloyd update), exact, with a pruned search
  *   lloyd            whole runs of Lloyd's iterations on small point sets
  *   kmeanspp         greedy weighted k-means++ seeding
- *   dither_fs        Floyd-Steinberg error diffusion onto a fixed palette
- *   dither_fs_alpha  the same on colour with alpha, under the rules of transparency
+ *   dither_rows      dithering onto a fixed palette a strip of rows at a time:
+ *                    selective or classic error diffusion, or an ordered pattern,
+ *                    on colours or colour with alpha (under the rules of transparency)
  *   png_rows         an indexed PNG's raw rows: filter byte and packed indices
  */
 #define PY_SSIZE_T_CLEAN
@@ -956,188 +957,251 @@ static PyObject *kmeanspp(PyObject *self, PyObject *args)
 }
 
 /* ------------------------------------------------------------------------ */
-/* dither_fs(image f64[h*w*3] (consumed: error is added into it), width,     */
-/*           mask u8[h*w] or None, centres f64[k*3], axis f64[3],            */
-/*           strength, labels i32[h*w] out)                                  */
-/* Serpentine Floyd-Steinberg; each pixel takes the exact nearest centre of  */
-/* its error-corrected colour. Masked-out pixels get -1 and pass no error.   */
+/* dither_rows(points f64[(r+2)*w*D], width, kind u8[r*w] or None,           */
+/*             centres f64[k*D], solid i32[m] or None, axis f64[D],          */
+/*             strength, method, y0, outside, carry f64[2*w*D] in/out,       */
+/*             labels out u8[r*w] or i32[r*w], band constant B)             */
+/* Error diffusion (serpentine Floyd-Steinberg) or an ordered pattern over a */
+/* strip of r rows, in the space the palette was fitted in. `points` holds   */
+/* the strip with one row of context above and below (the edge rows repeated */
+/* at the image's top and bottom): the selective method looks at the        */
+/* neighbours. `carry` holds the error owed to the strip's first row and is  */
+/* left holding the error owed to the next strip's, so an image is dithered  */
+/* a strip at a time in little memory. y0 is the strip's first row in the    */
+/* image (scan direction, pattern phase).                                    */
+/*                                                                           */
+/* kind (None: every pixel opaque colour): 0 fully transparent (label        */
+/* `outside`; takes and passes no error), 1 translucent (any centre), 2      */
+/* opaque (alpha held full, only the `solid` centres; None: any).            */
+/*                                                                           */
+/* method 0, classic: every pixel takes `strength` of the error owed to it.  */
+/* method 1, selective: a pixel takes error only as far as it lies inside an */
+/*   area that would take one colour (a band, which would show as a step),   */
+/*   little in texture, where dithering is only noise (see below).           */
+/* method 2, ordered: each pixel mixes its two nearest palette colours by a  */
+/*   fixed 8x8 Bayer threshold: the same colour gives the same pattern in    */
+/*   every frame, so flat areas do not shimmer in animations.                */
 /* ------------------------------------------------------------------------ */
 
-/* Floyd-Steinberg's share-out of one pixel's error `err` to its neighbours in
- * a serpentine scan: 7/16 ahead, 3/16 behind-below, 5/16 below, 1/16
- * ahead-below. Pixels whose `takes` byte is 0 take none (NULL: all take). */
-TEMPLATE void diffuse(double *I, const uint8_t *takes, Py_ssize_t x, Py_ssize_t y, Py_ssize_t width, Py_ssize_t h,
-                      int forward, const double *err, const int dim)
+enum { DITHER_CLASSIC = 0, DITHER_SELECTIVE = 1, DITHER_ORDERED = 2 };
+
+typedef struct {
+    const Search *all, *opaque; /* opaque: the solid centres (or all) */
+    const int32_t *solid;       /* solid position -> centre index, or NULL */
+    double lo[MAX_DIM], hi[MAX_DIM]; /* the centres' bounding box */
+    double band;                /* the selective method's constant (see dither_rows_dim) */
+} Palette;
+
+/* The nearest allowed centre to v for a pixel of kind `k` (centre index); its point in *c. hints[2]: the
+ * last answers of the two searches (sorted positions), which start the next. */
+TEMPLATE int32_t nearest_of_kind(const Palette *pal, const double *v, int k, Py_ssize_t *hints, const double **c,
+                                 const int dim)
 {
-    Py_ssize_t dx = forward ? 1 : -1;
-    struct { Py_ssize_t ox, oy; double f; } taps[4] = {
-        {dx, 0, 7.0 / 16}, {-dx, 1, 3.0 / 16}, {0, 1, 5.0 / 16}, {dx, 1, 1.0 / 16}};
-    for (int q = 0; q < 4; q++) {
-        Py_ssize_t xx = x + taps[q].ox, yy = y + taps[q].oy;
-        if (xx < 0 || xx >= width || yy >= h) continue;
-        Py_ssize_t j = yy * width + xx;
-        if (takes && !takes[j]) continue;
-        double *u = I + dim * j;
-        for (int ch = 0; ch < dim; ch++) u[ch] += err[ch] * taps[q].f;
-    }
+    double d2;
+    const Search *s = k == 2 ? pal->opaque : pal->all;
+    Py_ssize_t *hint = hints + (k == 2);
+    Py_ssize_t pos = search_nearest(s, v, *hint, &d2, dim);
+    *hint = pos;
+    *c = s->cent + dim * pos;
+    int32_t j = s->order[pos];
+    return k == 2 && pal->solid ? pal->solid[j] : j;
 }
 
-static PyObject *dither_fs(PyObject *self, PyObject *args)
-{
-    PyObject *o_img, *o_mask, *o_cent, *o_axis, *o_lab;
-    Py_ssize_t width;
-    double strength;
-    if (!PyArg_ParseTuple(args, "OnOOOdO", &o_img, &width, &o_mask, &o_cent, &o_axis, &strength, &o_lab))
-        return NULL;
-    Py_buffer img, mask = {0}, cent, axis, lab;
-    int has_mask = o_mask != Py_None;
-    if (get_buf(o_img, &img, 1, "image") < 0) return NULL;
-    if (get_buf(o_cent, &cent, 0, "centres") < 0) { PyBuffer_Release(&img); return NULL; }
-    if (get_buf(o_axis, &axis, 0, "axis") < 0) { PyBuffer_Release(&img); PyBuffer_Release(&cent); return NULL; }
-    if (get_buf(o_lab, &lab, 1, "labels") < 0) {
-        PyBuffer_Release(&img); PyBuffer_Release(&cent); PyBuffer_Release(&axis); return NULL;
-    }
-    if (has_mask && get_buf(o_mask, &mask, 0, "mask") < 0) {
-        PyBuffer_Release(&img); PyBuffer_Release(&cent); PyBuffer_Release(&axis); PyBuffer_Release(&lab);
-        return NULL;
-    }
-    double *I = img.buf;
-    const uint8_t *M = has_mask ? mask.buf : NULL;
-    int32_t *L = lab.buf;
-    Py_ssize_t n = img.len / (3 * sizeof(double)), k = cent.len / (3 * sizeof(double));
-    Py_ssize_t h = width > 0 ? n / width : 0;
-    Search s;
-    if (search_init(&s, cent.buf, k, axis.buf, 3) < 0) {
-        search_free(&s);
-        PyErr_NoMemory();
-    } else {
-        double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
-        for (Py_ssize_t j = 0; j < 3 * k; j++) {
-            if (s.cent[j] < lo[j % 3]) lo[j % 3] = s.cent[j];
-            if (s.cent[j] > hi[j % 3]) hi[j % 3] = s.cent[j];
-        }
-        Py_BEGIN_ALLOW_THREADS
-        Py_ssize_t hint = -1;
-        for (Py_ssize_t y = 0; y < h; y++) {
-            int forward = (y % 2) == 0;
-            for (Py_ssize_t t = 0; t < width; t++) {
-                Py_ssize_t x = forward ? t : width - 1 - t, i = y * width + x;
-                if (M && !M[i]) { L[i] = -1; continue; }
-                double *v = I + 3 * i, d2;
-                /* Clamp to the palette's bounding box: error the palette can never
-                 * pay back would otherwise pile up and streak (Pillow clamps too). */
-                for (int ch = 0; ch < 3; ch++)
-                    v[ch] = v[ch] < lo[ch] ? lo[ch] : (v[ch] > hi[ch] ? hi[ch] : v[ch]);
-                Py_ssize_t pos = search_nearest(&s, v, hint, &d2, 3);
-                hint = pos;
-                L[i] = s.order[pos];
-                const double *c = s.cent + 3 * pos;
-                double err[3] = {(v[0] - c[0]) * strength, (v[1] - c[1]) * strength, (v[2] - c[2]) * strength};
-                diffuse(I, M, x, y, width, h, forward, err, 3);
-            }
-        }
-        Py_END_ALLOW_THREADS
-        search_free(&s);
-    }
-    PyBuffer_Release(&img); PyBuffer_Release(&cent); PyBuffer_Release(&axis); PyBuffer_Release(&lab);
-    if (has_mask) PyBuffer_Release(&mask);
-    if (PyErr_Occurred()) return NULL;
-    Py_RETURN_NONE;
-}
+static const double BAYER8[64] = {
+     0, 32,  8, 40,  2, 34, 10, 42, 48, 16, 56, 24, 50, 18, 58, 26, 12, 44,  4, 36, 14, 46,  6, 38,
+    60, 28, 52, 20, 62, 30, 54, 22,  3, 35, 11, 43,  1, 33,  9, 41, 51, 19, 59, 27, 49, 17, 57, 25,
+    15, 47,  7, 39, 13, 45,  5, 37, 63, 31, 55, 23, 61, 29, 53, 21};
 
-/* ------------------------------------------------------------------------ */
-/* dither_fs_alpha(image f64[h*w*4] (consumed), width, kind u8[h*w],         */
-/*                 centres f64[k*4], solid i32[m], axis f64[4], strength,    */
-/*                 labels i32[h*w] out)                                      */
-/* Serpentine Floyd-Steinberg on points of colour with alpha, under the      */
-/* rules of transparency. kind: 0 fully transparent (label -1; it neither    */
-/* takes nor passes error, so it can never turn visible), 1 translucent (the */
-/* nearest of all centres, error passed in all four coordinates), 2 opaque   */
-/* (alpha held full, the nearest of the `solid` centres, colour error only). */
-/* ------------------------------------------------------------------------ */
-
-static PyObject *dither_fs_alpha(PyObject *self, PyObject *args)
+TEMPLATE void dither_rows_dim(const double *P, Py_ssize_t r, Py_ssize_t w, const uint8_t *K, const Palette *pal,
+                              const double *centres, double strength, int method, Py_ssize_t y0, int32_t outside,
+                              double *carry, uint8_t *L8, int32_t *L32, int32_t *near, double *band, const int dim)
 {
-    PyObject *o_img, *o_kind, *o_cent, *o_solid, *o_axis, *o_lab;
-    Py_ssize_t width;
-    double strength;
-    if (!PyArg_ParseTuple(args, "OnOOOOdO", &o_img, &width, &o_kind, &o_cent, &o_solid, &o_axis, &strength, &o_lab))
-        return NULL;
-    Py_buffer img = {0}, kind = {0}, cent = {0}, solid = {0}, axis = {0}, lab = {0};
-    int ok = get_buf(o_img, &img, 1, "image") == 0 && get_buf(o_kind, &kind, 0, "kind") == 0
-             && get_buf(o_cent, &cent, 0, "centres") == 0 && get_buf(o_solid, &solid, 0, "solid") == 0
-             && get_buf(o_axis, &axis, 0, "axis") == 0 && get_buf(o_lab, &lab, 1, "labels") == 0;
-    Py_ssize_t n = ok ? img.len / (4 * (Py_ssize_t)sizeof(double)) : 0;
-    Py_ssize_t k = ok ? cent.len / (4 * (Py_ssize_t)sizeof(double)) : 0;
-    Py_ssize_t m = ok ? solid.len / (Py_ssize_t)sizeof(int32_t) : 0;
-    if (ok && (axis.len != 4 * (Py_ssize_t)sizeof(double) || kind.len != n || lab.len != n * (Py_ssize_t)sizeof(int32_t)
-               || k < 1 || m < 1 || width < 1 || n % width)) {
-        PyErr_SetString(PyExc_ValueError, "dither_fs_alpha: arrays of mismatched sizes");
-        ok = 0;
-    }
-    double *solid_cent = ok ? malloc(sizeof(double) * 4 * m) : NULL;
-    Search all = {0}, opaque = {0};
-    if (ok) {
-        const int32_t *S = solid.buf;
-        for (Py_ssize_t j = 0; j < m; j++) {
-            if (S[j] < 0 || S[j] >= k) { PyErr_SetString(PyExc_ValueError, "dither_fs_alpha: bad solid index"); ok = 0; break; }
-            memcpy(solid_cent + 4 * j, (const double *)cent.buf + 4 * S[j], sizeof(double) * 4);
-        }
-    }
-    if (ok && (!solid_cent || search_init(&all, cent.buf, k, axis.buf, 4) < 0
-               || search_init(&opaque, solid_cent, m, axis.buf, 4) < 0)) {
-        PyErr_NoMemory();
-        ok = 0;
-    }
-    if (ok) {
-        double *I = img.buf;
-        const uint8_t *K = kind.buf;
-        const int32_t *S = solid.buf;
-        int32_t *L = lab.buf;
-        Py_ssize_t h = n / width;
-        double lo[4] = {INFINITY, INFINITY, INFINITY, INFINITY}, hi[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
-        for (Py_ssize_t j = 0; j < 4 * k; j++) {
-            if (all.cent[j] < lo[j % 4]) lo[j % 4] = all.cent[j];
-            if (all.cent[j] > hi[j % 4]) hi[j % 4] = all.cent[j];
-        }
-        double full = solid_cent[3];  /* the alpha coordinate of an opaque point */
-        Py_BEGIN_ALLOW_THREADS
-        Py_ssize_t hint_all = -1, hint_opaque = -1;
-        for (Py_ssize_t y = 0; y < h; y++) {
-            int forward = (y % 2) == 0;
-            for (Py_ssize_t t = 0; t < width; t++) {
-                Py_ssize_t x = forward ? t : width - 1 - t, i = y * width + x;
-                if (K[i] == 0) { L[i] = -1; continue; }
-                double *v = I + 4 * i, d2, err[4];
-                if (K[i] == 2) v[3] = full;  /* opaque stays opaque: no alpha error is taken */
-                /* Clamp to the palette's bounding box (error it can never pay back would streak). */
-                for (int ch = 0; ch < 4; ch++)
-                    v[ch] = v[ch] < lo[ch] ? lo[ch] : (v[ch] > hi[ch] ? hi[ch] : v[ch]);
+    double *owed = carry, *next = carry + w * dim; /* error owed to this row, and to the next */
+    double full = dim == 4 ? pal->opaque->cent[3] : 0.0; /* the alpha coordinate of an opaque point */
+    Py_ssize_t hint[2] = {-1, -1}, hint0[2] = {-1, -1};
+    int32_t *near_up = near, *near_row = near + w, *near_down = near + 2 * w; /* undithered nearest, 3 rows */
+    if (method == DITHER_SELECTIVE)
+        for (Py_ssize_t row = 0; row < 2; row++)
+            for (Py_ssize_t x = 0; x < w; x++) {
                 const double *c;
-                if (K[i] == 2) {
-                    Py_ssize_t pos = search_nearest(&opaque, v, hint_opaque, &d2, 4);
-                    hint_opaque = pos;
-                    L[i] = S[opaque.order[pos]];
-                    c = opaque.cent + 4 * pos;
-                } else {
-                    Py_ssize_t pos = search_nearest(&all, v, hint_all, &d2, 4);
-                    hint_all = pos;
-                    L[i] = all.order[pos];
-                    c = all.cent + 4 * pos;
+                int k = K ? K[x] : 2; /* the row above the strip: taken to be of the first row's kinds */
+                (row == 0 ? near_up : near_row)[x] = k ? nearest_of_kind(pal, P + dim * (row * w + x), k, hint0, &c,
+                                                                         dim) : -1;
+            }
+    for (Py_ssize_t y = 0; y < r; y++) {
+        const double *here = P + dim * ((y + 1) * w), *below = P + dim * ((y + 2) * w);
+        const uint8_t *kinds = K ? K + y * w : NULL;
+        if (method == DITHER_SELECTIVE)
+            for (Py_ssize_t x = 0; x < w; x++) {
+                const double *c;
+                int k = kinds ? (y + 1 < r ? kinds[w + x] : kinds[x]) : 2;
+                near_down[x] = k ? nearest_of_kind(pal, below + dim * x, k, hint0, &c, dim) : -1;
+            }
+        /* Selective: a pixel takes error in proportion to how far it lies inside a band of one colour, as
+         * pngquant weighs it: a run of n pixels of one undithered colour along the row, with m of the
+         * pixels above and below it of that colour too, counts c = 10 n + 15 m, and each of its pixels
+         * takes 1 - B / (B + c) of the error owed. Texture, where the colour changes from pixel to pixel,
+         * takes little (dithering there is noise); the inside of a band, which would show as a step,
+         * takes nearly all. */
+        if (method == DITHER_SELECTIVE)
+            for (Py_ssize_t start = 0; start < w;) {
+                Py_ssize_t end = start;
+                double count = 0.0;
+                while (end < w && near_row[end] == near_row[start]) {
+                    count += 10.0 + 15.0 * (near_up[end] == near_row[start]) + 15.0 * (near_down[end] == near_row[start]);
+                    end++;
                 }
-                for (int ch = 0; ch < 4; ch++) err[ch] = (v[ch] - c[ch]) * strength;
-                if (K[i] == 2) err[3] = 0.0;
-                diffuse(I, K, x, y, width, h, forward, err, 4);  /* kind 0 (transparent) takes none */
+                for (Py_ssize_t x = start; x < end; x++) band[x] = 1.0 - pal->band / (pal->band + count);
+                start = end;
+            }
+        memset(next, 0, sizeof(double) * w * dim);
+        int forward = ((y0 + y) % 2) == 0;
+        Py_ssize_t dx = forward ? 1 : -1;
+        for (Py_ssize_t t = 0; t < w; t++) {
+            Py_ssize_t x = forward ? t : w - 1 - t, i = y * w + x;
+            int k = kinds ? kinds[x] : 2;
+            if (k == 0) {
+                if (L8) L8[i] = (uint8_t)outside; else L32[i] = outside;
+                continue;
+            }
+            const double *src = here + dim * x;
+            double v[MAX_DIM], take = strength;
+            const double *c;
+            int32_t label;
+            if (method == DITHER_ORDERED) {
+                /* Mix the nearest centre c1 with the next one beyond it, c2, in the proportion that puts their
+                 * mean at the pixel's colour along the line between them; the threshold picks which. */
+                int32_t first = nearest_of_kind(pal, src, k, hint, &c, dim);
+                const double *c1 = c;
+                for (int ch = 0; ch < dim; ch++) v[ch] = src[ch] + (src[ch] - c1[ch]);
+                if (k == 2 && dim == 4) v[3] = full;
+                Py_ssize_t beyond[2] = {hint[0], hint[1]};
+                int32_t second = nearest_of_kind(pal, v, k, beyond, &c, dim);
+                label = first;
+                if (second != first) {
+                    double along = 0.0, span = 0.0;
+                    for (int ch = 0; ch < dim; ch++) {
+                        along += (src[ch] - c1[ch]) * (c[ch] - c1[ch]);
+                        span += (c[ch] - c1[ch]) * (c[ch] - c1[ch]);
+                    }
+                    double share = span > 0 ? along / span * strength : 0.0;
+                    double threshold = (BAYER8[8 * ((y0 + y) & 7) + (x & 7)] + 0.5) / 64.0;
+                    if (share > threshold) label = second;
+                }
+                if (L8) L8[i] = (uint8_t)label; else L32[i] = label;
+                continue;
+            }
+            if (method == DITHER_SELECTIVE) take *= band[x];
+            for (int ch = 0; ch < dim; ch++) v[ch] = src[ch] + take * owed[dim * x + ch];
+            if (k == 2 && dim == 4) v[3] = full; /* opaque stays opaque: no alpha error is taken */
+            /* Error the palette can never pay back would pile up and streak: the colour with its error is kept
+             * within the palette's box (or as far out as the pixel's own colour lies: no error, no change). */
+            for (int ch = 0; ch < dim; ch++) {
+                double lo = src[ch] < pal->lo[ch] ? src[ch] : pal->lo[ch], hi = src[ch] > pal->hi[ch] ? src[ch] : pal->hi[ch];
+                v[ch] = v[ch] < lo ? lo : v[ch] > hi ? hi : v[ch];
+            }
+            label = nearest_of_kind(pal, v, k, hint, &c, dim);
+            if (L8) L8[i] = (uint8_t)label; else L32[i] = label;
+            double err[MAX_DIM], pass = method == DITHER_CLASSIC ? 1.0 : (take > 0 ? 1.0 : 0.0);
+            for (int ch = 0; ch < dim; ch++) err[ch] = (v[ch] - c[ch]) * pass;
+            if (k == 2 && dim == 4) err[3] = 0.0;
+            /* Floyd-Steinberg: 7/16 ahead, 3/16 behind-below, 5/16 below, 1/16 ahead-below. */
+            Py_ssize_t ahead = x + dx, behind = x - dx;
+            for (int ch = 0; ch < dim; ch++) {
+                if (ahead >= 0 && ahead < w) owed[dim * ahead + ch] += err[ch] * (7.0 / 16);
+                if (behind >= 0 && behind < w) next[dim * behind + ch] += err[ch] * (3.0 / 16);
+                next[dim * x + ch] += err[ch] * (5.0 / 16);
+                if (ahead >= 0 && ahead < w) next[dim * ahead + ch] += err[ch] * (1.0 / 16);
             }
         }
+        memcpy(owed, next, sizeof(double) * w * dim);
+        int32_t *spare = near_up;
+        near_up = near_row; near_row = near_down; near_down = spare;
+    }
+}
+
+static void dither_rows3(const double *P, Py_ssize_t r, Py_ssize_t w, const uint8_t *K, const Palette *pal,
+                         const double *centres, double strength, int method, Py_ssize_t y0, int32_t outside,
+                         double *carry, uint8_t *L8, int32_t *L32, int32_t *near, double *band)
+{
+    dither_rows_dim(P, r, w, K, pal, centres, strength, method, y0, outside, carry, L8, L32, near, band, 3);
+}
+
+static void dither_rows4(const double *P, Py_ssize_t r, Py_ssize_t w, const uint8_t *K, const Palette *pal,
+                         const double *centres, double strength, int method, Py_ssize_t y0, int32_t outside,
+                         double *carry, uint8_t *L8, int32_t *L32, int32_t *near, double *band)
+{
+    dither_rows_dim(P, r, w, K, pal, centres, strength, method, y0, outside, carry, L8, L32, near, band, 4);
+}
+
+static PyObject *dither_rows(PyObject *self, PyObject *args)
+{
+    PyObject *o_pts, *o_kind, *o_cent, *o_solid, *o_axis, *o_carry, *o_lab;
+    Py_ssize_t width, y0;
+    double strength, band_constant;
+    int method, outside;
+    if (!PyArg_ParseTuple(args, "OnOOOOdiniOOd", &o_pts, &width, &o_kind, &o_cent, &o_solid, &o_axis,
+                          &strength, &method, &y0, &outside, &o_carry, &o_lab, &band_constant))
+        return NULL;
+    Py_buffer pts = {0}, kind = {0}, cent = {0}, solid = {0}, axis = {0}, carry = {0}, lab = {0};
+    int has_kind = o_kind != Py_None, has_solid = o_solid != Py_None;
+    int ok = get_buf(o_pts, &pts, 0, "points") == 0 && get_buf(o_cent, &cent, 0, "centres") == 0
+             && get_buf(o_axis, &axis, 0, "axis") == 0 && get_buf(o_carry, &carry, 1, "carry") == 0
+             && get_buf(o_lab, &lab, 1, "labels") == 0 && (!has_kind || get_buf(o_kind, &kind, 0, "kind") == 0)
+             && (!has_solid || get_buf(o_solid, &solid, 0, "solid") == 0);
+    int dim = ok ? axis_dim(&axis) : -1;
+    Py_ssize_t k = dim > 0 ? rows(&cent, dim, "centres") : -1, all_rows = dim > 0 ? rows(&pts, dim, "points") : -1;
+    Py_ssize_t r = width > 0 && all_rows >= 0 ? all_rows / width - 2 : -1;
+    Py_ssize_t m = has_solid && ok ? solid.len / (Py_ssize_t)sizeof(int32_t) : 0;
+    Py_ssize_t width_bytes = r > 0 ? lab.len / (r * width) : 0;
+    if (dim > 0 && k >= 0 && (k < 1 || r < 1 || all_rows != (r + 2) * width || (width_bytes != 1 && width_bytes != 4)
+                              || lab.len != r * width * width_bytes || carry.len != 2 * width * dim * (Py_ssize_t)sizeof(double)
+                              || (has_kind && kind.len != r * width) || (has_solid && m < 1)
+                              || method < DITHER_CLASSIC || method > DITHER_ORDERED)) {
+        PyErr_SetString(PyExc_ValueError, "dither_rows: arrays of mismatched sizes");
+        ok = 0;
+    }
+    ok = ok && dim > 0 && k > 0;
+    double *solid_cent = ok && has_solid ? malloc(sizeof(double) * dim * m) : NULL;
+    int32_t *near = ok ? malloc(sizeof(int32_t) * 3 * width) : NULL;
+    double *band = ok ? malloc(sizeof(double) * width) : NULL;
+    Search all = {0}, opaque = {0};
+    if (ok && has_solid) {
+        const int32_t *S = solid.buf;
+        for (Py_ssize_t j = 0; j < m && ok; j++) {
+            if (S[j] < 0 || S[j] >= k) { PyErr_SetString(PyExc_ValueError, "dither_rows: bad solid index"); ok = 0; }
+            else if (solid_cent) memcpy(solid_cent + dim * j, (const double *)cent.buf + dim * S[j], sizeof(double) * dim);
+        }
+    }
+    if (ok && (!near || !band || (has_solid && !solid_cent) || search_init(&all, cent.buf, k, axis.buf, dim) < 0
+               || (has_solid && search_init(&opaque, solid_cent, m, axis.buf, dim) < 0))) {
+        PyErr_NoMemory();
+        ok = 0;
+    }
+    if (ok) {
+        const double *C = cent.buf;
+        Palette pal = {&all, has_solid ? &opaque : &all, has_solid ? solid.buf : NULL, {0}, {0}, band_constant};
+        for (int ch = 0; ch < dim; ch++) { pal.lo[ch] = INFINITY; pal.hi[ch] = -INFINITY; }
+        for (Py_ssize_t j = 0; j < k; j++)
+            for (int ch = 0; ch < dim; ch++) {
+                if (C[dim * j + ch] < pal.lo[ch]) pal.lo[ch] = C[dim * j + ch];
+                if (C[dim * j + ch] > pal.hi[ch]) pal.hi[ch] = C[dim * j + ch];
+            }
+        uint8_t *L8 = width_bytes == 1 ? lab.buf : NULL;
+        int32_t *L32 = width_bytes == 4 ? lab.buf : NULL;
+        const uint8_t *K = has_kind ? kind.buf : NULL;
+        Py_BEGIN_ALLOW_THREADS
+        if (dim == 3) dither_rows3(pts.buf, r, width, K, &pal, C, strength, method, y0, outside, carry.buf, L8, L32, near, band);
+        else dither_rows4(pts.buf, r, width, K, &pal, C, strength, method, y0, outside, carry.buf, L8, L32, near, band);
         Py_END_ALLOW_THREADS
     }
-    search_free(&all); search_free(&opaque); free(solid_cent);
-    if (img.obj) PyBuffer_Release(&img);
+    search_free(&all); search_free(&opaque); free(solid_cent); free(near); free(band);
+    if (pts.obj) PyBuffer_Release(&pts);
     if (kind.obj) PyBuffer_Release(&kind);
     if (cent.obj) PyBuffer_Release(&cent);
     if (solid.obj) PyBuffer_Release(&solid);
     if (axis.obj) PyBuffer_Release(&axis);
+    if (carry.obj) PyBuffer_Release(&carry);
     if (lab.obj) PyBuffer_Release(&lab);
     if (PyErr_Occurred()) return NULL;
     Py_RETURN_NONE;
@@ -1202,12 +1266,11 @@ static PyMethodDef methods[] = {
     {"colour_bits", colour_bits, METH_VARARGS, "Marks the colours of RGB pixels in a 2**24-bit set."},
     {"colour_ranks", colour_ranks, METH_VARARGS, "Running counts of a colour set, and its colours in order."},
     {"colour_rows", colour_rows, METH_VARARGS, "Each pixel's row in the colour set, through an optional table."},
-    {"dither_fs_alpha", dither_fs_alpha, METH_VARARGS, "Floyd-Steinberg on colour with alpha, opaque kept opaque."},
     {"png_rows", png_rows, METH_VARARGS, "Raw indexed-PNG rows: filter byte and packed indices."},
     {"assign", assign, METH_VARARGS, "Nearest centre per point, with optional Lloyd sums."},
     {"lloyd", lloyd, METH_VARARGS, "Runs of Lloyd's iterations on a small weighted point set."},
     {"kmeanspp", kmeanspp, METH_VARARGS, "Greedy weighted k-means++ seeding."},
-    {"dither_fs", dither_fs, METH_VARARGS, "Floyd-Steinberg dithering onto fixed centres."},
+    {"dither_rows", dither_rows, METH_VARARGS, "Dithering a strip of rows: classic, selective or ordered."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels",

@@ -68,6 +68,8 @@ def main(argv=None):
     # the one command asked for is built in full; the help lists them all
     parser = build_parser(COMMANDS if argv[0] in ("-h", "--help") else (argv[0],))
     args = parser.parse_args(argv)  # exits 2 with a usage line on bad options
+    if hasattr(args, "prepare"):  # options that combine into one value (--dither and --dither-method)
+        args.prepare(args)
     warnings.showwarning = _warning_line
     if args.command != "serve":  # the server's own handler shuts it down gracefully
         _terminate_cleanly()

@@ -6,7 +6,7 @@ can pass what they have.
 
 Points and centres are (n, D) arrays with D = 3 (colours) or D = 4 (colours
 with alpha); the kernels take D from the arrays and raise ValueError for any
-other. ``distinct_colors``, ``ColourSet`` and ``dither_fs`` work on RGB (D = 3) only.
+other. ``distinct_colors`` and ``ColourSet`` work on RGB (D = 3) only.
 """
 
 import os
@@ -239,35 +239,21 @@ def kmeanspp(points, weights, k, seed, n_trials=None):
     return centres
 
 
-def dither_fs(image, centres, strength, mask=None):
-    """Floyd-Steinberg error diffusion of an (H, W, 3) float image onto ``centres``.
+DITHER_CODES = {"fs": 0, "selective": 1, "ordered": 2}  # the kernel's method numbers
 
-    Returns (H, W) int32 labels, -1 where ``mask`` is False. ``image`` is not changed.
-    """
-    h, w, _ = image.shape
-    work = np.array(image, dtype=np.float64, order="C")  # the kernel adds error into it
+
+def dither_rows(points, width, kind, centres, solid, strength, method, y0, outside, carry, labels, band=5.0):
+    """Dither a strip of rows in place into ``labels`` ((r, width) uint8 or int32), see ``dither_rows``
+    in ``_kernels.c``: ``points`` ((r + 2) * width, D) holds the strip with a row of context above and
+    below; ``carry`` ((2, width, D) float64) the error owed between strips; ``kind`` ((r, width) uint8 or
+    None) the pixels' transparency; ``solid`` the centres opaque pixels may take (None: all); ``band``
+    the selective method's constant (how little texture takes)."""
     centres = np.ascontiguousarray(centres, dtype=np.float64)
-    mask = None if mask is None else np.ascontiguousarray(mask, dtype=np.uint8)
-    labels = np.empty((h, w), dtype=np.int32)
-    _kernels.dither_fs(work, w, mask, centres, principal_axis(centres), float(strength), labels)
-    return labels
-
-
-def dither_fs_alpha(image, kind, centres, solid, strength):
-    """Floyd-Steinberg on an (H, W, 4) float image of colour with alpha, under the rules of transparency.
-
-    ``kind`` (H, W) uint8: 0 fully transparent (label -1, no error taken or
-    passed), 1 translucent (any centre), 2 opaque (alpha held full, only the
-    centres listed in ``solid``). Returns (H, W) int32 labels; ``image`` is not changed.
-    """
-    h, w, _ = image.shape
-    work = np.array(image, dtype=np.float64, order="C")  # the kernel adds error into it
-    centres = np.ascontiguousarray(centres, dtype=np.float64)
-    labels = np.empty((h, w), dtype=np.int32)
-    _kernels.dither_fs_alpha(work, w, np.ascontiguousarray(kind, dtype=np.uint8), centres,
-                             np.ascontiguousarray(solid, dtype=np.int32), principal_axis(centres), float(strength),
-                             labels)
-    return labels
+    _kernels.dither_rows(np.ascontiguousarray(points, dtype=np.float64), int(width),
+                         None if kind is None else np.ascontiguousarray(kind, dtype=np.uint8), centres,
+                         None if solid is None else np.ascontiguousarray(solid, dtype=np.int32),
+                         principal_axis(centres), float(strength), DITHER_CODES[method], int(y0), int(outside),
+                         carry, labels, float(band))
 
 
 def png_rows(indices, bits):

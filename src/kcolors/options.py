@@ -11,6 +11,36 @@ from .errors import UsageError
 
 ENGINES = ("fast", "sklearn", "simple")
 MAX_K = 256  # what a palette image (PNG, GIF) holds
+# How dithering is applied (see remap.dithered_labels): selective error diffusion (the default), classic
+# Floyd-Steinberg on every pixel, or an ordered 8x8 Bayer pattern.
+DITHER_METHODS = ("selective", "fs", "ordered")
+
+
+class Dither(float):
+    """A dithering strength, 0 (none) to 1, that also names its method: what every entry point's
+    ``dither`` takes. A plain float means the selective method, so ``dither=0.5`` and
+    ``Dither(0.5)`` are the same; ``Dither(1, "fs")`` is classic Floyd-Steinberg,
+    ``Dither(1, "ordered")`` a Bayer pattern that stays still from frame to frame.
+
+    >>> Dither(0.5, "ordered") == 0.5, Dither(0.5, "ordered").method
+    (True, 'ordered')
+    """
+
+    def __new__(cls, strength=1.0, method="selective"):
+        dither = super().__new__(cls, strength)
+        dither.method = method
+        return dither
+
+    def __repr__(self):
+        return f"Dither({float(self)!r}, {self.method!r})"
+
+    def __reduce__(self):  # to worker processes
+        return Dither, (float(self), self.method)
+
+
+def dither_method(dither):
+    """The method of a ``dither`` option: its own, or "selective" for a plain number."""
+    return getattr(dither, "method", "selective")
 
 
 def check_options(k=16, space="rgb", dither=0.0, engine="fast"):
@@ -25,3 +55,5 @@ def check_options(k=16, space="rgb", dither=0.0, engine="fast"):
         raise UsageError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     if not (isinstance(dither, (int, float)) and 0.0 <= dither <= 1.0):
         raise UsageError(f"dither strength must be between 0 and 1, not {dither!r}")
+    if dither_method(dither) not in DITHER_METHODS:
+        raise UsageError(f"dither method must be one of {', '.join(DITHER_METHODS)}, not {dither_method(dither)!r}")

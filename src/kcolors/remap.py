@@ -12,6 +12,7 @@ import numpy as np
 
 from . import kernels
 from .colorspace import to_premultiplied, to_space
+from .options import dither_method
 from .result import Quantization
 
 
@@ -45,16 +46,61 @@ def colour_labels(histogram, palette_colors, space):
     return labels
 
 
-def dithered_labels(rgb, mask, palette_rgb, space, strength):
-    """Floyd-Steinberg: the nearest colour to each pixel plus the error passed to it.
+# Pixels dithered at a time: the strip's points in float64 (24-32 bytes a pixel) stay small beside the image.
+DITHER_STRIP_PIXELS = 1 << 16
+# The selective method (dither_rows in _kernels.c): how little texture takes (pngquant's weighting with its
+# constant 20 took too little), and the share of the error owed that a pixel inside a band takes at
+# strength 1. Chosen on 6 photos x k = 16, 64, 256 (benchmarks/bench_dither.py): the most image x k where
+# PSNR, SSIM and blurred ΔE2000 all beat pngquant's and libimagequant's dithering, among what was tried
+# (strength 0.55-1, constant 2-1000, clamps of the error owed and edge and flat-area rules, which lost).
+SELECTIVE_BAND = 5.0
+SELECTIVE_FULL = 0.65
 
-    ``strength`` (0-1) scales the error passed on; 1 is classic Floyd-Steinberg.
+
+def dithered_labels(picture, palette, dither, clear=-1):
+    """(H, W) labels of ``picture`` dithered onto ``palette`` (see :class:`~kcolors.options.Dither`).
+
+    The image is dithered a strip of rows at a time, in the space the palette
+    was fitted in: only the strip is ever converted to floating point, so
+    dithering adds no more than the labels (a byte a pixel) to the memory of
+    an undithered recolouring. With alpha, the error is diffused on the points
+    of colour with alpha (:func:`~kcolors.colorspace.to_premultiplied`):
+    opaque pixels take opaque entries only and no alpha error, fully
+    transparent pixels take entry ``clear`` and neither take nor pass error.
     """
-    if len(palette_rgb) == 0:
-        return np.full(rgb.shape[:2], -1, dtype=np.int32)
-    h, w, _ = rgb.shape
-    coords = to_space(rgb.reshape(-1, 3), space).reshape(h, w, 3)
-    return kernels.dither_fs(coords, to_space(palette_rgb, space), strength, mask)
+    h, w = picture.rgb.shape[:2]
+    with_alpha = palette.alpha is not None
+    if with_alpha:
+        entries = to_premultiplied(palette.rgb, palette.alpha, palette.space)
+        solid = np.flatnonzero(palette.alpha == 255)
+        if len(solid) == 0:  # a given palette without opaque colours: its visible ones
+            solid = np.flatnonzero(palette.alpha > 0)
+    else:
+        entries, solid = to_space(palette.colors, palette.space), None
+    transparent = picture.alpha is not None and clear < 0 and bool((picture.alpha == 0).any())
+    labels = np.empty((h, w), np.uint8 if len(palette) <= 256 and not transparent else np.int32)
+    if len(palette) == 0 or (solid is not None and len(solid) == 0):  # nothing visible: all transparent
+        labels[:] = clear
+        return labels
+    rows = max(1, DITHER_STRIP_PIXELS // max(w, 1))
+    carry = np.zeros((2, w, entries.shape[1]))
+    for top in range(0, h, rows):
+        bottom = min(h, top + rows)
+        # the strip with a row of context above and below (the edge rows repeated at the image's edges)
+        span = np.r_[max(top - 1, 0), top:bottom, min(bottom, h - 1)]
+        rgb = picture.rgb[span].reshape(-1, 3)
+        if with_alpha:
+            alpha = (np.full((len(span), w), 255, np.uint8) if picture.alpha is None else picture.alpha[span])
+            points = to_premultiplied(rgb, alpha.reshape(-1), palette.space)
+            inner = alpha[1:-1]
+            kind = np.where(inner == 0, 0, np.where(inner == 255, 2, 1)).astype(np.uint8)
+        else:
+            points, kind = to_space(rgb, palette.space), None
+        method = dither_method(dither)
+        strength = float(dither) * (SELECTIVE_FULL if method == "selective" else 1.0)
+        kernels.dither_rows(points, w, kind, entries, solid, strength, method, top, clear if clear >= 0 else -1,
+                            carry, labels[top:bottom], SELECTIVE_BAND)
+    return labels
 
 
 def recolour(picture, palette, *, reorder, k, dither=0.0, engine="fast", started=None):
@@ -71,7 +117,7 @@ def recolour(picture, palette, *, reorder, k, dither=0.0, engine="fast", started
         palette = palette.with_alpha()
     clear = palette.transparent_index
     if dither > 0:
-        labels = _dithered(picture, palette, dither, clear)
+        labels = dithered_labels(picture, palette, dither, clear)
         by_colour = None
         counts = np.bincount(labels[labels >= 0], minlength=len(palette))
     else:
@@ -80,34 +126,14 @@ def recolour(picture, palette, *, reorder, k, dither=0.0, engine="fast", started
     if reorder:
         palette, relabel = order_by_share(palette, counts)
         clear = int(relabel[clear]) if clear >= 0 else -1
-        if by_colour is None:
-            labels = relabel[labels]
+        if by_colour is None:  # dithered labels, relabelled in their own width (a byte a pixel, mostly)
+            labels = relabel.astype(labels.dtype)[labels]
         else:
             by_colour = relabel[by_colour]
     if by_colour is not None:
         labels = rows.labels(by_colour, clear)
     return Quantization(picture, palette, labels, by_colour, k=k, dither=dither, engine=engine,
                         seconds=time.perf_counter() - started)
-
-
-def _dithered(picture, palette, strength, clear):
-    """Dithered labels. With alpha, the error is diffused on the points of colour with alpha
-    (:func:`~kcolors.colorspace.to_premultiplied`): opaque pixels take opaque entries only and no alpha
-    error, fully transparent pixels take the transparent entry and neither take nor pass error."""
-    if palette.alpha is None:
-        return dithered_labels(picture.rgb, picture.mask, palette.colors, palette.space, strength)
-    h, w = picture.alpha.shape
-    points = to_premultiplied(picture.rgb.reshape(-1, 3), picture.alpha.reshape(-1), palette.space)
-    kind = np.where(picture.alpha == 0, 0, np.where(picture.alpha == 255, 2, 1)).astype(np.uint8)
-    solid = np.flatnonzero(palette.alpha == 255)
-    if len(solid) == 0:  # a given palette without opaque colours: its visible ones
-        solid = np.flatnonzero(palette.alpha > 0)
-    if len(solid) == 0:  # nothing visible at all: everything is the transparent entry
-        return np.full((h, w), clear, dtype=np.int32)
-    entries = to_premultiplied(palette.rgb, palette.alpha, palette.space)
-    labels = kernels.dither_fs_alpha(points.reshape(h, w, 4), kind, entries, solid, strength)
-    labels[kind == 0] = clear
-    return labels
 
 
 def order_by_share(palette, counts):

@@ -6,6 +6,7 @@ Shared option groups live here so that every command spells them the same way.
 import argparse
 
 from ..colorspace import SPACES
+from ..options import DITHER_METHODS, Dither
 from ..errors import UsageError
 from ..io import DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_PIXELS, open_input
 
@@ -38,6 +39,13 @@ def unit_float(text):
     return value
 
 
+def combine_dither(args):
+    """Make ``args.dither`` the :class:`~kcolors.options.Dither` that --dither and --dither-method ask for
+    (a command's own default method is ``args.dither_default``)."""
+    strength = args.dither if args.dither or args.dither_method is None else 1.0
+    args.dither = Dither(strength, args.dither_method or getattr(args, "dither_default", "selective"))
+
+
 def add_quantize_options(parser, *, k_default=16, with_k=True):
     """-k, --space, --dither, --engine, --seed, --max-pixels: the options of every fitting command."""
     if with_k:
@@ -47,7 +55,13 @@ def add_quantize_options(parser, *, k_default=16, with_k=True):
                         help="colour space of the clustering and mapping: rgb (default: best PSNR, smallest "
                              "PNGs), din99 (lowest mean ΔE2000: closest to the eye), lab, oklab")
     parser.add_argument("--dither", type=unit_float, nargs="?", const=1.0, default=0.0, metavar="STRENGTH",
-                        help="Floyd-Steinberg dithering, strength 0-1 (1 if given alone; default off)")
+                        help="dithering, strength 0-1 (1 if given alone; default off): error diffusion only where "
+                             "it helps, in smooth gradients that would band, not in flat areas or across edges")
+    parser.add_argument("--dither-method", choices=DITHER_METHODS, default=None,
+                        help="how to dither (implies --dither): selective (the default, as above), fs (classic "
+                             "Floyd-Steinberg on every pixel), ordered (a fixed Bayer pattern that stays still "
+                             "from frame to frame)")
+    parser.set_defaults(prepare=combine_dither)
     parser.add_argument("--engine", choices=("fast", "sklearn", "simple"), default="fast",
                         help="fast: k-means on the colour histogram (default); sklearn: scikit-learn KMeans on "
                              "every pixel; simple: the from-scratch numpy k-means")

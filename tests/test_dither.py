@@ -1,0 +1,136 @@
+"""Dithering: the three methods, a strip at a time, in little memory, from every way in."""
+
+import pickle
+import subprocess
+import sys
+import tracemalloc
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import kcolors
+from kcolors import quantize
+from kcolors.options import Dither, dither_method
+from kcolors.palette import Palette
+from kcolors import remap
+
+METHODS = ("selective", "fs", "ordered")
+
+
+def smooth_photo(h=96, w=120, seed=0):
+    """Gradients (which band when flattened) beside noisy texture."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    image = np.stack([x * 255 / w, y * 255 / h, (x + y) * 127 / (w + h) + 60], axis=2)
+    image[:, w // 2:] += rng.normal(0, 25, (h, w - w // 2, 3))
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("with_alpha", [False, True])
+def test_a_strip_at_a_time_gives_the_labels_of_one_pass(method, with_alpha, monkeypatch):
+    image = smooth_photo()
+    if with_alpha:
+        alpha = np.tile(np.linspace(0, 255, image.shape[1]).astype(np.uint8), (image.shape[0], 1))
+        image = np.dstack([image, alpha])
+    whole = quantize(image, 8, dither=Dither(1.0, method))
+    monkeypatch.setattr(remap, "DITHER_STRIP_PIXELS", image.shape[1] * 3)  # strips of three rows
+    strips = quantize(image, 8, dither=Dither(1.0, method))
+    assert np.array_equal(whole.palette, strips.palette)
+    assert np.array_equal(whole.labels, strips.labels)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_keeps_the_palette_and_the_rules_of_transparency(method):
+    image = np.dstack([smooth_photo(), np.zeros(smooth_photo().shape[:2], np.uint8)])
+    image[:, :40, 3] = 255
+    image[:, 40:80, 3] = 128
+    result = quantize(image, 6, dither=Dither(1.0, method))
+    assert result.colors_out <= 6
+    assert (result.alpha[:, :40] == 255).all()  # opaque stays opaque
+    assert (result.alpha[:, 80:] == 0).all()  # transparent stays transparent
+
+
+def test_dithering_adds_at_most_a_byte_a_pixel_to_the_memory_of_recolouring():
+    image = smooth_photo(600, 800)
+    picture = kcolors.io.load_image(image)
+    palette = kcolors.fit_palette(picture.histogram()[0], 16)
+
+    def peak(dither):
+        tracemalloc.start()
+        remap.recolour(picture, palette, reorder=True, k=16, dither=dither)
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return top
+
+    plain = peak(0.0)
+    for method in METHODS:
+        assert peak(Dither(1.0, method)) - plain <= image.shape[0] * image.shape[1] + (2 << 20)
+
+
+def test_ordered_pattern_depends_only_on_colour_and_place():
+    """What keeps flat areas still from frame to frame: the same colours give the same labels there."""
+    first, second = smooth_photo(seed=1), smooth_photo(seed=2)  # the noisy halves differ
+    palette = Palette(np.array([[0, 0, 0], [255, 255, 255], [255, 0, 0], [0, 0, 255]], np.uint8))
+    a = palette.remap(first, dither=Dither(1.0, "ordered")).labels
+    b = palette.remap(second, dither=Dither(1.0, "ordered")).labels
+    half = first.shape[1] // 2
+    assert np.array_equal(a[:, :half], b[:, :half])
+    assert len(np.unique(a[:, :half])) > 1  # it does dither there
+    fs_a = palette.remap(first, dither=Dither(1.0, "fs")).labels
+    fs_b = palette.remap(second, dither=Dither(1.0, "fs")).labels
+    assert not np.array_equal(fs_a, fs_b)
+
+
+def changed(image, dither, columns):
+    """Share of pixels in ``columns`` that dithering gives another colour than plain recolouring."""
+    plain, dithered = quantize(image, 8).rgb[:, columns], quantize(image, 8, dither=dither).rgb[:, columns]
+    return np.mean((plain != dithered).any(axis=2))
+
+
+def test_selective_leaves_texture_alone_more_than_classic():
+    image = smooth_photo()
+    texture = slice(image.shape[1] // 2, None)
+    assert changed(image, Dither(1.0, "selective"), texture) < changed(image, Dither(1.0, "fs"), texture)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_no_strength_no_change(method):
+    # (all but exact ties, which the per-colour and the per-pixel searches may break differently)
+    assert changed(smooth_photo(), Dither(1e-9, method), slice(None)) < 1e-3
+
+
+def test_selective_dithering_brings_a_gradient_closer_than_no_dithering():
+    image = smooth_photo()[:, :60]  # the gradients alone
+    blur = lambda a: a.reshape(12, 8, 6, 10, 3).mean(axis=(1, 3))  # noqa: E731 -- 8x10 blocks
+    error = lambda r: np.abs(blur(r.rgb.astype(float)) - blur(image.astype(float))).mean()  # noqa: E731
+    assert error(quantize(image, 6, dither=1.0)) < error(quantize(image, 6))
+
+
+def test_dither_is_a_float_that_names_its_method_and_travels_to_workers():
+    dither = Dither(0.5, "ordered")
+    assert dither == 0.5 and dither_method(dither) == "ordered" and dither_method(0.5) == "selective"
+    again = pickle.loads(pickle.dumps(dither))
+    assert again == 0.5 and again.method == "ordered"
+    with pytest.raises(kcolors.errors.UsageError, match="dither method must be one of"):
+        quantize(smooth_photo(), 4, dither=Dither(1.0, "random"))
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "kcolors.cli", *args], capture_output=True, text=True)
+
+
+def test_command_line_dither_method(tmp_path):
+    source = tmp_path / "in.png"
+    Image.fromarray(smooth_photo()).save(source)
+    outputs = {}
+    for name, args in {"off": [], "selective": ["--dither"], "fs": ["--dither-method", "fs"],
+                       "ordered": ["--dither", "0.5", "--dither-method", "ordered"]}.items():
+        out = tmp_path / f"{name}.png"
+        done = run_cli(str(source), "-k", "8", "-o", str(out), "-q", *args)
+        assert done.returncode == 0, done.stderr
+        outputs[name] = np.asarray(Image.open(out).convert("RGB"))
+    assert len({outputs[name].tobytes() for name in outputs}) == 4  # --dither-method alone dithers too
+    done = run_cli(str(source), "--dither-method", "random", "-o", str(tmp_path / "x.png"))
+    assert done.returncode == 2 and "invalid choice" in done.stderr
