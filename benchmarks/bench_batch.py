@@ -21,6 +21,9 @@ printed, with kcolors' rate over the better pngquant's against the 1.5x target. 
 that of the largest single process of the command's tree (the batch process or one worker; one
 pngquant), not their sum: /usr/bin/time -f %M on the whole command, and for the kcolors workers,
 which /usr/bin/time does not see (the forkserver's children), their VmHWM read while it runs.
+Other work on the machine makes wall times vary; the CPU seconds of every process of each
+command (images per CPU second) vary much less, and on two idle cores kept busy the images
+per second are about twice the images per CPU second.
 
     python benchmarks/bench_batch.py --vs-pngquant -k 16 -k 256 --repeat 5
     python benchmarks/bench_batch.py --vs-pngquant --also before=/tmp/before/src  # and an older copy, in turn
@@ -134,13 +137,46 @@ def _peak_kib(pid):
         return 0
 
 
+def _adopt_orphans():
+    """Make this process the reaper of its orphaned descendants (Linux), so that their CPU time reaches it.
+
+    The kcolors forkserver (the workers' parent, which waits for them) is not waited for by the
+    batch process; once that exits, the forkserver comes here and :func:`_reap_orphans` waits for it.
+    """
+    import ctypes
+
+    PR_SET_CHILD_SUBREAPER = 36
+    return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+
+
+def _reap_orphans(within=10.0):
+    """Wait for every child left (the adopted orphans), up to ``within`` seconds."""
+    until = time.monotonic() + within
+    while time.monotonic() < until:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            time.sleep(0.01)
+
+
+def _cpu_of_children():
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _timed_command(command, env=None):
-    """(seconds, peak KiB of the largest process) of one shell command.
+    """(seconds, peak KiB of the largest process, CPU seconds of all its processes) of one shell command.
 
     /usr/bin/time -f %M gives the largest process it waited for, directly or not; the kcolors
     workers are children of the forkserver, which the batch does not wait for, so their peaks
-    are also read from /proc every 50 ms while the command runs.
+    are also read from /proc every 50 ms while the command runs. CPU time: every process of the
+    tree, the forkserver and its workers too once adopted (:func:`_adopt_orphans`).
     """
+    cpu = _cpu_of_children()
     started = time.perf_counter()
     process = subprocess.Popen(["/usr/bin/time", "-f", "%M", "sh", "-c", command], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -158,9 +194,11 @@ def _timed_command(command, env=None):
     _, err = process.communicate()
     seconds = time.perf_counter() - started
     watcher.join()
+    _reap_orphans()
     if process.returncode != 0:
         raise SystemExit(f"failed ({process.returncode}): {command}\n{err[-2000:]}")
-    return seconds, max(int(err.strip().splitlines()[-1]), max(polled.values(), default=0))
+    return (seconds, max(int(err.strip().splitlines()[-1]), max(polled.values(), default=0)),
+            _cpu_of_children() - cpu)
 
 
 def vs_pngquant(ks, repeat, n, sources=()):
@@ -176,6 +214,7 @@ def vs_pngquant(ks, repeat, n, sources=()):
         folder.mkdir()
         make_photos(folder, n)
         one_thread = dict(os.environ, OMP_NUM_THREADS="1")
+        counted = _adopt_orphans()
         results = {}
         for k in ks:
             setups = {"kcolors batch": (f"{kcolors} batch {folder} -o {out} -k {k}", None)}
@@ -201,25 +240,30 @@ def vs_pngquant(ks, repeat, n, sources=()):
                         assert len(list(out.glob("*.png"))) == n
                     else:
                         assert len(list(folder.glob("*-pq.png"))) == n
-            results[k] = {name: (statistics.median(s for s, _ in r), max(m for _, m in r),
-                                 [n / s for s, _ in r]) for name, r in runs.items()}
+            results[k] = {name: (statistics.median(s for s, _, _ in r), max(m for _, m, _ in r),
+                                 [n / s for s, _, _ in r], statistics.median(c for _, _, c in r))
+                          for name, r in runs.items()}
     print(f"{n} Kodak-size photos (768x512 / 512x768), {os.cpu_count()} cores, median of {repeat} alternating "
           f"runs, Python {platform.python_version()}, {platform.machine()}; peak memory: the largest single "
           "process (/usr/bin/time %M, and /proc VmHWM for the kcolors workers)\n")
-    print("| k | program | seconds | images/s | runs (images/s) | peak MiB |")
-    print("|---:|---|---:|---:|---|---:|")
+    print("| k | program | seconds | images/s | runs (images/s) | CPU s | images per CPU s | peak MiB |")
+    print("|---:|---|---:|---:|---|---:|---:|---:|")
     for k, rows in results.items():
-        for name, (seconds, peak, rates) in rows.items():
-            print(f"| {k} | {name} | {seconds:.2f} | {n / seconds:.1f} | "
-                  f"{' '.join(f'{r:.1f}' for r in rates)} | {peak / 1024:.0f} |")
+        for name, (seconds, peak, rates, cpu) in rows.items():
+            print(f"| {k} | {name} | {seconds:.2f} | {n / seconds:.1f} | {' '.join(f'{r:.1f}' for r in rates)} | "
+                  f"{cpu:.1f} | {n / cpu:.2f} | {peak / 1024:.0f} |")
     print()
+    if not counted:
+        print("(CPU s leaves out the kcolors workers: this system cannot adopt orphaned processes)\n")
     for k, rows in results.items():
         best = min(rows[name][0] for name in rows if name.startswith("pngquant"))
+        best_cpu = min(rows[name][3] for name in rows if name.startswith("pngquant"))
         for name in rows:
             if name.startswith("kcolors"):
                 ratio = best / rows[name][0]
                 print(f"k={k}: {name} / best pngquant = {ratio:.2f}x images/s (target 1.5x: "
-                      f"{'met' if ratio >= 1.5 else f'short by {1.5 / ratio:.2f}x'})")
+                      f"{'met' if ratio >= 1.5 else f'short by {1.5 / ratio:.2f}x'}); "
+                      f"per CPU second {best_cpu / rows[name][3]:.2f}x")
 
 
 def timed(folder, out, runner, settings, shared):
