@@ -11,6 +11,7 @@ from PIL import Image
 
 from kcolors import load_image, quantize
 from kcolors.errors import UsageError
+from kcolors.options import Dither
 from kcolors.sweep import find_k, knee, metrics_csv, parse_ks, suggest, sweep
 
 
@@ -67,12 +68,18 @@ def test_sweep_matches_quantize_at_every_k(gradient, monkeypatch, fork):
         assert step.result.colors_out <= step.k
 
 
-def test_dithered_sweep_matches_quantize_at_every_k(gradient):
+@pytest.mark.parametrize("method", ["selective", "ordered"])
+def test_dithered_sweep_matches_quantize_at_every_k(gradient, method):
     # sweep and quantize share quantize.recolour: with dithering too, the palette is ordered the same way
-    for step in sweep(gradient, [3, 6], dither=1.0, workers=1):
-        alone = quantize(gradient, step.k, dither=1.0)
+    for step in sweep(gradient, [3, 6], dither=Dither(1.0, method), workers=1):
+        alone = quantize(gradient, step.k, dither=Dither(1.0, method))
         assert np.array_equal(step.result.palette, alone.palette)
         assert np.array_equal(step.result.labels, alone.labels)
+
+
+def test_a_plain_strength_dithers_a_sweep_with_the_ordered_method(gradient):
+    (plain,) = sweep(gradient, [4], dither=1.0, workers=1)
+    assert np.array_equal(plain.result.labels, quantize(gradient, 4, dither=Dither(1.0, "ordered")).labels)
 
 
 def test_sweep_builds_the_histogram_once(gradient, monkeypatch):

@@ -24,6 +24,7 @@ from .encode import palette_parts, pil_palette_image
 from .errors import InputError, TooLargeError, UsageError
 from .io import DEFAULT_MAX_PIXELS, Input, load_image, open_image, open_input
 from .output import output_format, write_bytes
+from .options import for_frames
 from .palette import Palette
 from .quantize import check_options, fit_palette, ordered_over
 
@@ -338,9 +339,11 @@ def flatten_animation(animation, k=16, *, space="rgb", dither=0.0, engine="fast"
 
     Returns a list of Quantization, one per frame, all with the same palette
     (most used colour first over the whole animation; ``palette``, if given, is
-    used as it is).
+    used as it is). A plain number for ``dither`` means the ordered method
+    (:func:`~kcolors.options.for_frames`), which does not shimmer from frame to frame.
     """
     check_options(k, space, dither, engine)
+    dither = for_frames(dither)
     if palette is None:
         total = sum(frame.histogram()[0] for frame in animation.frames)
         palette, _ = ordered_over(fit_palette(total, k, space=space, engine=engine, seed=seed), total)
@@ -375,7 +378,9 @@ def compress_animation(animation, args, fmt, palette=None):
 
     from .encode import encode
 
-    results = flatten_animation(animation, args.k, space=args.space, dither=args.dither, engine=args.engine,
+    asked = getattr(args, "dither_method", None)  # none asked: a plain strength, which for_frames makes ordered
+    dither = float(args.dither) if asked is None else args.dither
+    results = flatten_animation(animation, args.k, space=args.space, dither=dither, engine=args.engine,
                                 seed=args.seed, palette=palette)
     if fmt in ANIMATED_FORMATS:
         return results[0], animation_bytes(results, animation, fmt)

@@ -21,6 +21,7 @@ from . import kernels
 from .colorspace import to_premultiplied, to_space
 from .errors import UsageError
 from .io import load_image
+from .options import for_frames
 from .palette import Palette
 from .remap import colour_labels
 from .quantize import MAX_K, check_options, fit_palettes, flattest, quantize, recolour
@@ -102,7 +103,8 @@ def sweep(image, ks, *, space="rgb", dither=0.0, engine="fast", seed=0, max_pixe
     ks : iterable of int
         The k values (each 1-256); the steps come back in ascending k.
     space, dither, engine, seed, max_pixels
-        As for :func:`kcolors.quantize`.
+        As for :func:`kcolors.quantize`, but a plain number for ``dither`` means the ordered method
+        (:func:`~kcolors.options.for_frames`): the frames of a sweep are seen one after another.
     figures : bool
         Work out each result's PSNR, mean ΔE2000 and inertia on the worker
         threads (else PSNR and ΔE are computed when first read, and inertia
@@ -139,6 +141,7 @@ def sweep_steps(image, ks, *, space="rgb", dither=0.0, engine="fast", seed=0, ma
     ks = sorted(set(int(k) for k in ks))
     if not ks:
         raise UsageError("a sweep needs at least one k")
+    dither = for_frames(dither)
     for k in ks:
         check_options(k, space, dither, engine)
     picture = load_image(image, max_pixels=max_pixels)

@@ -62,7 +62,7 @@ def add_parser(sub):
                    help="fits run in parallel (default: one per core)")
     p.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("-q", "--quiet", action="store_true", help="no report on stderr")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, dither_default="ordered")  # frames seen one after another: see options.for_frames
 
 
 def run(args):
