@@ -176,7 +176,7 @@ def test_health_openapi_and_page(client):
     spec = client.get("/api/openapi.json").json()
     assert spec["openapi"].startswith("3.")
     assert {"/api/compress", "/api/compress.json", "/api/sweep", "/api/health"} <= set(spec["paths"])
-    routes = {route.path for route in client.app.routes if route.path.startswith("/api/")}
+    routes = {route.path for route in client.app.routes if route.path.startswith("/api")}
     assert routes == set(spec["paths"])  # every API route is described
     for code in ("400", "413", "415", "422", "503"):
         assert code in spec["paths"]["/api/compress"]["post"]["responses"]
@@ -187,6 +187,80 @@ def test_health_openapi_and_page(client):
         assert asset in page.text and client.get(asset).status_code == 200
     assert "http://" not in page.text and "https://" not in page.text  # nothing from the internet
     assert "https://" not in client.get("/static/app.js").text
+
+
+def test_the_advertised_api_address_answers(client):
+    """`kcolors serve` prints URL/api: it lists the endpoints (from the OpenAPI document) and where that is."""
+    r = client.get("/api")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    body = r.json()
+    assert body["openapi"] == "/api/openapi.json" and client.get(body["openapi"]).status_code == 200
+    listed = {(e["method"], e["path"]) for e in body["endpoints"]}
+    assert {("POST", "/api/compress"), ("POST", "/api/sweep"), ("GET", "/api/health"), ("GET", "/api")} <= listed
+    assert all(e["summary"] for e in body["endpoints"])
+    assert client.get("/api/", follow_redirects=True).json() == body
+
+
+def test_each_dither_method_is_accepted_and_differs(client, photo):
+    from kcolors.options import DITHER_METHODS
+
+    images = {}
+    for method in DITHER_METHODS:
+        r = post(client, photo, {"k": "4", "dither_method": method})
+        assert r.status_code == 200, r.text
+        m = json.loads(r.headers["x-kcolors-metrics"])
+        assert (m["dither"], m["dither_method"]) == (1.0, method)  # a method alone dithers at full strength
+        images[method] = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB"))
+    plain = np.asarray(Image.open(io.BytesIO(post(client, photo, {"k": "4"}).content)).convert("RGB"))
+    pictures = [plain, *images.values()]
+    for i, a in enumerate(pictures):
+        for b in pictures[i + 1:]:
+            assert (a != b).any()
+    # dither=on without a method is the selective one; a method with dither=off does not dither
+    assert post(client, photo, {"k": "4", "dither": "on"}).content == \
+        post(client, photo, {"k": "4", "dither_method": "selective"}).content
+    r = post(client, photo, {"k": "4", "dither": "off", "dither_method": "fs"})
+    assert r.content == post(client, photo, {"k": "4"}).content
+    half = json.loads(post(client, photo, {"k": "4", "dither": "0.5", "dither_method": "ordered"})
+                      .headers["x-kcolors-metrics"])
+    assert (half["dither"], half["dither_method"]) == (0.5, "ordered")
+
+
+def test_sweeps_dither_ordered_unless_told(client, photo):
+    import kcolors
+    from kcolors.options import Dither
+
+    def first_frame(fields):
+        r = post(client, photo, {"k": "4,5", "format": "webp", **fields}, path="/api/sweep")
+        assert r.status_code == 200, r.text
+        return np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB"))
+
+    def expected(dither):
+        return np.asarray(kcolors.quantize(photo, 4, dither=dither).image.convert("RGB"))
+
+    assert (first_frame({"dither": "on"}) == expected(Dither(1.0, "ordered"))).all()
+    assert (first_frame({"dither": "on", "dither_method": "fs"}) == expected(Dither(1.0, "fs"))).all()
+    assert (first_frame({"dither_method": "selective"}) == expected(1.0)).all()
+    assert error_of(post(client, photo, {"dither_method": "x"}, path="/api/sweep"), 422) == \
+        "dither_method must be one of selective, fs, ordered, not 'x'"
+
+
+def test_serve_prints_addresses_that_open():
+    """A wildcard address is no place to browse to: loopback's is printed, and the network's separately."""
+    import socket
+
+    from kcolors.commands.serve import network_urls, url_of
+
+    with socket.socket() as wildcard, socket.socket() as loopback:
+        wildcard.bind(("0.0.0.0", 0))
+        loopback.bind(("127.0.0.1", 0))
+        port = wildcard.getsockname()[1]
+        assert url_of(wildcard) == f"http://127.0.0.1:{port}/"
+        others = network_urls(wildcard)
+        assert others and all(u.startswith("http://") and u.endswith(f":{port}/") for u in others)
+        assert not any("0.0.0.0" in u or "127.0.0.1" in u for u in others)
+        assert url_of(loopback) == f"http://127.0.0.1:{loopback.getsockname()[1]}/"
+        assert network_urls(loopback) == []
 
 
 # ----------------------------------------------------------------------------- refusals
@@ -252,7 +326,8 @@ def test_an_image_over_the_pixel_limit_is_413(client):
     ({"dither": "1.5"}, "dither strength must be between 0 and 1, not 1.5"),
     ({"dither": "nan"}, "dither strength must be between 0 and 1, not nan"),
     ({"seed": "-1"}, "seed must be between 0 and 2147483647, not -1"),
-    ({"colors": "8"}, "unknown field 'colors'; the fields are image, k, space, dither, seed"),
+    ({"colors": "8"}, "unknown field 'colors'; the fields are image, k, space, dither, dither_method, seed"),
+    ({"dither_method": "atkinson"}, "dither_method must be one of selective, fs, ordered, not 'atkinson'"),
 ])
 def test_bad_fields_are_422(client, photo, fields, message):
     assert error_of(post(client, photo, fields), 422) == message

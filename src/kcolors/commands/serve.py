@@ -118,10 +118,23 @@ def listen(host, port):
 
 
 def url_of(sock):
+    """The address to open in a browser: for a wildcard (0.0.0.0, ::), which no browser opens, loopback's."""
     host, port = sock.getsockname()[:2]
+    if ipaddress.ip_address(host.split("%")[0]).is_unspecified:
+        host = "::1" if ":" in host else "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{port}/"
+
+
+def network_urls(sock):
+    """For a wildcard address, the addresses other computers may open: one per network interface (IPv4, not
+    loopback), then this computer's name; none for any other address (url_of is the one)."""
+    host, port = sock.getsockname()[:2]
+    if not ipaddress.ip_address(host.split("%")[0]).is_unspecified:
+        return []
+    addresses = sorted(a for a in _interface_addresses() if not ipaddress.ip_address(a).is_loopback)
+    return [f"http://{a}:{port}/" for a in addresses] + [f"http://{socket.gethostname().lower()}:{port}/"]
 
 
 def _is_loopback(host):
@@ -269,6 +282,9 @@ def run(args):
         print(f"kcolors: warning: listening on {args.host}: anyone who can reach this computer can upload "
               f"images", file=sys.stderr)
     print(f"kcolors: serving {url} (API: {url}api, OpenAPI: {url}api/openapi.json); Ctrl+C stops", flush=True)
+    others = network_urls(sock)
+    if others:
+        print(f"kcolors: from other computers: {', '.join(others)}", flush=True)
     if not _is_loopback(args.host) or args.allow_host:
         print(f"kcolors: answering to the names {', '.join(names)} (--allow-host adds one)", flush=True)
     if args.open:

@@ -4,10 +4,11 @@ Routes
 ------
 ``GET /``                      the page (``static/index.html``)
 ``GET /static/...``            its script and style sheet: nothing comes from the internet
-``POST /api/compress``         multipart ``image`` + ``k``, ``space``, ``dither``, ``seed`` -> PNG;
+``POST /api/compress``         multipart ``image`` + ``k``, ``space``, ``dither``, ``dither_method``, ``seed`` -> PNG;
                                the figures in the ``X-Kcolors-Metrics`` header (JSON)
 ``POST /api/compress.json``    the same, answered as JSON: ``{"metrics": {...}, "png_base64": "..."}``
 ``POST /api/sweep``            multipart ``image`` + ``k`` (``2-15``), ... -> animated GIF or WebP
+``GET /api``                   a short index of the endpoints (the address ``kcolors serve`` prints)
 ``GET /api/health``            ``{"status": "ok", ...}``
 ``GET /api/openapi.json``      the OpenAPI 3.1 description of the above
 
@@ -208,6 +209,15 @@ async def health(request):
     }, headers={"Cache-Control": "no-store"})
 
 
+async def api_index(request):
+    """What /api offers, from the OpenAPI document: method, path and summary of each endpoint."""
+    document = openapi_document(request.app.state.settings)
+    endpoints = [{"method": method.upper(), "path": path, "summary": operation["summary"]}
+                 for path, operations in document["paths"].items() for method, operation in operations.items()]
+    return JSONResponse({"name": "kcolors", "version": __version__, "openapi": "/api/openapi.json",
+                         "endpoints": endpoints})
+
+
 async def openapi(request):
     return JSONResponse(openapi_document(request.app.state.settings))
 
@@ -307,6 +317,7 @@ def create_app(settings=None):
         Route("/api/compress", compress, methods=["POST"]),
         Route("/api/compress.json", compress_json, methods=["POST"]),
         Route("/api/sweep", sweep, methods=["POST"]),
+        Route("/api", api_index),
         Route("/api/health", health),
         Route("/api/openapi.json", openapi),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -19,6 +19,7 @@ from ..colorspace import SPACES
 from ..encode import encode, indexed_image
 from ..errors import TooLargeError, UsageError
 from ..io import load_image, open_image
+from ..options import DITHER_METHODS, Dither, for_frames
 from ..quantize import MAX_K, quantize
 
 MB = 1024 * 1024
@@ -36,8 +37,8 @@ LOAD_BYTES = 30  # per pixel at full size, before a sweep scales the picture dow
 
 ANIMATION_FORMATS = {"gif": ("GIF", "image/gif"), "webp": ("WEBP", "image/webp")}
 MAX_SWEEP_FRAMES = 32
-COMPRESS_FIELDS = ("k", "space", "dither", "seed")
-SWEEP_FIELDS = ("k", "space", "dither", "seed", "format", "duration", "max_side")
+COMPRESS_FIELDS = ("k", "space", "dither", "dither_method", "seed")
+SWEEP_FIELDS = ("k", "space", "dither", "dither_method", "seed", "format", "duration", "max_side")
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class CompressOptions:
 
     k: int = 16
     space: str = "rgb"
-    dither: float = 0.0
+    dither: float = 0.0  # a plain float (the selective method) or an options.Dither naming its method
     seed: int = 0
 
 
@@ -56,7 +57,7 @@ class SweepOptions:
 
     ks: tuple = tuple(range(2, 16))
     space: str = "rgb"
-    dither: float = 0.0
+    dither: float = 0.0  # a plain float: the ordered method (options.for_frames); or an options.Dither
     seed: int = 0
     format: str = "gif"
     duration: int = 500
@@ -102,6 +103,20 @@ def parse_dither(fields):
     return value
 
 
+def parse_dither_method(fields):
+    """``dither`` with its method: a plain float when no ``dither_method`` is given (each job's default then).
+
+    A method given without a strength dithers at full strength (``dither=off`` still turns it off).
+    """
+    method = fields.get("dither_method", "").strip().lower()
+    if not method:
+        return parse_dither(fields)
+    if method not in DITHER_METHODS:
+        raise UsageError(f"dither_method must be one of {', '.join(DITHER_METHODS)}, not {method!r}")
+    strength = parse_dither(fields) if fields.get("dither", "").strip() else 1.0
+    return Dither(strength, method)
+
+
 def parse_ks(fields):
     """``2-15`` or ``2,4,8,16``: the k of each frame, ascending, at most MAX_SWEEP_FRAMES of them."""
     text = fields.get("k", "").strip() or "2-15"
@@ -130,14 +145,14 @@ def _span(part):
 
 def compress_options(fields):
     return CompressOptions(k=parse_int(fields, "k", 16, 1, MAX_K), space=parse_space(fields),
-                           dither=parse_dither(fields), seed=parse_int(fields, "seed", 0, 0, 2**31 - 1))
+                           dither=parse_dither_method(fields), seed=parse_int(fields, "seed", 0, 0, 2**31 - 1))
 
 
 def sweep_options(fields):
     fmt = fields.get("format", "").strip().lower() or "gif"
     if fmt not in ANIMATION_FORMATS:
         raise UsageError(f"format must be gif or webp, not {fmt!r}")
-    return SweepOptions(ks=parse_ks(fields), space=parse_space(fields), dither=parse_dither(fields),
+    return SweepOptions(ks=parse_ks(fields), space=parse_space(fields), dither=parse_dither_method(fields),
                         seed=parse_int(fields, "seed", 0, 0, 2**31 - 1), format=fmt,
                         duration=parse_int(fields, "duration", 500, 20, 10_000),
                         max_side=parse_int(fields, "max_side", 0, 0, 100_000))
@@ -247,7 +262,8 @@ def compress(data, name, options, *, max_pixels, max_memory=None):
     picture = load_image(_named(data, name), max_pixels=max_pixels)
     result = quantize(picture, options.k, space=options.space, dither=options.dither, seed=options.seed)
     png = encode(result, "PNG", icc=picture.icc)
-    metrics = dict(result.metrics(), name=name, bytes_in=len(data), bytes_out=len(png))
+    metrics = dict(result.metrics(), name=name, bytes_in=len(data), bytes_out=len(png),
+                   dither=float(options.dither), dither_method=getattr(options.dither, "method", "selective"))
     return png, metrics
 
 
@@ -269,8 +285,8 @@ def sweep(data, name, options, *, max_pixels, max_memory=None):
     gif = options.format == "gif"
     if gif and picture.alpha is not None:
         picture = load_image(_on_white(picture))
-    results = [quantize(picture, k, space=options.space, dither=options.dither, seed=options.seed)
-               for k in options.ks]
+    dither = for_frames(options.dither)  # frames seen one after another: ordered unless a method was asked for
+    results = [quantize(picture, k, space=options.space, dither=dither, seed=options.seed) for k in options.ks]
     if gif:
         last = quantize(picture, 256, space=options.space, seed=options.seed)
         frames = [(indexed_image(r), r.rgb) for r in results + [last]]

@@ -7,6 +7,7 @@ say them.
 
 from .. import __version__
 from ..colorspace import SPACES
+from ..options import DITHER_METHODS
 from ..quantize import MAX_K
 
 MB = 1024 * 1024
@@ -38,7 +39,13 @@ _COMMON_FIELDS = {
     "space": {"type": "string", "enum": list(SPACES), "default": "rgb",
               "description": "Colour space of the clustering"},
     "dither": {"type": "string", "default": "off",
-               "description": "Floyd-Steinberg dithering: on, off, or a strength from 0 to 1"},
+               "description": "Dithering: on, off, or a strength from 0 to 1 (on, when only dither_method is "
+                              "given)"},
+    "dither_method": {"type": "string", "enum": list(DITHER_METHODS),
+                      "description": "How to dither: selective (error diffusion only where it helps, inside "
+                                     "bands of one colour, little in texture), fs (classic Floyd-Steinberg "
+                                     "everywhere) or ordered (an 8x8 Bayer pattern that stays still from frame "
+                                     "to frame). Default: selective for /api/compress, ordered for /api/sweep"},
     "seed": {"type": "integer", "minimum": 0, "default": 0, "description": "Random seed of k-means++"},
 }
 
@@ -50,13 +57,13 @@ def openapi_document(settings):
         "properties": {"image": _COMMON_FIELDS["image"],
                        "k": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 16,
                              "description": "Number of colours"},
-                       **{key: _COMMON_FIELDS[key] for key in ("space", "dither", "seed")}}}}}}
+                       **{key: _COMMON_FIELDS[key] for key in ("space", "dither", "dither_method", "seed")}}}}}}
     sweep_body = {"required": True, "content": {"multipart/form-data": {"schema": {
         "type": "object", "required": ["image"],
         "properties": {"image": _COMMON_FIELDS["image"],
                        "k": {"type": "string", "default": "2-15",
                              "description": "The k of each frame: a range (2-15) or a list (2,4,8); at most 32"},
-                       **{key: _COMMON_FIELDS[key] for key in ("space", "dither", "seed")},
+                       **{key: _COMMON_FIELDS[key] for key in ("space", "dither", "dither_method", "seed")},
                        "format": {"type": "string", "enum": ["gif", "webp"], "default": "gif"},
                        "duration": {"type": "integer", "minimum": 20, "maximum": 10000, "default": 500,
                                     "description": "Milliseconds per frame"},
@@ -94,6 +101,9 @@ def openapi_document(settings):
                               **_errors(settings)}}},
             "/api/health": {"get": {"summary": "Liveness, load and limits",
                                     "responses": {"200": {"description": "{\"status\": \"ok\", ...}"}}}},
+            "/api": {"get": {"summary": "The endpoints, each with its method and summary (this document in short)",
+                             "responses": {"200": {"description": "{\"name\": \"kcolors\", \"endpoints\": "
+                                                                  "[{\"method\", \"path\", \"summary\"}, ...]}"}}}},
             "/api/openapi.json": {"get": {"summary": "This document",
                                           "responses": {"200": {"description": "OpenAPI 3.1"}}}},
         },
@@ -103,13 +113,14 @@ def openapi_document(settings):
             "Metrics": {"type": "object", "properties": {
                 "name": {"type": "string"}, "width": {"type": "integer"}, "height": {"type": "integer"},
                 "k": {"type": "integer"}, "space": {"type": "string"}, "engine": {"type": "string"},
-                "dither": {"type": "number"}, "colors_in": {"type": "integer"}, "colors_out": {"type": "integer"},
+                "dither": {"type": "number"},
+                "dither_method": {"type": "string", "enum": list(DITHER_METHODS)}, "colors_in": {"type": "integer"}, "colors_out": {"type": "integer"},
                 "psnr": {"type": ["number", "null"], "description": "dB; null when lossless"},
                 "delta_e": {"type": "number", "description": "Mean CIEDE2000"},
                 "delta_e_sample": {"type": ["integer", "null"],
                                    "description": "Pixels sampled for delta_e; null when exact"},
                 "seconds": {"type": "number"},
-                "palette": {"type": "array", "items": {"type": "string"}, "description": "#rrggbb, most used first"},
+                "palette": {"type": "array", "items": {"type": "string"}, "description": "#rrggbb (#rrggbbaa with alpha), most used first"},
                 "shares": {"type": "array", "items": {"type": "number"}},
                 "bytes_in": {"type": "integer"}, "bytes_out": {"type": "integer"}}},
         }},
