@@ -48,7 +48,7 @@ CAPPED_ITERATIONS = 4
 SAME_SOLUTION = 0.05
 
 
-def fit(histogram, space, k, *, seed=0, n_init=None, max_iter=300, tol=DEFAULT_TOL, inertia=True):
+def fit(histogram, space, k, *, seed=0, n_init=None, max_iter=300, tol=DEFAULT_TOL, inertia=True, fixed=None):
     """Weighted k-means of ``points`` (one per histogram colour), k-means++ seeding.
 
     Parameters
@@ -66,6 +66,10 @@ def fit(histogram, space, k, *, seed=0, n_init=None, max_iter=300, tol=DEFAULT_T
     inertia : bool
         Whether to measure the inertia of the result: one more pass over the
         colours, which a caller that wants only the centres can spare.
+    fixed : (m, D) float array, optional
+        Centres held fixed (kept colours, in ``space``): they count within k,
+        come first in the result, act as already chosen in the k-means++
+        seeding, and no Lloyd iteration moves them (see :func:`lloyd`'s ``hold``).
 
     Returns
     -------
@@ -74,10 +78,11 @@ def fit(histogram, space, k, *, seed=0, n_init=None, max_iter=300, tol=DEFAULT_T
         Weighted sum of squared distances to the nearest centre (NaN when not measured).
     """
     return local_optima(histogram, space, k, count=1, seed=seed, n_init=n_init, max_iter=max_iter, tol=tol,
-                        inertia=inertia)[0]
+                        inertia=inertia, fixed=fixed)[0]
 
 
-def local_optima(histogram, space, k, *, count, seed=0, n_init=None, max_iter=300, tol=DEFAULT_TOL, inertia=True):
+def local_optima(histogram, space, k, *, count, seed=0, n_init=None, max_iter=300, tol=DEFAULT_TOL, inertia=True,
+                 fixed=None):
     """Up to ``count`` distinct k-means solutions, ``(centres, inertia)``, lowest inertia first.
 
     The starts are ranked on the coarse level; the ``count`` best distinct ones
@@ -85,22 +90,24 @@ def local_optima(histogram, space, k, *, count, seed=0, n_init=None, max_iter=30
     minima, and two of nearly equal inertia can differ in other ways (how
     speckled the recoloured image is): this lets the caller choose among them.
     With ``count=1`` it is :func:`fit` (and ``inertia=False`` spares the
-    measuring of the answer's inertia, as there).
+    measuring of the answer's inertia, as there). ``fixed`` as in :func:`fit`.
     """
     coarse, *finer = _levels(histogram, space, k)
     scale = spread(histogram.points(space), histogram.counts)
     threshold = tol * scale  # one stopping rule for every level
     runs = ranked_starts(coarse.points, coarse.weights, k, seed=seed, n_init=n_init, max_iter=max_iter,
-                         threshold=threshold)
+                         threshold=threshold, fixed=fixed)
     inertia = inertia or count > 1  # the runs are ranked by it
-    settled = [_settle(run, [coarse, *finer], histogram, space, max_iter, threshold, inertia)
+    hold = 0 if fixed is None else len(fixed)
+    settled = [_settle(run, [coarse, *finer], histogram, space, max_iter, threshold, inertia, hold)
                for run in _distinct(runs, scale, count)]
     return sorted(settled, key=lambda run: run[1]) if inertia else settled
 
 
-def _settle(run, levels, histogram, space, max_iter, threshold, inertia=True):
+def _settle(run, levels, histogram, space, max_iter, threshold, inertia=True, hold=0):
     """A run's centres, from the first of ``levels``, moved by Lloyd's iterations on each finer level in
-    turn; the inertia measured on the last level only if asked (NaN otherwise)."""
+    turn; the inertia measured on the last level only if asked (NaN otherwise); the first ``hold``
+    centres held fixed on every level."""
     for i, level in enumerate(levels[1:], start=1):
         last = i == len(levels) - 1
         cap = CAPPED_ITERATIONS if len(level.points) > CAPPED_ABOVE else max_iter
@@ -108,7 +115,7 @@ def _settle(run, levels, histogram, space, max_iter, threshold, inertia=True):
         if level.bits is None and levels[i - 1].bits is not None and len(level.points) > SMALL_POINTS:
             start = _carried_bounds(histogram, space, levels[i - 1], level, run[0])
         run = lloyd(level.points, level.weights, run[0], max_iter=cap, threshold=threshold,
-                    inertia=inertia and last, start=start)
+                    inertia=inertia and last, start=start, hold=hold)
     return run
 
 
@@ -171,19 +178,61 @@ def best_start(points, weights, k, *, seed=0, n_init=None, max_iter=300, thresho
     return ranked_starts(points, weights, k, seed=seed, n_init=n_init, max_iter=max_iter, threshold=threshold)[0]
 
 
-def ranked_starts(points, weights, k, *, seed=0, n_init=None, max_iter=300, threshold=None):
-    """k-means from ``n_init`` greedy k-means++ starts, every run ``(centres, inertia)``, lowest inertia first."""
+def ranked_starts(points, weights, k, *, seed=0, n_init=None, max_iter=300, threshold=None, fixed=None):
+    """k-means from ``n_init`` greedy k-means++ starts, every run ``(centres, inertia)``, lowest inertia first.
+
+    With ``fixed`` ((m, D) centres), those are the first m of the k centres: already chosen when the
+    seeding begins (:func:`kmeanspp_around`), and held by every Lloyd iteration.
+    """
     threshold = DEFAULT_TOL * spread(points, weights) if threshold is None else threshold
     n_init = default_n_init(k) if n_init is None else n_init
     rng = np.random.default_rng(seed)
     seeds = [rng.integers(2**63) for _ in range(n_init)]
 
     def run(start_seed):
+        if fixed is not None:
+            centres = kmeanspp_around(points, weights, k, fixed, start_seed)
+            return lloyd(points, weights, centres, max_iter=max_iter, threshold=threshold, hold=len(fixed))
         centres = kernels.kmeanspp(points, weights, k, start_seed)
         return lloyd(points, weights, centres, max_iter=max_iter, threshold=threshold)
 
     runs = kernels.parallel_map(run, seeds)  # independent starts, side by side on the cores
     return sorted(runs, key=lambda run: run[1])  # stable: equals keep the seeds' order on any number of threads
+
+
+def kmeanspp_around(points, weights, k, fixed, seed, n_trials=None):
+    """Greedy weighted k-means++ (as :func:`kernels.kmeanspp`) with the ``fixed`` (m, D) centres already chosen.
+
+    Returns (k, D) centres: the fixed ones first, then k - m of the ``points``,
+    each the best of ``n_trials`` candidates drawn with probability
+    proportional to weight x squared distance to the nearest centre so far.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    weights = np.asarray(weights, dtype=np.float64)
+    fixed = np.asarray(fixed, dtype=np.float64).reshape(-1, points.shape[1])
+    n_trials = 2 + int(np.log(k)) if n_trials is None else n_trials
+    rng = np.random.default_rng(int(seed))
+    centres = np.empty((k, points.shape[1]))
+    centres[:len(fixed)] = fixed
+    closest = None
+    for c in fixed:
+        d2 = ((points - c) ** 2).sum(axis=1)
+        closest = d2 if closest is None else np.minimum(closest, d2)
+    for i in range(len(fixed), k):
+        potential = weights if closest is None else weights * closest
+        total = potential.sum()
+        if not total > 0:  # every point sits on a centre already: any point (Lloyd refills empty clusters)
+            potential, total = weights, weights.sum()
+        cumulative = np.cumsum(potential)
+        draws = rng.random(1 if closest is None else n_trials) * total
+        candidates = np.minimum(np.searchsorted(cumulative, draws, side="right"), len(points) - 1)
+        d2 = ((points[None, :, :] - points[candidates][:, None, :]) ** 2).sum(axis=2)
+        if closest is not None:
+            d2 = np.minimum(closest[None, :], d2)
+        best = int(np.argmin(d2 @ weights))
+        centres[i] = points[candidates[best]]
+        closest = d2[best]
+    return centres
 
 
 def default_n_init(k):
@@ -240,7 +289,7 @@ def spread(points, weights):
     return float((weights @ (points * points) / total - mean * mean).mean())
 
 
-def lloyd(points, weights, centres, *, max_iter=300, threshold=None, inertia=True, start=None):
+def lloyd(points, weights, centres, *, max_iter=300, threshold=None, inertia=True, start=None, hold=0):
     """Lloyd's iterations from ``centres`` until their squared moves add up to ``threshold`` or less.
 
     The default threshold is ``DEFAULT_TOL`` times the points' mean
@@ -252,6 +301,10 @@ def lloyd(points, weights, centres, *, max_iter=300, threshold=None, inertia=Tru
     ``start``, ``(labels, bounds)``, gives the large point sets' step by step
     iterations labels and Hamerly bounds to begin from (see :func:`_carried_bounds`).
 
+    ``hold``: the first ``hold`` centres stay where they are (kept colours):
+    points still join them, but the update moves only the others, and an
+    emptied held cluster is left empty. Such runs go step by step.
+
     Returns ``(centres, inertia)``, the inertia that of the returned centres
     (NaN with ``inertia=False``, which spares the pass that measures it).
     """
@@ -259,7 +312,9 @@ def lloyd(points, weights, centres, *, max_iter=300, threshold=None, inertia=Tru
     axis = kernels.principal_axis(centres)  # any axis keeps the search exact; centres barely turn
     centres = np.array(centres, dtype=np.float64, order="C")
     labels = np.full(len(points), -1, dtype=np.int32)
-    if len(points) <= SMALL_POINTS:
+    if hold:
+        _lloyd_in_steps(points, weights, centres, labels, max_iter, threshold, axis, start, hold)
+    elif len(points) <= SMALL_POINTS:
         _lloyd_in_c(points, weights, centres, labels, max_iter, threshold, axis)
     else:
         _lloyd_in_steps(points, weights, centres, labels, max_iter, threshold, axis, start)
@@ -278,7 +333,7 @@ def _lloyd_in_c(points, weights, centres, labels, max_iter, threshold, axis):
         _refill_empty(points, weights, centres, labels)
 
 
-def _lloyd_in_steps(points, weights, centres, labels, max_iter, threshold, axis, start=None):
+def _lloyd_in_steps(points, weights, centres, labels, max_iter, threshold, axis, start=None, hold=0):
     shifts = None
     bounds = np.empty((len(points), 2))  # Hamerly's bounds: most points skip the search
     if start is not None:  # labels and bounds already true of these centres: nothing has moved yet
@@ -288,20 +343,24 @@ def _lloyd_in_steps(points, weights, centres, labels, max_iter, threshold, axis,
         _, _, sums, counts = kernels.assign(points, centres, weights=weights, labels=labels, sums=True,
                                             bounds=bounds, shifts=shifts, axis=axis)
         updated = np.divide(sums, counts[:, None], out=centres.copy(), where=counts[:, None] > 0)
-        emptied = bool((counts == 0).any())
+        if hold:
+            updated[:hold] = centres[:hold]
+        emptied = bool((counts[hold:] == 0).any())
         if emptied:
-            _refill_empty(points, weights, updated, labels, counts)
+            _refill_empty(points, weights, updated, labels, counts, hold)
         moved = ((updated - centres) ** 2).sum(axis=1)
         centres[:], shifts = updated, np.sqrt(moved)
         if moved.sum() <= threshold and not emptied:
             return
 
 
-def _refill_empty(points, weights, centres, labels, counts=None):
-    """Move each empty cluster's centre onto one of the points farthest from their own centres."""
+def _refill_empty(points, weights, centres, labels, counts=None, hold=0):
+    """Move each empty cluster's centre (but the first ``hold``) onto one of the points farthest from their own
+    centres."""
     if counts is None:
         counts = np.bincount(labels, weights=weights, minlength=len(centres))
     empty = np.flatnonzero(counts == 0)
+    empty = empty[empty >= hold]
     centres[empty] = _farthest(points, weights, centres, labels, len(empty))
 
 
@@ -314,22 +373,29 @@ def _farthest(points, weights, centres, labels, n):
 # --------------------------------------------------------------------------- colour with alpha
 
 
-def fit_with_alpha(histogram, space, k, *, clear, seed=0, n_init=None, max_iter=300, tol=DEFAULT_TOL):
+def fit_with_alpha(histogram, space, k, *, clear, seed=0, n_init=None, max_iter=300, tol=DEFAULT_TOL, fixed=None,
+                   fixed_solid=None):
     """:func:`fit` for colours with alpha: the same starts and coarse levels, and the exact colours
     settled once, under the rules of transparency (:func:`settle_with_alpha`).
+
+    ``fixed`` ((m, 4) premultiplied points, visible kept colours) are the first
+    m centres, held fixed throughout; ``fixed_solid`` ((m,) bool) says which
+    of them are opaque (the others are translucent: opaque pixels never take them).
 
     Returns ``(centres, solid)`` as :func:`settle_with_alpha`.
     """
     levels = _levels(histogram, space, k)
     threshold = tol * spread(histogram.points(space), histogram.counts)
+    hold = 0 if fixed is None else len(fixed)
     run = ranked_starts(levels[0].points, levels[0].weights, k, seed=seed, n_init=n_init, max_iter=max_iter,
-                        threshold=threshold)[0]
+                        threshold=threshold, fixed=fixed)[0]
     # the exact level is settled under the rules of transparency, below
-    run = _settle(run, levels[:-1], histogram, space, max_iter, threshold, inertia=False)
-    return settle_with_alpha(histogram, space, run[0], clear=clear, max_iter=max_iter, tol=tol)
+    run = _settle(run, levels[:-1], histogram, space, max_iter, threshold, inertia=False, hold=hold)
+    return settle_with_alpha(histogram, space, run[0], clear=clear, max_iter=max_iter, tol=tol, hold=hold,
+                             held_solid=fixed_solid)
 
 
-def settle_with_alpha(histogram, space, centres, *, clear, max_iter=300, tol=DEFAULT_TOL):
+def settle_with_alpha(histogram, space, centres, *, clear, max_iter=300, tol=DEFAULT_TOL, hold=0, held_solid=None):
     """Lloyd's iterations under the two rules of transparency, from k-means centres on premultiplied points.
 
     An opaque pixel must stay exactly opaque, so opaque colours may join only
@@ -346,7 +412,10 @@ def settle_with_alpha(histogram, space, centres, *, clear, max_iter=300, tol=DEF
     histogram : Histogram with ``alpha`` (4-D premultiplied points)
     centres : (k, 4) float array
     clear : bool
-        Whether the transparent entry exists (the image has fully transparent pixels).
+        Whether the transparent entry exists (the image has fully transparent pixels, or it is kept).
+    hold : int
+        The first ``hold`` centres are kept colours: never moved, and solid
+        exactly where ``held_solid`` ((hold,) bool) says, not by the vote.
 
     Returns
     -------
@@ -361,8 +430,10 @@ def settle_with_alpha(histogram, space, centres, *, clear, max_iter=300, tol=DEF
     labels, _ = kernels.assign(points, centres)
     solid = 2 * np.bincount(labels, weights=weights * opaque, minlength=k) >= np.bincount(
         labels, weights=weights, minlength=k)
+    if hold:
+        solid[:hold] = held_solid
     if opaque.any() and not solid.any():  # opaque pixels need somewhere to go
-        solid[np.argmax(np.bincount(labels, weights=weights * opaque, minlength=k))] = True
+        solid[hold + np.argmax(np.bincount(labels, weights=weights * opaque, minlength=k)[hold:])] = True
     fixed = np.zeros((1 if clear else 0, points.shape[1]))
     threshold = tol * spread(points, weights)
     # as in the fit, a level of many colours gets a few iterations: they start close to the answer
@@ -376,6 +447,7 @@ def settle_with_alpha(histogram, space, centres, *, clear, max_iter=300, tol=DEF
                          for ch in range(points.shape[1])], axis=1)
         updated = np.divide(sums, counts[:, None], out=centres.copy(), where=counts[:, None] > 0)
         updated[solid, 3] = full
+        updated[:hold] = centres[:hold]
         moved = float(((updated - centres) ** 2).sum())
         centres = updated
         if moved <= threshold:

@@ -65,3 +65,71 @@ def check_options(k=16, space="rgb", dither=0.0, engine="fast"):
         raise UsageError(f"dither strength must be between 0 and 1, not {dither!r}")
     if dither_method(dither) not in DITHER_METHODS:
         raise UsageError(f"dither method must be one of {', '.join(DITHER_METHODS)}, not {dither_method(dither)!r}")
+
+
+def check_keep(keep, k=16, engine="fast", palette=None):
+    """The colours of a ``keep`` option (locked colours) as an (m, 4) uint8 array, or None for none.
+
+    ``keep`` is a sequence of colours, each ``"#rrggbb"`` or ``"#rrggbbaa"``
+    (the ``#`` optional) or 3 or 4 integers 0-255, or one string of such
+    colours separated by commas. A colour without alpha is opaque (alpha
+    255). Duplicates collapse, first one first. None or an empty sequence
+    means no kept colours. Raises UsageError naming the bad value: a colour
+    that is none, more colours than ``k``, more than one fully transparent
+    colour, a given ``palette`` (already fixed), or an engine other than fast.
+    """
+    if keep is None:
+        return None
+    if isinstance(keep, str):
+        items = [item.strip() for item in keep.split(",")]
+        if all(not item for item in items):
+            return None
+    elif isinstance(keep, np.ndarray) and keep.ndim == 1 and keep.size in (3, 4) or (
+            isinstance(keep, (tuple, list)) and len(keep) in (3, 4) and all(isinstance(v, (int, np.integer))
+                                                                             for v in keep)):
+        raise UsageError(f"keep takes a list of colours, not one colour: write keep=[{tuple(int(v) for v in keep)}]")
+    else:
+        try:
+            items = list(keep)
+        except TypeError:
+            raise UsageError(f"keep must be a list of colours, not {keep!r}") from None
+    if not items:
+        return None
+    if palette is not None:
+        raise UsageError("keep does not apply with a given palette (it is already fixed)")
+    if engine != "fast":
+        raise UsageError(f"keep works with the fast engine only: the {engine} engine cannot hold colours fixed")
+    colours = []
+    for item in items:
+        colour = _colour(item)
+        if colour not in colours:
+            colours.append(colour)
+    clear = [c for c in colours if c[3] == 0]
+    if len(clear) > 1:
+        raise UsageError("keep holds more than one fully transparent colour ("
+                         + ", ".join("#%02x%02x%02x%02x" % tuple(c) for c in clear)
+                         + "): the palette has one transparent entry")
+    if len(colours) > k:
+        raise UsageError(f"keep has {len(colours)} colours but k is {k}: kept colours count within k")
+    return np.array(colours, dtype=np.uint8)
+
+
+def _colour(item):
+    """[r, g, b, a] of one kept colour, or UsageError naming it."""
+    bad = UsageError(f"keep: {item!r} is not a colour (#rrggbb, #rrggbbaa, or 3 or 4 integers 0-255)")
+    if isinstance(item, str):
+        text = item.strip()
+        text = text[1:] if text.startswith("#") else text
+        if len(text) not in (6, 8) or any(ch not in "0123456789abcdefABCDEF" for ch in text):
+            raise bad
+        values = [int(text[i:i + 2], 16) for i in range(0, len(text), 2)]
+    else:
+        try:
+            values = list(item)
+        except TypeError:
+            raise bad from None
+        if len(values) not in (3, 4) or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                                 and 0 <= v <= 255 for v in values):
+            raise bad
+        values = [int(v) for v in values]
+    return values + [255] * (4 - len(values))

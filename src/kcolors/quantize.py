@@ -12,10 +12,10 @@ import time
 import numpy as np
 
 from . import kmeans, simple
-from .colorspace import from_premultiplied, from_space, to_space, to_uint8
+from .colorspace import from_premultiplied, from_space, to_premultiplied, to_space, to_uint8
 from .io import load_image
 from .errors import UsageError
-from .options import ENGINES, MAX_K, check_options
+from .options import ENGINES, MAX_K, check_keep, check_options
 from .palette import Palette
 from .remap import colour_labels, order_by_share, ordered_over, recolour
 from .result import Quantization
@@ -35,7 +35,7 @@ ALTERNATIVES = 3
 NEAR_BEST_DB = 0.05
 
 
-def fit_palette(histogram, k, *, space="rgb", engine="fast", seed=0, pixels=None):
+def fit_palette(histogram, k, *, space="rgb", engine="fast", seed=0, pixels=None, keep=None):
     """Fit a k-colour palette to a colour histogram with k-means (k-means++ seeding).
 
     Parameters
@@ -56,6 +56,13 @@ def fit_palette(histogram, k, *, space="rgb", engine="fast", seed=0, pixels=None
     pixels : (N, 3) uint8 array, optional
         The pixels themselves, for the ``sklearn`` engine (which clusters every
         pixel, the original approach); rebuilt from the histogram if omitted.
+    keep : sequence of colours, optional
+        Locked colours, each ``"#rrggbb"``, ``"#rrggbbaa"`` or 3 or 4 integers
+        0-255 (see :func:`kcolors.options.check_keep`): they are in the palette
+        exactly, count within k, and k-means fits the other k - len(keep)
+        centres around them, held fixed (fast engine only). Without alpha a
+        kept colour is opaque; alpha 0 makes it the transparent entry. A kept
+        colour stays in the palette even if no pixel takes it.
 
     Returns
     -------
@@ -69,9 +76,12 @@ def fit_palette(histogram, k, *, space="rgb", engine="fast", seed=0, pixels=None
     Raises
     ------
     UsageError
-        k out of range, or k = 1 for an image with transparent pixels.
+        k out of range, or k = 1 for an image with transparent pixels; a bad ``keep``.
     """
     check_options(k, space, 0.0, engine)
+    kept = check_keep(keep, k, engine)
+    if kept is not None:
+        return _fit_around(histogram, k, space, seed, kept)[0]
     clear = _clear_entry(histogram, k)
     visible = k - clear
     if len(histogram) <= visible:  # nothing to merge: every colour is its own cluster
@@ -90,15 +100,19 @@ def fit_palette(histogram, k, *, space="rgb", engine="fast", seed=0, pixels=None
     return _palette(centres, space, histogram, clear)
 
 
-def fit_palettes(histogram, k, *, space="rgb", engine="fast", seed=0, pixels=None):
+def fit_palettes(histogram, k, *, space="rgb", engine="fast", seed=0, pixels=None, keep=None):
     """Equally good palettes to choose from: the best fit, then other local optima near it.
 
     With the fast engine and at most ``FEW_COLOURS`` colours, up to
     ``ALTERNATIVES`` distinct k-means solutions whose error is within
     ``NEAR_BEST_DB`` of the best one's, lowest error first (see
     :func:`flattest`); otherwise the one palette of :func:`fit_palette`.
+    ``keep`` as in :func:`fit_palette`.
     """
     check_options(k, space, 0.0, engine)
+    kept = check_keep(keep, k, engine)
+    if kept is not None:
+        return _fit_around(histogram, k, space, seed, kept, ALTERNATIVES if k <= FEW_COLOURS else 1)
     clear = _clear_entry(histogram, k)
     visible = k - clear
     # translucent colours: one fit (the alpha rules re-settle each solution, so near-equal optima part ways)
@@ -125,6 +139,81 @@ def flattest(picture, palettes):
         return np.count_nonzero(labels[:, 1:] != labels[:, :-1]) + np.count_nonzero(labels[1:] != labels[:-1])
 
     return min(palettes, key=boundary_length)
+
+
+def _fit_around(histogram, k, space, seed, kept, count=1):
+    """Palettes of k colours that hold the ``kept`` (m, 4) colours exactly, k-means fitting the others around
+    them (kept centres fixed in the seeding and every Lloyd iteration); up to ``count`` near-equal optima, as
+    :func:`fit_palettes`, for images without translucent colours."""
+    transparent = kept[kept[:, 3] == 0]  # the kept transparent entry, if any (check_keep allows one)
+    visible = kept[kept[:, 3] > 0]
+    clear = 0 if len(transparent) else _clear_entry(histogram, k)
+    free = k - len(kept) - clear
+    if free < 0:
+        raise UsageError(f"k = {k} has no room for the {len(kept)} kept colours and the transparent entry the "
+                         f"image needs: raise k to {len(kept) + 1} or keep a transparent colour (alpha 00)")
+    opaque_pixels = bool((histogram.opacity == 255).any())
+    if free == 0 and len(histogram) and (not len(visible) or opaque_pixels and not (visible[:, 3] == 255).any()):
+        raise UsageError(f"with k = {k} every entry is kept, and none is an opaque colour for the image's "
+                         f"{'opaque' if opaque_pixels else 'visible'} pixels: raise k or keep one")
+    with_clear = bool(clear or len(transparent))
+
+    def finish(entries):
+        """Kept colours first, then fitted ones (a rounded centre equal to a kept colour collapses), the
+        transparent entry last; colours without alpha when none has any."""
+        entries = _unique_rows(np.vstack([visible, entries.reshape(-1, 4)]).astype(np.uint8))
+        if len(transparent):
+            entries = np.vstack([entries, transparent])
+        elif clear:
+            entries = np.vstack([entries, [[0, 0, 0, 0]]]).astype(np.uint8)
+        if (entries[:, 3] == 255).all():
+            entries = entries[:, :3]
+        return Palette(entries, space)
+
+    own = np.column_stack([histogram.colors, histogram.opacity])
+    others = own[~(own[:, None, :] == kept[None, :, :]).all(axis=2).any(axis=1)] if len(own) else own
+    if len(others) <= free:  # nothing to merge: every colour that is not kept is its own cluster
+        return [finish(others)]
+    if histogram.alpha is not None:  # translucent colours: every visible kept colour may take pixels
+        fixed = to_premultiplied(visible[:, :3], visible[:, 3], space) if len(visible) else None
+        centres, solid = kmeans.fit_with_alpha(histogram, space, free + len(visible), clear=with_clear, seed=seed,
+                                               fixed=fixed, fixed_solid=visible[:, 3] == 255)
+        rgb, alpha = from_premultiplied(centres[len(visible):], space)
+        alpha = np.where(solid[len(visible):], 255, np.clip(np.rint(alpha), 1, 254))
+        return [finish(np.column_stack([to_uint8(rgb), alpha.astype(np.uint8)]))]
+    # opaque pixels only: they take the opaque kept colours, never the translucent ones
+    held = visible[visible[:, 3] == 255]
+    fixed = to_space(held[:, :3], space) if len(held) else None
+    optima = kmeans.local_optima(histogram, space, free + len(held), count=count, seed=seed, fixed=fixed)
+    near = optima[0][1] * 10 ** (NEAR_BEST_DB / 10)
+    palettes = []
+    for centres, inertia in optima:
+        if inertia <= near:
+            colours = to_uint8(from_space(centres[len(held):], space))
+            palettes.append(finish(np.column_stack([colours, np.full(len(colours), 255, np.uint8)])))
+    return palettes
+
+
+def _kept_entries(palette, kept):
+    """(n,) bool: which of ``palette``'s entries are ``kept`` colours ((m, 4), alpha 255 for a palette without)."""
+    entries = palette.colors if palette.alpha is not None else np.column_stack(
+        [palette.colors, np.full(len(palette), 255, np.uint8)])
+    return (entries[:, None, :] == kept[None, :, :]).all(axis=2).any(axis=1)
+
+
+def _ordered_keeping(result, kept):
+    """A fitted result's palette ordered by share (most used first) with unused entries dropped, as
+    :func:`recolour` orders it, except kept colours: those stay, used or not."""
+    palette = result.as_palette()
+    labels = result.labels
+    counts = np.bincount(labels[labels >= 0].ravel(), minlength=len(palette))
+    order = np.argsort(-counts, kind="stable")
+    order = order[(counts[order] > 0) | _kept_entries(palette, kept)[order]]
+    relabel = np.full(len(palette) + 1, -1, dtype=np.int32)  # the extra last slot keeps -1 as -1
+    relabel[order] = np.arange(len(order), dtype=np.int32)
+    by_colour = None if result._colour_labels is None else relabel[result._colour_labels]
+    return Quantization(result.picture, palette.take(order), relabel.astype(labels.dtype)[labels], by_colour,
+                        k=result.k, dither=result.dither, engine=result.engine, seconds=result.seconds)
 
 
 def _clear_entry(histogram, k):
@@ -180,7 +269,8 @@ def _unique_rows(colors):
     return colors[np.sort(first)]
 
 
-def quantize(image, k=16, *, space="rgb", dither=0.0, engine="fast", seed=0, palette=None, max_pixels=None):
+def quantize(image, k=16, *, space="rgb", dither=0.0, engine="fast", seed=0, palette=None, max_pixels=None,
+             keep=None):
     """Flatten an image to at most ``k`` colours with k-means.
 
     Parameters
@@ -204,6 +294,12 @@ def quantize(image, k=16, *, space="rgb", dither=0.0, engine="fast", seed=0, pal
         Recolour with these colours (order kept) instead of fitting.
     max_pixels : int, optional
         Refuse larger images (decompression-bomb guard).
+    keep : sequence of colours, optional
+        Locked colours (``"#rrggbb"``, ``"#rrggbbaa"`` or 3 or 4 integers
+        0-255), in the palette exactly and counted within k; k-means fits
+        the rest around them (see :func:`fit_palette`). Kept colours stay in
+        the palette even where no pixel takes them. Not with ``palette``,
+        and with the fast engine only.
 
     Returns
     -------
@@ -226,6 +322,7 @@ def quantize(image, k=16, *, space="rgb", dither=0.0, engine="fast", seed=0, pal
     [[1, 1], [0, 0]]
     """
     check_options(k, space, dither, engine)
+    kept = check_keep(keep, k, engine, palette)
     started = time.perf_counter()
     picture = load_image(image, max_pixels=max_pixels)
     histogram, _ = picture.histogram()
@@ -233,9 +330,13 @@ def quantize(image, k=16, *, space="rgb", dither=0.0, engine="fast", seed=0, pal
         pixels = None
         if engine == "sklearn":
             pixels = picture.rgb.reshape(-1, 3) if picture.mask is None else picture.rgb[picture.mask]
-        fitted = flattest(picture, fit_palettes(histogram, k, space=space, engine=engine, seed=seed, pixels=pixels))
+        fitted = flattest(picture, fit_palettes(histogram, k, space=space, engine=engine, seed=seed, pixels=pixels,
+                                                keep=kept))
     else:
         fitted = palette if isinstance(palette, Palette) else Palette(palette, space)
+    if kept is not None:  # ordered by share as below, but kept colours stay even where unused
+        return _ordered_keeping(recolour(picture, fitted, reorder=False, k=k, dither=dither, engine=engine,
+                                         started=started), kept)
     return recolour(picture, fitted, reorder=palette is None, k=k, dither=dither, engine=engine, started=started)
 
 
