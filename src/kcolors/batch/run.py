@@ -131,6 +131,9 @@ class Batch:
         self._set(job, row)
         if row["status"] == FAILED:
             progress.advance(row["error"], failed=True)
+        elif row["status"] == SKIPPED and row["error"]:  # --skip-if-larger: not written, not a failure
+            progress.advance(f"{row['input']}: skipped: {row['error']} "
+                             f"({_size(row['bytes_in'])} -> {_size(row['bytes_out'])} bytes)")
         else:
             progress.advance(f"{row['input']} -> {row['output']} "
                              f"({_size(row['bytes_in'])} -> {_size(row['bytes_out'])} bytes)")

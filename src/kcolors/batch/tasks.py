@@ -13,6 +13,7 @@ from ..output import output_format, write_bytes
 from ..quantize import check_options, quantize
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
+LARGER = "larger than input"  # the error column of a row skipped by Settings.skip_if_larger (not a failure)
 
 REPORT_COLUMNS = ("input", "output", "status", "error", "bytes_in", "bytes_out", "width", "height", "k",
                   "space", "engine", "dither", "colors_in", "colors_out", "psnr", "delta_e", "delta_e_sample",
@@ -29,6 +30,7 @@ class Settings:
     engine: str = "fast"
     seed: int = 0
     max_pixels: int = None
+    skip_if_larger: bool = False  # write no output larger than its input: the row says skipped (LARGER)
 
     def check(self):
         check_options(self.k, self.space, self.dither, self.engine)
@@ -99,6 +101,12 @@ def process_file(job, settings, palette=None, figures=True):
                               engine=settings.engine, seed=settings.seed, palette=palette,
                               max_pixels=settings.max_pixels)
             data = encode(result, output_format(job.output), icc=result.picture.icc)
+        bytes_in = result.picture.n_bytes
+        if settings.skip_if_larger and bytes_in and len(data) > bytes_in:  # nothing written; the figures kept
+            values = result.metrics() if figures else _cheap_metrics(result)
+            values.update(error=LARGER, bytes_in=bytes_in, bytes_out=len(data),
+                          seconds=round(time.perf_counter() - started, 4))
+            return dict(_row(job, SKIPPED, **values), output=None)  # bytes_out: what it would have been
         try:
             os.makedirs(os.path.dirname(job.output), exist_ok=True)
         except OSError as exc:
