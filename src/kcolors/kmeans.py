@@ -214,10 +214,12 @@ def kmeanspp_around(points, weights, k, fixed, seed, n_trials=None):
     rng = np.random.default_rng(int(seed))
     centres = np.empty((k, points.shape[1]))
     centres[:len(fixed)] = fixed
-    closest = None
-    for c in fixed:
-        d2 = ((points - c) ** 2).sum(axis=1)
-        closest = d2 if closest is None else np.minimum(closest, d2)
+    norms = (points * points).sum(axis=1)
+
+    def distances(to):  # (t, n) squared distances of the points to the (t, D) ``to``, as |p|^2 - 2 p.c + |c|^2
+        return np.maximum(norms[None, :] - 2.0 * (to @ points.T) + (to * to).sum(axis=1)[:, None], 0.0)
+
+    closest = distances(fixed).min(axis=0) if len(fixed) else None
     for i in range(len(fixed), k):
         potential = weights if closest is None else weights * closest
         total = potential.sum()
@@ -226,7 +228,7 @@ def kmeanspp_around(points, weights, k, fixed, seed, n_trials=None):
         cumulative = np.cumsum(potential)
         draws = rng.random(1 if closest is None else n_trials) * total
         candidates = np.minimum(np.searchsorted(cumulative, draws, side="right"), len(points) - 1)
-        d2 = ((points[None, :, :] - points[candidates][:, None, :]) ** 2).sum(axis=2)
+        d2 = distances(points[candidates])
         if closest is not None:
             d2 = np.minimum(closest[None, :], d2)
         best = int(np.argmin(d2 @ weights))
