@@ -151,7 +151,7 @@ def test_an_opaque_image_keeps_a_translucent_colour_that_no_pixel_takes():
     (["#00000000", "#ff000000"], 4, "more than one fully transparent"),
 ])
 def test_refusals_name_the_problem(keep, k, words):
-    with pytest.raises(UsageError, match=None) as caught:
+    with pytest.raises(UsageError) as caught:
         quantize(gradient(8), k, keep=keep)
     assert words in str(caught.value) and "\n" not in str(caught.value)
 
@@ -177,6 +177,11 @@ def test_no_keep_is_unchanged(image, k):
     for keep in (None, [], ""):
         other = quantize(image, k, keep=keep)
         assert np.array_equal(plain.palette, other.palette) and np.array_equal(plain.labels, other.labels)
+
+
+def test_same_seed_same_result():
+    first, again = (quantize(noisy(), 12, keep=["#ffffff", "#000000"], seed=3) for _ in range(2))
+    assert np.array_equal(first.palette, again.palette) and np.array_equal(first.labels, again.labels)
 
 
 def test_keep_on_the_package():
