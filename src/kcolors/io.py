@@ -151,7 +151,8 @@ def decode(source, limit):
     except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise InputError(f"{name}: not an image in a format kcolors reads ({', '.join(DECODERS)})") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise InputError(f"{name}: damaged or truncated image ({exc})") from exc
+        # one plain clause: Pillow's words ("image file is truncated (0 bytes not processed)") add nothing to act on
+        raise InputError(f"{name}: damaged or truncated image") from exc
     picture.n_bytes, picture.path, picture.format = source.n_bytes, source.path, im.format
     return picture
 

@@ -1,6 +1,7 @@
 """Writing a result to a file (or standard output), safely."""
 
 from .encode import encode
+from .errors import OutputExistsError
 from .output import check_output, output_format, write_bytes
 
 
@@ -12,7 +13,10 @@ def save(result, path, *, force=False):
     ``"-"`` writes PNG to standard output.
     """
     fmt = output_format(path)
-    check_output(path, input_path=result.picture.path, force=force)
-    data = encode(result, fmt, icc=result.picture.icc)
-    write_bytes(path, data, force=force)
+    try:
+        check_output(path, input_path=result.picture.path, force=force)
+        data = encode(result, fmt, icc=result.picture.icc)
+        write_bytes(path, data, force=force)
+    except OutputExistsError:  # the command line's answer is -f/--force; here it is an argument
+        raise OutputExistsError(f"{path}: exists; pass force=True to overwrite") from None
     return len(data)
