@@ -63,6 +63,9 @@ def _command_module(name):
 def main(argv=None):
     """Entry point of the ``kcolors`` command; returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and (guess := _mistyped_command(argv[0])):
+        _error(f"{argv[0]}: no such command, nor a file; did you mean {guess}? (kcolors --help lists the commands)")
+        return 2
     if not argv or argv[0] not in (*COMMANDS, "-h", "--help", "-V", "--version"):
         argv = ["compress", *argv]  # `kcolors photo.jpg -k 8` and a bare `kcolors` mean compress
     # the one command asked for is built in full; the help lists them all
@@ -94,6 +97,22 @@ def main(argv=None):
             raise
         _error(f"internal error: {type(exc).__name__}: {exc} (set KCOLORS_DEBUG=1 for the traceback)")
         return 1
+
+
+def _mistyped_command(word):
+    """The command ``word`` looks like a typing slip of (``swep``: sweep), or None.
+
+    Only for a word that is not a command, not a file that exists and does not
+    look like a path or an option (no dot, slash or leading dash): anything
+    else is an input for compress, whose own message says what is wrong with it.
+    """
+    if word in COMMANDS or not word or word.startswith("-") or any(c in word for c in "./\\") \
+            or os.path.lexists(word):
+        return None
+    import difflib
+
+    close = difflib.get_close_matches(word.lower(), COMMANDS, n=1, cutoff=0.7)
+    return close[0] if close else None
 
 
 def _terminate_cleanly():

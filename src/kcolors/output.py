@@ -42,6 +42,7 @@ def check_output(path, *, input_path=None, force=False, extensions=None):
         ext = Path(path).suffix.lower()
         raise UsageError(f"{path}: unknown output extension {ext or '(none)'!r}; use one of {', '.join(extensions)}")
     if str(path) == "-":
+        refuse_terminal()
         return
     path = Path(path)
     if input_path is not None and str(input_path) != "-" and _same_file(path, Path(input_path)):
@@ -85,6 +86,8 @@ def write_files(outputs, *, force=False):
     ``"-"`` writes standard output (last, after the files).
     """
     to_stdout = [data for path, data in outputs if str(path) == "-"]
+    if to_stdout:
+        refuse_terminal()
     files = [(Path(path), data) for path, data in outputs if str(path) != "-"]
     for path, _ in files:
         if path.is_dir():  # a rename onto a folder would fail after the others were in place
@@ -182,6 +185,17 @@ def _alive(pid):
     except PermissionError:
         return True  # another user's process
     return True
+
+
+def refuse_terminal():
+    """UsageError when standard output is a terminal: image bytes there are noise, and can upset it (as gzip)."""
+    try:
+        tty = sys.stdout is not None and os.isatty(sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # no real file descriptor (replaced by a test, closed)
+        tty = False
+    if tty:
+        raise UsageError("standard output is a terminal: kcolors writes no image there; redirect it "
+                         "(> out.png) or give a file name with -o")
 
 
 def write_stdout(data):
