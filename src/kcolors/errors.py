@@ -56,6 +56,12 @@ class Terminated(BaseException):
     exit_code = 143
 
 
+class LargerError(KcolorsError):
+    """``--skip-if-larger``: the output would be larger than the input, so nothing was written (pngquant's code)."""
+
+    exit_code = 98
+
+
 class QualityError(KcolorsError):
     """Even 256 colours miss the requested quality target (the result is still written)."""
 
@@ -65,13 +71,14 @@ class QualityError(KcolorsError):
 EXIT_CODES = {
     0: "success",
     1: "unexpected internal error (a bug: please report it)",
-    2: "invalid option or argument",
+    2: "invalid option or argument (or image bytes asked for on a terminal)",
     3: "cannot read the input (missing, empty, truncated, not an image, a symbolic-link loop)",
     4: "image larger than --max-pixels (decompression-bomb guard), or a pipe sending more than --max-input-mb",
     5: "cannot write the output (a folder missing or not writable, a full disk, standard output closed)",
     6: "output exists (use -f/--force)",
     7: "batch: some files failed (the others were written)",
     8: "batch: stopped, the Dask cluster had no worker for --worker-timeout seconds (what was done is kept)",
+    98: "--skip-if-larger: the output would be larger than the input, so nothing was written",
     99: "quality target missed even at 256 colours (the 256-colour result is written)",
     130: "interrupted (Ctrl-C)",
     143: "terminated (SIGTERM); no partial or temporary file is left",

@@ -50,10 +50,10 @@ def add_quantize_options(parser, *, k_default=16, with_k=True):
     """-k, --space, --dither, --engine, --seed, --max-pixels: the options of every fitting command."""
     if with_k:
         parser.add_argument("-k", "--colors", dest="k", type=whole_number, default=k_default,
-                            help=f"number of colours, 1-256 (default {k_default})")
+                            help=f"number of colours, 1-256 (default {k_default:,})")
     parser.add_argument("--space", choices=SPACES, default="rgb",
-                        help="colour space of the clustering and mapping: rgb (default: best PSNR, smallest "
-                             "PNGs), din99 (lowest mean ΔE2000: closest to the eye), lab, oklab")
+                        help="colour space of the clustering and mapping: rgb (the default: best PSNR), din99 "
+                             "(lowest mean ΔE2000: closest to the eye), lab (the smallest files), oklab")
     parser.add_argument("--dither", type=unit_float, nargs="?", const=1.0, default=0.0, metavar="STRENGTH",
                         help="dithering, strength 0-1 (1 if given alone; default off): error diffusion only where "
                              "it helps, in smooth gradients that would band, not in flat areas or across edges")
@@ -75,7 +75,7 @@ def add_input_limit(parser):
     """--max-input-mb: how much a pipe or standard input may send (a file is read in place, without limit)."""
     parser.add_argument("--max-input-mb", type=pixel_count, default=DEFAULT_MAX_INPUT_BYTES // MB, metavar="MB",
                         help=f"refuse more than this many MiB from a pipe or stdin, which are held in memory "
-                             f"(default {DEFAULT_MAX_INPUT_BYTES // MB}); files are read in place")
+                             f"(default {DEFAULT_MAX_INPUT_BYTES // MB:,}); files are read in place")
 
 
 def open_source(args, source=None):

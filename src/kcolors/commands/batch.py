@@ -1,12 +1,14 @@
 """``kcolors batch``: flatten a whole collection, on local cores or on a Dask cluster."""
 
 import argparse
+import glob
+import os
 import signal
 import sys
 
 from ..batch import (DEFAULT_WORKER_TIMEOUT, NO_WORKER, OUTPUT_FORMATS, Batch, LocalPool, NoWorkerError, Settings,
                      Terminated, check_report_path, default_time_limit, make_runner)
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 from ..palette import Palette, palette_format
 from . import add_quantize_options, check_k, whole_number
 
@@ -16,7 +18,13 @@ def add_parser(sub):
         "batch", help="flatten many images: files, folders and patterns, on every core or on a Dask cluster",
         description="Flatten every image of the inputs to k colours and write them under OUTDIR, mirroring the "
                     "inputs' folders. Runs on all local cores, or on a running Dask distributed scheduler with "
-                    "--scheduler. One bad file never stops the batch: it is reported and the exit code is 7.")
+                    "--scheduler. One bad file never stops the batch: it is reported and the exit code is 7.",
+        epilog="examples:\n"
+               "  kcolors batch photos/ -o flat/ -k 16\n"
+               "  kcolors batch 'shots/**/*.jpg' -o flat/ --format png --report report.csv\n"
+               "  kcolors batch photos/ -o flat/ --shared-palette --palette-out shared.gpl\n"
+               "  kcolors batch photos/ -o flat/ --skip-existing     (resume a stopped batch)",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="image files, folders (searched recursively) and glob patterns (quote them: 'shots/**/*.png')")
     p.add_argument("-o", "--outdir", required=True, metavar="OUTDIR", help="folder for the outputs (made if needed)")
@@ -31,7 +39,7 @@ def add_parser(sub):
                         "the same paths)")
     p.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
                    help="time limit for one file: one that takes longer has its worker process killed (Dask: "
-                        "restarted) and is reported failed, and the batch goes on (default 300; 3000 with --engine "
+                        "restarted) and is reported failed, and the batch goes on (default 300; 3,000 with --engine "
                         "sklearn or simple; 0: no limit)")
     p.add_argument("--worker-timeout", type=_seconds, default=None, metavar="SECONDS",
                    help=f"with --scheduler: stop with exit code {NO_WORKER} when the cluster has had no worker for "
@@ -39,6 +47,8 @@ def add_parser(sub):
     p.add_argument("--skip-existing", action="store_true",
                    help="leave outputs that exist alone: resume a batch that was stopped")
     p.add_argument("-f", "--force", action="store_true", help="overwrite outputs that exist")
+    p.add_argument("--skip-if-larger", action="store_true",
+                   help="write no output larger than its input (in bytes): the row says skipped, not failed")
     p.add_argument("--shared-palette", action="store_true",
                    help="fit one palette on the whole collection (summed histograms) and recolour every image with it")
     p.add_argument("--palette", metavar="FILE", help="recolour every image with this palette (.gpl .json .txt)")
@@ -51,7 +61,7 @@ def add_parser(sub):
 def run(args):
     palette = _check(args)
     settings = Settings(k=args.k, space=args.space, dither=args.dither, engine=args.engine, seed=args.seed,
-                        max_pixels=args.max_pixels)
+                        max_pixels=args.max_pixels, skip_if_larger=args.skip_if_larger)
     batch = Batch(args.inputs, args.outdir, settings, fmt=args.format, skip_existing=args.skip_existing,
                   force=args.force)
     for note in batch.notes:
@@ -103,6 +113,11 @@ def _seconds(text):
 def _check(args):
     """Every refusal before any work; returns the palette of --palette (or None)."""
     check_k(args.k)
+    # a path that is not there is a slip of the keyboard, not a bad file: refuse before anything is made
+    missing = [name for name in args.inputs if not glob.has_magic(name) and not os.path.lexists(name)]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise InputError(f"{missing[0]}: no such file or folder{more}; nothing was done")
     if args.palette and args.shared_palette:
         raise UsageError("--palette gives the palette and --shared-palette fits one; choose one")
     if args.palette and args.engine != "fast":

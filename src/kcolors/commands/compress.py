@@ -1,5 +1,6 @@
 """``kcolors compress``: flatten one image to k colours and write it."""
 
+import argparse
 import json
 import sys
 import time
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from ..encode import encode
 from ..animation import compress_animation, read_animation
-from ..errors import QualityError, UsageError
+from ..errors import InputError, LargerError, QualityError, UsageError
 from ..output import check_output, output_format, print_line, write_files
 from ..palette import PALETTE_EXTENSIONS, Palette, palette_format
 from ..quantize import quantize
@@ -17,26 +18,40 @@ from ..sweep import check_targets, find_k, target_missed
 from . import add_quantize_options, check_k, open_source
 
 DEMO_FOLDER = Path("kcolors-demo")
+EPILOG = """examples:
+  kcolors photo.jpg -k 8                     writes photo-k8.png beside it
+  kcolors photo.jpg -k 32 -o small.png --space lab --dither 0.5
+  kcolors photo.jpg -o flat/                 writes flat/photo-k16.png
+  kcolors photo.jpg --target-delta-e 2       writes photo-kK.png, K the smallest k whose mean ΔE2000 is at most 2
+  kcolors photo.png -k 64 --skip-if-larger   writes photo-k64.png only if it is smaller (else exit 98)
+  kcolors - -k 4 < in.png > out.png          standard input to standard output"""
 
 
 def add_parser(sub):
     p = sub.add_parser("compress", help="flatten an image to k colours (the default command)",
                        description="Flatten an image to k colours with k-means and write it; PNG output is an "
-                                   "indexed PNG with the smallest bit depth that holds k colours.")
+                                   "indexed PNG with the smallest bit depth that holds k colours.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", nargs="?", help="image file, or - for stdin (default: a sample photograph); an animated "
                                             "GIF, WebP or PNG file stays animated, every frame flattened with one "
                                             "palette fitted on all of them, durations and loop count kept")
     p.add_argument("-o", "--output", help="output file, its extension names the format (.png .gif .webp .tif "
-                                          ".bmp .jpg); - for stdout (default: INPUT-kK.png beside the input)")
+                                          ".bmp .jpg); - for stdout (never a terminal); an existing folder, or a "
+                                          "name ending in /, for INPUT-kK.png in it (default: INPUT-kK.png beside "
+                                          "the input)")
     add_quantize_options(p)
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
     p.add_argument("--palette", metavar="FILE", help="recolour with this palette (.gpl .json .txt) instead of fitting")
     p.add_argument("--palette-out", metavar="FILE", help="also save the palette (.gpl .json .txt)")
     p.add_argument("--target-delta-e", type=float, default=None, metavar="DE",
                    help="choose the smallest k (up to 256; -k is then ignored) whose mean ΔE2000 is at most DE; "
-                        "if 256 colours miss it, write them and exit 99")
+                        "if 256 colours miss it, write them and exit 99; the output is named by the k chosen")
     p.add_argument("--target-psnr", type=float, default=None, metavar="DB",
-                   help="choose the smallest k (up to 256) whose PSNR is at least DB dB; exit 99 if 256 miss it")
+                   help="choose the smallest k (up to 256) whose PSNR is at least DB dB; exit 99 if 256 miss it; "
+                        "with --target-delta-e, the smallest k that meets both")
+    p.add_argument("--skip-if-larger", action="store_true",
+                   help=f"write nothing if the output would be larger than the input (in bytes; from stdin, the "
+                        f"bytes read) and exit {LargerError.exit_code}")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no report on stderr")
     p.add_argument("--strips", action="store_true",
@@ -48,25 +63,43 @@ def add_parser(sub):
     p.set_defaults(run=run)
 
 
-def default_output(source, k):
+def default_output(source, k, folder=None):
+    """INPUT-kK.png beside the input, or in ``folder`` (-o FOLDER/); the demo's in kcolors-demo/; stdin's is "-"."""
     if source is None:
-        return DEMO_FOLDER / f"{Path(sample_path()).stem}-k{k}.png"
+        return Path(folder or DEMO_FOLDER) / f"{Path(sample_path()).stem}-k{k}.png"
     if str(source) == "-":
         return "-"
     path = Path(source)
-    return path.with_name(f"{path.stem}-k{k}.png")
+    return path.with_name(f"{path.stem}-k{k}.png") if folder is None else Path(folder) / f"{path.stem}-k{k}.png"
+
+
+def output_folder(output):
+    """The folder that ``-o`` names (an existing folder, or a name ending in a slash), or None for a file."""
+    if output is None or str(output) == "-":
+        return None
+    if str(output).endswith("/") or Path(output).is_dir():
+        return Path(output)
+    return None
 
 
 def run(args):
     started = time.perf_counter()
+    if args.input == "":
+        raise InputError("the input's name is empty: give an image file, or - for standard input")
     demo = args.input is None
     source = sample_path() if demo else args.input
     targeted = args.target_delta_e is not None or args.target_psnr is not None
-    output = args.output or default_output(args.input, "target" if targeted else args.k)
-    force = args.force or (demo and args.output is None)  # the demo may redo its own file
-    if demo and args.output is None:
+    folder = output_folder(args.output)
+    if folder is not None and str(source) == "-":
+        raise UsageError(f"reading stdin: give the output's file name with -o, not a folder ({args.output})")
+    named = args.output is not None and folder is None  # else INPUT-kK.png, K known after a target's search
+    output = args.output if named else default_output(args.input, args.k, folder)
+    rewrite = demo and args.output is None  # the demo may redo its own file
+    force = args.force or rewrite
+    if rewrite:
         DEMO_FOLDER.mkdir(exist_ok=True)
-    fmt = _check(args, source, output, force)
+    # with a target, INPUT-kK.png is checked once K is known (below); the folder and format now
+    fmt = _check(args, source, output, force or (targeted and not named))
     palette = Palette.load(args.palette, args.space) if args.palette else None
     report = args.json or not args.quiet
     if _in_strips(args, source, output, fmt, demo):  # too large to hold: read and written a strip at a time
@@ -77,23 +110,30 @@ def run(args):
     with open_source(args, source) as opened:  # read once: a pipe or FIFO cannot be read twice
         result, data, frames, fits, missed = _flatten(args, opened, fmt, palette, demo)
         metrics = result.metrics() if report else None
-        name, bytes_in = opened.name, opened.n_bytes
+        name, bytes_in = Path(source).name if demo else opened.name, opened.n_bytes
+    if targeted and not named:  # named by the k chosen, and checked before anything is written
+        output = default_output(args.input, result.k, folder)
+        check_output(output, input_path=source, force=force)
+    if args.skip_if_larger and bytes_in and len(data) > bytes_in:
+        raise LargerError(f"{name}: not written: the output would be {len(data):,} bytes, larger than the input's "
+                          f"{bytes_in:,} (--skip-if-larger)")
     outputs = [(output, data)]
     if args.palette_out:
         outputs.append((args.palette_out, result.as_palette().to_text(palette_format(args.palette_out),
                                                                       Path(args.palette_out).stem).encode()))
     write_files(outputs, force=force)  # both or neither
     if report:
-        _report(args, metrics, name, bytes_in, output, len(data), started, frames)
         if targeted and not missed and not args.quiet:
-            print(f"kcolors: chose k = {result.k}, the smallest k that meets the target ({fits} fits)",
-                  file=sys.stderr)
+            both = "both targets" if args.target_delta_e is not None and args.target_psnr is not None else "the target"
+            print(f"kcolors: chose k = {result.k}, the smallest k that meets {both} ({fits} fits)", file=sys.stderr)
+        _report(args, metrics, name, bytes_in, output, len(data), started, frames,
+                note=" (the demo rewrites its own file)" if rewrite else "")
     if missed:
         raise QualityError(missed)
     return 0
 
 
-def _report(args, metrics, name, bytes_in, output, bytes_out, started, frames=None):
+def _report(args, metrics, name, bytes_in, output, bytes_out, started, frames=None, note=""):
     """The figures: one JSON object on stdout (--json), the summary on stderr (unless --quiet)."""
     if metrics is None:
         return
@@ -104,7 +144,7 @@ def _report(args, metrics, name, bytes_in, output, bytes_out, started, frames=No
     if args.json:
         print_line(json.dumps(figures))
     if not args.quiet:
-        print(summary(figures), file=sys.stderr)
+        print(summary(figures) + note, file=sys.stderr)
 
 
 def _in_strips(args, source, output, fmt, demo):
@@ -127,6 +167,7 @@ def _refuse_whole_image_options(args, source, output, fmt, why):
     """True, or UsageError for the options that need the whole image in memory."""
     for given, what in ((args.dither, "--dither"), (args.target_delta_e is not None, "--target-delta-e"),
                         (args.target_psnr is not None, "--target-psnr"), (args.palette_out, "--palette-out"),
+                        (args.skip_if_larger, "--skip-if-larger"),
                         (args.engine == "sklearn", "--engine sklearn"),
                         (fmt != "PNG", f"{fmt} output"), (str(output) == "-", "-o - (standard output)")):
         if given:

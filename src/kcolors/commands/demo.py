@@ -1,17 +1,26 @@
 """``kcolors demo``: flatten the bundled sample photograph, to see what kcolors does."""
 
-from . import compress
+import argparse
+
+from . import compress, whole_number
 
 
 def add_parser(sub):
-    p = sub.add_parser("demo", help="flatten a sample photograph into ./kcolors-demo/")
-    p.add_argument("-k", "--colors", dest="k", type=int, default=16, help="number of colours (default 16)")
+    p = sub.add_parser("demo", help="flatten a sample photograph into ./kcolors-demo/ (what a bare kcolors does)",
+                       description="Flatten coffee.png, a photograph shipped with scikit-image, to k colours and "
+                                   "write kcolors-demo/coffee-kK.png in the current folder, with the usual report. "
+                                   "The demo rewrites its own file when run again (no -f needed).",
+                       epilog="examples:\n  kcolors demo\n  kcolors demo -k 4",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-k", "--colors", dest="k", type=whole_number, default=16,
+                   help="number of colours, 1-256 (default 16)")
     p.set_defaults(run=run)
 
 
 def run(args):
-    parser_defaults = dict(input=None, output=None, space="rgb", dither=0.0, engine="fast", seed=0,
-                           max_pixels=None, force=True, palette=None, palette_out=None, json=False, quiet=False)
-    for key, value in parser_defaults.items():
-        setattr(args, key, value)
-    return compress.run(args)
+    """``kcolors compress`` with no input and every other option at its default."""
+    parser = argparse.ArgumentParser(prog="kcolors")
+    compress.add_parser(parser.add_subparsers())
+    full = parser.parse_args(["compress", "-k", str(args.k)])
+    full.prepare(full)
+    return compress.run(full)

@@ -1,5 +1,6 @@
 """``kcolors palette``: print an image's k-colour palette, save it, draw it as swatches."""
 
+import argparse
 import json
 import sys
 
@@ -11,7 +12,12 @@ from . import add_quantize_options, check_k, open_source
 def add_parser(sub):
     p = sub.add_parser("palette", help="print the k-colour palette of an image (and draw swatches)",
                        description="Fit a k-colour palette and print it, most used colour first, with each "
-                                   "colour's share of the pixels.")
+                                   "colour's share of the pixels.",
+                       epilog="examples:\n"
+                              "  kcolors palette photo.jpg -k 8\n"
+                              "  kcolors palette photo.jpg -k 8 -o swatch.png --palette-out photo.gpl\n"
+                              "  kcolors palette --from photos/ -k 16 --json",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", nargs="?", help="image file, or - for stdin")
     p.add_argument("--from", dest="from_dir", metavar="DIR", nargs="+",
                    help="the one palette of a whole collection: folders (searched recursively), files or patterns; "
