@@ -31,6 +31,7 @@ class Settings:
     seed: int = 0
     max_pixels: int = None
     skip_if_larger: bool = False  # write no output larger than its input: the row says skipped (LARGER)
+    keep: str = None  # locked colours, "#rrggbb,#rrggbbaa,...": quantize's keep
 
     def check(self):
         check_options(self.k, self.space, self.dither, self.engine)
@@ -99,7 +100,7 @@ def process_file(job, settings, palette=None, figures=True):
             warnings.simplefilter("ignore")  # Pillow's notes on odd files are not the user's concern here
             result = quantize(job.source, settings.k, space=settings.space, dither=settings.dither,
                               engine=settings.engine, seed=settings.seed, palette=palette,
-                              max_pixels=settings.max_pixels)
+                              max_pixels=settings.max_pixels, keep=settings.keep)
             data = encode(result, output_format(job.output), icc=result.picture.icc)
         bytes_in = result.picture.n_bytes
         if settings.skip_if_larger and bytes_in and len(data) > bytes_in:  # nothing written; the figures kept
