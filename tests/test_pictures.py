@@ -11,8 +11,8 @@ from PIL import Image
 
 from kcolors import load_image, quantize
 from kcolors.colorspace import rgb2oklab
-from kcolors.pictures import (caption_height, contact_sheet, curve_figure, grid, save_figure, side_by_side,
-                              space_figure, space_html, space_sample, swatch_image)
+from kcolors.pictures import (box_scale, caption_height, contact_sheet, curve_figure, grid, save_figure, side_by_side,
+                              space_box, space_figure, space_html, space_points, space_sample, swatch_image)
 from kcolors.sweep import sweep
 
 
@@ -85,6 +85,45 @@ def test_curve_figure_axes(tmp_path):
     assert len(np.unique(np.asarray(im.convert("RGB")).reshape(-1, 3), axis=0)) > 10  # a drawing, not a blank
 
 
+def _text_in_axes(fig, axes, text):
+    """The extent of ``text`` once drawn, in ``axes`` coordinates (0-1 inside the plot area)."""
+    fig.canvas.draw()
+    return text.get_window_extent(fig.canvas.get_renderer()).transformed(axes.transAxes.inverted())
+
+
+@pytest.mark.parametrize("knee", [2, 5, 9, 12])
+def test_curve_knee_label_sits_by_the_knee_inside_the_plot(knee):
+    ks = list(range(2, 13))
+    delta_e = [12 * 0.75 ** (k - 2) + 1 for k in ks]
+    fig = curve_figure(ks, [20 + k for k in ks], delta_e, knee=knee, tail=[2 * d for d in delta_e])
+    psnr_axis, delta_e_axis = fig.axes
+    (label,) = [t for t in delta_e_axis.texts if t.get_text() == f"knee: k = {knee}"]
+    assert label.xy == (knee, 2 * delta_e[knee - 2])  # pointing at the knee on the curve it was found on
+    box = _text_in_axes(fig, psnr_axis, label)
+    assert 0 < box.x0 and box.x1 < 1 and 0.04 < box.y0 and box.y1 < 1  # inside the plot, clear of the axes
+    knee_x = psnr_axis.transAxes.inverted().transform(psnr_axis.transData.transform((knee, 0)))[0]
+    assert min(abs(box.x0 - knee_x), abs(box.x1 - knee_x)) < 0.12  # beside the knee's line
+    knee_y = delta_e_axis.transAxes.inverted().transform(delta_e_axis.transData.transform((knee, label.xy[1])))[1]
+    assert min(abs(box.y0 - knee_y), abs(box.y1 - knee_y)) < 0.12  # and beside its point
+
+
+def test_space_figure_fills_the_png(gradient, tmp_path):
+    """Little white round the 3-D box, and the axis names inside the picture, set off from the tick labels."""
+    picture = load_image(gradient)
+    out = tmp_path / "space.png"
+    fig = space_figure(*space_sample(picture), title="g.png")
+    save_figure(fig, out)
+    ink = np.asarray(Image.open(out).convert("L")) < 250
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    assert (cols[-1] - cols[0]) / ink.shape[1] > 0.85 and (rows[-1] - rows[0]) / ink.shape[0] > 0.8
+    (ax,) = fig.axes
+    renderer = fig.canvas.get_renderer()
+    for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
+        assert axis.labelpad >= 10  # set off from the tick labels ("Blue" sat on "100")
+        box = axis.label.get_window_extent(renderer)
+        assert 0 <= box.x0 and box.x1 <= 800 and 0 <= box.y0 and box.y1 <= 800
+
+
 def test_space_figure_axes_and_points(gradient, tmp_path):
     picture = load_image(gradient)
     colours, total = space_sample(picture, 500)
@@ -128,6 +167,37 @@ def test_space_html_is_self_contained(gradient):
                                 re.S).group(1))
     assert data["labels"] == ["Red", "Green", "Blue"] and len(data["points"]) == 300 and len(data["centres"]) == 3
     assert "300 of 3,072 pixels shown" in page
+
+
+def _page_data(page):
+    return json.loads(re.search(r'<script id="kcolors-data" type="application/json">(.*?)</script>', page,
+                                re.S).group(1))
+
+
+@pytest.mark.parametrize("space", ["rgb", "oklab"])
+def test_space_html_box_fits_the_cloud_with_ticks(space):
+    """A cloud in one corner of the colour space fills the box drawn round it; each axis has tick labels."""
+    rng = np.random.default_rng(0)
+    colours = (np.array([120, 90, 40]) + rng.integers(0, 50, (400, 3))).astype(np.uint8)
+    page = space_html(colours, 400, space=space)
+    data = _page_data(page)
+    points = space_points(colours, space)
+    for axis, ((low, high), ticks) in enumerate(zip(data["limits"], data["ticks"])):
+        lo, hi = points[:, axis].min(), points[:, axis].max()
+        assert low <= lo and hi <= high  # every point inside
+        assert (hi - lo) >= 0.5 * (high - low)  # and the cloud fills its box
+        assert len(ticks) >= 3 and all(low <= t <= high for t in ticks)
+    assert data["limits"] == space_box(points, space)[0]
+    largest = max(h - lo for lo, h in data["limits"]) / 2
+    half = [(h - lo) / 2 / largest for lo, h in data["limits"]]
+    assert data["scale"] == box_scale(data["limits"]) and data["scale"] * np.hypot.reduce(half) <= 0.5  # fits
+    assert "D.ticks.forEach" in page  # the page writes them
+
+
+def test_space_html_box_whole_cube_for_a_full_range():
+    colours = np.array([[0, 0, 0], [255, 255, 255], [255, 0, 128]], np.uint8)
+    data = _page_data(space_html(colours, 3))
+    assert data["limits"] == [[0, 255], [0, 255], [0, 255]] and data["ticks"][0] == [0, 50, 100, 150, 200, 250]
 
 
 @pytest.mark.browser
@@ -176,6 +246,52 @@ def test_cli_plot_png_and_html(image, tmp_path):
     assert Image.open(tmp_path / "s.png").size == (800, 800)
     done = run_cli("plot", image, "--space", "oklab", "-o", tmp_path / "s.html")
     assert done.returncode == 0 and "a (green-red)" in (tmp_path / "s.html").read_text()
+
+
+def test_cli_plot_help_is_wrapped():
+    done = run_cli("plot", "--help")
+    text = done.stdout.decode()
+    assert done.returncode == 0 and "3-D colour space" in text
+    assert max(len(line) for line in text.splitlines()) <= 100
+    description = text.split("\n\n")[1]
+    assert len(description.splitlines()) >= 3 and max(len(line) for line in description.splitlines()) <= 80
+
+
+@pytest.fixture
+def see_through():
+    """32x24 RGBA: transparent on the left half, opaque red on the right."""
+    rgba = np.zeros((24, 32, 4), np.uint8)
+    rgba[:, 16:] = (220, 30, 30, 255)
+    return rgba
+
+
+def assert_checkerboard(block):
+    """``block`` (H, W, 3) shows two alternating grey levels, as a checkerboard does."""
+    levels = {tuple(c) for c in block.reshape(-1, 3).tolist()}
+    assert levels == {(255, 255, 255), (204, 204, 204)}, levels
+    assert (block[0, 0] != block[0, 8]).any() and (block[0, 0] != block[8, 0]).any()  # squares of 8 alternate
+    assert (block[0, 0] == block[8, 8]).all()
+
+
+def test_compare_and_sheet_draw_transparency_over_a_checkerboard(see_through):
+    picture = load_image(see_through)
+    results = [quantize(picture, 2), quantize(picture, 3)]
+    px = np.asarray(side_by_side(results, picture))
+    for left in (8, 48, 88):  # the original and each result: transparent left half, red right half
+        assert_checkerboard(px[8:8 + 24, left:left + 16])
+        assert (px[8:8 + 24, left + 16:left + 32] == (220, 30, 30)).all()
+    sheet = np.asarray(contact_sheet(sweep(picture, [2, 3]), picture, cell=32))  # 2x2 cells of 32x24
+    for x, y in ((8, 8), (48, 8), (8, 8 + 24 + caption_height(32) + 8)):
+        assert_checkerboard(sheet[y:y + 24, x:x + 16])
+
+
+def test_cli_compare_checkerboard(see_through, tmp_path):
+    Image.fromarray(see_through, "RGBA").save(tmp_path / "t.png")
+    done = run_cli("compare", tmp_path / "t.png", "-k", "2,4", "-o", tmp_path / "side.png")
+    assert done.returncode == 0, done.stderr
+    px = np.asarray(Image.open(tmp_path / "side.png").convert("RGB"))
+    for left in (8, 48, 88):
+        assert_checkerboard(px[8:8 + 24, left:left + 16])
 
 
 def test_cli_compare(image, gradient, tmp_path):

@@ -1,5 +1,6 @@
 """``kcolors plot``: the pixels of an image as points in 3-D colour space."""
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -10,14 +11,23 @@ from . import add_input_limit, open_source, output_beside_input, pixel_count, wh
 OUTPUTS = (".png", ".svg", ".pdf", ".html")
 
 
+DESCRIPTION = """\
+Draw the pixels as points in 3-D colour space, each in its own colour: RGB
+(axes Red, Green, Blue, 0-255) or, with --space oklab, OKLab (a, b and
+lightness L upwards). Large images are sampled (--sample); the title says how
+many points are shown. With -k, the k-means cluster centres are drawn large
+on top. A .html output is a rotatable view (drag to turn, scroll to zoom)
+that needs no network; its box is fitted to the points."""
+
+EPILOG = """\
+examples:
+  kcolors plot photo.jpg -k 8 -o space.png
+  kcolors plot photo.jpg --space oklab -o space.html   (rotatable, works offline)"""
+
+
 def add_parser(sub):
     p = sub.add_parser("plot", help="plot the pixels as points in 3-D colour space (PNG, or interactive HTML)",
-                       description="Draw the pixels as points in 3-D RGB space (axes 0-255: Red, Green, Blue), "
-                                   "each in its own colour; a sample of them for large images, with the number "
-                                   "shown. With -k, the k-means cluster centres are drawn large on top.",
-                       epilog="examples:\n  kcolors plot photo.jpg -k 8 -o space.png\n"
-                              "  kcolors plot photo.jpg --space oklab -o space.html   (rotatable, works offline)",
-                       formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+                       description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="image file, or - for stdin")
     p.add_argument("-k", "--colors", dest="k", type=whole_number, default=None,
                    help="also fit k colours (1-256) and draw the cluster centres")
