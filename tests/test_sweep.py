@@ -12,7 +12,11 @@ from PIL import Image
 from kcolors import load_image, quantize
 from kcolors.errors import UsageError
 from kcolors.options import Dither
-from kcolors.sweep import find_k, knee, metrics_csv, parse_ks, suggest, sweep
+from conftest import shared_image
+
+from kcolors.colorspace import rgb2lab
+from kcolors.metrics import ciede2000
+from kcolors.sweep import find_k, knee, metrics_csv, parse_ks, suggest, suggest_curve, sweep, tail_delta_e
 
 
 @pytest.fixture
@@ -120,7 +124,49 @@ def test_knee_known_answers():
 
 
 def test_suggest_finds_the_four_colours(blobs):
-    assert suggest(sweep(blobs, range(2, 11))) == 4
+    steps = sweep(blobs, range(2, 11))
+    assert suggest(steps) == 4
+    assert suggest(steps, "inertia") == 4
+    with pytest.raises(UsageError, match="tail, inertia"):
+        suggest(steps, "mean")
+
+
+def test_tail_delta_e_is_the_90th_percentile_of_the_pixels(gradient):
+    result = quantize(gradient, 6)
+    every = ciede2000(rgb2lab(gradient.reshape(-1, 3)), rgb2lab(result.rgb.reshape(-1, 3)))
+    assert tail_delta_e(result) == pytest.approx(np.percentile(every, 90))  # all 3,072 pixels: exact
+    assert tail_delta_e(result, 50) == pytest.approx(np.percentile(every, 50))
+    assert tail_delta_e(quantize(np.ascontiguousarray(gradient[:4, :4]), 16)) == 0.0  # 16 pixels, 16 colours
+
+
+def test_tail_delta_e_leaves_out_transparent_pixels(gradient):
+    rgba = np.dstack([gradient, np.full(gradient.shape[:2], 255, np.uint8)])
+    rgba[:, :32, 3] = 0  # the left half transparent: not counted
+    result = quantize(rgba, 4)
+    opaque = quantize(np.ascontiguousarray(gradient[:, 32:]), 3)
+    assert tail_delta_e(result) > 0
+    assert tail_delta_e(result) == pytest.approx(tail_delta_e(opaque), rel=0.35)
+
+
+def test_suggest_curve_has_one_value_per_step(blobs):
+    steps = sweep(blobs, [2, 3, 4, 5])
+    tails = suggest_curve(steps)
+    assert len(tails) == 4 and tails[0] > tails[2]  # four colours: the tail all but vanishes at k = 4
+    assert suggest_curve(steps, "inertia") == [s.inertia for s in steps]
+
+
+@pytest.mark.slow
+def test_suggest_keeps_the_riders_colours_on_the_motocross_photo():
+    """kodim05: the inertia knee is a near-grey k = 5; the tail knee is the first k with the riders' red."""
+    steps = {s.k: s for s in sweep(shared_image("kodim05.png"), range(2, 17))}
+
+    def vivid(k):  # palette entries with CIELAB chroma above 30
+        lab = rgb2lab(steps[k].result.palette[:, :3])
+        return int((np.hypot(lab[:, 1], lab[:, 2]) > 30).sum())
+
+    by_inertia, by_tail = suggest(list(steps.values()), "inertia"), suggest(list(steps.values()))
+    assert vivid(by_inertia) == 0 and vivid(by_tail) >= 1
+    assert by_tail > by_inertia
 
 
 # --------------------------------------------------------------------------- quality targets
@@ -164,11 +210,19 @@ def test_cli_sweep_metrics_curve_suggest(blobs, tmp_path):
     done = run_cli("sweep", image, "-k", "2-8", "--metrics", csv_path, "--curve", curve, "--suggest")
     assert done.returncode == 0, done.stderr
     assert done.stdout.decode().strip() == "4"
-    assert b"suggested k = 4" in done.stderr
+    assert "suggested k = 4 (the knee of the 90th-percentile ΔE2000 curve)" in done.stderr.decode()
     rows = list(csv.DictReader(csv_path.open()))
     assert [int(r["k"]) for r in rows] == list(range(2, 9))
     assert Image.open(curve).size == (800, 500)
     assert not (tmp_path / "blobs-sweep.gif").exists()  # other outputs asked for: no default animation
+
+
+def test_cli_sweep_suggest_by_inertia(blobs, tmp_path):
+    image = save_png(blobs, tmp_path / "blobs.png")
+    done = run_cli("sweep", image, "-k", "2-8", "--suggest", "--suggest-method", "inertia")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().strip() == "4"
+    assert "(the knee of the inertia curve)" in done.stderr.decode()
 
 
 def test_cli_sweep_default_output(gradient, tmp_path):

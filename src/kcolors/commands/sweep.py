@@ -7,7 +7,7 @@ from pathlib import Path
 from ..errors import OutputError, OutputExistsError, UsageError
 from ..io import load_image
 from ..output import check_output, write_bytes
-from ..sweep import metrics_csv, parse_ks, suggest, sweep_steps
+from ..sweep import SUGGEST_METHODS, knee, metrics_csv, parse_ks, suggest_curve, sweep_steps
 from . import add_quantize_options, open_source, whole_number
 
 DESCRIPTION = """\
@@ -21,10 +21,14 @@ APNG it is lossless.
 The colour histogram is built once and the fits run in parallel."""
 
 EPILOG = """\
---suggest: the knee of the inertia curve (Kneedle): k and the k-means inertia
-(sum of squared colour errors) are both scaled to 0-1, and the suggested k is
-the one lying farthest below the straight line from the first k to the last,
-where one more colour stops paying for itself. Sweep a range of at least 3 k.
+--suggest: the knee (Kneedle) of the 90th percentile of the pixels' ΔE2000
+against k, the error of the worst-served tenth of the picture, where small
+vivid areas lost at low k show. k and the curve are both scaled to 0-1, and
+the suggested k is the one lying farthest below the straight line from the
+first k to the last, where one more colour stops paying for itself. Sweep a
+range of at least 3 k. --suggest-method inertia takes the knee of the k-means
+inertia instead (the old way: cheaper, but it can suggest a k that leaves a
+photo nearly grey). With --curve, the percentile curve and the knee are drawn.
 
 examples:
   kcolors sweep photo.jpg -k 2-15 -o sweep.gif --label
@@ -57,6 +61,9 @@ def add_parser(sub):
     p.add_argument("--curve", metavar="FILE", help="also plot PSNR and ΔE against k (.png, .svg or .pdf)")
     p.add_argument("--suggest", action="store_true",
                    help="print the k at the knee of the quality curve on stdout (see below)")
+    p.add_argument("--suggest-method", choices=SUGGEST_METHODS, default="tail",
+                   help="the curve --suggest takes the knee of: tail, the 90th percentile of the pixels' ΔE2000 "
+                        "(default), or inertia")
     add_quantize_options(p, with_k=False)
     p.add_argument("-j", "--jobs", type=whole_number, default=None, metavar="N",
                    help="fits run in parallel (default: one per core)")
@@ -87,18 +94,21 @@ def run(args):
     if args.metrics:
         write_bytes(args.metrics, metrics_csv(steps).encode(), force=args.force)
         written.append(args.metrics)
-    knee = suggest(steps) if args.suggest or args.curve else None
+    ks_done = [s.k for s in steps]
+    curve = suggest_curve(steps, args.suggest_method) if (args.suggest or args.curve) and len(steps) >= 3 else None
+    k_knee = knee(ks_done, curve) if curve is not None else None
     if args.curve:
         from ..pictures import curve_figure, save_figure
 
-        fig = curve_figure([s.k for s in steps], [s.result.psnr for s in steps], [s.result.delta_e for s in steps],
-                           knee=knee if len(steps) >= 3 else None, title=Path(picture.name).name)
+        fig = curve_figure(ks_done, [s.result.psnr for s in steps], [s.result.delta_e for s in steps],
+                           knee=k_knee, title=Path(picture.name).name,
+                           tail=curve if curve is not None and args.suggest_method == "tail" else None)
         save_figure(fig, args.curve, force=args.force)
         written.append(args.curve)
     if not args.quiet:
-        _report(picture, steps, written, knee if args.suggest else None)
+        _report(picture, steps, written, k_knee if args.suggest else None, args.suggest_method)
     if args.suggest:
-        print(knee)
+        print(k_knee)
     return 0
 
 
@@ -184,7 +194,7 @@ def _write_frames(args, steps, picture):
     return [f"{folder}/ ({len(paths)} PNG frames)"]
 
 
-def _report(picture, steps, written, knee):
+def _report(picture, steps, written, knee, method="tail"):
     w, h = picture.size
     lines = [f"kcolors: {picture.name} {w}x{h}, {len(picture.histogram()[0]):,} colours",
              "      k  colours  PSNR (dB)  mean ΔE2000"]
@@ -192,6 +202,7 @@ def _report(picture, steps, written, knee):
         psnr = "inf" if s.result.psnr == float("inf") else f"{s.result.psnr:.2f}"
         lines.append(f"    {s.k:3d}  {s.result.colors_out:7d}  {psnr:>9}  {s.result.delta_e:11.2f}")
     if knee is not None:
-        lines.append(f"kcolors: suggested k = {knee} (the knee of the inertia curve)")
+        curve = "the inertia curve" if method == "inertia" else "the 90th-percentile ΔE2000 curve"
+        lines.append(f"kcolors: suggested k = {knee} (the knee of {curve})")
     lines += [f"kcolors: wrote {path}" for path in written]
     print("\n".join(lines), file=sys.stderr)
