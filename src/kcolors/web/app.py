@@ -4,6 +4,7 @@ Routes
 ------
 ``GET /``                      the page (``static/index.html``)
 ``GET /static/...``            its script and style sheet: nothing comes from the internet
+``GET /sample.png``             the sample photograph (scikit-image's coffee), for the page's "Try a sample"
 ``POST /api/compress``         multipart ``image`` + ``k``, ``space``, ``dither``, ``dither_method``, ``seed`` -> PNG;
                                the figures in the ``X-Kcolors-Metrics`` header (JSON)
 ``POST /api/compress.json``    the same, answered as JSON: ``{"metrics": {...}, "png_base64": "..."}``
@@ -222,6 +223,17 @@ async def openapi(request):
     return JSONResponse(openapi_document(request.app.state.settings))
 
 
+async def sample(request):
+    from ..errors import InputError
+    from ..sample import sample_path
+
+    try:
+        path = sample_path()
+    except InputError as exc:
+        raise ApiError(404, str(exc)) from None
+    return FileResponse(path, media_type="image/png")
+
+
 async def index(request):
     return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
@@ -314,6 +326,7 @@ def create_app(settings=None):
 
     routes = [
         Route("/", index),
+        Route("/sample.png", sample),
         Route("/api/compress", compress, methods=["POST"]),
         Route("/api/compress.json", compress_json, methods=["POST"]),
         Route("/api/sweep", sweep, methods=["POST"]),

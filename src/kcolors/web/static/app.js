@@ -17,7 +17,22 @@ const state = {
   limits: null,       // from /api/health
   points: [],         // [[r, g, b], ...] sampled from the original
   palette: [],        // [[r, g, b], ...] of the last result
+  maxK: 256,          // from /api/health
+  zoomAt: null,       // [x, y] on 0-1: the centre of the close-up (null: the picture's centre)
   yaw: -0.6, pitch: 0.45,
+};
+
+const SPACE_HELP = {
+  rgb: "Clusters in RGB: the best PSNR (closest to the pixel values).",
+  lab: "Clusters in CIELAB: usually the smallest PNG (kodim03 at k = 16: 23.7 KiB against 32.2 KiB in RGB).",
+  din99: "Clusters in DIN99: the lowest ΔE2000, the closest to what the eye sees.",
+  oklab: "Clusters in OKLab, a modern perceptual space.",
+};
+const DITHER_HELP = {
+  off: "No dithering: flat areas of colour; smooth gradients show bands.",
+  selective: "Mixes colours only where a smooth band needs it; little grain in texture.",
+  fs: "Classic Floyd–Steinberg: error diffused everywhere, a fine grain all over.",
+  ordered: "An 8×8 Bayer pattern that stays still from frame to frame: the sweep's default.",
 };
 
 // ------------------------------------------------------------------ choosing an image
@@ -26,11 +41,16 @@ function setFile(file) {
   if (!file) return;
   hideError();
   if (state.limits && file.size > state.limits.max_upload_bytes) {
-    const mb = (n) => (n / 1048576).toFixed(1);
-    showError(`${file.name} is ${mb(file.size)} MB, over the limit of ${mb(state.limits.max_upload_bytes)} MB`);
+    // Refused here: nothing of an earlier image (shown or failed) may stay on show beside this message.
+    forgetImage();
+    showError(`${file.name} is ${formatBytes(file.size)}, over this server's limit of ` +
+              `${formatBytes(state.limits.max_upload_bytes)} (kcolors serve --max-upload-mb raises it)`);
     return;
   }
   state.file = file;
+  state.zoomAt = null;
+  document.body.classList.add("has-image");
+  $("images").hidden = false;
   $("drop-text").textContent = `${file.name} (${formatBytes(file.size)}): drop or choose another`;
   state.originalUrl = replaceUrl(state.originalUrl, file);
   const original = $("original");
@@ -42,8 +62,25 @@ function setFile(file) {
   original.src = state.originalUrl;
   $("original-caption").textContent = `original: ${file.name}`;
   clearResult();
-  $("sweep").disabled = false;
   compress();
+}
+
+function forgetImage() {
+  // Back to the empty page: no image chosen.
+  clearTimeout(state.timer);
+  if (state.controller) state.controller.abort();
+  state.seq++;
+  state.file = null;
+  clearResult();
+  setStatus("");
+  const original = $("original");
+  original.onload = original.onerror = null;
+  original.removeAttribute("src");
+  $("original-caption").textContent = "original";
+  $("drop-text").innerHTML = "Drop an image here, paste one, or <u>choose a file</u>";
+  $("images").hidden = true;
+  document.body.classList.remove("has-image");
+  $("file").value = "";
 }
 
 function clearResult() {
@@ -53,15 +90,18 @@ function clearResult() {
   delete img.dataset.k;
   delete img.dataset.colors;
   $("flattened-caption").textContent = "flattened";
+  $("working").hidden = true;
   $("palette").replaceChildren();
+  $("palette-count").textContent = "";
   $("figures").replaceChildren();
   const download = $("download");
   download.removeAttribute("href");
   download.classList.add("disabled");
   download.setAttribute("aria-disabled", "true");
+  $("sweep").disabled = true;  // both need a result: neither is offered after a failure
   $("sweep-section").hidden = true;
+  $("results").hidden = true;
   state.palette = [];
-  state.points = [];
   drawSpace();
 }
 
@@ -72,27 +112,71 @@ function replaceUrl(old, blob) {
 
 // ------------------------------------------------------------------ the options
 
-function options() {
-  return {
-    k: $("k").value.trim(),
-    space: $("space").value,
-    dither: $("dither").checked ? "on" : "off",
-  };
+function ditherChoice() {
+  return document.querySelector('input[name="dither"]:checked').value;
 }
+
+function options() {
+  const method = ditherChoice();
+  const fields = { k: $("k").value.trim(), space: $("space").value, dither: method === "off" ? "off" : "on" };
+  if (method !== "off") fields.dither_method = method;
+  return fields;
+}
+
+function plural(n, word) { return `${n} ${word}${n === 1 ? "" : "s"}`; }
 
 function schedule() {
   clearTimeout(state.timer);
   state.timer = setTimeout(compress, DEBOUNCE_MS);
 }
 
+// The slider is logarithmic, 1 to maxK: its marks 1, 4, 16, 64, 256 lie evenly, and small k, where each
+// step shows, get most of its length. The number box takes any k exactly.
+function sliderToK(position) {
+  return Math.max(1, Math.min(state.maxK, Math.round(Math.exp((position / 1000) * Math.log(state.maxK)))));
+}
+
+function kToSlider(k) { return String(Math.round((1000 * Math.log(k)) / Math.log(state.maxK))); }
+
+function setSlider(k) {
+  const range = $("k-range");
+  range.value = kToSlider(k);
+  range.setAttribute("aria-valuetext", plural(k, "colour"));
+}
+
 function onRange() {
-  $("k").value = $("k-range").value;
+  const k = sliderToK(Number($("k-range").value));
+  $("k").value = String(k);
+  $("k-range").setAttribute("aria-valuetext", plural(k, "colour"));
+  kError("");
   schedule();
 }
 
+function checkedK() {
+  // The k in the box, or null (and the reason shown next to it) when it is not one the server takes.
+  const text = $("k").value.trim();
+  const k = Number(text);
+  if (text === "" || !Number.isInteger(k) || k < 1 || k > state.maxK) {
+    kError(text === "" || $("k").validity.badInput
+      ? `k must be a whole number from 1 to ${state.maxK}`
+      : `k must be a whole number from 1 to ${state.maxK}, not ${text}`);
+    return null;
+  }
+  kError("");
+  return k;
+}
+
+function kError(text) {
+  const box = $("k-error");
+  box.textContent = text;
+  box.hidden = !text;
+  $("k").setAttribute("aria-invalid", text ? "true" : "false");
+}
+
 function onNumber() {
-  const k = Number($("k").value);
-  if (Number.isInteger(k) && k >= 2 && k <= 64) $("k-range").value = String(k);
+  const k = checkedK();
+  if (k === null) { clearTimeout(state.timer); return; }  // nothing is sent until the box holds a k
+  setSlider(k);
   schedule();
 }
 
@@ -120,8 +204,10 @@ async function compress() {
   const controller = new AbortController();
   state.controller = controller;
   const seq = ++state.seq;
+  if (checkedK() === null) return;
   const opts = options();
-  setStatus(`Flattening to ${opts.k} colours…`);
+  setStatus(`Flattening to ${plural(Number(opts.k), "colour")}…`);
+  $("working").hidden = false;
   try {
     const response = await fetch("/api/compress", { method: "POST", body: formData(opts), signal: controller.signal });
     if (!response.ok) throw new Error(await errorMessage(response));
@@ -130,11 +216,14 @@ async function compress() {
     if (seq !== state.seq) return; // a newer request has been sent
     await showResult(png, metrics);
     hideError();
-    setStatus(`${metrics.colors_out} colours in ${metrics.seconds.toFixed(2)} s`);
+    setStatus(`${plural(metrics.colors_out, "colour")} in ${metrics.seconds.toFixed(2)} s`);
   } catch (error) {
     if (error.name === "AbortError" || seq !== state.seq) return;
     setStatus("");
+    clearResult();  // what is on show would not match the options: nothing to download or sweep
     showError(error.message);
+  } finally {
+    if (seq === state.seq) $("working").hidden = true;
   }
 }
 
@@ -149,10 +238,13 @@ async function showResult(png, metrics) {
   download.download = `${stem}-k${metrics.k}.png`;
   download.classList.remove("disabled");
   download.setAttribute("aria-disabled", "false");
+  $("sweep").disabled = false;
   $("flattened-caption").textContent =
-    `k = ${metrics.k}: ${metrics.colors_out} colours, ${formatBytes(metrics.bytes_out)}`;
+    `k = ${metrics.k}: ${plural(metrics.colors_out, "colour")}, ${formatBytes(metrics.bytes_out)}`;
+  $("results").hidden = false;
   showPalette(metrics);
   showFigures(metrics);
+  drawZoom();
   // colours with alpha ("#rrggbbaa"): the transparent entry has no colour to draw
   state.palette = metrics.palette.map(hexToRgba).filter((c) => c[3] > 0);
   drawSpace();
@@ -168,7 +260,8 @@ async function sweep() {
   const opts = options();
   setStatus("Making the sweep k = 2…15…");
   try {
-    const fields = { k: "2-15", space: opts.space, dither: opts.dither, max_side: "640", format: "gif" };
+    // The method chosen on the page, if any: the one whose grain the close-up shows (else the sweep's, ordered).
+    const fields = { ...opts, k: "2-15", max_side: "640", format: "gif" };
     const response = await fetch("/api/sweep", { method: "POST", body: formData(fields) });
     if (!response.ok) throw new Error(await errorMessage(response));
     const frames = JSON.parse(response.headers.get("X-Kcolors-Frames") || "[]");
@@ -183,13 +276,14 @@ async function sweep() {
     setStatus("");
     showError(error.message);
   } finally {
-    button.disabled = false;
+    button.disabled = !$("flattened").dataset.k;  // only while a result is on show
   }
 }
 
 // ------------------------------------------------------------------ showing the results
 
 function showPalette(metrics) {
+  $("palette-count").textContent = `(${plural(metrics.palette.length, "colour")})`;
   const list = $("palette");
   list.replaceChildren(...metrics.palette.map((hex, i) => {
     const item = document.createElement("li");
@@ -212,13 +306,16 @@ function showPalette(metrics) {
 function showFigures(m) {
   const percent = (100 * (m.bytes_out - m.bytes_in)) / m.bytes_in;
   const change = ` (${percent >= 0 ? "+" : ""}${percent.toFixed(1)} %)`;
-  const sampled = m.delta_e_sample ? ` (on ${m.delta_e_sample.toLocaleString()} sampled pixels)` : "";
+  const sampled = m.delta_e_sample ? ` (on ${m.delta_e_sample.toLocaleString("en")} sampled pixels)` : "";
+  const dither = !m.dither ? "off" : `${{ selective: "selective", fs: "classic", ordered: "ordered" }[m.dither_method]
+    || m.dither_method}${m.dither < 1 ? ` at ${m.dither}` : ""}`;
   const rows = [
-    ["Size", `${m.width} × ${m.height}`],
-    ["Distinct colours", `${m.colors_in.toLocaleString()} → ${m.colors_out}`],
+    ["Dimensions", `${m.width} × ${m.height} pixels`],
+    ["Distinct colours", `${m.colors_in.toLocaleString("en")} → ${m.colors_out}`],
     ["PSNR", m.psnr === null ? "∞ (lossless)" : `${m.psnr.toFixed(2)} dB`],
     ["Mean ΔE2000", `${m.delta_e.toFixed(2)}${sampled}`],
-    ["Bytes", `${m.bytes_in.toLocaleString()} → ${m.bytes_out.toLocaleString()}${change}`],
+    ["File size", `${formatBytes(m.bytes_in)} → ${formatBytes(m.bytes_out)}${change}`],
+    ["Dithering", dither],
     ["Time", `${m.seconds.toFixed(2)} s`],
   ];
   $("figures").replaceChildren(...rows.flatMap(([name, value]) => {
@@ -230,20 +327,57 @@ function showFigures(m) {
   }));
 }
 
+function showHelp() {
+  $("space-help").textContent = SPACE_HELP[$("space").value] || "";
+  $("dither-help").textContent = DITHER_HELP[ditherChoice()] || "";
+}
+
 function setStatus(text) { $("status").textContent = text; }
 function showError(text) { const e = $("error"); e.textContent = text; e.hidden = false; }
 function hideError() { const e = $("error"); e.textContent = ""; e.hidden = true; }
 
 function formatBytes(n) {
+  // One unit throughout the page: binary multiples, named as such (1 KiB = 1,024 bytes).
   if (n < 1024) return `${n} B`;
-  if (n < 1048576) return `${(n / 1024).toFixed(1)} KB`;
-  return `${(n / 1048576).toFixed(2)} MB`;
+  if (n < 1048576) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1048576).toFixed(1)} MiB`;
 }
 
 function hexToRgba(hex) {
   // "#rrggbb" or "#rrggbbaa" -> [r, g, b, a], a on 0-255
   const rgb = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
   return rgb.concat(hex.length > 7 ? parseInt(hex.slice(7, 9), 16) : 255);
+}
+
+// ------------------------------------------------------------------ the close-up
+
+const ZOOM = 48; // source pixels across the close-up
+
+function drawZoom() {
+  const original = $("original"), flattened = $("flattened");
+  if (!flattened.getAttribute("src") || !flattened.naturalWidth) return;
+  const w = flattened.naturalWidth, h = flattened.naturalHeight;
+  const [fx, fy] = state.zoomAt || [0.5, 0.5];
+  const size = Math.min(ZOOM, w, h);
+  const sx = Math.max(0, Math.min(w - size, Math.round(fx * w - size / 2)));
+  const sy = Math.max(0, Math.min(h - size, Math.round(fy * h - size / 2)));
+  for (const [id, img] of [["zoom-original", original], ["zoom-flattened", flattened]]) {
+    const canvas = $(id);
+    canvas.width = canvas.height = size;
+    const ctx = canvas.getContext("2d");
+    ctx.clearRect(0, 0, size, size);
+    ctx.imageSmoothingEnabled = false;
+    if (img.getAttribute("src") && img.naturalWidth) ctx.drawImage(img, sx, sy, size, size, 0, 0, size, size);
+  }
+  const choice = DITHER_HELP[ditherChoice()] ? ditherChoice() : "off";
+  $("zoom-caption").textContent = `flattened, dithering ${{ off: "off", selective: "selective", fs: "classic",
+    ordered: "ordered" }[choice]}`;
+}
+
+function zoomOnClick(e) {
+  const box = e.currentTarget.getBoundingClientRect();
+  state.zoomAt = [(e.clientX - box.left) / box.width, (e.clientY - box.top) / box.height];
+  drawZoom();
 }
 
 // ------------------------------------------------------------------ the colour-space picture
@@ -344,8 +478,20 @@ function firstImage(files) {
   return Array.from(files || []).find((f) => f.type.startsWith("image/")) || (files && files[0]);
 }
 
+async function loadSample() {
+  hideError();
+  try {
+    const response = await fetch("/sample.png");
+    if (!response.ok) throw new Error(await errorMessage(response));
+    setFile(new File([await response.blob()], "coffee.png", { type: "image/png" }));
+  } catch (error) {
+    showError(`no sample photo: ${error.message}`);
+  }
+}
+
 function init() {
   $("file").addEventListener("change", (e) => setFile(e.target.files[0]));
+  $("sample").addEventListener("click", loadSample);
   const drop = $("drop");
   for (const type of ["dragenter", "dragover"]) {
     document.addEventListener(type, (e) => { e.preventDefault(); drop.classList.add("over"); });
@@ -355,19 +501,25 @@ function init() {
   }
   document.addEventListener("drop", (e) => setFile(firstImage(e.dataTransfer.files)));
   document.addEventListener("paste", (e) => setFile(firstImage(e.clipboardData && e.clipboardData.files)));
-  drop.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("file").click(); }
-  });
   $("k-range").addEventListener("input", onRange);
   $("k").addEventListener("input", onNumber);
-  $("space").addEventListener("change", schedule);
-  $("dither").addEventListener("change", schedule);
+  $("space").addEventListener("change", () => { showHelp(); schedule(); });
+  for (const radio of document.querySelectorAll('input[name="dither"]')) {
+    radio.addEventListener("change", () => { showHelp(); schedule(); });
+  }
   $("sweep").addEventListener("click", sweep);
+  $("original").addEventListener("click", zoomOnClick);
+  $("flattened").addEventListener("click", zoomOnClick);
   dragToTurn($("space3d"));
+  setSlider(Number($("k").value) || 16);
+  showHelp();
   drawSpace();
   fetch("/api/health").then((r) => r.json()).then((health) => {
     state.limits = health.limits;
-    $("k").max = String(health.limits.max_k);
+    state.maxK = health.limits.max_k;
+    $("k").max = String(state.maxK);
+    $("k-max").textContent = String(state.maxK);
+    setSlider(Number($("k").value) || 16);
   }).catch(() => showError("the kcolors server does not answer; is `kcolors serve` still running?"));
 }
 
