@@ -268,3 +268,54 @@ def test_batch_skip_if_larger_is_a_skip_not_a_failure(tmp_path, small_input, big
         rows = {row["input"]: row for row in csv.DictReader(fh)}
     assert rows["in/noise.jpg"]["status"] == "skipped" and rows["in/noise.jpg"]["error"] == "larger than input"
     assert rows["in/noise.jpg"]["output"] == "" and rows["in/big.png"]["status"] == "done"
+
+
+def test_skip_if_larger_counts_an_animation_whole(tmp_path):
+    rng = np.random.default_rng(3)
+    frames = [Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).convert("P", palette=Image.ADAPTIVE,
+                                                                                           colors=4)
+              for _ in range(3)]
+    gif = tmp_path / "moving.gif"
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    out = tmp_path / "out.gif"
+    proc = run_cli(gif, "-k", "64", "--skip-if-larger", "-o", out)  # 64 colours where the input had 4 a frame
+    assert proc.returncode == 98, proc.stderr.decode()
+    assert f"{gif.stat().st_size:,}" in one_error_line(proc) and not out.exists()
+
+
+# --------------------------------------------------------------------------- --keep
+
+
+def palette_of(path):
+    im = Image.open(path)
+    return {tuple(im.getpalette()[3 * i:3 * i + 3]) for i in range(len(im.getpalette()) // 3)}
+
+
+def test_keep_puts_the_colours_in_the_palette(tmp_path, photo):
+    out = tmp_path / "kept.png"
+    proc = run_cli(photo, "-k", "4", "--keep", "#ff0000,#00ff00", "-o", out)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert {(255, 0, 0), (0, 255, 0)} <= palette_of(out) and len(palette_of(out)) == 4
+    assert "--keep" in help_text("compress") and "--keep" in help_text("batch")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--keep", "#ff0000", "--palette", "p.gpl"], "--keep does not apply with --palette: that palette is already fixed"),
+    (["--keep", "zz"], "--keep: 'zz' is not a colour"),
+    (["-k", "2", "--keep", "#ff0000,#00ff00,#0000ff"], "--keep has 3 colours but k is 2"),
+    (["--keep", "#ff0000", "--target-psnr", "30"], "--keep does not apply with a quality target"),
+])
+def test_keep_refusals(tmp_path, photo, args, message):
+    (tmp_path / "p.gpl").write_text("GIMP Palette\n255 0 0 red\n0 0 255 blue\n")
+    proc = run_cli(photo, *args, "-o", "out.png", cwd=tmp_path)
+    assert proc.returncode == 2 and message in one_error_line(proc)
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_batch_keep(tmp_path, photo):
+    proc = run_cli("batch", photo, "-o", "out", "-k", "4", "--keep", "#ff0000", "-j", "1", "-q", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert (255, 0, 0) in palette_of(tmp_path / "out" / "photo.png")
+    proc = run_cli("batch", photo, "-o", "out2", "--keep", "#ff0000", "--palette", "p.gpl", cwd=tmp_path)
+    assert proc.returncode == 2 and "already fixed" in one_error_line(proc)
+    assert not (tmp_path / "out2").exists()

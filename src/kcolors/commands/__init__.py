@@ -78,6 +78,27 @@ def add_input_limit(parser):
                              f"(default {DEFAULT_MAX_INPUT_BYTES // MB:,}); files are read in place")
 
 
+def add_keep_option(parser):
+    """--keep: locked colours, in the palette exactly (kcolors.quantize's ``keep``)."""
+    parser.add_argument("--keep", metavar="COLOUR[,COLOUR...]", default=None,
+                        help="colours the palette must hold exactly, #rrggbb or #rrggbbaa, comma-separated; they "
+                             "count within k and k-means fits the others around them (fast engine only)")
+
+
+def check_keep_option(args):
+    """Refuse a bad --keep before any work (a colour that is none, more than k, with --palette or another engine)."""
+    if not args.keep:
+        return
+    from ..options import check_keep
+
+    if getattr(args, "palette", None):
+        raise UsageError("--keep does not apply with --palette: that palette is already fixed")
+    try:
+        check_keep(args.keep, args.k, args.engine)
+    except UsageError as exc:  # the library's messages say keep (its argument); here it is the option
+        raise UsageError(f"--{exc}" if str(exc).startswith("keep") else str(exc)) from None
+
+
 def open_source(args, source=None):
     """The command's input opened once (:func:`kcolors.io.open_input`), for every reader that needs it."""
     return open_input(args.input if source is None else source, max_bytes=args.max_input_mb * MB)

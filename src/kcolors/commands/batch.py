@@ -10,7 +10,7 @@ from ..batch import (DEFAULT_WORKER_TIMEOUT, NO_WORKER, OUTPUT_FORMATS, Batch, L
                      Terminated, check_report_path, default_time_limit, make_runner)
 from ..errors import InputError, UsageError
 from ..palette import Palette, palette_format
-from . import add_quantize_options, check_k, whole_number
+from . import add_keep_option, add_quantize_options, check_k, check_keep_option, whole_number
 
 
 def add_parser(sub):
@@ -52,6 +52,7 @@ def add_parser(sub):
     p.add_argument("--shared-palette", action="store_true",
                    help="fit one palette on the whole collection (summed histograms) and recolour every image with it")
     p.add_argument("--palette", metavar="FILE", help="recolour every image with this palette (.gpl .json .txt)")
+    add_keep_option(p)
     p.add_argument("--palette-out", metavar="FILE", help="save the shared palette (.gpl .json .txt)")
     p.add_argument("--report", metavar="FILE", help="write a row per file with its figures (.csv or .json)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary (failures still shown)")
@@ -61,7 +62,7 @@ def add_parser(sub):
 def run(args):
     palette = _check(args)
     settings = Settings(k=args.k, space=args.space, dither=args.dither, engine=args.engine, seed=args.seed,
-                        max_pixels=args.max_pixels, skip_if_larger=args.skip_if_larger)
+                        max_pixels=args.max_pixels, skip_if_larger=args.skip_if_larger, keep=args.keep)
     batch = Batch(args.inputs, args.outdir, settings, fmt=args.format, skip_existing=args.skip_existing,
                   force=args.force)
     for note in batch.notes:
@@ -122,6 +123,9 @@ def _check(args):
         raise UsageError("--palette gives the palette and --shared-palette fits one; choose one")
     if args.palette and args.engine != "fast":
         raise UsageError("--palette skips fitting, so --engine does not apply")
+    check_keep_option(args)
+    if args.keep and args.shared_palette:
+        raise UsageError("--keep does not apply with --shared-palette yet")
     if args.palette_out:
         if not args.shared_palette:
             raise UsageError("--palette-out saves the palette of --shared-palette; add that option")

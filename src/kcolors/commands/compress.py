@@ -15,7 +15,7 @@ from ..palette import PALETTE_EXTENSIONS, Palette, palette_format
 from ..quantize import quantize
 from ..sample import sample_path
 from ..sweep import check_targets, find_k, target_missed
-from . import add_quantize_options, check_k, open_source
+from . import add_keep_option, add_quantize_options, check_k, check_keep_option, open_source
 
 DEMO_FOLDER = Path("kcolors-demo")
 EPILOG = """examples:
@@ -42,6 +42,7 @@ def add_parser(sub):
     add_quantize_options(p)
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
     p.add_argument("--palette", metavar="FILE", help="recolour with this palette (.gpl .json .txt) instead of fitting")
+    add_keep_option(p)
     p.add_argument("--palette-out", metavar="FILE", help="also save the palette (.gpl .json .txt)")
     p.add_argument("--target-delta-e", type=float, default=None, metavar="DE",
                    help="choose the smallest k (up to 256; -k is then ignored) whose mean ΔE2000 is at most DE; "
@@ -167,7 +168,7 @@ def _refuse_whole_image_options(args, source, output, fmt, why):
     """True, or UsageError for the options that need the whole image in memory."""
     for given, what in ((args.dither, "--dither"), (args.target_delta_e is not None, "--target-delta-e"),
                         (args.target_psnr is not None, "--target-psnr"), (args.palette_out, "--palette-out"),
-                        (args.skip_if_larger, "--skip-if-larger"),
+                        (args.skip_if_larger, "--skip-if-larger"), (args.keep, "--keep"),
                         (args.engine == "sklearn", "--engine sklearn"),
                         (fmt != "PNG", f"{fmt} output"), (str(output) == "-", "-o - (standard output)")):
         if given:
@@ -201,6 +202,8 @@ def _flatten(args, source, fmt, palette, demo):
     if movie is not None:
         if targeted:
             raise UsageError(f"{source.name}: --target-delta-e and --target-psnr do not apply to animations; give -k")
+        if args.keep:
+            raise UsageError(f"{source.name}: --keep does not apply to animations yet")
         result, data = compress_animation(movie, args, fmt, palette)
         return result, data, len(movie.frames), None, None
     fits, missed = None, None
@@ -211,7 +214,7 @@ def _flatten(args, source, fmt, palette, demo):
         missed = None if met else target_missed(result, args)
     else:
         result = quantize(source, args.k, space=args.space, dither=args.dither, engine=args.engine,
-                          seed=args.seed, palette=palette, max_pixels=args.max_pixels)
+                          seed=args.seed, palette=palette, max_pixels=args.max_pixels, keep=args.keep)
     # libdeflate frees the GIL, so the PNG is compressed on one core while the other computes the figures.
     with ThreadPoolExecutor(max_workers=1) as pool:
         encoding = pool.submit(encode, result, fmt, icc=result.picture.icc)
@@ -234,6 +237,9 @@ def _check(args, source, output, force):
     if args.palette and (args.target_delta_e is not None or args.target_psnr is not None):
         raise UsageError("--palette fixes the colours, so a quality target does not apply")
     check_targets(args.target_delta_e, args.target_psnr)
+    check_keep_option(args)
+    if args.keep and (args.target_delta_e is not None or args.target_psnr is not None):
+        raise UsageError("--keep does not apply with a quality target yet; give -k")
     check_output(output, input_path=source, force=force)
     if args.palette_out:
         palette_format(args.palette_out)
