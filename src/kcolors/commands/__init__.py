@@ -13,6 +13,15 @@ from ..io import DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_PIXELS, open_input
 MB = 2**20
 
 
+class ExamplesFormatter(argparse.HelpFormatter):
+    """argparse's help, the description wrapped as usual, an epilog of examples kept line for line."""
+
+    def _fill_text(self, text, width, indent):
+        if text.startswith("example"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 def whole_number(text):
     """An int option (ranges are checked where the value is used, with a message naming the option)."""
     try:

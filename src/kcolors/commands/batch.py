@@ -10,7 +10,7 @@ from ..batch import (DEFAULT_WORKER_TIMEOUT, NO_WORKER, OUTPUT_FORMATS, Batch, L
                      Terminated, check_report_path, default_time_limit, make_runner)
 from ..errors import InputError, UsageError
 from ..palette import Palette, palette_format
-from . import add_keep_option, add_quantize_options, check_k, check_keep_option, whole_number
+from . import ExamplesFormatter, add_keep_option, add_quantize_options, check_k, check_keep_option, whole_number
 
 
 def add_parser(sub):
@@ -24,7 +24,7 @@ def add_parser(sub):
                "  kcolors batch 'shots/**/*.jpg' -o flat/ --format png --report report.csv\n"
                "  kcolors batch photos/ -o flat/ --shared-palette --palette-out shared.gpl\n"
                "  kcolors batch photos/ -o flat/ --skip-existing     (resume a stopped batch)",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=ExamplesFormatter)
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="image files, folders (searched recursively) and glob patterns (quote them: 'shots/**/*.png')")
     p.add_argument("-o", "--outdir", required=True, metavar="OUTDIR", help="folder for the outputs (made if needed)")

@@ -1,6 +1,5 @@
 """``kcolors compress``: flatten one image to k colours and write it."""
 
-import argparse
 import json
 import sys
 import time
@@ -15,7 +14,7 @@ from ..palette import PALETTE_EXTENSIONS, Palette, palette_format
 from ..quantize import quantize
 from ..sample import sample_path
 from ..sweep import check_targets, find_k, target_missed
-from . import add_keep_option, add_quantize_options, check_k, check_keep_option, open_source
+from . import ExamplesFormatter, add_keep_option, add_quantize_options, check_k, check_keep_option, open_source
 
 DEMO_FOLDER = Path("kcolors-demo")
 EPILOG = """examples:
@@ -31,7 +30,7 @@ def add_parser(sub):
     p = sub.add_parser("compress", help="flatten an image to k colours (the default command)",
                        description="Flatten an image to k colours with k-means and write it; PNG output is an "
                                    "indexed PNG with the smallest bit depth that holds k colours.",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=EPILOG, formatter_class=ExamplesFormatter)
     p.add_argument("input", nargs="?", help="image file, or - for stdin (default: a sample photograph); an animated "
                                             "GIF, WebP or PNG file stays animated, every frame flattened with one "
                                             "palette fitted on all of them, durations and loop count kept")

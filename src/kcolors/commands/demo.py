@@ -2,7 +2,7 @@
 
 import argparse
 
-from . import compress, whole_number
+from . import ExamplesFormatter, compress, whole_number
 
 
 def add_parser(sub):
@@ -11,7 +11,7 @@ def add_parser(sub):
                                    "write kcolors-demo/coffee-kK.png in the current folder, with the usual report. "
                                    "The demo rewrites its own file when run again (no -f needed).",
                        epilog="examples:\n  kcolors demo\n  kcolors demo -k 4",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=ExamplesFormatter)
     p.add_argument("-k", "--colors", dest="k", type=whole_number, default=16,
                    help="number of colours, 1-256 (default 16)")
     p.set_defaults(run=run)

@@ -1,12 +1,11 @@
 """``kcolors palette``: print an image's k-colour palette, save it, draw it as swatches."""
 
-import argparse
 import json
 import sys
 
 from ..palette import palette_format
 from ..quantize import quantize
-from . import add_quantize_options, check_k, open_source
+from . import ExamplesFormatter, add_quantize_options, check_k, open_source
 
 
 def add_parser(sub):
@@ -17,7 +16,7 @@ def add_parser(sub):
                               "  kcolors palette photo.jpg -k 8\n"
                               "  kcolors palette photo.jpg -k 8 -o swatch.png --palette-out photo.gpl\n"
                               "  kcolors palette --from photos/ -k 16 --json",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=ExamplesFormatter)
     p.add_argument("input", nargs="?", help="image file, or - for stdin")
     p.add_argument("--from", dest="from_dir", metavar="DIR", nargs="+",
                    help="the one palette of a whole collection: folders (searched recursively), files or patterns; "

@@ -14,7 +14,12 @@ import socket
 import sys
 
 from ..errors import UsageError
-from . import whole_number
+from . import ExamplesFormatter, whole_number
+
+EPILOG = """examples:
+  kcolors serve                        the page at http://127.0.0.1:8000/, the API under /api
+  kcolors serve --port 0 --open        a free port, the page opened in the browser
+  kcolors serve --host 0.0.0.0         open to the network (the addresses to open are printed)"""
 
 
 def add_parser(sub):
@@ -24,7 +29,8 @@ def add_parser(sub):
     p = sub.add_parser("serve", help="a web page to flatten images by hand (and its HTTP API)",
                        description="Serve a web page where you drop an image, move a k slider and download the "
                                    "PNG, with its API under /api (OpenAPI at /api/openapi.json). Everything is "
-                                   "served locally; nothing is fetched from the internet.")
+                                   "served locally; nothing is fetched from the internet.",
+                       epilog=EPILOG, formatter_class=ExamplesFormatter)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this computer only; 0.0.0.0 opens it to the "
                         "network)")
@@ -32,7 +38,7 @@ def add_parser(sub):
     p.add_argument("--max-upload-mb", type=_megabytes, default=defaults.max_upload_bytes / 2**20, metavar="MB",
                    help="largest upload accepted (default %(default)g MB); larger gets HTTP 413")
     p.add_argument("--max-pixels", type=_at_least(1), default=defaults.max_pixels, metavar="N",
-                   help="largest image decoded, in pixels (default %(default)s); larger gets HTTP 413")
+                   help=f"largest image decoded, in pixels (default {defaults.max_pixels:,}); larger gets HTTP 413")
     p.add_argument("--concurrency", "--workers", dest="concurrency", type=_at_least(1),
                    default=defaults.concurrency, metavar="N",
                    help="images processed at once, each in a worker process (default: the number of cores, "
@@ -46,7 +52,7 @@ def add_parser(sub):
                         "killed and the answer is HTTP 503")
     p.add_argument("--max-job-memory-mb", type=_memory_megabytes, default=defaults.max_job_memory / 2**20, metavar="MB",
                    help="memory one image may need, estimated from its header before decoding (default: a quarter "
-                        "of this machine's, %(default).0f MB); more gets HTTP 413")
+                        f"of this machine's, {defaults.max_job_memory / 2**20:,.0f} MB); more gets HTTP 413")
     p.add_argument("--max-connections", type=_at_least(1), default=defaults.max_connections, metavar="N",
                    help="open connections (default %(default)s); more are answered HTTP 503 and closed")
     p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
