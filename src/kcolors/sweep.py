@@ -309,13 +309,16 @@ def tail_delta_e(result, percentile=SUGGEST_PERCENTILE, *, sample=20_000, seed=0
         return 0.0
     if len(keep) > sample:
         keep = np.sort(np.random.default_rng(seed).choice(keep, size=sample, replace=False))
-    before, after = original[keep], result.rgb.reshape(-1, 3)[keep]
-    if picture.alpha is None and result.alpha is None:
+    # the sampled pixels' palette entries, looked up from the labels: no whole-image copy of the result
+    labels = result.labels.reshape(-1)[keep]
+    palette = result.as_palette()
+    before, after = original[keep], np.vstack([palette.rgb, np.zeros((1, 3), np.uint8)])[labels]
+    if picture.alpha is None and palette.alpha is None:
         distances = ciede2000(rgb2lab(before), rgb2lab(after))
     else:
         full = np.full(len(keep), 255, np.uint8)
         alpha0 = full if picture.alpha is None else picture.alpha.reshape(-1)[keep]
-        alpha1 = full if result.alpha is None else result.alpha.reshape(-1)[keep]
+        alpha1 = full if palette.alpha is None else np.append(palette.alpha, np.uint8(0))[labels]
         distances = np.mean([ciede2000(rgb2lab(composite(before, alpha0, bg)), rgb2lab(composite(after, alpha1, bg)))
                              for bg in BACKGROUNDS], axis=0)
     return float(np.percentile(distances, percentile))
