@@ -528,7 +528,8 @@ def test_sigterm_leaves_no_temporary_file(tmp_path):
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
         codes.add(proc.returncode)
-        assert proc.returncode in (0, 143), err
+        # -SIGTERM: the signal came before Python had started kcolors' handler (a loaded machine), before any work
+        assert proc.returncode in (0, 143, -signal.SIGTERM), err
         assert b"Traceback" not in err
         assert not part_files(tmp_path)
     assert 143 in codes  # at least one run was stopped part-way
