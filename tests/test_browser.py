@@ -283,6 +283,27 @@ def test_dithering_control_and_close_up(browser, server):
     page.close()
 
 
+def test_keep_colours(browser, server, tmp_path, gradient):
+    page = browser.new_page()
+    page.goto(server)
+    path = tmp_path / "ramp.png"
+    Image.fromarray(gradient).save(path)
+    page.set_input_files("#file", str(path))
+    page.wait_for_selector('#flattened[data-k="16"]', timeout=60_000)
+    set_k(page, 4)
+    page.fill("#keep", "#FFFFFF, #ff0000")
+    page.press("#keep", "Enter")
+    page.wait_for_selector("#palette .swatch.kept >> nth=1", timeout=60_000)
+    assert sorted(page.locator("#palette .swatch.kept .hex").all_text_contents()) == ["#ff0000", "#ffffff"]
+    colours = {c for _, c in shown_image(page, "#flattened").convert("RGB").getcolors()}
+    assert {(255, 255, 255), (255, 0, 0)} <= colours and len(colours) <= 4
+    page.fill("#keep", "#ffffff, red")
+    page.press("#keep", "Enter")
+    page.locator("#error", has_text="keep: 'red' is not a colour").wait_for(timeout=60_000)
+    assert page.is_disabled("#sweep")
+    page.close()
+
+
 def test_drop_an_image(browser, server, gradient):
     page = browser.new_page()
     page.goto(server)

@@ -201,6 +201,30 @@ def test_the_advertised_api_address_answers(client):
     assert client.get("/api/", follow_redirects=True).json() == body
 
 
+def test_the_sample_photo_is_served(client):
+    from kcolors.sample import sample_path
+
+    r = client.get("/sample.png")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert r.content == sample_path().read_bytes()
+    assert 'href="/api"' in client.get("/").text  # the page links the API's index
+
+
+def test_kept_colours_are_in_the_palette_exactly(client, photo):
+    import kcolors
+    from kcolors.encode import encode
+
+    r = post(client, photo, {"k": "4", "keep": " #FFFFFF, #ff0000 "})
+    assert r.status_code == 200, r.text
+    palette = json.loads(r.headers["x-kcolors-metrics"])["palette"]
+    assert len(palette) <= 4 and {"#ffffff", "#ff0000"} <= set(palette)
+    assert r.content == encode(kcolors.quantize(photo, 4, keep=["#ffffff", "#ff0000"]), "PNG")
+    assert post(client, photo, {"k": "4", "keep": ""}).content == post(client, photo, {"k": "4"}).content
+    spec = client.get("/api/openapi.json").json()
+    assert "keep" in spec["paths"]["/api/compress"]["post"]["requestBody"]["content"]["multipart/form-data"][
+        "schema"]["properties"]
+
+
 def test_each_dither_method_is_accepted_and_differs(client, photo):
     from kcolors.options import DITHER_METHODS
 
@@ -326,7 +350,9 @@ def test_an_image_over_the_pixel_limit_is_413(client):
     ({"dither": "1.5"}, "dither strength must be between 0 and 1, not 1.5"),
     ({"dither": "nan"}, "dither strength must be between 0 and 1, not nan"),
     ({"seed": "-1"}, "seed must be between 0 and 2147483647, not -1"),
-    ({"colors": "8"}, "unknown field 'colors'; the fields are image, k, space, dither, dither_method, seed"),
+    ({"colors": "8"}, "unknown field 'colors'; the fields are image, k, space, dither, dither_method, seed, keep"),
+    ({"keep": "#ffffff,blue"}, "keep: 'blue' is not a colour (#rrggbb, #rrggbbaa, or 3 or 4 integers 0-255)"),
+    ({"k": "2", "keep": "#ffffff,#000000,#ff0000"}, "keep has 3 colours but k is 2: kept colours count within k"),
     ({"dither_method": "atkinson"}, "dither_method must be one of selective, fs, ordered, not 'atkinson'"),
 ])
 def test_bad_fields_are_422(client, photo, fields, message):

@@ -5,7 +5,8 @@ Routes
 ``GET /``                      the page (``static/index.html``)
 ``GET /static/...``            its script and style sheet: nothing comes from the internet
 ``GET /sample.png``             the sample photograph (scikit-image's coffee), for the page's "Try a sample"
-``POST /api/compress``         multipart ``image`` + ``k``, ``space``, ``dither``, ``dither_method``, ``seed`` -> PNG;
+``POST /api/compress``         multipart ``image`` + ``k``, ``space``, ``dither``, ``dither_method``, ``seed``,
+                               ``keep`` -> PNG;
                                the figures in the ``X-Kcolors-Metrics`` header (JSON)
 ``POST /api/compress.json``    the same, answered as JSON: ``{"metrics": {...}, "png_base64": "..."}``
 ``POST /api/sweep``            multipart ``image`` + ``k`` (``2-15``), ... -> animated GIF or WebP

@@ -19,7 +19,7 @@ from ..colorspace import SPACES
 from ..encode import encode, indexed_image
 from ..errors import TooLargeError, UsageError
 from ..io import load_image, open_image
-from ..options import DITHER_METHODS, Dither, for_frames
+from ..options import DITHER_METHODS, Dither, check_keep, for_frames
 from ..quantize import MAX_K, quantize
 
 MB = 1024 * 1024
@@ -37,7 +37,7 @@ LOAD_BYTES = 30  # per pixel at full size, before a sweep scales the picture dow
 
 ANIMATION_FORMATS = {"gif": ("GIF", "image/gif"), "webp": ("WEBP", "image/webp")}
 MAX_SWEEP_FRAMES = 32
-COMPRESS_FIELDS = ("k", "space", "dither", "dither_method", "seed")
+COMPRESS_FIELDS = ("k", "space", "dither", "dither_method", "seed", "keep")
 SWEEP_FIELDS = ("k", "space", "dither", "dither_method", "seed", "format", "duration", "max_side")
 
 
@@ -49,6 +49,7 @@ class CompressOptions:
     space: str = "rgb"
     dither: float = 0.0  # a plain float (the selective method) or an options.Dither naming its method
     seed: int = 0
+    keep: tuple = ()  # locked colours, "#rrggbbaa" each: in the palette exactly (quantize's keep)
 
 
 @dataclass(frozen=True)
@@ -143,9 +144,16 @@ def _span(part):
     return int(low), int(high or low)
 
 
+def parse_keep(fields, k):
+    """``#rrggbb`` or ``#rrggbbaa`` colours, comma-separated, as a tuple of ``#rrggbbaa`` (none: empty)."""
+    kept = check_keep(fields.get("keep", "").strip() or None, k)  # UsageError naming a bad colour
+    return () if kept is None else tuple("#%02x%02x%02x%02x" % tuple(int(v) for v in c) for c in kept)
+
+
 def compress_options(fields):
-    return CompressOptions(k=parse_int(fields, "k", 16, 1, MAX_K), space=parse_space(fields),
-                           dither=parse_dither_method(fields), seed=parse_int(fields, "seed", 0, 0, 2**31 - 1))
+    k = parse_int(fields, "k", 16, 1, MAX_K)
+    return CompressOptions(k=k, space=parse_space(fields), dither=parse_dither_method(fields),
+                           seed=parse_int(fields, "seed", 0, 0, 2**31 - 1), keep=parse_keep(fields, k))
 
 
 def sweep_options(fields):
@@ -260,7 +268,8 @@ def compress(data, name, options, *, max_pixels, max_memory=None):
     """
     check_memory(data, name, "compress", options, max_memory, max_pixels)
     picture = load_image(_named(data, name), max_pixels=max_pixels)
-    result = quantize(picture, options.k, space=options.space, dither=options.dither, seed=options.seed)
+    result = quantize(picture, options.k, space=options.space, dither=options.dither, seed=options.seed,
+                      keep=list(options.keep) or None)
     png = encode(result, "PNG", icc=picture.icc)
     metrics = dict(result.metrics(), name=name, bytes_in=len(data), bytes_out=len(png),
                    dither=float(options.dither), dither_method=getattr(options.dither, "method", "selective"))

@@ -57,7 +57,11 @@ def openapi_document(settings):
         "properties": {"image": _COMMON_FIELDS["image"],
                        "k": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 16,
                              "description": "Number of colours"},
-                       **{key: _COMMON_FIELDS[key] for key in ("space", "dither", "dither_method", "seed")}}}}}}
+                       **{key: _COMMON_FIELDS[key] for key in ("space", "dither", "dither_method", "seed")},
+                       "keep": {"type": "string", "examples": ["#ffffff,#ff0000"],
+                                "description": "Locked colours, comma-separated #rrggbb or #rrggbbaa: in the "
+                                               "palette exactly, counted within k; k-means fits the others "
+                                               "around them"}}}}}}
     sweep_body = {"required": True, "content": {"multipart/form-data": {"schema": {
         "type": "object", "required": ["image"],
         "properties": {"image": _COMMON_FIELDS["image"],

@@ -18,6 +18,7 @@ const state = {
   points: [],         // [[r, g, b], ...] sampled from the original
   palette: [],        // [[r, g, b], ...] of the last result
   maxK: 256,          // from /api/health
+  keep: "",           // the keep box as last applied
   zoomAt: null,       // [x, y] on 0-1: the centre of the close-up (null: the picture's centre)
   yaw: -0.6, pitch: 0.45,
 };
@@ -123,6 +124,12 @@ function options() {
   return fields;
 }
 
+function keptColours() {
+  // The keep box as the palette writes colours ("#rrggbb", "#rrggbbaa"), to mark them; the server checks them.
+  return $("keep").value.split(",").map((c) => c.trim().toLowerCase()).filter(Boolean)
+    .map((c) => (c.startsWith("#") ? c : `#${c}`));
+}
+
 function plural(n, word) { return `${n} ${word}${n === 1 ? "" : "s"}`; }
 
 function schedule() {
@@ -206,6 +213,8 @@ async function compress() {
   const seq = ++state.seq;
   if (checkedK() === null) return;
   const opts = options();
+  const keep = $("keep").value.trim();
+  if (keep) opts.keep = keep;
   setStatus(`Flattening to ${plural(Number(opts.k), "colour")}…`);
   $("working").hidden = false;
   try {
@@ -262,6 +271,7 @@ async function sweep() {
   try {
     // The method chosen on the page, if any: the one whose grain the close-up shows (else the sweep's, ordered).
     const fields = { ...opts, k: "2-15", max_side: "640", format: "gif" };
+    delete fields.keep;  // the sweep has no locked colours
     const response = await fetch("/api/sweep", { method: "POST", body: formData(fields) });
     if (!response.ok) throw new Error(await errorMessage(response));
     const frames = JSON.parse(response.headers.get("X-Kcolors-Frames") || "[]");
@@ -285,10 +295,11 @@ async function sweep() {
 function showPalette(metrics) {
   $("palette-count").textContent = `(${plural(metrics.palette.length, "colour")})`;
   const list = $("palette");
+  const kept = new Set(keptColours().flatMap((c) => [c, c.length === 7 ? `${c}ff` : c, c.endsWith("ff") ? c.slice(0, 7) : c]));
   list.replaceChildren(...metrics.palette.map((hex, i) => {
     const item = document.createElement("li");
-    item.className = "swatch";
-    item.title = `${hex}: ${(100 * metrics.shares[i]).toFixed(2)} % of the pixels`;
+    item.className = kept.has(hex) ? "swatch kept" : "swatch";
+    item.title = `${hex}: ${(100 * metrics.shares[i]).toFixed(2)} % of the pixels${kept.has(hex) ? " (kept)" : ""}`;
     const chip = document.createElement("span");
     chip.className = "chip";
     chip.style.setProperty("--colour", hex);  // "#rrggbbaa" with alpha: drawn over a checkerboard
@@ -507,6 +518,13 @@ function init() {
   for (const radio of document.querySelectorAll('input[name="dither"]')) {
     radio.addEventListener("change", () => { showHelp(); schedule(); });
   }
+  const keepChanged = () => {  // on leaving the box or Enter (either or both): once for each new value
+    if ($("keep").value.trim() === state.keep) return;
+    state.keep = $("keep").value.trim();
+    compress();
+  };
+  $("keep").addEventListener("change", keepChanged);
+  $("keep").addEventListener("keydown", (e) => { if (e.key === "Enter") keepChanged(); });
   $("sweep").addEventListener("click", sweep);
   $("original").addEventListener("click", zoomOnClick);
   $("flattened").addEventListener("click", zoomOnClick);
