@@ -118,7 +118,7 @@ def _check(args):
     missing = [name for name in args.inputs if not glob.has_magic(name) and not os.path.lexists(name)]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise InputError(f"{missing[0]}: no such file or folder{more}; nothing was done")
+        raise InputError(f"{missing[0] or repr('')}: no such file or folder{more}; nothing was done")
     if args.palette and args.shared_palette:
         raise UsageError("--palette gives the palette and --shared-palette fits one; choose one")
     if args.palette and args.engine != "fast":
