@@ -270,7 +270,7 @@ def timed(folder, out, runner, settings, shared):
     shutil.rmtree(out, ignore_errors=True)
     batch = Batch([folder], out, settings)
     started = time.perf_counter()
-    batch.run(runner, shared=shared, quiet=True)
+    batch.run(runner, shared=shared, quiet=True, figures=False)  # as the command without --report
     seconds = time.perf_counter() - started
     assert batch.counts()["done"] == len(batch.jobs), batch.counts()
     return seconds
