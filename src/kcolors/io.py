@@ -305,6 +305,8 @@ def open_input(source, *, max_bytes=None):
         return _spooled(source, str(name), None, cap)
     if str(source) == "-":
         return _spooled(sys.stdin.buffer, "<stdin>", None, cap)
+    if not str(source):  # Path("") is the current folder
+        raise InputError("the input's name is empty: give an image file, or - for standard input")
     path = Path(source)
     try:
         info = os.stat(path)

@@ -101,7 +101,7 @@ class Source:
             try:
                 data = region.fetch(0, y, self.width, h)
             except _pyvips().Error as exc:
-                raise InputError(f"{self.path}: damaged or truncated image ({_reason(exc, self)})") from None
+                raise InputError(f"{self.path}: damaged or truncated image") from None
             strip = np.frombuffer(data, dtype).reshape(h, self.width, image.bands)
             yield (y, *self._converted(strip))
 
@@ -215,7 +215,7 @@ def _vips_open(source):
     try:
         image = loader(source.path, access="sequential", fail_on="error")
     except pyvips.Error as exc:
-        raise InputError(f"{source.path}: damaged or truncated image ({_reason(exc, source)})") from None
+        raise InputError(f"{source.path}: damaged or truncated image") from None
     if (image.width, image.height) != (source.width, source.height):
         raise InputError(f"{source.path}: libvips reads {image.width}x{image.height}, the header says "
                          f"{source.width}x{source.height}")

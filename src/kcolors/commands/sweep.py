@@ -47,7 +47,7 @@ def add_parser(sub):
     p.add_argument("--duration", type=whole_number, default=500, metavar="MS",
                    help="milliseconds each frame shows (default 500; GIF keeps hundredths of a second)")
     p.add_argument("--hold-last", type=whole_number, default=2000, metavar="MS",
-                   help="milliseconds the last frame (the original) shows (default 2000)")
+                   help="milliseconds the last frame (the original) shows (default 2,000)")
     p.add_argument("--loop", type=whole_number, default=0, metavar="N",
                    help="times to play the animation, 0 = forever (default 0)")
     p.add_argument("--label", action="store_true",
