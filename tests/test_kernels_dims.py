@@ -116,6 +116,7 @@ def assert_fixed_point(points, weights, centres, inertia):
 
 @pytest.mark.parametrize("n", [20_000, 70_000], ids=["whole-in-C", "stepped-with-threads"])
 def test_lloyd_reaches_a_fixed_point_in_4d(n, monkeypatch):
+    monkeypatch.setattr(kmeans, "SMALL_POINTS", 65_536)  # 70,000 points step by step, in Python
     assert (n <= kmeans.SMALL_POINTS) == (n <= kernels._PARALLEL_ABOVE)
     monkeypatch.setattr(kernels, "THREADS", 4)  # split the large search even on a small machine
     k = 12

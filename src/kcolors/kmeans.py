@@ -39,8 +39,10 @@ START_MAX_POINTS = 16_384
 LEVEL_GROWTH = 1.5
 # Lloyd's iterations stop when the centres' squared moves add up to this times the data's variance.
 DEFAULT_TOL = 1e-4
-# Lloyd runs on at most this many points go whole in C (the Python loop's overhead would dominate).
-SMALL_POINTS = 65_536
+# Lloyd runs on at most this many points go whole in C, with Yinyang bounds (beyond, step by step with
+# Hamerly's, the search split over threads). Measured at k = 256: 6 MP cut-out 0.70 -> 0.57 s at 131,072
+# (a 4-D level of ~90,000 points), the opaque photos unchanged; the bounds cost 136 bytes a point.
+SMALL_POINTS = 131_072
 # Levels with more points than this run at most CAPPED_ITERATIONS iterations.
 CAPPED_ABOVE = 100_000
 CAPPED_ITERATIONS = 4
