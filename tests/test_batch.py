@@ -367,15 +367,7 @@ def test_collection_palette_in_process(tmp_path):
     assert np.array_equal(palette.colors, kcolors.quantize(concatenated(sources), 5).palette)
 
 
-# --------------------------------------------------------------------------- a real Dask cluster
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None, silence_logs=40) as local:
-        yield local
+# ------------------------------------------------------ a real Dask cluster (the `cluster` fixture: conftest.py)
 
 
 def test_dask_batch_of_22_images_with_a_corrupt_file_and_a_non_image(tmp_path, cluster):

@@ -190,13 +190,18 @@ def test_after_an_error_nothing_stale_is_offered(browser, small_server, tmp_path
     page.close()
 
 
-def test_k_box_and_slider_agree(browser, server, tmp_path, gradient):
+def page_with(browser, server, path, image):
+    """A new page with ``image`` saved at ``path`` uploaded and flattened at the default k = 16."""
     page = browser.new_page()
     page.goto(server)
-    path = tmp_path / "ramp.png"
-    Image.fromarray(gradient).save(path)
+    Image.fromarray(image).save(path)
     page.set_input_files("#file", str(path))
     page.wait_for_selector('#flattened[data-k="16"]', timeout=60_000)
+    return page
+
+
+def test_k_box_and_slider_agree(browser, server, tmp_path, gradient):
+    page = page_with(browser, server, tmp_path / "ramp.png", gradient)
     assert page.input_value("#k-range") == str(slider_position(16))
     set_k(page, 1)
     assert page.input_value("#k-range") == "0"
@@ -284,12 +289,7 @@ def test_dithering_control_and_close_up(browser, server):
 
 
 def test_keep_colours(browser, server, tmp_path, gradient):
-    page = browser.new_page()
-    page.goto(server)
-    path = tmp_path / "ramp.png"
-    Image.fromarray(gradient).save(path)
-    page.set_input_files("#file", str(path))
-    page.wait_for_selector('#flattened[data-k="16"]', timeout=60_000)
+    page = page_with(browser, server, tmp_path / "ramp.png", gradient)
     set_k(page, 4)
     page.fill("#keep", "#FFFFFF, #ff0000")
     page.press("#keep", "Enter")

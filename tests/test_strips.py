@@ -237,15 +237,7 @@ def test_plain_compress_does_not_import_pyvips(photo, tmp_path):
     assert (tmp_path / "o.png").exists()
 
 
-# --------------------------------------------------------------------------- a Dask cluster
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None, silence_logs=40) as local:
-        yield local
+# ----------------------------------------------------------- a Dask cluster (the `cluster` fixture: conftest.py)
 
 
 def test_dask_bands_give_the_same_png(photo, cutout, tmp_path, cluster):
