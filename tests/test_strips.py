@@ -17,7 +17,7 @@ from PIL import Image
 from kcolors import huge, pngstream, strips
 from kcolors.errors import TooLargeError
 
-from conftest import run_cli, shared_image
+from conftest import SHARED_IMAGES, run_cli, shared_image
 
 STRIP_PIXELS = "5000"  # a few rows of a small image a strip
 
@@ -27,18 +27,31 @@ def small_strips(monkeypatch):
     monkeypatch.setenv("KCOLORS_STRIP_PIXELS", STRIP_PIXELS)
 
 
+def photo_crop(name, box):
+    """A crop of a real photograph (thousands of colours), or where ../shared/images is absent a made one
+    of the same size: ramps with noise, also thousands of colours (the comparisons hold for any picture)."""
+    path = SHARED_IMAGES / name
+    if path.is_file():
+        return np.asarray(Image.open(path).convert("RGB").crop(box))
+    w, h = box[2] - box[0], box[3] - box[1]
+    y, x = np.mgrid[0:h, 0:w]
+    noise = np.random.default_rng(len(name)).normal(0, 12, (h, w, 3))
+    return np.clip(np.stack([x * 255 / w, y * 255 / h, 128 + 100 * np.sin(x / 17 + y / 23)], axis=2) + noise,
+                   0, 255).astype(np.uint8)
+
+
 @pytest.fixture
 def photo(tmp_path):
-    """A 300x200 crop of a real photograph (thousands of colours) as a PNG."""
+    """A 300x200 crop of a photograph as a PNG."""
     path = tmp_path / "photo.png"
-    Image.open(shared_image("kodim05.png")).crop((100, 100, 400, 300)).save(path)
+    Image.fromarray(photo_crop("kodim05.png", (100, 100, 400, 300))).save(path)
     return path
 
 
 @pytest.fixture
 def cutout(tmp_path):
     """A photograph with transparent, translucent (a feathered edge) and opaque parts, as an RGBA PNG."""
-    rgb = np.asarray(Image.open(shared_image("kodim03.png")).crop((200, 100, 440, 260)).convert("RGB"))
+    rgb = photo_crop("kodim03.png", (200, 100, 440, 260))
     h, w = rgb.shape[:2]
     y, x = np.mgrid[0:h, 0:w]
     distance = np.hypot(x - w / 2, y - h / 2)
