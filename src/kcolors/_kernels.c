@@ -1013,7 +1013,7 @@ static const double BAYER8[64] = {
     15, 47,  7, 39, 13, 45,  5, 37, 63, 31, 55, 23, 61, 29, 53, 21};
 
 TEMPLATE void dither_rows_dim(const double *P, Py_ssize_t r, Py_ssize_t w, const uint8_t *K, const Palette *pal,
-                              const double *centres, double strength, int method, Py_ssize_t y0, int32_t outside,
+                              double strength, int method, Py_ssize_t y0, int32_t outside,
                               double *carry, uint8_t *L8, int32_t *L32, int32_t *near, double *band, const int dim)
 {
     double *owed = carry, *next = carry + w * dim; /* error owed to this row, and to the next */
@@ -1121,17 +1121,17 @@ TEMPLATE void dither_rows_dim(const double *P, Py_ssize_t r, Py_ssize_t w, const
 }
 
 static void dither_rows3(const double *P, Py_ssize_t r, Py_ssize_t w, const uint8_t *K, const Palette *pal,
-                         const double *centres, double strength, int method, Py_ssize_t y0, int32_t outside,
+                         double strength, int method, Py_ssize_t y0, int32_t outside,
                          double *carry, uint8_t *L8, int32_t *L32, int32_t *near, double *band)
 {
-    dither_rows_dim(P, r, w, K, pal, centres, strength, method, y0, outside, carry, L8, L32, near, band, 3);
+    dither_rows_dim(P, r, w, K, pal, strength, method, y0, outside, carry, L8, L32, near, band, 3);
 }
 
 static void dither_rows4(const double *P, Py_ssize_t r, Py_ssize_t w, const uint8_t *K, const Palette *pal,
-                         const double *centres, double strength, int method, Py_ssize_t y0, int32_t outside,
+                         double strength, int method, Py_ssize_t y0, int32_t outside,
                          double *carry, uint8_t *L8, int32_t *L32, int32_t *near, double *band)
 {
-    dither_rows_dim(P, r, w, K, pal, centres, strength, method, y0, outside, carry, L8, L32, near, band, 4);
+    dither_rows_dim(P, r, w, K, pal, strength, method, y0, outside, carry, L8, L32, near, band, 4);
 }
 
 static PyObject *dither_rows(PyObject *self, PyObject *args)
@@ -1191,8 +1191,8 @@ static PyObject *dither_rows(PyObject *self, PyObject *args)
         int32_t *L32 = width_bytes == 4 ? lab.buf : NULL;
         const uint8_t *K = has_kind ? kind.buf : NULL;
         Py_BEGIN_ALLOW_THREADS
-        if (dim == 3) dither_rows3(pts.buf, r, width, K, &pal, C, strength, method, y0, outside, carry.buf, L8, L32, near, band);
-        else dither_rows4(pts.buf, r, width, K, &pal, C, strength, method, y0, outside, carry.buf, L8, L32, near, band);
+        if (dim == 3) dither_rows3(pts.buf, r, width, K, &pal, strength, method, y0, outside, carry.buf, L8, L32, near, band);
+        else dither_rows4(pts.buf, r, width, K, &pal, strength, method, y0, outside, carry.buf, L8, L32, near, band);
         Py_END_ALLOW_THREADS
     }
     search_free(&all); search_free(&opaque); free(solid_cent); free(near); free(band);

@@ -223,9 +223,9 @@ def _pool_sparse(coords, points, weights, bits):
     """As :func:`_pool` for colour-and-alpha cubes, too many (2**24 at 6 bits) for dense tables of sums.
 
     Four coordinates of at most 6 bits make a 24-bit key, which the compiled
-    2**24-entry table of :func:`kernels.distinct_colors` counts in one pass
-    (fed as three bytes); wider keys are sorted. Both give the cubes in
-    ascending key order.
+    colour set of :func:`kernels.distinct_colors` counts in one pass (fed as
+    three bytes); wider keys are sorted. Both give the cubes in ascending key
+    order.
     """
     keys = (((coords[:, 0] << bits | coords[:, 1]) << bits | coords[:, 2]) << bits) | coords[:, 3]
     if 4 * bits <= 24:

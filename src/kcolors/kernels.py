@@ -152,8 +152,9 @@ class ColourSet:
             tallies = [counts] * len(chunks)
         else:
             tallies = [np.zeros_like(counts) for _ in chunks]  # one each: threads must not add into one
-        _map(_kernels.colour_rows, [(rgb[part], None if mask is None else mask[part], need, self.bits,
-                                     self.prefix, table, None if out is None else out[part], tally) for part, tally in zip(chunks, tallies)])
+        _map(_kernels.colour_rows, [(rgb[part], None if mask is None else mask[part], need, self.bits, self.prefix,
+                                     table, None if out is None else out[part], tally)
+                                    for part, tally in zip(chunks, tallies)])
         if counts is not None and len(chunks) > 1:
             counts += sum(tallies)
         return out
@@ -264,8 +265,7 @@ def png_rows(indices, bits):
     row = 1 + (w * bits + 7) // 8
     out = bytearray(h * row)
     view = memoryview(out)
-    parts = [part for part in _pixel_chunks(h * w) if part.stop > part.start]
-    rows = np.linspace(0, h, len(parts) + 1).astype(int)  # split by whole rows, a share per thread
+    rows = np.linspace(0, h, len(_pixel_chunks(h * w)) + 1).astype(int)  # whole rows, a share per thread
     _map(_kernels.png_rows, [(indices[a:b], w, int(bits), view[a * row: b * row])
                              for a, b in zip(rows[:-1], rows[1:])])
     return out

@@ -1,8 +1,8 @@
 """Recolouring: each pixel to its nearest palette colour, exactly, or with dithering.
 
 The nearest-colour search runs once per distinct colour of the histogram and is spread to the
-pixels through the picture's :class:`~kcolors.histogram.PixelRows`; dithering, whose choice depends on the error carried from the
-neighbours, runs per pixel. :func:`recolour` puts them together into a
+pixels through the picture's :class:`~kcolors.histogram.PixelRows`; dithering, whose choice depends
+on the error carried from the neighbours, runs per pixel. :func:`recolour` puts them together into a
 :class:`~kcolors.result.Quantization`, for fitted and given palettes alike.
 """
 
@@ -82,6 +82,8 @@ def dithered_labels(picture, palette, dither, clear=-1):
     if len(palette) == 0 or (solid is not None and len(solid) == 0):  # nothing visible: all transparent
         labels[:] = clear
         return labels
+    method = dither_method(dither)
+    strength = float(dither) * (SELECTIVE_FULL if method == "selective" else 1.0)
     rows = max(1, DITHER_STRIP_PIXELS // max(w, 1))
     carry = np.zeros((2, w, entries.shape[1]))
     for top in range(0, h, rows):
@@ -96,8 +98,6 @@ def dithered_labels(picture, palette, dither, clear=-1):
             kind = np.where(inner == 0, 0, np.where(inner == 255, 2, 1)).astype(np.uint8)
         else:
             points, kind = to_space(rgb, palette.space), None
-        method = dither_method(dither)
-        strength = float(dither) * (SELECTIVE_FULL if method == "selective" else 1.0)
         kernels.dither_rows(points, w, kind, entries, solid, strength, method, top, clear if clear >= 0 else -1,
                             carry, labels[top:bottom], SELECTIVE_BAND)
     return labels
