@@ -286,6 +286,12 @@ class Input:
         self.close()
 
 
+def refuse_empty_name(source):
+    """InputError for an input named "" (which Path would take for the current folder)."""
+    if not str(source):
+        raise InputError("the input's name is empty: give an image file, or - for standard input")
+
+
 def open_input(source, *, max_bytes=None):
     """Open ``source`` once, for every reader that needs it (the animation check, the decoder).
 
@@ -305,8 +311,7 @@ def open_input(source, *, max_bytes=None):
         return _spooled(source, str(name), None, cap)
     if str(source) == "-":
         return _spooled(sys.stdin.buffer, "<stdin>", None, cap)
-    if not str(source):  # Path("") is the current folder
-        raise InputError("the input's name is empty: give an image file, or - for standard input")
+    refuse_empty_name(source)
     path = Path(source)
     try:
         info = os.stat(path)

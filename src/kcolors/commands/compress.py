@@ -8,7 +8,8 @@ from pathlib import Path
 
 from ..encode import encode
 from ..animation import compress_animation, read_animation
-from ..errors import InputError, LargerError, QualityError, UsageError
+from ..errors import LargerError, QualityError, UsageError
+from ..io import refuse_empty_name
 from ..output import check_output, output_format, print_line, write_files
 from ..palette import PALETTE_EXTENSIONS, Palette, palette_format
 from ..quantize import quantize
@@ -84,8 +85,8 @@ def output_folder(output):
 
 def run(args):
     started = time.perf_counter()
-    if args.input == "":
-        raise InputError("the input's name is empty: give an image file, or - for standard input")
+    if args.input is not None:
+        refuse_empty_name(args.input)  # before INPUT-kK.png is made of its name
     demo = args.input is None
     source = sample_path() if demo else args.input
     targeted = args.target_delta_e is not None or args.target_psnr is not None
