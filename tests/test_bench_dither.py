@@ -101,3 +101,12 @@ def test_flicker_counts_changes_in_flat_areas_only(image):
     drift[:, :10] = 104  # the flat part stays flat, in another colour: no pattern change
     moved, de = bench_dither.flicker([a, drift], mask)
     assert moved < 0.5 and de > 0
+
+
+def test_frontier_margins_count_better_as_positive_on_every_measure():
+    dither_frontier = pytest.importorskip("dither_frontier")
+    best = {"psnr": 30.0, "ssim": 0.90, "bde": 2.0}
+    better = dither_frontier.margins({"psnr": 31.0, "ssim": 0.91, "bde": 1.9}, best)
+    assert better == pytest.approx({"psnr": 1.0, "ssim": 1.0, "bde": 1.0})
+    worse = dither_frontier.margins({"psnr": 29.5, "ssim": 0.88, "bde": 2.3}, best)
+    assert worse == pytest.approx({"psnr": -0.5, "ssim": -2.0, "bde": -3.0})
