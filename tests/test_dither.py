@@ -84,8 +84,10 @@ def test_ordered_pattern_depends_only_on_colour_and_place():
 
 
 def changed(image, dither, columns):
-    """Share of pixels in ``columns`` that dithering gives another colour than plain recolouring."""
-    plain, dithered = quantize(image, 8).rgb[:, columns], quantize(image, 8, dither=dither).rgb[:, columns]
+    """Share of pixels in ``columns`` that dithering gives another colour than plain recolouring, with one
+    palette (a dithered fit weighs the pixels otherwise: see the tests below)."""
+    palette = quantize(image, 8).as_palette()
+    plain, dithered = palette.remap(image).rgb[:, columns], palette.remap(image, dither=dither).rgb[:, columns]
     return np.mean((plain != dithered).any(axis=2))
 
 
@@ -134,3 +136,48 @@ def test_command_line_dither_method(tmp_path):
     assert len({outputs[name].tobytes() for name in outputs}) == 4  # --dither-method alone dithers too
     done = run_cli(str(source), "--dither-method", "random", "-o", str(tmp_path / "x.png"))
     assert done.returncode == 2 and "invalid choice" in done.stderr
+
+
+def test_a_dithered_fit_weighs_smooth_pixels_fully_and_texture_down_to_the_floor():
+    from kcolors.quantize import TEXTURE_WEIGHT, weighed_for_dithering
+    from kcolors.io import load_image
+
+    flat = load_image(np.full((20, 30, 3), 90, np.uint8))
+    assert weighed_for_dithering(flat).counts.tolist() == [600.0]  # no texture: every pixel counts 1
+    picture = load_image(smooth_photo())
+    plain, _ = picture.histogram()
+    weighed = weighed_for_dithering(picture)
+    assert np.array_equal(weighed.colors, plain.colors)
+    assert np.all(weighed.counts <= plain.counts + 1e-9)
+    assert np.all(weighed.counts >= TEXTURE_WEIGHT * plain.counts - 1e-9)
+    # the noisy half counts for much less than its pixels; the gradient half nearly all of them
+    h, w = picture.rgb.shape[:2]
+    left = np.isin(plain.colors.view("V3").ravel(), picture.rgb[:, : w // 2 - 1].reshape(-1, 3).view("V3").ravel())
+    assert weighed.counts[left].sum() > 0.75 * plain.counts[left].sum()  # a steep ramp varies a little
+    assert weighed.counts[~left].sum() < 0.4 * plain.counts[~left].sum()
+
+
+def test_a_dithered_quantize_spends_more_colours_on_the_smooth_half():
+    image = smooth_photo()
+    plain, dithered = quantize(image, 16), quantize(image, 16, dither=1.0)
+    assert not np.array_equal(plain.palette, dithered.palette)
+
+    def colours_used_on_the_gradient(result):
+        return len(np.unique(result.labels[:, : image.shape[1] // 2 - 4]))
+
+    assert colours_used_on_the_gradient(dithered) > colours_used_on_the_gradient(plain)
+    # a given palette is used as given: nothing is fitted
+    given = Palette(plain.palette)
+    assert np.array_equal(np.sort(quantize(image, 16, palette=given, dither=1.0).palette, axis=0),
+                          np.sort(plain.palette, axis=0))
+
+
+def test_weights_are_for_opaque_pictures_only():
+    from kcolors.io import load_image
+
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[..., 3] = 255
+    rgba[0, 0, 3] = 0
+    _, rows = load_image(rgba).histogram()
+    with pytest.raises(ValueError):
+        rows.add_weights(0, np.ones(16), np.zeros(2))

@@ -197,6 +197,14 @@ class PixelRows:
         """(...) int32: each pixel's row, -1 where it was not counted."""
         return self.labels(np.arange(self.size, dtype=np.int32), -1)
 
+    def add_weights(self, start, weights, sums):
+        """Add the ``weights`` of the pixels ``start`` to ``start + len(weights)`` (in the image's order)
+        to ``sums`` ((M,) float64) at their rows. Opaque images only (no mask, no translucent pixels)."""
+        if self._mask is not None or self._translucent is not None:
+            raise ValueError("add_weights: only for images without transparency")
+        rows = self._colours.rows(self._flat[start:start + len(weights)])
+        sums += np.bincount(rows, weights, minlength=len(sums))
+
 
 def _cube_keys(coords, bits):
     """One integer per row of (n, 3|4) cube coordinates below 2**bits, ascending in the order _pool gives."""
