@@ -139,7 +139,8 @@ def test_command_line_dither_method(tmp_path):
 
 
 def test_a_dithered_fit_weighs_smooth_pixels_fully_and_texture_down_to_the_floor():
-    from kcolors.quantize import TEXTURE_WEIGHT, weighed_for_dithering
+    from kcolors.quantize import weighed_for_dithering
+    from kcolors.remap import TEXTURE_WEIGHT
     from kcolors.io import load_image
 
     flat = load_image(np.full((20, 30, 3), 90, np.uint8))
@@ -181,3 +182,46 @@ def test_weights_are_for_opaque_pictures_only():
     _, rows = load_image(rgba).histogram()
     with pytest.raises(ValueError):
         rows.add_weights(0, np.ones(16), np.zeros(2))
+
+
+def objective(image, colours, labels, weight):
+    """What the refinement lowers: the error of the image blurred (its Gaussian, as remap builds it) plus
+    ``weight`` times each pixel's own squared error."""
+    from scipy.ndimage import convolve1d
+
+    error = image.astype(float) - colours.astype(float)[labels]
+    g = np.exp(-np.arange(-4, 5) ** 2 / (2 * remap.BLUR_SIGMA**2))
+    g /= g.sum()
+    blurred = convolve1d(convolve1d(error, g, axis=0, mode="constant"), g, axis=1, mode="constant")
+    return (blurred**2).sum() + weight * (error**2).sum()
+
+
+def test_refinement_lowers_blurred_plus_pixel_error_and_changes_only_its_rows():
+    image = smooth_photo(48, 64)
+    palette = quantize(image, 8).as_palette()
+    picture = kcolors.io.load_image(image)
+    labels = remap.dithered_labels(picture, palette, Dither(1.0, "fs"))
+    before = labels.copy()
+    points = image.reshape(-1, 3).astype(np.float64)
+    weights = np.full(20 * 64, 0.2)
+    nearest = remap.nearest_rows(picture, palette)(10, 30)
+    kcolors.kernels.refine_rows(points, 64, 10, 30, palette.colors.astype(np.float64), labels, weights,
+                                remap.blur_autocorrelation(), 3, nearest)
+    assert np.array_equal(labels[:10], before[:10]) and np.array_equal(labels[30:], before[30:])
+    assert not np.array_equal(labels[10:30], before[10:30])
+    assert objective(image, palette.colors, labels, 0.2) < objective(image, palette.colors, before, 0.2)
+
+
+def test_refinement_leaves_an_exact_match_alone_and_refuses_mismatched_arrays():
+    colours = np.array([[10, 20, 30], [200, 100, 50]], np.uint8)
+    image = np.where((np.arange(16)[None, :, None] < 8), colours[0], colours[1]).repeat(12, axis=0).astype(np.uint8)
+    labels = (np.arange(16)[None, :] >= 8).repeat(12, axis=0).astype(np.uint8)
+    start = labels.copy()
+    args = (image.reshape(-1, 3).astype(np.float64), 16, 0, 12, colours.astype(np.float64))
+    kcolors.kernels.refine_rows(*args, labels, np.full(12 * 16, 0.2), remap.blur_autocorrelation(), 3)
+    assert np.array_equal(labels, start)  # every pixel already exact: nothing lowers the error
+    with pytest.raises(ValueError):
+        kcolors.kernels.refine_rows(*args, labels, np.full(5, 0.2), remap.blur_autocorrelation(), 3)
+    with pytest.raises(ValueError):
+        kcolors.kernels.refine_rows(*args, np.full((12, 16), 7, np.uint8), np.full(12 * 16, 0.2),
+                                    remap.blur_autocorrelation(), 3)

@@ -8,7 +8,7 @@
  * assign, lloyd and kmeanspp take points of dimension D = 3 (colours) or
  * D = 4 (premultiplied colour and alpha), read from the buffers' lengths,
  * which they check (ValueError unless D is 3 or 4 and the arrays agree);
- * the colour_* kernels are RGB only; dither_rows takes either.
+ * the colour_* kernels and refine_rows are RGB only (3 coordinates); dither_rows takes either.
  *
  *   colour_bits, colour_ranks, colour_rows
  *                    the exact colour histogram of 8-bit RGB pixels, and
@@ -20,6 +20,8 @@
  *   dither_rows      dithering onto a fixed palette a strip of rows at a time:
  *                    selective or classic error diffusion, or an ordered pattern,
  *                    on colours or colour with alpha (under the rules of transparency)
+ *   refine_rows      dithered labels improved by direct search: the blurred error
+ *                    and each pixel's own error, traded
  *   png_rows         an indexed PNG's raw rows: filter byte and packed indices
  */
 #define PY_SSIZE_T_CLEAN
@@ -960,7 +962,8 @@ static PyObject *kmeanspp(PyObject *self, PyObject *args)
 /* dither_rows(points f64[(r+2)*w*D], width, kind u8[r*w] or None,           */
 /*             centres f64[k*D], solid i32[m] or None, axis f64[D],          */
 /*             strength, method, y0, outside, carry f64[2*w*D] in/out,       */
-/*             labels out u8[r*w] or i32[r*w], band constant B)             */
+/*             labels out u8[r*w] or i32[r*w], band constant B,             */
+/*             nearest i32[(r+2)*w] or None)                                 */
 /* Error diffusion (serpentine Floyd-Steinberg) or an ordered pattern over a */
 /* strip of r rows, in the space the palette was fitted in. `points` holds   */
 /* the strip with one row of context above and below (the edge rows repeated */
@@ -968,7 +971,9 @@ static PyObject *kmeanspp(PyObject *self, PyObject *args)
 /* neighbours. `carry` holds the error owed to the strip's first row and is  */
 /* left holding the error owed to the next strip's, so an image is dithered  */
 /* a strip at a time in little memory. y0 is the strip's first row in the    */
-/* image (scan direction, pattern phase).                                    */
+/* image (scan direction, pattern phase). `nearest` (opaque pixels only):   */
+/* each pixel's undithered colour, given, for the selective method's bands */
+/* (searched for if None).                                                   */
 /*                                                                           */
 /* kind (None: every pixel opaque colour): 0 fully transparent (label        */
 /* `outside`; takes and passes no error), 1 translucent (any centre), 2      */
@@ -1014,13 +1019,17 @@ static const double BAYER8[64] = {
 
 TEMPLATE void dither_rows_dim(const double *P, Py_ssize_t r, Py_ssize_t w, const uint8_t *K, const Palette *pal,
                               double strength, int method, Py_ssize_t y0, int32_t outside,
-                              double *carry, uint8_t *L8, int32_t *L32, int32_t *near, double *band, const int dim)
+                              double *carry, uint8_t *L8, int32_t *L32, int32_t *near, double *band,
+                              const int32_t *nearest, const int dim)
 {
     double *owed = carry, *next = carry + w * dim; /* error owed to this row, and to the next */
     double full = dim == 4 ? pal->opaque->cent[3] : 0.0; /* the alpha coordinate of an opaque point */
     Py_ssize_t hint[2] = {-1, -1}, hint0[2] = {-1, -1};
     int32_t *near_up = near, *near_row = near + w, *near_down = near + 2 * w; /* undithered nearest, 3 rows */
-    if (method == DITHER_SELECTIVE)
+    if (method == DITHER_SELECTIVE && nearest) {
+        memcpy(near_up, nearest, sizeof(int32_t) * w);
+        memcpy(near_row, nearest + w, sizeof(int32_t) * w);
+    } else if (method == DITHER_SELECTIVE)
         for (Py_ssize_t row = 0; row < 2; row++)
             for (Py_ssize_t x = 0; x < w; x++) {
                 const double *c;
@@ -1031,7 +1040,9 @@ TEMPLATE void dither_rows_dim(const double *P, Py_ssize_t r, Py_ssize_t w, const
     for (Py_ssize_t y = 0; y < r; y++) {
         const double *here = P + dim * ((y + 1) * w), *below = P + dim * ((y + 2) * w);
         const uint8_t *kinds = K ? K + y * w : NULL;
-        if (method == DITHER_SELECTIVE)
+        if (method == DITHER_SELECTIVE && nearest)
+            memcpy(near_down, nearest + (y + 2) * w, sizeof(int32_t) * w);
+        else if (method == DITHER_SELECTIVE)
             for (Py_ssize_t x = 0; x < w; x++) {
                 const double *c;
                 int k = kinds ? (y + 1 < r ? kinds[w + x] : kinds[x]) : 2;
@@ -1122,33 +1133,36 @@ TEMPLATE void dither_rows_dim(const double *P, Py_ssize_t r, Py_ssize_t w, const
 
 static void dither_rows3(const double *P, Py_ssize_t r, Py_ssize_t w, const uint8_t *K, const Palette *pal,
                          double strength, int method, Py_ssize_t y0, int32_t outside,
-                         double *carry, uint8_t *L8, int32_t *L32, int32_t *near, double *band)
+                         double *carry, uint8_t *L8, int32_t *L32, int32_t *near, double *band,
+                         const int32_t *nearest)
 {
-    dither_rows_dim(P, r, w, K, pal, strength, method, y0, outside, carry, L8, L32, near, band, 3);
+    dither_rows_dim(P, r, w, K, pal, strength, method, y0, outside, carry, L8, L32, near, band, nearest, 3);
 }
 
 static void dither_rows4(const double *P, Py_ssize_t r, Py_ssize_t w, const uint8_t *K, const Palette *pal,
                          double strength, int method, Py_ssize_t y0, int32_t outside,
-                         double *carry, uint8_t *L8, int32_t *L32, int32_t *near, double *band)
+                         double *carry, uint8_t *L8, int32_t *L32, int32_t *near, double *band,
+                         const int32_t *nearest)
 {
-    dither_rows_dim(P, r, w, K, pal, strength, method, y0, outside, carry, L8, L32, near, band, 4);
+    dither_rows_dim(P, r, w, K, pal, strength, method, y0, outside, carry, L8, L32, near, band, nearest, 4);
 }
 
 static PyObject *dither_rows(PyObject *self, PyObject *args)
 {
-    PyObject *o_pts, *o_kind, *o_cent, *o_solid, *o_axis, *o_carry, *o_lab;
+    PyObject *o_pts, *o_kind, *o_cent, *o_solid, *o_axis, *o_carry, *o_lab, *o_near;
     Py_ssize_t width, y0;
     double strength, band_constant;
     int method, outside;
-    if (!PyArg_ParseTuple(args, "OnOOOOdiniOOd", &o_pts, &width, &o_kind, &o_cent, &o_solid, &o_axis,
-                          &strength, &method, &y0, &outside, &o_carry, &o_lab, &band_constant))
+    if (!PyArg_ParseTuple(args, "OnOOOOdiniOOdO", &o_pts, &width, &o_kind, &o_cent, &o_solid, &o_axis,
+                          &strength, &method, &y0, &outside, &o_carry, &o_lab, &band_constant, &o_near))
         return NULL;
-    Py_buffer pts = {0}, kind = {0}, cent = {0}, solid = {0}, axis = {0}, carry = {0}, lab = {0};
-    int has_kind = o_kind != Py_None, has_solid = o_solid != Py_None;
+    Py_buffer pts = {0}, kind = {0}, cent = {0}, solid = {0}, axis = {0}, carry = {0}, lab = {0}, given = {0};
+    int has_kind = o_kind != Py_None, has_solid = o_solid != Py_None, has_near = o_near != Py_None;
     int ok = get_buf(o_pts, &pts, 0, "points") == 0 && get_buf(o_cent, &cent, 0, "centres") == 0
              && get_buf(o_axis, &axis, 0, "axis") == 0 && get_buf(o_carry, &carry, 1, "carry") == 0
              && get_buf(o_lab, &lab, 1, "labels") == 0 && (!has_kind || get_buf(o_kind, &kind, 0, "kind") == 0)
-             && (!has_solid || get_buf(o_solid, &solid, 0, "solid") == 0);
+             && (!has_solid || get_buf(o_solid, &solid, 0, "solid") == 0)
+             && (!has_near || get_buf(o_near, &given, 0, "nearest") == 0);
     int dim = ok ? axis_dim(&axis) : -1;
     Py_ssize_t k = dim > 0 ? rows(&cent, dim, "centres") : -1, all_rows = dim > 0 ? rows(&pts, dim, "points") : -1;
     Py_ssize_t r = width > 0 && all_rows >= 0 ? all_rows / width - 2 : -1;
@@ -1157,7 +1171,8 @@ static PyObject *dither_rows(PyObject *self, PyObject *args)
     if (dim > 0 && k >= 0 && (k < 1 || r < 1 || all_rows != (r + 2) * width || (width_bytes != 1 && width_bytes != 4)
                               || lab.len != r * width * width_bytes || carry.len != 2 * width * dim * (Py_ssize_t)sizeof(double)
                               || (has_kind && kind.len != r * width) || (has_solid && m < 1)
-                              || method < DITHER_CLASSIC || method > DITHER_ORDERED)) {
+                              || method < DITHER_CLASSIC || method > DITHER_ORDERED
+                              || (has_near && (has_kind || given.len != (r + 2) * width * (Py_ssize_t)sizeof(int32_t))))) {
         PyErr_SetString(PyExc_ValueError, "dither_rows: arrays of mismatched sizes");
         ok = 0;
     }
@@ -1191,13 +1206,17 @@ static PyObject *dither_rows(PyObject *self, PyObject *args)
         int32_t *L32 = width_bytes == 4 ? lab.buf : NULL;
         const uint8_t *K = has_kind ? kind.buf : NULL;
         Py_BEGIN_ALLOW_THREADS
-        if (dim == 3) dither_rows3(pts.buf, r, width, K, &pal, strength, method, y0, outside, carry.buf, L8, L32, near, band);
-        else dither_rows4(pts.buf, r, width, K, &pal, strength, method, y0, outside, carry.buf, L8, L32, near, band);
+        const int32_t *nearest = has_near ? given.buf : NULL;
+        if (dim == 3) dither_rows3(pts.buf, r, width, K, &pal, strength, method, y0, outside, carry.buf, L8, L32, near, band,
+                                   nearest);
+        else dither_rows4(pts.buf, r, width, K, &pal, strength, method, y0, outside, carry.buf, L8, L32, near, band,
+                          nearest);
         Py_END_ALLOW_THREADS
     }
     search_free(&all); search_free(&opaque); free(solid_cent); free(near); free(band);
     if (pts.obj) PyBuffer_Release(&pts);
     if (kind.obj) PyBuffer_Release(&kind);
+    if (given.obj) PyBuffer_Release(&given);
     if (cent.obj) PyBuffer_Release(&cent);
     if (solid.obj) PyBuffer_Release(&solid);
     if (axis.obj) PyBuffer_Release(&axis);
@@ -1262,6 +1281,185 @@ static PyObject *png_rows(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* ------------------------------------------------------------------------ */
+/* refine_rows(points f64[n*w*3], width, first, last, centres f64[k*3],      */
+/*             axis f64[3], labels u8 or i32 [n*w] in/out,                  */
+/*             weights f64[(last-first)*w], blur f64[2R+1], sweeps,         */
+/*             nearest i32[(last-first)*w] or None)                          */
+/* Improves dithered labels by direct search (Analoui and Allebach's direct  */
+/* binary search, with colours): each pixel of rows first..last-1 of the     */
+/* span of n rows takes, among its undithered nearest colour and its eight   */
+/* neighbours' colours, the one that most lowers                             */
+/*     |G * (x - q)|^2 + sum_p weight_p |x_p - q_p|^2,                       */
+/* G a Gaussian blur (the eye, seen from a distance: the colour of an area), */
+/* the second term each pixel's own error (grain). Only the pixels of        */
+/* first..last change; the rows around them are context. With the blur's    */
+/* autocorrelation g2 = G * G (separable: `blur` is its 1-D kernel, radius   */
+/* R) and a = g2 * e kept up to date, a change d at pixel p costs            */
+/*     -2 d.a_p + g2(0) |d|^2 + weight_p (|d|^2 - 2 d.e_p).                  */
+/* Outside the span the error counts as zero. Opaque colours only (D = 3).   */
+/* `nearest`: the refined pixels' undithered colours (searched for if None). */
+/* ------------------------------------------------------------------------ */
+
+TEMPLATE int32_t label_at(const uint8_t *L8, const int32_t *L32, Py_ssize_t i)
+{
+    return L8 ? (int32_t)L8[i] : L32[i];
+}
+
+static void refine_span(const double *P, Py_ssize_t n, Py_ssize_t w, Py_ssize_t first, Py_ssize_t last,
+                        const double *C, const Search *search, uint8_t *L8, int32_t *L32, const double *weight,
+                        const double *blur, int radius, int sweeps, double *e, double *a, double *tmp, int32_t *near,
+                        const int32_t *nearest)
+{
+    const int R = radius;
+    double g0 = blur[R] * blur[R];
+    Py_ssize_t hint = -1;
+    for (Py_ssize_t i = 0; i < n * w; i++) {
+        const double *c = C + 3 * label_at(L8, L32, i);
+        for (int ch = 0; ch < 3; ch++) e[3 * i + ch] = P[3 * i + ch] - c[ch];
+    }
+    for (Py_ssize_t i = first * w; i < last * w; i++) {
+        if (nearest) { near[i - first * w] = nearest[i - first * w]; continue; }
+        double d2;
+        Py_ssize_t pos = search_nearest(search, P + 3 * i, hint, &d2, 3);
+        hint = pos;
+        near[i - first * w] = search->order[pos];
+    }
+    /* a = g2 * e, on the rows that may change (only those are read): down the columns into tmp, then
+     * along the rows. a and tmp hold rows first..last-1 only. */
+    for (Py_ssize_t y = first; y < last; y++)
+        for (Py_ssize_t x = 0; x < w; x++) {
+            double s[3] = {0, 0, 0};
+            for (int t = -R; t <= R; t++) {
+                Py_ssize_t yy = y + t;
+                if (yy < 0 || yy >= n) continue;
+                for (int ch = 0; ch < 3; ch++) s[ch] += blur[t + R] * e[3 * (yy * w + x) + ch];
+            }
+            for (int ch = 0; ch < 3; ch++) tmp[3 * ((y - first) * w + x) + ch] = s[ch];
+        }
+    for (Py_ssize_t y = first; y < last; y++)
+        for (Py_ssize_t x = 0; x < w; x++) {
+            double s[3] = {0, 0, 0};
+            for (int t = -R; t <= R; t++) {
+                Py_ssize_t xx = x + t;
+                if (xx < 0 || xx >= w) continue;
+                for (int ch = 0; ch < 3; ch++) s[ch] += blur[t + R] * tmp[3 * ((y - first) * w + xx) + ch];
+            }
+            for (int ch = 0; ch < 3; ch++) a[3 * ((y - first) * w + x) + ch] = s[ch];
+        }
+    for (int sweep = 0; sweep < sweeps; sweep++) {
+        Py_ssize_t changed = 0;
+        for (Py_ssize_t y = first; y < last; y++)
+            for (Py_ssize_t x = 0; x < w; x++) {
+                Py_ssize_t i = y * w + x;
+                int32_t cur = label_at(L8, L32, i), best = cur;
+                double best_cost = -1e-9, lam = weight[i - first * w];
+                const double *cc = C + 3 * cur, *ai = a + 3 * (i - first * w), *ei = e + 3 * i;
+                int32_t cand[9];
+                int m = 0;
+                cand[m++] = near[i - first * w];
+                for (int dy = -1; dy <= 1; dy++)
+                    for (int dx = -1; dx <= 1; dx++) {
+                        Py_ssize_t yy = y + dy, xx = x + dx;
+                        if ((dy || dx) && yy >= 0 && yy < n && xx >= 0 && xx < w) cand[m++] = label_at(L8, L32, yy * w + xx);
+                    }
+                for (int j = 0; j < m; j++) {
+                    int32_t c = cand[j];
+                    if (c == cur || c == best) continue;
+                    double d[3], dd = 0, da = 0, de = 0;
+                    for (int ch = 0; ch < 3; ch++) {
+                        d[ch] = C[3 * c + ch] - cc[ch];
+                        dd += d[ch] * d[ch]; da += d[ch] * ai[ch]; de += d[ch] * ei[ch];
+                    }
+                    double cost = -2 * da + g0 * dd + lam * (dd - 2 * de);
+                    if (cost < best_cost) { best_cost = cost; best = c; }
+                }
+                if (best == cur) continue;
+                double d[3];
+                for (int ch = 0; ch < 3; ch++) { d[ch] = C[3 * best + ch] - cc[ch]; e[3 * i + ch] -= d[ch]; }
+                if (L8) L8[i] = (uint8_t)best; else L32[i] = best;
+                changed++;
+                Py_ssize_t y0 = y - R < first ? first : y - R, y1 = y + R >= last ? last - 1 : y + R;
+                Py_ssize_t x0 = x - R < 0 ? 0 : x - R, x1 = x + R >= w ? w - 1 : x + R;
+                for (Py_ssize_t yy = y0; yy <= y1; yy++) {
+                    double by = blur[yy - y + R];
+                    for (Py_ssize_t xx = x0; xx <= x1; xx++) {
+                        double g = by * blur[xx - x + R];
+                        double *aj = a + 3 * ((yy - first) * w + xx);
+                        for (int ch = 0; ch < 3; ch++) aj[ch] -= g * d[ch];
+                    }
+                }
+            }
+        if (!changed) break;
+    }
+}
+
+static PyObject *refine_rows(PyObject *self, PyObject *args)
+{
+    PyObject *o_pts, *o_cent, *o_axis, *o_lab, *o_weight, *o_blur, *o_near;
+    Py_ssize_t width, first, last;
+    int sweeps;
+    if (!PyArg_ParseTuple(args, "OnnnOOOOOiO", &o_pts, &width, &first, &last, &o_cent, &o_axis, &o_lab, &o_weight,
+                          &o_blur, &sweeps, &o_near))
+        return NULL;
+    Py_buffer pts = {0}, cent = {0}, axis = {0}, lab = {0}, weight = {0}, blur = {0}, given = {0};
+    int has_near = o_near != Py_None;
+    int ok = get_buf(o_pts, &pts, 0, "points") == 0 && get_buf(o_cent, &cent, 0, "centres") == 0
+             && get_buf(o_axis, &axis, 0, "axis") == 0 && get_buf(o_lab, &lab, 1, "labels") == 0
+             && get_buf(o_weight, &weight, 0, "weights") == 0 && get_buf(o_blur, &blur, 0, "blur") == 0
+             && (!has_near || get_buf(o_near, &given, 0, "nearest") == 0);
+    Py_ssize_t k = ok ? rows(&cent, 3, "centres") : -1, all = ok ? rows(&pts, 3, "points") : -1;
+    Py_ssize_t n = width > 0 && all >= 0 ? all / width : -1;
+    Py_ssize_t taps = ok ? blur.len / (Py_ssize_t)sizeof(double) : 0;
+    Py_ssize_t item = n > 0 ? lab.len / (n * width) : 0;
+    if (ok && (k < 1 || n < 1 || all != n * width || axis.len != 3 * (Py_ssize_t)sizeof(double) || first < 0
+               || last > n || first >= last || (item != 1 && item != 4) || lab.len != n * width * item
+               || weight.len != (last - first) * width * (Py_ssize_t)sizeof(double) || taps % 2 == 0
+               || blur.len != taps * (Py_ssize_t)sizeof(double)
+               || (has_near && given.len != (last - first) * width * (Py_ssize_t)sizeof(int32_t)))) {
+        PyErr_SetString(PyExc_ValueError, "refine_rows: arrays of mismatched sizes");
+        ok = 0;
+    }
+    if (ok) {
+        const uint8_t *L8c = item == 1 ? lab.buf : NULL;
+        const int32_t *L32c = item == 4 ? lab.buf : NULL;
+        for (Py_ssize_t i = 0; i < n * width && ok; i++) {
+            int32_t v = L8c ? L8c[i] : L32c[i];
+            if (v < 0 || v >= k) { PyErr_SetString(PyExc_ValueError, "refine_rows: a label outside the palette"); ok = 0; }
+        }
+        const int32_t *G = has_near ? given.buf : NULL;
+        for (Py_ssize_t i = 0; G && i < (last - first) * width && ok; i++)
+            if (G[i] < 0 || G[i] >= k) { PyErr_SetString(PyExc_ValueError, "refine_rows: a nearest label outside the palette"); ok = 0; }
+    }
+    double *e = ok ? malloc(sizeof(double) * 3 * n * width) : NULL;
+    double *a = ok ? malloc(sizeof(double) * 3 * (last - first) * width) : NULL;
+    double *tmp = ok ? malloc(sizeof(double) * 3 * (last - first) * width) : NULL;
+    int32_t *near = ok ? malloc(sizeof(int32_t) * (last - first) * width) : NULL;
+    Search search = {0};
+    if (ok && (!e || !a || !tmp || !near || search_init(&search, cent.buf, k, axis.buf, 3) < 0)) {
+        PyErr_NoMemory();
+        ok = 0;
+    }
+    if (ok) {
+        uint8_t *L8 = item == 1 ? lab.buf : NULL;
+        int32_t *L32 = item == 4 ? lab.buf : NULL;
+        Py_BEGIN_ALLOW_THREADS
+        refine_span(pts.buf, n, width, first, last, cent.buf, &search, L8, L32, weight.buf, blur.buf,
+                    (int)(taps / 2), sweeps, e, a, tmp, near, has_near ? given.buf : NULL);
+        Py_END_ALLOW_THREADS
+    }
+    search_free(&search); free(e); free(a); free(tmp); free(near);
+    if (pts.obj) PyBuffer_Release(&pts);
+    if (cent.obj) PyBuffer_Release(&cent);
+    if (axis.obj) PyBuffer_Release(&axis);
+    if (lab.obj) PyBuffer_Release(&lab);
+    if (weight.obj) PyBuffer_Release(&weight);
+    if (blur.obj) PyBuffer_Release(&blur);
+    if (given.obj) PyBuffer_Release(&given);
+    if (!ok) return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"colour_bits", colour_bits, METH_VARARGS, "Marks the colours of RGB pixels in a 2**24-bit set."},
     {"colour_ranks", colour_ranks, METH_VARARGS, "Running counts of a colour set, and its colours in order."},
@@ -1271,6 +1469,7 @@ static PyMethodDef methods[] = {
     {"lloyd", lloyd, METH_VARARGS, "Runs of Lloyd's iterations on a small weighted point set."},
     {"kmeanspp", kmeanspp, METH_VARARGS, "Greedy weighted k-means++ seeding."},
     {"dither_rows", dither_rows, METH_VARARGS, "Dithering a strip of rows: classic, selective or ordered."},
+    {"refine_rows", refine_rows, METH_VARARGS, "Dithered labels improved by direct search against a blurred view."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels",

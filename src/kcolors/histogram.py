@@ -86,6 +86,12 @@ class Histogram:
                         np.concatenate([np.full(len(counts), 255, np.uint8), more_alpha]), transparent)
         return histogram, rows
 
+    def with_counts(self, counts):
+        """The same colours counted otherwise (weights). The colours' points, computed once for both, are
+        shared; what depends on the counts is not."""
+        shared = {key: value for key, value in self._cache.items() if isinstance(key, str)}
+        return Histogram(self.colors, np.asarray(counts, dtype=np.float64), self.alpha, self.transparent, shared)
+
     def __reduce__(self):  # pickle (to worker processes) without the cache
         return Histogram, (self.colors, self.counts, self.alpha, self.transparent)
 
@@ -196,6 +202,13 @@ class PixelRows:
     def index(self):
         """(...) int32: each pixel's row, -1 where it was not counted."""
         return self.labels(np.arange(self.size, dtype=np.int32), -1)
+
+    def labels_between(self, start, stop, table):
+        """(stop - start,) int32: ``table[row]`` for the pixels ``start`` to ``stop - 1`` (in the image's
+        order), ``table[M]`` for those not counted; ``table`` as :meth:`labels` builds it. Opaque pixels
+        only (a translucent one gets ``table[M]``)."""
+        mask = None if self._mask is None else self._mask[start:stop]
+        return self._colours.rows(self._flat[start:stop], mask, self._need, table=table, narrow=False)
 
     def add_weights(self, start, weights, sums):
         """Add the ``weights`` of the pixels ``start`` to ``start + len(weights)`` (in the image's order)

@@ -243,18 +243,34 @@ def kmeanspp(points, weights, k, seed, n_trials=None):
 DITHER_CODES = {"fs": 0, "selective": 1, "ordered": 2}  # the kernel's method numbers
 
 
-def dither_rows(points, width, kind, centres, solid, strength, method, y0, outside, carry, labels, band=5.0):
+def dither_rows(points, width, kind, centres, solid, strength, method, y0, outside, carry, labels, band=5.0,
+                nearest=None):
     """Dither a strip of rows in place into ``labels`` ((r, width) uint8 or int32), see ``dither_rows``
     in ``_kernels.c``: ``points`` ((r + 2) * width, D) holds the strip with a row of context above and
     below; ``carry`` ((2, width, D) float64) the error owed between strips; ``kind`` ((r, width) uint8 or
     None) the pixels' transparency; ``solid`` the centres opaque pixels may take (None: all); ``band``
-    the selective method's constant (how little texture takes)."""
+    the selective method's constant (how little texture takes); ``nearest`` ((r + 2, width), opaque
+    pixels only) each pixel's undithered colour, if known."""
     centres = np.ascontiguousarray(centres, dtype=np.float64)
     _kernels.dither_rows(np.ascontiguousarray(points, dtype=np.float64), int(width),
                          None if kind is None else np.ascontiguousarray(kind, dtype=np.uint8), centres,
                          None if solid is None else np.ascontiguousarray(solid, dtype=np.int32),
                          principal_axis(centres), float(strength), DITHER_CODES[method], int(y0), int(outside),
-                         carry, labels, float(band))
+                         carry, labels, float(band),
+                         None if nearest is None else np.ascontiguousarray(nearest, dtype=np.int32))
+
+
+def refine_rows(points, width, first, last, centres, labels, weights, blur, sweeps, nearest=None):
+    """Improve dithered ``labels`` in place by direct search, see ``refine_rows`` in ``_kernels.c``:
+    ``points`` ((n * width, 3)) and ``labels`` ((n, width) uint8 or int32, C-contiguous) hold a span of n
+    rows, of which rows ``first`` to ``last - 1`` may change; ``weights`` ((last - first) * width) the
+    weight of each of those pixels' own error against the blurred error; ``blur`` the 1-D kernel of the
+    blur's autocorrelation (odd length); ``nearest`` (those rows) each pixel's undithered colour, if known."""
+    centres = np.ascontiguousarray(centres, dtype=np.float64)
+    _kernels.refine_rows(np.ascontiguousarray(points, dtype=np.float64), int(width), int(first), int(last),
+                         centres, principal_axis(centres), labels, np.ascontiguousarray(weights, dtype=np.float64),
+                         np.ascontiguousarray(blur, dtype=np.float64), int(sweeps),
+                         None if nearest is None else np.ascontiguousarray(nearest, dtype=np.int32))
 
 
 def png_rows(indices, bits):

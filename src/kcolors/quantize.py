@@ -17,7 +17,7 @@ from .io import load_image
 from .errors import UsageError
 from .options import ENGINES, MAX_K, check_keep, check_options
 from .palette import Palette
-from .remap import colour_labels, order_by_share, ordered_over, recolour
+from .remap import colour_labels, label_counts, order_by_share, ordered_over, recolour, smoothness
 from .result import Quantization
 
 __all__ = ["quantize", "fit_palette", "fit_palettes", "flattest", "recolour", "order_by_share", "ordered_over",
@@ -206,7 +206,7 @@ def _ordered_keeping(result, kept):
     :func:`recolour` orders it, except kept colours: those stay, used or not."""
     palette = result.as_palette()
     labels = result.labels
-    counts = np.bincount(labels[labels >= 0].ravel(), minlength=len(palette))
+    counts = label_counts(labels, len(palette))
     order = np.argsort(-counts, kind="stable")
     order = order[(counts[order] > 0) | _kept_entries(palette, kept)[order]]
     relabel = np.full(len(palette) + 1, -1, dtype=np.int32)  # the extra last slot keeps -1 as -1
@@ -269,40 +269,30 @@ def _unique_rows(colors):
     return colors[np.sort(first)]
 
 
-# A dithered result is fitted on a histogram where each pixel counts by how smooth the source is around it:
-# dithering (and the source's own noise) hides the palette's error in texture, but in smooth areas the steps
-# of too few colours show, and so does the grain of dithering between colours far apart (libimagequant
-# weighs its histogram with a noise map for the same reason). Weight 1 where the grey level is flat over
-# 3x3 pixels, falling to TEXTURE_WEIGHT as its standard deviation grows past SMOOTH_STD grey levels.
-# Chosen on 6 photos x k = 16, 64, 256 (standard deviations 1-4, floors 0.15-0.5 tried) and checked on the
-# 7 other Kodak photos: the selective dither's PSNR, SSIM and blurred ΔE2000 all beat pngquant's and
-# libimagequant's on 9 of 18 image x k and 10 of 21 there, against 7 and 3 with the plain histogram
-# (bench_dither.py's measures, in process; RESULTS.md, "Dithering").
-SMOOTH_STD = 2.0
-TEXTURE_WEIGHT = 0.3
-WEIGHING_STRIP_PIXELS = 1 << 18
+# A dithered result is fitted on a histogram where each pixel counts by how smooth the source is around it
+# (remap.smoothness): dithering (and the source's own noise) hides the palette's error in texture, but in
+# smooth areas the steps of too few colours show, and so does the grain of dithering between colours far
+# apart (libimagequant weighs its histogram with a noise map for the same reason). Smoothness constants chosen
+# on 6 photos x k = 16, 64, 256 (standard deviations 1-4, floors 0.15-0.5 tried) and checked on the 7 other
+# Kodak photos: the selective dither's PSNR, SSIM and blurred ΔE2000 all beat pngquant's and libimagequant's
+# on 9 of 18 image x k and 10 of 21 there, against 7 and 3 with the plain histogram (bench_dither.py's
+# measures, in process; RESULTS.md, "Dithering").
+WEIGHING_STRIP_PIXELS = 1 << 16
 
 
-def weighed_for_dithering(picture):
-    """The histogram of an opaque ``picture`` with each pixel counted by the smoothness around it (see
-    SMOOTH_STD): the colours a dithered result should spend its palette on. A strip of rows at a time."""
+def weighed_for_dithering(picture, space="rgb"):
+    """The histogram of an opaque ``picture`` with each pixel counted by the smoothness around it: the
+    colours a dithered result should spend its palette on. A strip of rows at a time. The colours'
+    points in ``space`` are shared with the plain histogram (the recolouring uses those)."""
     histogram, rows = picture.histogram()
+    histogram.points(space)
     h, w = picture.rgb.shape[:2]
     sums = np.zeros(len(histogram))
     step = max(1, WEIGHING_STRIP_PIXELS // max(w, 1))
     for top in range(0, h, step):
         bottom = min(h, top + step)
-        span = np.r_[max(top - 1, 0), top:bottom, min(bottom, h - 1)]  # a row of context, edges repeated
-        grey = picture.rgb[span].mean(axis=2, dtype=np.float32)
-        grey = np.pad(grey, ((0, 0), (1, 1)), mode="edge")
-        across, across_sq = (grey[:, :-2] + grey[:, 1:-1] + grey[:, 2:],
-                             grey[:, :-2] ** 2 + grey[:, 1:-1] ** 2 + grey[:, 2:] ** 2)
-        total = across[:-2] + across[1:-1] + across[2:]
-        total_sq = across_sq[:-2] + across_sq[1:-1] + across_sq[2:]
-        variance = np.maximum(total_sq / 9 - (total / 9) ** 2, 0)
-        weights = TEXTURE_WEIGHT + (1 - TEXTURE_WEIGHT) / (1 + variance / SMOOTH_STD**2)
-        rows.add_weights(top * w, weights.ravel().astype(np.float64), sums)
-    return type(histogram)(histogram.colors, sums)
+        rows.add_weights(top * w, smoothness(picture, top, bottom).ravel(), sums)
+    return histogram.with_counts(sums)
 
 
 def quantize(image, k=16, *, space="rgb", dither=0.0, engine="fast", seed=0, palette=None, max_pixels=None,
@@ -363,7 +353,7 @@ def quantize(image, k=16, *, space="rgb", dither=0.0, engine="fast", seed=0, pal
     picture = load_image(image, max_pixels=max_pixels)
     histogram, _ = picture.histogram()
     if dither > 0 and palette is None and engine == "fast" and picture.alpha is None:
-        histogram = weighed_for_dithering(picture)
+        histogram = weighed_for_dithering(picture, space)
     if palette is None:
         pixels = None
         if engine == "sklearn":

@@ -56,6 +56,26 @@ DITHER_STRIP_PIXELS = 1 << 16
 SELECTIVE_BAND = 5.0
 SELECTIVE_FULL = 0.65
 
+# How smooth the source is around a pixel: 1 where the grey level is flat over 3x3 pixels, falling to
+# TEXTURE_WEIGHT as its standard deviation grows past SMOOTH_STD grey levels. Where it is smooth, the steps of
+# too few colours show, and so does grain; in texture the source hides both. A dithered fit weighs its
+# histogram by it (quantize.weighed_for_dithering) and the refinement below lets smooth areas dither more.
+SMOOTH_STD = 2.0
+TEXTURE_WEIGHT = 0.3
+
+# The selective method ends with a direct search (refine_rows in _kernels.c): each pixel may take its
+# nearest colour or a neighbour's where that lowers the error of the image blurred with a Gaussian of
+# BLUR_SIGMA px (colour seen from a distance) plus REFINE_WEIGHT / smoothness times its own error (grain).
+# Chosen on 13 photos x k = 16, 64, 256 (weights 0.1-0.5, with and without the smoothness, 2-4 sweeps):
+# PSNR, SSIM and blurred ΔE2000 all beat both peers' on 27 of 39 image x k, against 19 without it.
+BLUR_SIGMA = 1.0
+BLUR_RADIUS = 5
+REFINE_WEIGHT = 0.2
+REFINE_SWEEPS = 3
+# Pixels refined at a time: each strip also holds BLUR_RADIUS rows of context on either side, and the search
+# keeps three float64 copies of the span (its error, the error seen through the blur, a scratch copy).
+REFINE_STRIP_PIXELS = 1 << 13
+
 
 def dithered_labels(picture, palette, dither, clear=-1):
     """(H, W) labels of ``picture`` dithered onto ``palette`` (see :class:`~kcolors.options.Dither`).
@@ -83,6 +103,9 @@ def dithered_labels(picture, palette, dither, clear=-1):
         labels[:] = clear
         return labels
     method = dither_method(dither)
+    nearest = None
+    if method == "selective" and not with_alpha:
+        nearest = nearest_rows(picture, palette)
     strength = float(dither) * (SELECTIVE_FULL if method == "selective" else 1.0)
     rows = max(1, DITHER_STRIP_PIXELS // max(w, 1))
     carry = np.zeros((2, w, entries.shape[1]))
@@ -99,8 +122,75 @@ def dithered_labels(picture, palette, dither, clear=-1):
         else:
             points, kind = to_space(rgb, palette.space), None
         kernels.dither_rows(points, w, kind, entries, solid, strength, method, top, clear if clear >= 0 else -1,
-                            carry, labels[top:bottom], SELECTIVE_BAND)
+                            carry, labels[top:bottom], SELECTIVE_BAND,
+                            None if nearest is None else nearest(span[0], span[-1] + 1)[span - span[0]])
+    if nearest is not None and REFINE_SWEEPS > 0:
+        refine(picture, palette, labels, nearest, float(dither))
     return labels
+
+
+def nearest_rows(picture, palette):
+    """``rows(top, bottom)`` -> (bottom - top, W) int32: each pixel's undithered colour in those rows of an
+    opaque picture, found through the histogram (one search per distinct colour), a strip at a time."""
+    histogram, pixel_rows = picture.histogram()
+    table = np.append(colour_labels(histogram, palette.colors, palette.space), -1).astype(np.int32)
+    w = picture.rgb.shape[1]
+    return lambda top, bottom: pixel_rows.labels_between(top * w, bottom * w, table).reshape(-1, w)
+
+
+def smoothness(picture, top, bottom):
+    """(bottom - top, W) float64: how smooth the source is around each pixel of rows top..bottom-1, from
+    TEXTURE_WEIGHT (texture) to 1 (flat grey level over 3x3 pixels; see SMOOTH_STD)."""
+    h = picture.rgb.shape[0]
+    span = np.r_[max(top - 1, 0), top:bottom, min(bottom, h - 1)]  # a row of context, the edges repeated
+    grey = np.pad(picture.rgb[span].mean(axis=2, dtype=np.float32), ((0, 0), (1, 1)), mode="edge")
+    across = grey[:, :-2] + grey[:, 1:-1] + grey[:, 2:]
+    across_sq = grey[:, :-2] ** 2 + grey[:, 1:-1] ** 2 + grey[:, 2:] ** 2
+    total, total_sq = across[:-2] + across[1:-1] + across[2:], across_sq[:-2] + across_sq[1:-1] + across_sq[2:]
+    variance = np.maximum(total_sq / 9 - (total / 9) ** 2, 0).astype(np.float64)
+    return TEXTURE_WEIGHT + (1 - TEXTURE_WEIGHT) / (1 + variance / SMOOTH_STD**2)
+
+
+def blur_autocorrelation():
+    """The 1-D kernel of G * G for the Gaussian G of BLUR_SIGMA px: a Gaussian of BLUR_SIGMA * sqrt(2),
+    cut at BLUR_RADIUS, scaled as G's own (unit sum) autocorrelation."""
+    t = np.arange(-BLUR_RADIUS, BLUR_RADIUS + 1)
+    kernel = np.exp(-(t**2) / (4 * BLUR_SIGMA**2))
+    return kernel / (2 * BLUR_SIGMA * np.sqrt(np.pi))
+
+
+def refine(picture, palette, labels, nearest, strength):
+    """Improve the selective method's ``labels`` of an opaque ``picture`` in place (see REFINE_WEIGHT), given
+    each pixel's undithered colour by ``nearest`` (:func:`nearest_rows`): a strip of rows at a time, each with BLUR_RADIUS rows of context on
+    either side, whose labels count but do not change. Strips two apart share no pixel that either reads,
+    so the even strips run side by side on the cores, then the odd ones."""
+    h, w = labels.shape
+    entries = to_space(palette.colors, palette.space)
+    blur = blur_autocorrelation()
+    rows = max(2 * BLUR_RADIUS + 2, REFINE_STRIP_PIXELS // max(w, 1))
+
+    def strip(top):
+        bottom = min(h, top + rows)
+        lo, hi = max(top - BLUR_RADIUS, 0), min(bottom + BLUR_RADIUS, h)
+        points = to_space(picture.rgb[lo:hi].reshape(-1, 3), palette.space)
+        weights = REFINE_WEIGHT / (strength * smoothness(picture, top, bottom))
+        kernels.refine_rows(points, w, top - lo, bottom - lo, entries, labels[lo:hi], weights, blur, REFINE_SWEEPS,
+                            nearest(top, bottom))
+
+    tops = range(0, h, rows)
+    for half in (tops[0::2], tops[1::2]):
+        kernels.parallel_map(strip, half)
+
+
+def label_counts(labels, n, chunk=1 << 20):
+    """(n,) pixels per label, -1 (transparent) not counted: a million pixels at a time, since np.bincount
+    copies its input to 8-byte integers (8 bytes a pixel at once otherwise)."""
+    flat = labels.reshape(-1)
+    counts = np.zeros(n, dtype=np.int64)
+    for start in range(0, len(flat), chunk):
+        part = flat[start:start + chunk]
+        counts += np.bincount(part[part >= 0] if part.dtype != np.uint8 else part, minlength=n)[:n]
+    return counts
 
 
 def recolour(picture, palette, *, reorder, k, dither=0.0, engine="fast", started=None):
@@ -119,7 +209,7 @@ def recolour(picture, palette, *, reorder, k, dither=0.0, engine="fast", started
     if dither > 0:
         labels = dithered_labels(picture, palette, dither, clear)
         by_colour = None
-        counts = np.bincount(labels[labels >= 0], minlength=len(palette))
+        counts = label_counts(labels, len(palette))
     else:
         by_colour = colour_labels(histogram, palette.colors, palette.space)
         counts = histogram.tally(by_colour, len(palette), clear)
