@@ -308,8 +308,12 @@ def quantize(image, k=16, *, space="rgb", dither=0.0, engine="fast", seed=0, pal
         Number of colours, 1-256.
     space : {"rgb", "lab", "oklab", "din99"}
         Colour space of the clustering and of the nearest-colour mapping.
-    dither : float
-        Floyd-Steinberg strength, 0 (none) to 1.
+    dither : float or Dither
+        Dithering strength, 0 (none) to 1: a plain number is the selective
+        method (the palette fitted for dithering, error diffusion where a
+        band would show, then a direct search against a blurred view; see
+        :func:`~kcolors.remap.dithered_labels`), a
+        :class:`~kcolors.options.Dither` names another method.
     engine : {"fast", "sklearn", "simple"}
         ``fast``: weighted k-means on the colour histogram; ``sklearn``:
         scikit-learn's KMeans on every pixel; ``simple``: the from-scratch numpy

@@ -66,14 +66,17 @@ TEXTURE_WEIGHT = 0.3
 # The selective method ends with a direct search (refine_rows in _kernels.c): each pixel may take its
 # nearest colour or a neighbour's where that lowers the error of the image blurred with a Gaussian of
 # BLUR_SIGMA px (colour seen from a distance) plus REFINE_WEIGHT / smoothness times its own error (grain).
-# Chosen on 13 photos x k = 16, 64, 256 (weights 0.1-0.5, with and without the smoothness, 2-4 sweeps):
-# PSNR, SSIM and blurred ΔE2000 all beat both peers' on 27 of 39 image x k, against 19 without it.
+# Chosen on 13 photos x k = 16, 64, 256 (weights 0.1-0.5, with and without the smoothness, 2-6 sweeps, the
+# blurred error in RGB or CIELAB, starting from the error diffusion or from the nearest colours): PSNR, SSIM
+# and blurred ΔE2000 all beat pngquant's and libimagequant's on 26 of 39 image x k, against 19 without it
+# (benchmarks/bench_dither.py: 11 of its 21, was 7; RESULTS.md, "Dithering").
 BLUR_SIGMA = 1.0
 BLUR_RADIUS = 5
 REFINE_WEIGHT = 0.2
 REFINE_SWEEPS = 3
 # Pixels refined at a time: each strip also holds BLUR_RADIUS rows of context on either side, and the search
-# keeps three float64 copies of the span (its error, the error seen through the blur, a scratch copy).
+# keeps float64 copies of the span's error and, for the rows that change, of that error seen through the
+# blur and a scratch copy.
 REFINE_STRIP_PIXELS = 1 << 13
 
 
@@ -81,9 +84,9 @@ def dithered_labels(picture, palette, dither, clear=-1):
     """(H, W) labels of ``picture`` dithered onto ``palette`` (see :class:`~kcolors.options.Dither`).
 
     The image is dithered a strip of rows at a time, in the space the palette
-    was fitted in: only the strip is ever converted to floating point, so
-    dithering adds no more than the labels (a byte a pixel) to the memory of
-    an undithered recolouring. With alpha, the error is diffused on the points
+    was fitted in: only the strip is ever converted to floating point. The
+    selective method on an opaque image then refines the result (:func:`refine`),
+    again a strip at a time. With alpha, the error is diffused on the points
     of colour with alpha (:func:`~kcolors.colorspace.to_premultiplied`):
     opaque pixels take opaque entries only and no alpha error, fully
     transparent pixels take entry ``clear`` and neither take nor pass error.
