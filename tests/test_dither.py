@@ -227,3 +227,29 @@ def test_refinement_leaves_an_exact_match_alone_and_refuses_mismatched_arrays():
     with pytest.raises(ValueError):
         kcolors.kernels.refine_rows(*args, np.full((12, 16), 7, np.uint8), np.full(12 * 16, 0.2),
                                     remap.blur_autocorrelation(), 3)
+
+
+def test_smoothness_is_the_3x3_variance_of_grey_mapped_to_weights():
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 256, (9, 11, 3)).astype(np.uint8)
+    image[:4] = 77  # a flat band: weight 1
+    picture = kcolors.io.load_image(image)
+    got = remap.smoothness(picture, 0, 9)
+    grey = np.pad(image.astype(float).mean(axis=2), 1, mode="edge")  # the edges repeated, as the strips do
+    windows = np.lib.stride_tricks.sliding_window_view(grey, (3, 3))
+    variance = windows.var(axis=(2, 3))
+    expected = remap.TEXTURE_WEIGHT + (1 - remap.TEXTURE_WEIGHT) / (1 + variance / remap.SMOOTH_STD**2)
+    assert np.allclose(got, expected)
+    assert np.allclose(got[:3], 1.0) and got[5:].max() < 0.5
+
+
+def test_weighted_counts_add_each_pixels_weight_to_its_colour():
+    rng = np.random.default_rng(6)
+    image = rng.integers(0, 4, (30, 40, 3)).astype(np.uint8) * 60
+    picture = kcolors.io.load_image(image)
+    histogram, rows = picture.histogram()
+    weights = rng.random(30 * 40)
+    sums = np.zeros(len(histogram))
+    rows.add_weights(0, weights, sums)
+    index = rows.index().ravel()
+    assert np.allclose(sums, np.bincount(index, weights, minlength=len(histogram)))

@@ -22,6 +22,7 @@
  *                    on colours or colour with alpha (under the rules of transparency)
  *   refine_rows      dithered labels improved by direct search: the blurred error
  *                    and each pixel's own error, traded
+ *   smoothness_rows  how flat the grey level is around each pixel (3x3 variance)
  *   png_rows         an indexed PNG's raw rows: filter byte and packed indices
  */
 #define PY_SSIZE_T_CLEAN
@@ -384,12 +385,12 @@ static PyObject *colour_ranks(PyObject *self, PyObject *args)
 
 static PyObject *colour_rows(PyObject *self, PyObject *args)
 {
-    PyObject *o_rgb, *o_mask, *o_bits, *o_prefix, *o_table, *o_out, *o_counts;
+    PyObject *o_rgb, *o_mask, *o_bits, *o_prefix, *o_table, *o_out, *o_counts, *o_weights = Py_None;
     int need;
-    if (!PyArg_ParseTuple(args, "OOiOOOOO", &o_rgb, &o_mask, &need, &o_bits, &o_prefix, &o_table, &o_out,
-                          &o_counts))
+    if (!PyArg_ParseTuple(args, "OOiOOOOO|O", &o_rgb, &o_mask, &need, &o_bits, &o_prefix, &o_table, &o_out,
+                          &o_counts, &o_weights))
         return NULL;
-    Py_buffer rgb, mask = {0}, bits, prefix, table = {0}, out = {0}, counts = {0};
+    Py_buffer rgb, mask = {0}, bits, prefix, table = {0}, out = {0}, counts = {0}, weights = {0};
     PyObject *result = NULL;
     if (get_buf(o_rgb, &rgb, 0, "rgb") < 0) return NULL;
     Py_ssize_t n = rgb.len / 3;
@@ -401,13 +402,20 @@ static PyObject *colour_rows(PyObject *self, PyObject *args)
     if (has_out && get_buf(o_out, &out, 1, "out") < 0) goto e3;
     if (has_table && get_buf(o_table, &table, 0, "table") < 0) goto e4;
     if (has_counts && get_buf(o_counts, &counts, 1, "counts") < 0) goto e5;
+    int has_weights = o_weights != Py_None;
+    if (has_weights && get_buf(o_weights, &weights, 0, "weights") < 0) goto e6;
+    if (has_weights && (!has_counts || weights.len != n * (Py_ssize_t)sizeof(double))) {
+        PyErr_SetString(PyExc_ValueError, "weights must hold one float64 per pixel, with counts");
+        goto e7;
+    }
     Py_ssize_t width = has_out && n ? out.len / n : 4;
     if (check_len(&bits, COLOUR_WORDS, 8, "bits") < 0 || check_len(&prefix, COLOUR_WORDS, 4, "prefix") < 0
         || (width != 1 && width != 4) || (has_out && n && out.len != n * width)) {
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "out must hold one uint8 or int32 per pixel");
-        goto e6;
+        goto e7;
     }
-    if (width == 1 && !has_table) { PyErr_SetString(PyExc_ValueError, "uint8 out needs a table"); goto e6; }
+    if (width == 1 && !has_table) { PyErr_SetString(PyExc_ValueError, "uint8 out needs a table"); goto e7; }
+    const double *wt = has_weights ? weights.buf : NULL;
     const uint8_t *px = rgb.buf, *mk = has_mask ? mask.buf : NULL;
     const uint64_t *set = bits.buf;
     const uint32_t *before = prefix.buf;
@@ -423,7 +431,7 @@ static PyObject *colour_rows(PyObject *self, PyObject *args)
         if (mk && mk[i] < need) v = outside;
         else {
             uint32_t row = colour_rank(set, before, colour_key(px + 3 * i));
-            if (cnt) cnt[row] += 1.0;
+            if (cnt) cnt[row] += wt ? wt[i] : 1.0;
             v = tab ? tab[row] : (int32_t)row;
         }
         if (out8) out8[i] = (uint8_t)v;
@@ -432,6 +440,7 @@ static PyObject *colour_rows(PyObject *self, PyObject *args)
     Py_END_ALLOW_THREADS
     Py_INCREF(Py_None);
     result = Py_None;
+e7: if (has_weights) PyBuffer_Release(&weights);
 e6: if (has_counts) PyBuffer_Release(&counts);
 e5: if (has_table) PyBuffer_Release(&table);
 e4: if (has_out) PyBuffer_Release(&out);
@@ -1460,6 +1469,50 @@ static PyObject *refine_rows(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* ------------------------------------------------------------------------ */
+/* smoothness_rows(rgb u8[(r+2)*w*3], width, out f64[r*w], floor, scale)     */
+/* How smooth the source is around each pixel of a strip of r rows (given    */
+/* with a row of context above and below): v, the variance of the grey       */
+/* level (the mean of R, G, B) over the 3x3 pixels around it (the edge       */
+/* columns repeated), gives floor + (1 - floor) / (1 + v / scale).           */
+/* ------------------------------------------------------------------------ */
+
+static PyObject *smoothness_rows(PyObject *self, PyObject *args)
+{
+    PyObject *o_rgb, *o_out;
+    Py_ssize_t width;
+    double floor_weight, scale;
+    if (!PyArg_ParseTuple(args, "OnOdd", &o_rgb, &width, &o_out, &floor_weight, &scale)) return NULL;
+    Py_buffer rgb = {0}, out = {0};
+    if (get_buf(o_rgb, &rgb, 0, "rgb") < 0) return NULL;
+    if (get_buf(o_out, &out, 1, "out") < 0) { PyBuffer_Release(&rgb); return NULL; }
+    Py_ssize_t w = width, n = w > 0 ? rgb.len / (3 * w) : 0, r = n - 2;
+    if (w < 1 || r < 1 || rgb.len != n * w * 3 || out.len != r * w * (Py_ssize_t)sizeof(double) || scale <= 0) {
+        PyBuffer_Release(&rgb); PyBuffer_Release(&out);
+        PyErr_SetString(PyExc_ValueError, "smoothness_rows: arrays of mismatched sizes");
+        return NULL;
+    }
+    const uint8_t *P = rgb.buf;
+    double *O = out.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t y = 0; y < r; y++)
+        for (Py_ssize_t x = 0; x < w; x++) {
+            double sum = 0, sum_sq = 0;
+            for (int dy = 0; dy < 3; dy++)
+                for (int dx = -1; dx <= 1; dx++) {
+                    Py_ssize_t xx = x + dx < 0 ? 0 : x + dx >= w ? w - 1 : x + dx;
+                    const uint8_t *p = P + 3 * ((y + dy) * w + xx);
+                    double g = (p[0] + p[1] + p[2]) / 3.0;
+                    sum += g; sum_sq += g * g;
+                }
+            double mean = sum / 9, v = sum_sq / 9 - mean * mean;
+            O[y * w + x] = floor_weight + (1 - floor_weight) / (1 + (v > 0 ? v : 0) / scale);
+        }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&rgb); PyBuffer_Release(&out);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"colour_bits", colour_bits, METH_VARARGS, "Marks the colours of RGB pixels in a 2**24-bit set."},
     {"colour_ranks", colour_ranks, METH_VARARGS, "Running counts of a colour set, and its colours in order."},
@@ -1470,6 +1523,7 @@ static PyMethodDef methods[] = {
     {"kmeanspp", kmeanspp, METH_VARARGS, "Greedy weighted k-means++ seeding."},
     {"dither_rows", dither_rows, METH_VARARGS, "Dithering a strip of rows: classic, selective or ordered."},
     {"refine_rows", refine_rows, METH_VARARGS, "Dithered labels improved by direct search against a blurred view."},
+    {"smoothness_rows", smoothness_rows, METH_VARARGS, "How flat the grey level is over 3x3 around each pixel."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels",

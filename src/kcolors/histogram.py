@@ -215,8 +215,7 @@ class PixelRows:
         to ``sums`` ((M,) float64) at their rows. Opaque images only (no mask, no translucent pixels)."""
         if self._mask is not None or self._translucent is not None:
             raise ValueError("add_weights: only for images without transparency")
-        rows = self._colours.rows(self._flat[start:start + len(weights)])
-        sums += np.bincount(rows, weights, minlength=len(sums))
+        self._colours.rows(self._flat[start:start + len(weights)], counts=sums, weights=weights, out=False)
 
 
 def _cube_keys(coords, bits):

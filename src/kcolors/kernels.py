@@ -132,12 +132,12 @@ class ColourSet:
         self.rows(rgb, mask, need, counts=counts, out=False)
         return counts
 
-    def rows(self, rgb, mask=None, need=1, *, table=None, counts=None, narrow=None, out=True):
+    def rows(self, rgb, mask=None, need=1, *, table=None, counts=None, weights=None, narrow=None, out=True):
         """Each pixel's row in :attr:`colors` (int32, -1 where it takes no part); with ``table``
         ((M+1,) ints), ``table[row]`` instead, ``table[M]`` where it takes no part, as uint8 when
         ``narrow`` (default: when the table's values fit in a byte), else int32. ``counts`` ((M,)
-        float64), if given, is increased by the pixels of each row; with ``out=False`` that is all
-        it does (and it returns None)."""
+        float64), if given, is increased by the pixels of each row (by their ``weights``, (N,)
+        float64, if given); with ``out=False`` that is all it does (and it returns None)."""
         rgb, mask = _pixels(rgb, mask)
         if table is not None:
             table = np.ascontiguousarray(table, dtype=np.int32)
@@ -152,8 +152,11 @@ class ColourSet:
             tallies = [counts] * len(chunks)
         else:
             tallies = [np.zeros_like(counts) for _ in chunks]  # one each: threads must not add into one
+        if weights is not None:
+            weights = np.ascontiguousarray(weights, dtype=np.float64)
         _map(_kernels.colour_rows, [(rgb[part], None if mask is None else mask[part], need, self.bits, self.prefix,
-                                     table, None if out is None else out[part], tally)
+                                     table, None if out is None else out[part], tally,
+                                     None if weights is None else weights[part])
                                     for part, tally in zip(chunks, tallies)])
         if counts is not None and len(chunks) > 1:
             counts += sum(tallies)
@@ -271,6 +274,16 @@ def refine_rows(points, width, first, last, centres, labels, weights, blur, swee
                          centres, principal_axis(centres), labels, np.ascontiguousarray(weights, dtype=np.float64),
                          np.ascontiguousarray(blur, dtype=np.float64), int(sweeps),
                          None if nearest is None else np.ascontiguousarray(nearest, dtype=np.int32))
+
+
+def smoothness_rows(rgb, floor, scale):
+    """((r + 2, W, 3) uint8 rows, the first and last context) -> (r, W) float64: ``floor + (1 - floor) /
+    (1 + v / scale)``, v the variance of the grey level over the 3x3 pixels around each, see
+    ``smoothness_rows`` in ``_kernels.c``."""
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    out = np.empty((rgb.shape[0] - 2, rgb.shape[1]))
+    _kernels.smoothness_rows(rgb, rgb.shape[1], out, float(floor), float(scale))
+    return out
 
 
 def png_rows(indices, bits):

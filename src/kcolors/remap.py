@@ -48,6 +48,8 @@ def colour_labels(histogram, palette_colors, space):
 
 # Pixels dithered at a time: the strip's points in float64 (24-32 bytes a pixel) stay small beside the image.
 DITHER_STRIP_PIXELS = 1 << 16
+# From this many pixels, the error diffusion runs as two halves on two cores (see dithered_labels).
+DITHER_HALVES_PIXELS = 1 << 21
 # The selective method (dither_rows in _kernels.c): how little texture takes (pngquant's weighting with its
 # constant 20 took too little), and the share of the error owed that a pixel inside a band takes at
 # strength 1. Chosen on 6 photos x k = 16, 64, 256 (benchmarks/bench_dither.py): the most image x k where
@@ -68,10 +70,10 @@ TEXTURE_WEIGHT = 0.3
 # BLUR_SIGMA px (colour seen from a distance) plus REFINE_WEIGHT / smoothness times its own error (grain).
 # Chosen on 13 photos x k = 16, 64, 256 (weights 0.1-0.5, with and without the smoothness, 2-6 sweeps, the
 # blurred error in RGB or CIELAB, starting from the error diffusion or from the nearest colours): PSNR, SSIM
-# and blurred ΔE2000 all beat pngquant's and libimagequant's on 26 of 39 image x k, against 19 without it
-# (benchmarks/bench_dither.py: 11 of its 21, was 7; RESULTS.md, "Dithering").
+# and blurred ΔE2000 all beat pngquant's and libimagequant's on 27 of 39 image x k, against 19 without it
+# (benchmarks/bench_dither.py: 12 of its 21, was 7; RESULTS.md, "Dithering").
 BLUR_SIGMA = 1.0
-BLUR_RADIUS = 5
+BLUR_RADIUS = 4
 REFINE_WEIGHT = 0.2
 REFINE_SWEEPS = 3
 # Pixels refined at a time: each strip also holds BLUR_RADIUS rows of context on either side, and the search
@@ -111,22 +113,31 @@ def dithered_labels(picture, palette, dither, clear=-1):
         nearest = nearest_rows(picture, palette)
     strength = float(dither) * (SELECTIVE_FULL if method == "selective" else 1.0)
     rows = max(1, DITHER_STRIP_PIXELS // max(w, 1))
-    carry = np.zeros((2, w, entries.shape[1]))
-    for top in range(0, h, rows):
-        bottom = min(h, top + rows)
-        # the strip with a row of context above and below (the edge rows repeated at the image's edges)
-        span = np.r_[max(top - 1, 0), top:bottom, min(bottom, h - 1)]
-        rgb = picture.rgb[span].reshape(-1, 3)
-        if with_alpha:
-            alpha = (np.full((len(span), w), 255, np.uint8) if picture.alpha is None else picture.alpha[span])
-            points = to_premultiplied(rgb, alpha.reshape(-1), palette.space)
-            inner = alpha[1:-1]
-            kind = np.where(inner == 0, 0, np.where(inner == 255, 2, 1)).astype(np.uint8)
-        else:
-            points, kind = to_space(rgb, palette.space), None
-        kernels.dither_rows(points, w, kind, entries, solid, strength, method, top, clear if clear >= 0 else -1,
-                            carry, labels[top:bottom], SELECTIVE_BAND,
-                            None if nearest is None else nearest(span[0], span[-1] + 1)[span - span[0]])
+
+    def band(first, last):  # rows first..last-1, the error carried from strip to strip, none from above
+        carry = np.zeros((2, w, entries.shape[1]))
+        for top in range(first, last, rows):
+            bottom = min(last, top + rows)
+            # the strip with a row of context above and below (the edge rows repeated at the image's edges)
+            span = np.r_[max(top - 1, 0), top:bottom, min(bottom, h - 1)]
+            rgb = picture.rgb[span].reshape(-1, 3)
+            if with_alpha:
+                alpha = (np.full((len(span), w), 255, np.uint8) if picture.alpha is None else picture.alpha[span])
+                points = to_premultiplied(rgb, alpha.reshape(-1), palette.space)
+                inner = alpha[1:-1]
+                kind = np.where(inner == 0, 0, np.where(inner == 255, 2, 1)).astype(np.uint8)
+            else:
+                points, kind = to_space(rgb, palette.space), None
+            kernels.dither_rows(points, w, kind, entries, solid, strength, method, top,
+                                clear if clear >= 0 else -1, carry, labels[top:bottom], SELECTIVE_BAND,
+                                None if nearest is None else nearest(span[0], span[-1] + 1)[span - span[0]])
+
+    # A large image is diffused as two halves side by side, each from no error at its top: the seam is one
+    # row where the error starts afresh, as at the image's top. Fixed by the size alone, not the cores,
+    # so the result is the same on any machine.
+    halves = 2 if h * w >= DITHER_HALVES_PIXELS and h >= 2 else 1
+    edges = [round(h * i / halves) for i in range(halves + 1)]
+    kernels.parallel_map(lambda span: band(*span), list(zip(edges[:-1], edges[1:])))
     if nearest is not None and REFINE_SWEEPS > 0:
         refine(picture, palette, labels, nearest, float(dither))
     return labels
@@ -146,12 +157,7 @@ def smoothness(picture, top, bottom):
     TEXTURE_WEIGHT (texture) to 1 (flat grey level over 3x3 pixels; see SMOOTH_STD)."""
     h = picture.rgb.shape[0]
     span = np.r_[max(top - 1, 0), top:bottom, min(bottom, h - 1)]  # a row of context, the edges repeated
-    grey = np.pad(picture.rgb[span].mean(axis=2, dtype=np.float32), ((0, 0), (1, 1)), mode="edge")
-    across = grey[:, :-2] + grey[:, 1:-1] + grey[:, 2:]
-    across_sq = grey[:, :-2] ** 2 + grey[:, 1:-1] ** 2 + grey[:, 2:] ** 2
-    total, total_sq = across[:-2] + across[1:-1] + across[2:], across_sq[:-2] + across_sq[1:-1] + across_sq[2:]
-    variance = np.maximum(total_sq / 9 - (total / 9) ** 2, 0).astype(np.float64)
-    return TEXTURE_WEIGHT + (1 - TEXTURE_WEIGHT) / (1 + variance / SMOOTH_STD**2)
+    return kernels.smoothness_rows(picture.rgb[span], TEXTURE_WEIGHT, SMOOTH_STD**2)
 
 
 def blur_autocorrelation():
