@@ -1315,24 +1315,27 @@ TEMPLATE int32_t label_at(const uint8_t *L8, const int32_t *L32, Py_ssize_t i)
     return L8 ? (int32_t)L8[i] : L32[i];
 }
 
+/* Each of the m points' nearest centre (3-D), into near. */
+static void nearest_of_points(const Search *search, const double *P, Py_ssize_t m, int32_t *near)
+{
+    Py_ssize_t hint = -1;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        double d2;
+        hint = search_nearest(search, P + 3 * i, hint, &d2, 3);
+        near[i] = search->order[hint];
+    }
+}
+
+/* near: the undithered colour of each pixel of rows first..last-1. */
 static void refine_span(const double *P, Py_ssize_t n, Py_ssize_t w, Py_ssize_t first, Py_ssize_t last,
-                        const double *C, const Search *search, uint8_t *L8, int32_t *L32, const double *weight,
-                        const double *blur, int radius, int sweeps, double *e, double *a, double *tmp, int32_t *near,
-                        const int32_t *nearest)
+                        const double *C, uint8_t *L8, int32_t *L32, const double *weight, const double *blur,
+                        int radius, int sweeps, double *e, double *a, double *tmp, const int32_t *near)
 {
     const int R = radius;
     double g0 = blur[R] * blur[R];
-    Py_ssize_t hint = -1;
     for (Py_ssize_t i = 0; i < n * w; i++) {
         const double *c = C + 3 * label_at(L8, L32, i);
         for (int ch = 0; ch < 3; ch++) e[3 * i + ch] = P[3 * i + ch] - c[ch];
-    }
-    for (Py_ssize_t i = first * w; i < last * w; i++) {
-        if (nearest) { near[i - first * w] = nearest[i - first * w]; continue; }
-        double d2;
-        Py_ssize_t pos = search_nearest(search, P + 3 * i, hint, &d2, 3);
-        hint = pos;
-        near[i - first * w] = search->order[pos];
     }
     /* a = g2 * e, on the rows that may change (only those are read): down the columns into tmp, then
      * along the rows. a and tmp hold rows first..last-1 only. */
@@ -1443,21 +1446,24 @@ static PyObject *refine_rows(PyObject *self, PyObject *args)
     double *e = ok ? malloc(sizeof(double) * 3 * n * width) : NULL;
     double *a = ok ? malloc(sizeof(double) * 3 * (last - first) * width) : NULL;
     double *tmp = ok ? malloc(sizeof(double) * 3 * (last - first) * width) : NULL;
-    int32_t *near = ok ? malloc(sizeof(int32_t) * (last - first) * width) : NULL;
+    /* the undithered colours: as given, or searched for here */
+    int32_t *found = ok && !has_near ? malloc(sizeof(int32_t) * (last - first) * width) : NULL;
     Search search = {0};
-    if (ok && (!e || !a || !tmp || !near || search_init(&search, cent.buf, k, axis.buf, 3) < 0)) {
+    if (ok && (!e || !a || !tmp || (!has_near && (!found || search_init(&search, cent.buf, k, axis.buf, 3) < 0)))) {
         PyErr_NoMemory();
         ok = 0;
     }
     if (ok) {
         uint8_t *L8 = item == 1 ? lab.buf : NULL;
         int32_t *L32 = item == 4 ? lab.buf : NULL;
+        const double *P = pts.buf;
         Py_BEGIN_ALLOW_THREADS
-        refine_span(pts.buf, n, width, first, last, cent.buf, &search, L8, L32, weight.buf, blur.buf,
-                    (int)(taps / 2), sweeps, e, a, tmp, near, has_near ? given.buf : NULL);
+        if (!has_near) nearest_of_points(&search, P + 3 * first * width, (last - first) * width, found);
+        refine_span(P, n, width, first, last, cent.buf, L8, L32, weight.buf, blur.buf, (int)(taps / 2), sweeps,
+                    e, a, tmp, has_near ? given.buf : found);
         Py_END_ALLOW_THREADS
     }
-    search_free(&search); free(e); free(a); free(tmp); free(near);
+    search_free(&search); free(e); free(a); free(tmp); free(found);
     if (pts.obj) PyBuffer_Release(&pts);
     if (cent.obj) PyBuffer_Release(&cent);
     if (axis.obj) PyBuffer_Release(&axis);

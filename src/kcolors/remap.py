@@ -118,8 +118,7 @@ def dithered_labels(picture, palette, dither, clear=-1):
         carry = np.zeros((2, w, entries.shape[1]))
         for top in range(first, last, rows):
             bottom = min(last, top + rows)
-            # the strip with a row of context above and below (the edge rows repeated at the image's edges)
-            span = np.r_[max(top - 1, 0), top:bottom, min(bottom, h - 1)]
+            span = with_context(top, bottom, h)
             rgb = picture.rgb[span].reshape(-1, 3)
             if with_alpha:
                 alpha = (np.full((len(span), w), 255, np.uint8) if picture.alpha is None else picture.alpha[span])
@@ -143,6 +142,11 @@ def dithered_labels(picture, palette, dither, clear=-1):
     return labels
 
 
+def with_context(top, bottom, h):
+    """The rows top..bottom-1 with a row of context above and below, the image's edge rows repeated."""
+    return np.r_[max(top - 1, 0), top:bottom, min(bottom, h - 1)]
+
+
 def nearest_rows(picture, palette):
     """``rows(top, bottom)`` -> (bottom - top, W) int32: each pixel's undithered colour in those rows of an
     opaque picture, found through the histogram (one search per distinct colour), a strip at a time."""
@@ -155,8 +159,7 @@ def nearest_rows(picture, palette):
 def smoothness(picture, top, bottom):
     """(bottom - top, W) float64: how smooth the source is around each pixel of rows top..bottom-1, from
     TEXTURE_WEIGHT (texture) to 1 (flat grey level over 3x3 pixels; see SMOOTH_STD)."""
-    h = picture.rgb.shape[0]
-    span = np.r_[max(top - 1, 0), top:bottom, min(bottom, h - 1)]  # a row of context, the edges repeated
+    span = with_context(top, bottom, picture.rgb.shape[0])
     return kernels.smoothness_rows(picture.rgb[span], TEXTURE_WEIGHT, SMOOTH_STD**2)
 
 
@@ -170,9 +173,10 @@ def blur_autocorrelation():
 
 def refine(picture, palette, labels, nearest, strength):
     """Improve the selective method's ``labels`` of an opaque ``picture`` in place (see REFINE_WEIGHT), given
-    each pixel's undithered colour by ``nearest`` (:func:`nearest_rows`): a strip of rows at a time, each with BLUR_RADIUS rows of context on
-    either side, whose labels count but do not change. Strips two apart share no pixel that either reads,
-    so the even strips run side by side on the cores, then the odd ones."""
+    each pixel's undithered colour by ``nearest`` (:func:`nearest_rows`): a strip of rows at a time, each
+    with BLUR_RADIUS rows of context on either side, whose labels count but do not change. Strips two
+    apart share no pixel that either reads, so the even strips run side by side on the cores, then the
+    odd ones."""
     h, w = labels.shape
     entries = to_space(palette.colors, palette.space)
     blur = blur_autocorrelation()
