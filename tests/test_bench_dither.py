@@ -11,16 +11,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 bench_dither = pytest.importorskip("bench_dither")
 
 
-@pytest.fixture
-def image():
-    rng = np.random.default_rng(3)
-    y, x = np.mgrid[0:40, 0:56]
-    img = np.stack([x * 4, y * 6, (x + y) * 2], axis=-1) + rng.integers(0, 8, (40, 56, 3))
-    return np.clip(img, 0, 255).astype(np.uint8)
-
-
-def test_an_image_against_itself(image):
-    m = bench_dither.measures(image, image)
+def test_an_image_against_itself(gradient):
+    m = bench_dither.measures(gradient, gradient)
     assert math.isinf(m["psnr"])
     assert m["ssim"] == pytest.approx(1.0)
     assert m["bde"] == pytest.approx(0.0, abs=1e-9)
@@ -38,11 +30,11 @@ def test_blur_sees_a_fine_checkerboard_as_its_mean():
     assert bench_dither.blurred_delta_e(flat, np.full_like(flat, 128)) > 5
 
 
-def test_blurred_delta_e_grows_with_the_error(image):
-    small = np.clip(image.astype(int) + 2, 0, 255).astype(np.uint8)
-    large = np.clip(image.astype(int) + 12, 0, 255).astype(np.uint8)
-    lab = bench_dither.blurred_lab(image)
-    assert 0 < bench_dither.blurred_delta_e(image, small, lab) < bench_dither.blurred_delta_e(image, large, lab)
+def test_blurred_delta_e_grows_with_the_error(gradient):
+    small = np.clip(gradient.astype(int) + 2, 0, 255).astype(np.uint8)
+    large = np.clip(gradient.astype(int) + 12, 0, 255).astype(np.uint8)
+    lab = bench_dither.blurred_lab(gradient)
+    assert 0 < bench_dither.blurred_delta_e(gradient, small, lab) < bench_dither.blurred_delta_e(gradient, large, lab)
 
 
 def _rows(image, k, values, pixels=400_000):
@@ -85,7 +77,7 @@ def test_parse_variants():
         bench_dither.parse_variants(["--dither"])
 
 
-def test_flicker_counts_changes_in_flat_areas_only(image):
+def test_flicker_counts_changes_in_flat_areas_only():
     flat = np.full((20, 20, 3), 100, np.uint8)
     flat[:, 10:] = np.random.default_rng(4).integers(0, 256, (20, 10, 3))  # right half busy
     mask = bench_dither.flat_mask(flat)
