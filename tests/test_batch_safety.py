@@ -380,6 +380,47 @@ def test_dask_batch_stops_with_exit_8_when_every_worker_is_gone(tmp_path, cluste
     assert 0 < len(report) < 60 and {row["status"] for row in report} <= {"done"}
 
 
+class _LostResult:
+    """A Dask future seen finished whose worker left before its result was fetched.
+
+    Dask then makes the task pending again: ``result()`` waits for a rerun,
+    which never comes when no worker is left.
+    """
+
+    key, status = "lost", "finished"
+
+    def add_done_callback(self, callback):
+        callback(self)  # Dask calls back at once for a future already seen finished
+
+    def result(self, timeout=None):
+        if timeout is None:
+            raise AssertionError("waited for a result with no time limit: the batch would hang")
+        time.sleep(timeout)
+        raise TimeoutError
+
+
+class _NoWorkersLeft:
+    def map(self, function, items, pure):
+        return [_LostResult()]
+
+    def nthreads(self):
+        return {}
+
+    def cancel(self, futures):
+        self.cancelled = futures
+
+
+def test_a_dask_result_lost_with_the_last_worker_does_not_hang_the_batch():
+    from kcolors.batch import DaskCluster
+    from kcolors.errors import NoWorkerError
+
+    runner = object.__new__(DaskCluster)  # a cluster whose last worker left holding the only result
+    runner.client, runner.address, runner.time_limit, runner.worker_timeout = _NoWorkersLeft(), "tcp://x:1", None, 0.5
+    with pytest.raises(NoWorkerError, match=r"no Dask worker for 0\.5 s .*, 1 file not done"):
+        list(runner.map_unordered(str, ["a.png"]))
+    assert [future.key for future in runner.client.cancelled] == ["lost"]
+
+
 def test_a_folder_a_glob_pattern_cannot_list_is_reported_too(tmp_path, monkeypatch):
     make_collection(tmp_path / "in", 6)
     locked = tmp_path / "in" / "sub" / "deeper"

@@ -112,10 +112,14 @@ class DaskCluster:
                 except queue.Empty:
                     future = None
                 if future is not None and future.key in item_of:  # not one given up on already
-                    _, item = item_of.pop(future.key)
-                    result = _result(future)
-                    future.release()
-                    yield item, result
+                    try:
+                        result = _result(future)
+                    except TimeoutError:  # its worker left with the result: the task runs again, or never
+                        future.add_done_callback(finished.put)
+                    else:
+                        _, item = item_of.pop(future.key)
+                        future.release()
+                        yield item, result
                 yield from watch.check(item_of)
         finally:
             self.client.cancel([future for future, _ in item_of.values()])
@@ -137,12 +141,19 @@ class DaskCluster:
 
 
 def _result(future):
-    """A finished Dask task's result, or the reason it has none."""
+    """A finished Dask task's result, or the reason it has none.
+
+    Raises ``TimeoutError`` when the result does not come within a look's time:
+    the worker that held it has left, and the scheduler has made the task
+    pending again (waiting for it would hang the batch if no worker is left).
+    """
     if future.status == "error":
         return InputError(f"the task failed on the cluster ({type(future.exception()).__name__}: "
                           f"{future.exception()})")
     try:
-        return future.result()
+        return future.result(timeout=_CHECK_EVERY)
+    except TimeoutError:
+        raise
     except Exception as exc:  # noqa: BLE001 - cancelled or lost on the cluster: the file is not done
         return InputError(f"the task did not finish on the cluster ({type(exc).__name__}: {exc})")
 
