@@ -253,3 +253,70 @@ def test_weighted_counts_add_each_pixels_weight_to_its_colour():
     rows.add_weights(0, weights, sums)
     index = rows.index().ravel()
     assert np.allclose(sums, np.bincount(index, weights, minlength=len(histogram)))
+
+
+def test_refinement_reads_rgb_bytes_as_it_reads_their_floats():
+    image = smooth_photo(40, 56)
+    palette = quantize(image, 8).as_palette()
+    picture = kcolors.io.load_image(image)
+    start = remap.dithered_labels(picture, palette, Dither(1.0, "fs"))
+    results = []
+    for points in (image.reshape(-1, 3), image.reshape(-1, 3).astype(np.float64)):
+        labels = start.copy()
+        kcolors.kernels.refine_rows(points, 56, 8, 32, palette.colors.astype(np.float64), labels,
+                                    np.full(24 * 56, 0.2), remap.blur_autocorrelation(), 3)
+        results.append(labels)
+    assert np.array_equal(results[0], results[1]) and not np.array_equal(results[0], start)
+
+
+@pytest.mark.parametrize("with_alpha", [False, True])
+def test_a_dithered_results_figures_are_those_of_the_whole_images(with_alpha):
+    from kcolors.metrics import composited_figures, mean_delta_e, pixel_figures, psnr
+
+    image = smooth_photo(90, 150)  # 13,500 pixels: under the ΔE sample, so every figure is exact
+    if with_alpha:
+        image = np.dstack([image, np.tile(np.linspace(0, 255, 150).astype(np.uint8), (90, 1))])
+    result = quantize(image, 8, dither=1.0)
+    if with_alpha:
+        original = image.reshape(-1, 4)
+        flattened = np.dstack([result.rgb, result.alpha]).reshape(-1, 4)
+        expected = composited_figures(original, flattened)
+    else:
+        expected = (psnr(image, result.rgb), *mean_delta_e(image, result.rgb))
+    assert result.psnr == pytest.approx(expected[0], abs=1e-9)
+    assert (result.delta_e, result.delta_e_sample) == (pytest.approx(expected[1], abs=1e-9), None)
+    in_sevens = pixel_figures(result._pixel_pairs, result.labels.size, composited=with_alpha, chunk=7)
+    assert in_sevens == pytest.approx(expected, abs=1e-9)  # chunks that split rows add up the same
+
+
+def test_a_large_dithered_results_delta_e_is_a_seeded_sample_of_its_pixels():
+    from kcolors.metrics import DELTA_E_SAMPLE, mean_delta_e
+
+    image = smooth_photo(200, 160)
+    result = quantize(image, 8, dither=1.0)
+    assert result.delta_e_sample == DELTA_E_SAMPLE
+    assert (result.delta_e, result.delta_e_sample) == mean_delta_e(image, result.rgb)  # the same draw
+
+
+def test_a_dithered_results_figures_take_no_whole_image_copies():
+    # The ΔE sample's own arrays are the same at any size; what grows with the image must stay under half a
+    # byte a pixel (the old way held four float64 copies of the image: 96 bytes a pixel).
+    def peak(h, w):
+        image = smooth_photo(h, w)
+        result = quantize(image, 16, dither=1.0)
+        tracemalloc.start()
+        assert result.psnr > 20 and result.delta_e > 0 and result.counts.sum() == h * w
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return top
+
+    assert peak(1200, 1600) - peak(300, 400) <= (1200 * 1600 - 300 * 400) // 2
+
+
+def test_relabelling_in_place_maps_every_label_and_keeps_minus_one():
+    labels = np.array([[0, 2, -1], [1, 1, 2]], np.int32)
+    table = np.array([5, 3, 0, -1], np.int32)  # the last entry: what -1 becomes
+    remap.relabel_in_place(labels, table, chunk=4)
+    assert labels.tolist() == [[5, 0, -1], [3, 3, 0]]
+    with pytest.raises(ValueError):
+        remap.relabel_in_place(np.zeros((4, 4), np.uint8)[:, ::2], table)

@@ -24,6 +24,7 @@
  *                    and each pixel's own error, traded
  *   smoothness_rows  how flat the grey level is around each pixel (3x3 variance)
  *   png_rows         an indexed PNG's raw rows: filter byte and packed indices
+ *   release_memory   free heap memory handed back to the system (glibc's malloc_trim)
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -31,6 +32,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 /* ------------------------------------------------------------------------ */
 /* Nearest-centre search.                                                    */
@@ -1291,7 +1295,8 @@ static PyObject *png_rows(PyObject *self, PyObject *args)
 }
 
 /* ------------------------------------------------------------------------ */
-/* refine_rows(points f64[n*w*3], width, first, last, centres f64[k*3],      */
+/* refine_rows(points f64[n*w*3] or u8 (bytes), bytes, width, first, last,  */
+/*             centres f64[k*3],                                            */
 /*             axis f64[3], labels u8 or i32 [n*w] in/out,                  */
 /*             weights f64[(last-first)*w], blur f64[2R+1], sweeps,         */
 /*             nearest i32[(last-first)*w] or None)                          */
@@ -1316,30 +1321,40 @@ TEMPLATE int32_t label_at(const uint8_t *L8, const int32_t *L32, Py_ssize_t i)
 }
 
 /* Each of the m points' nearest centre (3-D), into near. */
-static void nearest_of_points(const Search *search, const double *P, Py_ssize_t m, int32_t *near)
+/* Pixel i's channel ch of the points: bytes (RGB) when P8 is given, else doubles. */
+static inline double point_at(const uint8_t *P8, const double *P, Py_ssize_t i, int ch)
+{
+    return P8 ? (double)P8[3 * i + ch] : P[3 * i + ch];
+}
+
+static void nearest_of_points(const Search *search, const uint8_t *P8, const double *P, Py_ssize_t m,
+                              int32_t *near)
 {
     Py_ssize_t hint = -1;
     for (Py_ssize_t i = 0; i < m; i++) {
-        double d2;
-        hint = search_nearest(search, P + 3 * i, hint, &d2, 3);
+        double d2, q[3] = {point_at(P8, P, i, 0), point_at(P8, P, i, 1), point_at(P8, P, i, 2)};
+        hint = search_nearest(search, q, hint, &d2, 3);
         near[i] = search->order[hint];
     }
 }
 
-/* near: the undithered colour of each pixel of rows first..last-1. */
-static void refine_span(const double *P, Py_ssize_t n, Py_ssize_t w, Py_ssize_t first, Py_ssize_t last,
-                        const double *C, uint8_t *L8, int32_t *L32, const double *weight, const double *blur,
-                        int radius, int sweeps, double *e, double *a, double *tmp, const int32_t *near)
+/* near: the undithered colour of each pixel of rows first..last-1. The error e (all n rows) and its
+ * blurred view a (rows first..last-1) in floats: they are what the search keeps per pixel (a thread's
+ * strip, 18 bytes a pixel), and a float's precision is far below a colour level. row: 3 * w floats. */
+static void refine_span(const uint8_t *P8, const double *P, Py_ssize_t n, Py_ssize_t w, Py_ssize_t first,
+                        Py_ssize_t last, const double *C, uint8_t *L8, int32_t *L32, const double *weight,
+                        const double *blur, int radius, int sweeps, float *e, float *a, float *row,
+                        const int32_t *near)
 {
     const int R = radius;
     double g0 = blur[R] * blur[R];
     for (Py_ssize_t i = 0; i < n * w; i++) {
         const double *c = C + 3 * label_at(L8, L32, i);
-        for (int ch = 0; ch < 3; ch++) e[3 * i + ch] = P[3 * i + ch] - c[ch];
+        for (int ch = 0; ch < 3; ch++) e[3 * i + ch] = (float)(point_at(P8, P, i, ch) - c[ch]);
     }
-    /* a = g2 * e, on the rows that may change (only those are read): down the columns into tmp, then
-     * along the rows. a and tmp hold rows first..last-1 only. */
-    for (Py_ssize_t y = first; y < last; y++)
+    /* a = g2 * e, on the rows that may change (only those are read): a row at a time, down the columns
+     * into row, then along it. */
+    for (Py_ssize_t y = first; y < last; y++) {
         for (Py_ssize_t x = 0; x < w; x++) {
             double s[3] = {0, 0, 0};
             for (int t = -R; t <= R; t++) {
@@ -1347,18 +1362,18 @@ static void refine_span(const double *P, Py_ssize_t n, Py_ssize_t w, Py_ssize_t 
                 if (yy < 0 || yy >= n) continue;
                 for (int ch = 0; ch < 3; ch++) s[ch] += blur[t + R] * e[3 * (yy * w + x) + ch];
             }
-            for (int ch = 0; ch < 3; ch++) tmp[3 * ((y - first) * w + x) + ch] = s[ch];
+            for (int ch = 0; ch < 3; ch++) row[3 * x + ch] = (float)s[ch];
         }
-    for (Py_ssize_t y = first; y < last; y++)
         for (Py_ssize_t x = 0; x < w; x++) {
             double s[3] = {0, 0, 0};
             for (int t = -R; t <= R; t++) {
                 Py_ssize_t xx = x + t;
                 if (xx < 0 || xx >= w) continue;
-                for (int ch = 0; ch < 3; ch++) s[ch] += blur[t + R] * tmp[3 * ((y - first) * w + xx) + ch];
+                for (int ch = 0; ch < 3; ch++) s[ch] += blur[t + R] * row[3 * xx + ch];
             }
-            for (int ch = 0; ch < 3; ch++) a[3 * ((y - first) * w + x) + ch] = s[ch];
+            for (int ch = 0; ch < 3; ch++) a[3 * ((y - first) * w + x) + ch] = (float)s[ch];
         }
+    }
     for (int sweep = 0; sweep < sweeps; sweep++) {
         Py_ssize_t changed = 0;
         for (Py_ssize_t y = first; y < last; y++)
@@ -1366,7 +1381,8 @@ static void refine_span(const double *P, Py_ssize_t n, Py_ssize_t w, Py_ssize_t 
                 Py_ssize_t i = y * w + x;
                 int32_t cur = label_at(L8, L32, i), best = cur;
                 double best_cost = -1e-9, lam = weight[i - first * w];
-                const double *cc = C + 3 * cur, *ai = a + 3 * (i - first * w), *ei = e + 3 * i;
+                const double *cc = C + 3 * cur;
+                const float *ai = a + 3 * (i - first * w), *ei = e + 3 * i;
                 int32_t cand[9];
                 int m = 0;
                 cand[m++] = near[i - first * w];
@@ -1388,7 +1404,7 @@ static void refine_span(const double *P, Py_ssize_t n, Py_ssize_t w, Py_ssize_t 
                 }
                 if (best == cur) continue;
                 double d[3];
-                for (int ch = 0; ch < 3; ch++) { d[ch] = C[3 * best + ch] - cc[ch]; e[3 * i + ch] -= d[ch]; }
+                for (int ch = 0; ch < 3; ch++) { d[ch] = C[3 * best + ch] - cc[ch]; e[3 * i + ch] -= (float)d[ch]; }
                 if (L8) L8[i] = (uint8_t)best; else L32[i] = best;
                 changed++;
                 Py_ssize_t y0 = y - R < first ? first : y - R, y1 = y + R >= last ? last - 1 : y + R;
@@ -1397,8 +1413,8 @@ static void refine_span(const double *P, Py_ssize_t n, Py_ssize_t w, Py_ssize_t 
                     double by = blur[yy - y + R];
                     for (Py_ssize_t xx = x0; xx <= x1; xx++) {
                         double g = by * blur[xx - x + R];
-                        double *aj = a + 3 * ((yy - first) * w + xx);
-                        for (int ch = 0; ch < 3; ch++) aj[ch] -= g * d[ch];
+                        float *aj = a + 3 * ((yy - first) * w + xx);
+                        for (int ch = 0; ch < 3; ch++) aj[ch] -= (float)(g * d[ch]);
                     }
                 }
             }
@@ -1410,9 +1426,9 @@ static PyObject *refine_rows(PyObject *self, PyObject *args)
 {
     PyObject *o_pts, *o_cent, *o_axis, *o_lab, *o_weight, *o_blur, *o_near;
     Py_ssize_t width, first, last;
-    int sweeps;
-    if (!PyArg_ParseTuple(args, "OnnnOOOOOiO", &o_pts, &width, &first, &last, &o_cent, &o_axis, &o_lab, &o_weight,
-                          &o_blur, &sweeps, &o_near))
+    int sweeps, bytes;
+    if (!PyArg_ParseTuple(args, "OpnnnOOOOOiO", &o_pts, &bytes, &width, &first, &last, &o_cent, &o_axis, &o_lab,
+                          &o_weight, &o_blur, &sweeps, &o_near))
         return NULL;
     Py_buffer pts = {0}, cent = {0}, axis = {0}, lab = {0}, weight = {0}, blur = {0}, given = {0};
     int has_near = o_near != Py_None;
@@ -1420,7 +1436,8 @@ static PyObject *refine_rows(PyObject *self, PyObject *args)
              && get_buf(o_axis, &axis, 0, "axis") == 0 && get_buf(o_lab, &lab, 1, "labels") == 0
              && get_buf(o_weight, &weight, 0, "weights") == 0 && get_buf(o_blur, &blur, 0, "blur") == 0
              && (!has_near || get_buf(o_near, &given, 0, "nearest") == 0);
-    Py_ssize_t k = ok ? rows(&cent, 3, "centres") : -1, all = ok ? rows(&pts, 3, "points") : -1;
+    Py_ssize_t k = ok ? rows(&cent, 3, "centres") : -1;
+    Py_ssize_t all = !ok ? -1 : bytes ? (pts.len % 3 ? -1 : pts.len / 3) : rows(&pts, 3, "points");
     Py_ssize_t n = width > 0 && all >= 0 ? all / width : -1;
     Py_ssize_t taps = ok ? blur.len / (Py_ssize_t)sizeof(double) : 0;
     Py_ssize_t item = n > 0 ? lab.len / (n * width) : 0;
@@ -1443,27 +1460,30 @@ static PyObject *refine_rows(PyObject *self, PyObject *args)
         for (Py_ssize_t i = 0; G && i < (last - first) * width && ok; i++)
             if (G[i] < 0 || G[i] >= k) { PyErr_SetString(PyExc_ValueError, "refine_rows: a nearest label outside the palette"); ok = 0; }
     }
-    double *e = ok ? malloc(sizeof(double) * 3 * n * width) : NULL;
-    double *a = ok ? malloc(sizeof(double) * 3 * (last - first) * width) : NULL;
-    double *tmp = ok ? malloc(sizeof(double) * 3 * (last - first) * width) : NULL;
+    /* e (n rows), a (last - first rows) and row (one), in one block */
+    float *e = ok ? malloc(sizeof(float) * 3 * (n + last - first + 1) * width) : NULL;
+    float *a = e ? e + 3 * n * width : NULL, *row = a ? a + 3 * (last - first) * width : NULL;
     /* the undithered colours: as given, or searched for here */
     int32_t *found = ok && !has_near ? malloc(sizeof(int32_t) * (last - first) * width) : NULL;
     Search search = {0};
-    if (ok && (!e || !a || !tmp || (!has_near && (!found || search_init(&search, cent.buf, k, axis.buf, 3) < 0)))) {
+    if (ok && (!e || !a || !row || (!has_near && (!found || search_init(&search, cent.buf, k, axis.buf, 3) < 0)))) {
         PyErr_NoMemory();
         ok = 0;
     }
     if (ok) {
         uint8_t *L8 = item == 1 ? lab.buf : NULL;
         int32_t *L32 = item == 4 ? lab.buf : NULL;
-        const double *P = pts.buf;
+        const uint8_t *P8 = bytes ? pts.buf : NULL;
+        const double *P = bytes ? NULL : pts.buf;
         Py_BEGIN_ALLOW_THREADS
-        if (!has_near) nearest_of_points(&search, P + 3 * first * width, (last - first) * width, found);
-        refine_span(P, n, width, first, last, cent.buf, L8, L32, weight.buf, blur.buf, (int)(taps / 2), sweeps,
-                    e, a, tmp, has_near ? given.buf : found);
+        if (!has_near)
+            nearest_of_points(&search, P8 ? P8 + 3 * first * width : NULL, P ? P + 3 * first * width : NULL,
+                              (last - first) * width, found);
+        refine_span(P8, P, n, width, first, last, cent.buf, L8, L32, weight.buf, blur.buf, (int)(taps / 2), sweeps,
+                    e, a, row, has_near ? given.buf : found);
         Py_END_ALLOW_THREADS
     }
-    search_free(&search); free(e); free(a); free(tmp); free(found);
+    search_free(&search); free(e); free(found);
     if (pts.obj) PyBuffer_Release(&pts);
     if (cent.obj) PyBuffer_Release(&cent);
     if (axis.obj) PyBuffer_Release(&axis);
@@ -1519,11 +1539,32 @@ static PyObject *smoothness_rows(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* ------------------------------------------------------------------------ */
+/* release_memory() -> bool                                                 */
+/* Hands the heap's free pages back to the system (glibc: malloc_trim, over  */
+/* every arena). Freed memory otherwise stays resident: the k-means          */
+/* temporaries under what the encoder allocates next, and in each worker     */
+/* thread's own arena the strips it dithered. False where there is no such   */
+/* call (not glibc) or nothing was released.                                 */
+/* ------------------------------------------------------------------------ */
+
+static PyObject *release_memory(PyObject *self, PyObject *args)
+{
+    int released = 0;
+#ifdef __GLIBC__
+    Py_BEGIN_ALLOW_THREADS
+    released = malloc_trim(0);
+    Py_END_ALLOW_THREADS
+#endif
+    return PyBool_FromLong(released);
+}
+
 static PyMethodDef methods[] = {
     {"colour_bits", colour_bits, METH_VARARGS, "Marks the colours of RGB pixels in a 2**24-bit set."},
     {"colour_ranks", colour_ranks, METH_VARARGS, "Running counts of a colour set, and its colours in order."},
     {"colour_rows", colour_rows, METH_VARARGS, "Each pixel's row in the colour set, through an optional table."},
     {"png_rows", png_rows, METH_VARARGS, "Raw indexed-PNG rows: filter byte and packed indices."},
+    {"release_memory", release_memory, METH_NOARGS, "Free heap memory handed back to the system (malloc_trim)."},
     {"assign", assign, METH_VARARGS, "Nearest centre per point, with optional Lloyd sums."},
     {"lloyd", lloyd, METH_VARARGS, "Runs of Lloyd's iterations on a small weighted point set."},
     {"kmeanspp", kmeanspp, METH_VARARGS, "Greedy weighted k-means++ seeding."},

@@ -265,12 +265,15 @@ def dither_rows(points, width, kind, centres, solid, strength, method, y0, outsi
 
 def refine_rows(points, width, first, last, centres, labels, weights, blur, sweeps, nearest=None):
     """Improve dithered ``labels`` in place by direct search, see ``refine_rows`` in ``_kernels.c``:
-    ``points`` ((n * width, 3)) and ``labels`` ((n, width) uint8 or int32, C-contiguous) hold a span of n
-    rows, of which rows ``first`` to ``last - 1`` may change; ``weights`` ((last - first) * width) the
-    weight of each of those pixels' own error against the blurred error; ``blur`` the 1-D kernel of the
-    blur's autocorrelation (odd length); ``nearest`` (those rows) each pixel's undithered colour, if known."""
+    ``points`` ((n * width, 3), float64, or uint8 RGB as they are) and ``labels`` ((n, width) uint8 or int32,
+    C-contiguous) hold a span of n rows, of which rows ``first`` to ``last - 1`` may change; ``weights``
+    ((last - first) * width) the weight of each of those pixels' own error against the blurred error; ``blur``
+    the 1-D kernel of the blur's autocorrelation (odd length); ``nearest`` (those rows) each pixel's undithered
+    colour, if known."""
     centres = np.ascontiguousarray(centres, dtype=np.float64)
-    _kernels.refine_rows(np.ascontiguousarray(points, dtype=np.float64), int(width), int(first), int(last),
+    bytes_ = np.asarray(points).dtype == np.uint8  # RGB bytes read as they are: no float copy of the span
+    points = np.ascontiguousarray(points, dtype=np.uint8 if bytes_ else np.float64)
+    _kernels.refine_rows(points, bytes_, int(width), int(first), int(last),
                          centres, principal_axis(centres), labels, np.ascontiguousarray(weights, dtype=np.float64),
                          np.ascontiguousarray(blur, dtype=np.float64), int(sweeps),
                          None if nearest is None else np.ascontiguousarray(nearest, dtype=np.int32))
@@ -298,3 +301,9 @@ def png_rows(indices, bits):
     _map(_kernels.png_rows, [(indices[a:b], w, int(bits), view[a * row: b * row])
                              for a, b in zip(rows[:-1], rows[1:])])
     return out
+
+
+def release_memory():
+    """Hand the heap's free pages back to the system (glibc's ``malloc_trim``; elsewhere nothing), after a
+    step that freed much: resident memory is what a peak is measured in. True when something was released."""
+    return _kernels.release_memory()

@@ -51,13 +51,20 @@ def mean_delta_e(original, flattened, weights=None, *, sample=DELTA_E_SAMPLE, se
     if len(a) == 0:
         return 0.0, None
     used = None
-    if sample and len(a) > sample:
-        rng = np.random.default_rng(seed)
-        p = None if weights is None else np.asarray(weights, dtype=np.float64) / np.sum(weights)
-        rows = rng.choice(len(a), size=sample, p=p)
+    rows = sampled(len(a), weights, sample, seed)
+    if rows is not None:
         a, b, weights, used = a[rows], b[rows], None, sample
     distances = ciede2000(rgb2lab(a), rgb2lab(b))
     return float(np.average(distances, weights=weights)), used
+
+
+def sampled(n, weights=None, sample=DELTA_E_SAMPLE, seed=0):
+    """Rows of a seeded sample of ``sample`` of ``n`` pairs, drawn in proportion to ``weights`` (uniformly when
+    None), or None when there are no more than ``sample`` pairs (or ``sample`` is 0): take them all."""
+    if not sample or n <= sample:
+        return None
+    p = None if weights is None else np.asarray(weights, dtype=np.float64) / np.sum(weights)
+    return np.random.default_rng(seed).choice(n, size=sample, p=p)
 
 
 def ciede2000(lab1, lab2):
@@ -134,3 +141,38 @@ def composited_figures(original, flattened, weights=None, *, unchanged=0.0):
         mean, used = mean_delta_e(a, b, weights) if len(a) else (0.0, None)
         delta_es.append(mean * float(weights.sum()) / total if total else 0.0)
     return float(np.mean(psnrs)), float(np.mean(delta_es)), used
+
+
+# Pixels at a time in :func:`pixel_figures`: its float64 copies are of a chunk (0.4 MB each), not of the image.
+PIXEL_CHUNK = 1 << 14
+
+
+def pixel_figures(pixels, n, *, composited, chunk=PIXEL_CHUNK, sample=DELTA_E_SAMPLE, seed=0):
+    """PSNR and mean CIEDE2000 over ``n`` paired pixels, read ``chunk`` at a time: the figures of a result
+    with no colour-by-colour labels (a dithered one), in little memory beside the image.
+
+    ``pixels(index)`` gives the pairs at ``index`` (a slice or an array of rows)
+    as two uint8 arrays, (m, 3) RGB, or (m, 4) RGBA when ``composited``: then
+    seen over black and over white, each figure the mean of the two, as
+    :func:`composited_figures`. The ΔE comes from a seeded uniform sample as in
+    :func:`mean_delta_e`.
+
+    Returns ``(psnr, delta_e, sample_size)``.
+    """
+    backgrounds = BACKGROUNDS if composited else (None,)
+
+    def seen(colours, background):
+        if background is None:
+            return colours.astype(np.float64)
+        return composite(colours[:, :3], colours[:, 3], background)
+
+    sse = [0.0] * len(backgrounds)
+    for start in range(0, n, chunk):
+        a, b = pixels(slice(start, min(n, start + chunk)))
+        for i, background in enumerate(backgrounds):
+            sse[i] += float(((seen(a, background) - seen(b, background)) ** 2).sum())
+    rows = sampled(n, None, sample, seed)
+    a, b = pixels(slice(0, n) if rows is None else rows)
+    delta_es = [mean_delta_e(seen(a, background), seen(b, background), sample=0)[0] for background in backgrounds]
+    used = None if rows is None else len(rows)
+    return float(np.mean([psnr_from_sse(s, 3 * n) for s in sse])), float(np.mean(delta_es)), used

@@ -11,14 +11,14 @@ import time
 
 import numpy as np
 
-from . import kmeans, simple
+from . import kernels, kmeans, simple
 from .colorspace import from_premultiplied, from_space, to_premultiplied, to_space, to_uint8
 from .io import load_image
 from .errors import UsageError
 from .options import ENGINES, MAX_K, check_keep, check_options
 from .palette import Palette
-from .remap import colour_labels, label_counts, order_by_share, ordered_over, recolour, smoothness
-from .result import Quantization
+from .remap import colour_labels, order_by_share, ordered_over, recolour, smoothness
+from .result import Quantization, label_counts
 
 __all__ = ["quantize", "fit_palette", "fit_palettes", "flattest", "recolour", "order_by_share", "ordered_over",
            "check_options", "Quantization", "ENGINES", "MAX_K"]
@@ -364,6 +364,7 @@ def quantize(image, k=16, *, space="rgb", dither=0.0, engine="fast", seed=0, pal
             pixels = picture.rgb.reshape(-1, 3) if picture.mask is None else picture.rgb[picture.mask]
         fitted = flattest(picture, fit_palettes(histogram, k, space=space, engine=engine, seed=seed, pixels=pixels,
                                                 keep=kept))
+        kernels.release_memory()  # the fit's temporaries, left resident below the recolouring and encoding
     else:
         fitted = palette if isinstance(palette, Palette) else Palette(palette, space)
     if kept is not None:  # ordered by share as below, but kept colours stay even where unused

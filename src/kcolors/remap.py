@@ -13,7 +13,7 @@ import numpy as np
 from . import kernels
 from .colorspace import to_premultiplied, to_space
 from .options import dither_method
-from .result import Quantization
+from .result import Quantization, label_counts
 
 
 def colour_labels(histogram, palette_colors, space):
@@ -46,8 +46,10 @@ def colour_labels(histogram, palette_colors, space):
     return labels
 
 
-# Pixels dithered at a time: the strip's points in float64 (24-32 bytes a pixel) stay small beside the image.
-DITHER_STRIP_PIXELS = 1 << 16
+# Pixels dithered at a time: the strip's points in float64 (24-32 bytes a pixel) stay small beside the image,
+# and so does what each worker thread's malloc arena keeps of them (16 K: 0.4 MB; with 64 K, 3.7 MB more at the
+# peak of flower_foveon k=16, bench_dither.py --memory).
+DITHER_STRIP_PIXELS = 1 << 14
 # From this many pixels, the error diffusion runs as two halves on two cores (see dithered_labels).
 DITHER_HALVES_PIXELS = 1 << 21
 # The selective method (dither_rows in _kernels.c): how little texture takes (pngquant's weighting with its
@@ -77,8 +79,7 @@ BLUR_RADIUS = 4
 REFINE_WEIGHT = 0.2
 REFINE_SWEEPS = 3
 # Pixels refined at a time: each strip also holds BLUR_RADIUS rows of context on either side, and the search
-# keeps float64 copies of the span's error and, for the rows that change, of that error seen through the
-# blur and a scratch copy.
+# keeps float32 copies of the span's error and, for the rows that change, of that error seen through the blur.
 REFINE_STRIP_PIXELS = 1 << 13
 
 
@@ -139,6 +140,7 @@ def dithered_labels(picture, palette, dither, clear=-1):
     kernels.parallel_map(lambda span: band(*span), list(zip(edges[:-1], edges[1:])))
     if nearest is not None and REFINE_SWEEPS > 0:
         refine(picture, palette, labels, nearest, float(dither))
+    kernels.release_memory()  # the strips' memory, kept by each worker thread's malloc arena once freed
     return labels
 
 
@@ -185,25 +187,16 @@ def refine(picture, palette, labels, nearest, strength):
     def strip(top):
         bottom = min(h, top + rows)
         lo, hi = max(top - BLUR_RADIUS, 0), min(bottom + BLUR_RADIUS, h)
-        points = to_space(picture.rgb[lo:hi].reshape(-1, 3), palette.space)
-        weights = REFINE_WEIGHT / (strength * smoothness(picture, top, bottom))
+        rgb = picture.rgb[lo:hi].reshape(-1, 3)
+        points = rgb if palette.space == "rgb" else to_space(rgb, palette.space)
+        weights = smoothness(picture, top, bottom)
+        np.divide(REFINE_WEIGHT / strength, weights, out=weights)
         kernels.refine_rows(points, w, top - lo, bottom - lo, entries, labels[lo:hi], weights, blur, REFINE_SWEEPS,
                             nearest(top, bottom))
 
     tops = range(0, h, rows)
     for half in (tops[0::2], tops[1::2]):
         kernels.parallel_map(strip, half)
-
-
-def label_counts(labels, n, chunk=1 << 20):
-    """(n,) pixels per label, -1 (transparent) not counted: a million pixels at a time, since np.bincount
-    copies its input to 8-byte integers (8 bytes a pixel at once otherwise)."""
-    flat = labels.reshape(-1)
-    counts = np.zeros(n, dtype=np.int64)
-    for start in range(0, len(flat), chunk):
-        part = flat[start:start + chunk]
-        counts += np.bincount(part[part >= 0] if part.dtype != np.uint8 else part, minlength=n)[:n]
-    return counts
 
 
 def recolour(picture, palette, *, reorder, k, dither=0.0, engine="fast", started=None):
@@ -229,14 +222,25 @@ def recolour(picture, palette, *, reorder, k, dither=0.0, engine="fast", started
     if reorder:
         palette, relabel = order_by_share(palette, counts)
         clear = int(relabel[clear]) if clear >= 0 else -1
-        if by_colour is None:  # dithered labels, relabelled in their own width (a byte a pixel, mostly)
-            labels = relabel.astype(labels.dtype)[labels]
+        if by_colour is None:  # dithered labels, relabelled in place
+            relabel_in_place(labels, relabel)
         else:
             by_colour = relabel[by_colour]
     if by_colour is not None:
         labels = rows.labels(by_colour, clear)
     return Quantization(picture, palette, labels, by_colour, k=k, dither=dither, engine=engine,
                         seconds=time.perf_counter() - started)
+
+
+def relabel_in_place(labels, table, chunk=1 << 18):
+    """Map C-contiguous ``labels`` through ``table`` in place, 256 K at a time (a second label image
+    would be a byte a pixel, or four, more). ``table``'s last entry is what -1 becomes."""
+    if not labels.flags.c_contiguous:
+        raise ValueError("labels must be C-contiguous to be relabelled in place")
+    flat = labels.reshape(-1)
+    table = table.astype(labels.dtype)
+    for start in range(0, len(flat), chunk):
+        flat[start:start + chunk] = table[flat[start:start + chunk]]
 
 
 def order_by_share(palette, counts):

@@ -10,7 +10,7 @@ from functools import cached_property
 import numpy as np
 from PIL import Image
 
-from .metrics import composited_figures, mean_delta_e, psnr, psnr_from_sse
+from .metrics import composited_figures, mean_delta_e, pixel_figures, psnr_from_sse
 
 
 class Quantization:
@@ -89,7 +89,7 @@ class Quantization:
         (one count per distinct colour, not a pass over every pixel's label).
         """
         if self._colour_labels is None:
-            return np.bincount(self.labels[self.labels >= 0], minlength=len(self.palette))
+            return label_counts(self.labels, len(self.palette))
         histogram, _ = self.picture.histogram()
         counts = histogram.tally(self._colour_labels, len(self.palette), self._palette.transparent_index)
         return np.rint(counts).astype(np.int64)
@@ -122,7 +122,7 @@ class Quantization:
         if self._palette.alpha is not None:
             return self._composited[0]
         if self._colour_labels is None:
-            return psnr(self.picture.rgb, self.rgb, self.picture.mask)
+            return self._pixel_figures[0]
         histogram, _ = self.picture.histogram()
         diff = histogram.colors.astype(np.float64) - self.palette[self._colour_labels]
         return psnr_from_sse(float((histogram.counts * (diff**2).sum(axis=1)).sum()), 3 * histogram.total)
@@ -135,9 +135,24 @@ class Quantization:
             original = np.column_stack([histogram.colors, histogram.opacity])
             return composited_figures(original, self.palette[self._colour_labels], histogram.counts,
                                       unchanged=histogram.transparent)
-        alpha = np.full(self.labels.shape, 255, np.uint8) if self.picture.alpha is None else self.picture.alpha
-        original = np.dstack([self.picture.rgb, alpha]).reshape(-1, 4)
-        return composited_figures(original, np.dstack([self.rgb, self.alpha]).reshape(-1, 4))
+        return self._pixel_figures
+
+    @cached_property
+    def _pixel_figures(self):
+        """(psnr, delta_e, sample) over every pixel, a chunk at a time (no float copy of the whole image)."""
+        return pixel_figures(self._pixel_pairs, self.labels.size, composited=self._palette.alpha is not None)
+
+    def _pixel_pairs(self, index):
+        """The pixels at ``index`` of the flattened rows (a slice or an array): (original, flattened) uint8,
+        RGB, or RGBA when the palette has alpha."""
+        original = self.picture.rgb.reshape(-1, 3)[index]
+        if self._palette.alpha is not None:
+            alpha = self.picture.alpha
+            opacity = np.full(len(original), 255, np.uint8) if alpha is None else alpha.reshape(-1)[index]
+            original = np.column_stack([original, opacity])
+        entries = self._palette.colors
+        table = np.vstack([entries, np.zeros((1, entries.shape[1]), np.uint8)])  # label -1: black (or clear)
+        return original, table[self.labels.reshape(-1)[index]]
 
     @cached_property
     def _delta_e(self):
@@ -146,8 +161,7 @@ class Quantization:
         if self._colour_labels is not None:
             histogram, _ = self.picture.histogram()
             return mean_delta_e(histogram.colors, self.palette[self._colour_labels], histogram.counts)
-        keep = self.labels >= 0
-        return mean_delta_e(self.picture.rgb[keep], self.rgb[keep])
+        return self._pixel_figures[1:]
 
     @property
     def delta_e(self):
@@ -170,3 +184,14 @@ class Quantization:
             "seconds": round(self.seconds, 4), "palette": self._palette.hex(),
             "shares": [round(float(s), 6) for s in self.shares],
         }
+
+
+def label_counts(labels, n, chunk=1 << 18):
+    """(n,) pixels per label, -1 (transparent) not counted: 256 K pixels at a time, since np.bincount
+    copies its input to 8-byte integers (8 bytes a pixel at once otherwise)."""
+    flat = labels.reshape(-1)
+    counts = np.zeros(n, dtype=np.int64)
+    for start in range(0, len(flat), chunk):
+        part = flat[start:start + chunk]
+        counts += np.bincount(part[part >= 0] if part.dtype != np.uint8 else part, minlength=n)[:n]
+    return counts
