@@ -42,6 +42,7 @@ seconds; total bytes); then the issue's targets for each kcolors variant:
     python benchmarks/bench_dither.py --images kodim05.png --k 16 --kcolors "d=--dither" --kcolors "d.75=--dither .75"
     python benchmarks/bench_dither.py --no-timing                   # quality and bytes only
     python benchmarks/bench_dither.py --flicker --kcolors "fs=--dither"   # frame-to-frame change in flat areas
+    python benchmarks/bench_dither.py --memory --kcolors "d=--dither" --large 6   # peak memory added by dithering
 
 `--large 6` makes flower_foveon.png resized with Lanczos to 6 MP in a temporary folder (as
 benchmarks/bench_lean.py does); `--large PATH` adds an image file.
@@ -51,6 +52,12 @@ editable install follows the working tree), run from a built copy, e.g.:
 
     git archive HEAD | tar -x -C /tmp/kc_head   # then build _kernels.c there (setup.py build_ext --inplace, or gcc)
     PYTHONPATH=/tmp/kc_head/src .venv/bin/python benchmarks/bench_dither.py --jobs 2 --large 6
+
+Memory (`--memory`, the issue's "at most 1 byte a pixel more than the undithered peak"): for each image × k,
+`--repeat` alternated rounds of the whole kcolors process undithered (`-q`), each variant with `-q`, each
+variant with its report on (no `-q`: the figures a user sees by default), and pngquant's default, each under
+`/usr/bin/time -f %M`; the table gives the largest peak resident memory of the rounds, and each variant's peak
+over the undithered one's (quiet over quiet, report over report) in bytes per pixel.
 
 Flicker (`--flicker`, the hook for the ordered method of issue #13): for each kcolors variant, it runs
 `kcolors sweep IMG -k KS --frames DIR -q ARGS` and measures, on the flat areas of the original (pixels whose
@@ -82,7 +89,7 @@ from skimage.metrics import structural_similarity
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other benchmarks sit beside this file
 from bench_alpha import mean_delta_e, psnr  # noqa: E402  (chunked CIEDE2000 over every pixel; float PSNR)
-from bench_lean import image_of  # noqa: E402  (flower_foveon resized to N MP, made once)
+from bench_lean import image_of, timed  # noqa: E402  (flower_foveon resized to N MP, made once; peak RSS)
 from bench_quality import IMAGES, load_rgb, run_kcolors, timed_process  # noqa: E402
 
 DEFAULT_IMAGES = ["kodim01.png", "kodim03.png", "kodim05.png", "kodim07.png", "kodim12.png", "flower_foveon.png"]
@@ -392,6 +399,38 @@ def flicker_table(paths, ks, variants, workdir):
 
 # ---------------------------------------------------------------- main
 
+def memory_table(paths, ks, variants, workdir, repeat):
+    """Peak resident memory (MB, the largest of `repeat` alternated rounds) of the whole process: kcolors
+    undithered and each variant, quiet and with the report, and pngquant; each variant's bytes a pixel over
+    the undithered run's."""
+    runs = {"undithered": ["-q"], "undithered, report on": []}
+    for label, extra in variants.items():
+        runs[label] = ["-q", *extra]
+        runs[f"{label}, report on"] = list(extra)
+    lines = ["| image | k | " + " | ".join(f"{name} MB" for name in runs) + " | pngquant MB | "
+             + " | ".join(f"{label}: added bytes/px (quiet / report)" for label in variants) + " |",
+             "| --- " * (3 + len(runs) + len(variants)) + "|"]
+    for path in paths:
+        pixels = Image.open(path).width * Image.open(path).height
+        for k in ks:
+            peaks = {name: 0 for name in [*runs, "pngquant"]}
+            out = Path(workdir) / "memory.png"
+            for _ in range(repeat):
+                for name, extra in runs.items():
+                    command = [sys.executable, "-m", "kcolors.cli", str(path), "-k", str(k), "-o", str(out), "-f",
+                               *extra]
+                    peaks[name] = max(peaks[name], timed(command)[1])
+                pq = ["pngquant", "--force", "--output", str(out), str(k), str(path)]
+                peaks["pngquant"] = max(peaks["pngquant"], timed(pq)[1])
+            added = [f"{(peaks[label] - peaks['undithered']) / pixels:+.2f} / "
+                     f"{(peaks[f'{label}, report on'] - peaks['undithered, report on']) / pixels:+.2f}"
+                     for label in variants]
+            lines.append(f"| {path.name} | {k} | " + " | ".join(f"{peaks[n] / 2**20:.1f}" for n in peaks)
+                         + " | " + " | ".join(added) + " |")
+            print(f"memory {path.name} k={k}", file=sys.stderr, flush=True)
+    return "\n".join(lines)
+
+
 def resolve_images(names, large, workdir):
     paths = [IMAGES / n for n in names]
     for spec in large:
@@ -418,6 +457,7 @@ def main():
     parser.add_argument("--no-timing", action="store_true", help="skip the timing part")
     parser.add_argument("--flicker", action="store_true", help="only the frame-to-frame change in flat areas")
     parser.add_argument("--sweep-k", default="2-16", help="the k of the sweeps for --flicker")
+    parser.add_argument("--memory", action="store_true", help="only the peak memory added by dithering")
     args = parser.parse_args()
     try:
         variants = parse_variants(args.kcolors or DEFAULT_VARIANTS)
@@ -428,6 +468,10 @@ def main():
         paths = resolve_images(args.images, args.large, workdir)
         if args.flicker:
             print(flicker_table(paths, args.sweep_k, variants, workdir))
+            print(f"\ntotal {time.perf_counter() - started:.0f} s")
+            return
+        if args.memory:
+            print(memory_table(paths, args.k, variants, workdir, args.repeat))
             print(f"\ntotal {time.perf_counter() - started:.0f} s")
             return
         notes = missing_peers()
