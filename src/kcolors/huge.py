@@ -33,7 +33,6 @@ from .encode import palette_parts
 from .errors import UsageError
 from .histogram import Histogram
 from .io import Picture
-from .metrics import psnr_from_sse
 from .palette import Palette
 from .pngstream import (FINAL_BLOCK, LEVEL, WINDOW, adler32_combine, deflate_piece, header, write_png,
                         zlib_header)
@@ -75,7 +74,6 @@ def flatten_to_png(source, output, k, *, space="rgb", engine="fast", seed=0, pal
         fitted, relabel = order_by_share(fitted, histogram.tally(by_colour, len(fitted), clear))
         clear, by_colour = (int(relabel[clear]) if clear >= 0 else -1), relabel[by_colour]
     result = Quantization(_stand_in(source, histogram), fitted, None, by_colour, k=k, engine=engine)
-    _prime_psnr(result, histogram, by_colour)
     # the PNG's index of each colour (and, last, of the transparent pixels), its palette, tRNS and bit depth
     indices, colours, alphas = palette_parts(SimpleNamespace(palette=fitted.colors,
                                                              labels=np.append(by_colour, np.int32(clear))))
@@ -302,22 +300,6 @@ def _rgba_keys(colours, alpha):
 
 def _rgb_colours(keys):
     return np.stack([(keys >> 16) & 255, (keys >> 8) & 255, keys & 255], axis=1).astype(np.uint8)
-
-
-def _prime_psnr(result, histogram, by_colour, chunk=1 << 20):
-    """Put the PSNR of an opaque result in place, computed from the histogram ``chunk`` colours at a time.
-
-    :attr:`Quantization.psnr` takes it in one pass, with three (M, 3) float64
-    arrays at once: 1.2 GB at 16.7 million colours, more than the rest of the
-    strip path together. One chunk is that same sum, to the last bit.
-    """
-    if result.as_palette().alpha is not None or len(histogram) <= chunk:
-        return
-    palette, sse = result.palette, 0.0
-    for at in range(0, len(histogram), chunk):
-        diff = histogram.colors[at:at + chunk].astype(np.float64) - palette[by_colour[at:at + chunk]]
-        sse += float((histogram.counts[at:at + chunk] * (diff**2).sum(axis=1)).sum())
-    result.__dict__["psnr"] = psnr_from_sse(sse, 3 * histogram.total)  # what the cached_property would hold
 
 
 def _stand_in(source, histogram):

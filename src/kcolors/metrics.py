@@ -30,6 +30,21 @@ def _pixel_pairs(original, flattened, mask, dtype):
     return a[keep], b[keep]
 
 
+# Colours at a time in :func:`colour_sse`: its float64 arrays are of a chunk, not of every colour (three (M, 3)
+# arrays at once were 56 bytes a colour: 17 MB on a 3 MP photo, 1.2 GB at 16.7 million colours).
+COLOUR_CHUNK = 1 << 16
+
+
+def colour_sse(colours, counts, palette, labels, chunk=COLOUR_CHUNK):
+    """Sum of squared errors when ``counts[i]`` pixels of ``colours[i]`` ((M, 3) uint8) take
+    ``palette[labels[i]]``: an opaque result's error, from its histogram, ``chunk`` colours at a time."""
+    sse = 0.0
+    for at in range(0, len(colours), chunk):
+        diff = colours[at:at + chunk].astype(np.float64) - palette[labels[at:at + chunk]]
+        sse += float((counts[at:at + chunk] * (diff**2).sum(axis=1)).sum())
+    return sse
+
+
 def psnr(original, flattened, mask=None):
     """PSNR in dB between two (..., 3) uint8 images, over the pixels where ``mask`` is True."""
     a, b = _pixel_pairs(original, flattened, mask, np.float64)

@@ -10,7 +10,7 @@ from functools import cached_property
 import numpy as np
 from PIL import Image
 
-from .metrics import composited_figures, mean_delta_e, pixel_figures, psnr_from_sse
+from .metrics import colour_sse, composited_figures, mean_delta_e, pixel_figures, psnr_from_sse
 
 
 class Quantization:
@@ -124,8 +124,8 @@ class Quantization:
         if self._colour_labels is None:
             return self._pixel_figures[0]
         histogram, _ = self.picture.histogram()
-        diff = histogram.colors.astype(np.float64) - self.palette[self._colour_labels]
-        return psnr_from_sse(float((histogram.counts * (diff**2).sum(axis=1)).sum()), 3 * histogram.total)
+        sse = colour_sse(histogram.colors, histogram.counts, self.palette, self._colour_labels)
+        return psnr_from_sse(sse, 3 * histogram.total)
 
     @cached_property
     def _composited(self):
