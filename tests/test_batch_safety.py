@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from conftest import run_cli
+from processes import descendants, process_table
 from kcolors.batch import Batch, LocalPool, Settings, find_inputs, palette_of, plan
 from test_batch import K, assert_flattened, expected_output, make_collection, outputs_under, temporary_files
 
@@ -46,30 +47,6 @@ def sleep_on(item):
 
 
 # --------------------------------------------------------------------------- processes
-
-
-def process_table():
-    """{pid: (state, ppid, process group)} of every live process (zombies hold nothing: left out)."""
-    table = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[0] not in "ZX":
-                table[int(entry)] = (fields[0], int(fields[1]), int(fields[2]))
-    return table
-
-
-def descendants(pid, table=None):
-    table = process_table() if table is None else table
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {p for p, (_, ppid, _) in table.items() if ppid in frontier} - found
-        found |= frontier
-    return found
 
 
 def left_over(pid, watched):

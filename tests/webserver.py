@@ -16,6 +16,8 @@ import time
 
 import httpx
 
+from processes import descendants
+
 
 class ServerURL(str):
     """The base URL of a running server (a plain str), with its ``pid`` and ``port``."""
@@ -126,23 +128,6 @@ def alive(pid):
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
-
-
-def descendants(pid):
-    """Process ids of every process below ``pid`` (children, their children, ...), read from /proc."""
-    parents = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue  # ended meanwhile
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
 
 
 def rss_bytes(pids):
