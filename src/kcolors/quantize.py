@@ -17,7 +17,7 @@ from .io import load_image
 from .errors import UsageError
 from .options import ENGINES, MAX_K, check_keep, check_options
 from .palette import Palette
-from .remap import colour_labels, order_by_share, ordered_over, recolour, smoothness
+from .remap import colour_labels, order_by_share, ordered_over, recolour, relabel_in_place, smoothness
 from .result import Quantization, label_counts
 
 __all__ = ["quantize", "fit_palette", "fit_palettes", "flattest", "recolour", "order_by_share", "ordered_over",
@@ -205,15 +205,12 @@ def _ordered_keeping(result, kept):
     """A fitted result's palette ordered by share (most used first) with unused entries dropped, as
     :func:`recolour` orders it, except kept colours: those stay, used or not."""
     palette = result.as_palette()
-    labels = result.labels
-    counts = label_counts(labels, len(palette))
-    order = np.argsort(-counts, kind="stable")
-    order = order[(counts[order] > 0) | _kept_entries(palette, kept)[order]]
-    relabel = np.full(len(palette) + 1, -1, dtype=np.int32)  # the extra last slot keeps -1 as -1
-    relabel[order] = np.arange(len(order), dtype=np.int32)
+    labels = result.labels  # the result's own, made for it by recolour: relabelled in place
+    ordered, relabel = order_by_share(palette, label_counts(labels, len(palette)), keep=_kept_entries(palette, kept))
+    relabel_in_place(labels, relabel)
     by_colour = None if result._colour_labels is None else relabel[result._colour_labels]
-    return Quantization(result.picture, palette.take(order), relabel.astype(labels.dtype)[labels], by_colour,
-                        k=result.k, dither=result.dither, engine=result.engine, seconds=result.seconds)
+    return Quantization(result.picture, ordered, labels, by_colour, k=result.k, dither=result.dither,
+                        engine=result.engine, seconds=result.seconds)
 
 
 def _clear_entry(histogram, k):

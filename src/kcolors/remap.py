@@ -247,10 +247,11 @@ def relabel_in_place(labels, table, chunk=1 << 18):
         flat[start:start + chunk] = table[flat[start:start + chunk]]
 
 
-def order_by_share(palette, counts):
-    """The palette ordered by pixel count, unused colours dropped, and the old -> new label table."""
+def order_by_share(palette, counts, keep=None):
+    """The palette ordered by pixel count, unused colours dropped (but those where the (n,) bool ``keep`` is
+    True), and the old -> new label table."""
     order = np.argsort(-counts, kind="stable")
-    order = order[counts[order] > 0]
+    order = order[(counts[order] > 0) if keep is None else (counts[order] > 0) | keep[order]]
     relabel = np.full(len(palette) + 1, -1, dtype=np.int32)  # the extra last slot keeps -1 as -1
     relabel[order] = np.arange(len(order), dtype=np.int32)
     return palette.take(order), relabel
