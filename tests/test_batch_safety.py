@@ -256,14 +256,16 @@ def test_a_folder_that_cannot_be_listed_is_a_failed_row_not_a_silent_gap(tmp_pat
 def test_a_folder_that_can_be_listed_but_not_searched_is_reported(tmp_path, monkeypatch):
     make_collection(tmp_path / "in", 6)
     locked = str(tmp_path / "in" / "sub")
-    real_stat = os.stat
 
-    def stat(path, *args, **kwargs):  # as for a folder with read but no search (x) permission
-        if os.path.dirname(os.path.abspath(path)) == locked:
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_stat(path, *args, **kwargs)
+    def refused(real):
+        def stat(path, *args, **kwargs):  # as for a folder with read but no search (x) permission
+            if os.path.dirname(os.path.abspath(path)) == locked:
+                raise PermissionError(13, "Permission denied", str(path))
+            return real(path, *args, **kwargs)
+        return stat
 
-    monkeypatch.setattr(os, "stat", stat)
+    monkeypatch.setattr(os, "stat", refused(os.stat))
+    monkeypatch.setattr(os, "lstat", refused(os.lstat))
     found = find_inputs([tmp_path / "in"])
     assert [folder for folder, _ in found.unreadable] == [locked]
     assert not any(os.path.dirname(name) == locked for name in found.names)

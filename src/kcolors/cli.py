@@ -13,7 +13,7 @@ import threading
 import warnings
 
 from . import __version__
-from .errors import EXIT_CODES, KcolorsError, Terminated
+from .errors import EXIT_CODES, KcolorsError, Terminated, printable
 
 COMMANDS = ("compress", "palette", "demo", "sweep", "plot", "compare", "batch", "serve")
 
@@ -124,7 +124,7 @@ def _terminate_cleanly():
 
 
 def _error(message):
-    print(f"kcolors: {message}", file=sys.stderr)
+    print(printable(f"kcolors: {message}"), file=sys.stderr)  # a name that is not UTF-8 as \xNN
 
 
 _warned = set()
@@ -135,7 +135,7 @@ def _warning_line(message, category, filename, lineno, file=None, line=None):
     check and the decoding both open it), and warnings' own once-filter forgets within catch_warnings."""
     if str(message) not in _warned:
         _warned.add(str(message))
-        print(f"kcolors: warning: {message}", file=sys.stderr)
+        print(printable(f"kcolors: warning: {message}"), file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -83,3 +83,31 @@ EXIT_CODES = {
     130: "interrupted (Ctrl-C)",
     143: "terminated (SIGTERM); no partial or temporary file is left",
 }
+
+
+def printable(text):
+    r"""``text`` as kcolors shows or writes it (stderr, reports): names that are not valid UTF-8 escaped.
+
+    Python keeps the bytes of such a name as lone surrogates (``caf\udce9.png``),
+    which no UTF-8 stream or file can take. One rule everywhere, Python's
+    ``backslashreplace``: each such byte as ``\xNN``, any other lone surrogate as
+    ``\uNNNN``. Valid text is unchanged.
+
+    >>> import os
+    >>> printable(os.fsdecode(b"caf\xe9.png")), printable("café.png")
+    ('caf\\xe9.png', 'café.png')
+    """
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return "".join(_printable_char(char) for char in text)
+
+
+def _printable_char(char):
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte of a name that was not valid UTF-8 (os.fsdecode's surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    if 0xD800 <= code <= 0xDFFF:
+        return f"\\u{code:04x}"
+    return char

@@ -2,11 +2,14 @@
 
 import sys
 
+from ..errors import printable
+
 
 class Progress:
     """A tqdm bar (count, rate, ETA) on a terminal; one plain line per file otherwise.
 
-    Failures are always printed, even with ``quiet``: they are errors.
+    Failures are always printed, even with ``quiet``: they are errors. Names that are
+    not valid UTF-8 are printed as :func:`~kcolors.errors.printable` writes them.
     """
 
     def __init__(self, total, label, *, quiet=False, stream=None):
@@ -28,6 +31,7 @@ class Progress:
             self.bar.update(1)
 
     def _print(self, line):
+        line = printable(line)  # a name that is not UTF-8 as \xNN, as the report writes it
         if self.bar is not None:
             self.bar.write(line, file=self.stream)
         else:

@@ -5,7 +5,7 @@ import io
 import json
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import UsageError, printable
 from ..output import write_bytes
 from .tasks import REPORT_COLUMNS
 
@@ -17,8 +17,12 @@ def check_report_path(path):
 
 
 def write_report(rows, path):
-    """Write report rows as CSV (lists as space-separated values) or JSON (a list of objects)."""
+    """Write report rows as CSV (lists as space-separated values) or JSON (a list of objects).
+
+    Names that are not valid UTF-8 are written as :func:`~kcolors.errors.printable` shows them (``caf\\xe9.png``).
+    """
     check_report_path(path)
+    rows = [{key: printable(value) if isinstance(value, str) else value for key, value in row.items()} for row in rows]
     if Path(str(path)).suffix.lower() == ".json":
         text = json.dumps(rows, indent=1) + "\n"
     else:

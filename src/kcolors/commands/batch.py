@@ -8,7 +8,7 @@ import sys
 
 from ..batch import (DEFAULT_WORKER_TIMEOUT, NO_WORKER, OUTPUT_FORMATS, Batch, LocalPool, NoWorkerError, Settings,
                      Terminated, check_report_path, default_time_limit, make_runner)
-from ..errors import InputError, UsageError
+from ..errors import InputError, UsageError, printable
 from ..palette import Palette, palette_format
 from . import ExamplesFormatter, add_keep_option, add_quantize_options, check_k, check_keep_option, whole_number
 
@@ -66,9 +66,9 @@ def run(args):
     batch = Batch(args.inputs, args.outdir, settings, fmt=args.format, skip_existing=args.skip_existing,
                   force=args.force)
     for note in batch.notes:
-        print(f"kcolors: warning: {note}", file=sys.stderr)
+        print(printable(f"kcolors: warning: {note}"), file=sys.stderr)  # names not UTF-8 as \xNN
     for reason in batch.refused:  # failures, so shown even with --quiet
-        print(f"kcolors: {reason}", file=sys.stderr)
+        print(printable(f"kcolors: {reason}"), file=sys.stderr)
     time_limit = default_time_limit(args.engine) if args.timeout is None else args.timeout or None
     # SIGTERM raises Terminated in the main thread (kcolors.cli installs the handler): the batch stops its workers
     with make_runner(args.jobs, args.scheduler, time_limit=time_limit, worker_timeout=args.worker_timeout) as runner:
@@ -151,4 +151,4 @@ def _finish(batch, args, *, interrupted=False, stopped=None):
         written = [name for name, wanted in ((args.report, True), (args.palette_out, batch.palette is not None))
                    if name and wanted]
         if written:
-            print(f"kcolors: wrote {', '.join(written)}", file=sys.stderr)
+            print(printable(f"kcolors: wrote {', '.join(written)}"), file=sys.stderr)

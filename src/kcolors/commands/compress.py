@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..encode import encode
 from ..animation import compress_animation, read_animation
-from ..errors import LargerError, QualityError, UsageError
+from ..errors import LargerError, QualityError, UsageError, printable
 from ..io import refuse_empty_name
 from ..output import check_output, output_format, print_line, write_files
 from ..palette import PALETTE_EXTENSIONS, Palette, palette_format
@@ -145,7 +145,7 @@ def _report(args, metrics, name, bytes_in, output, bytes_out, started, frames=No
     if args.json:
         print_line(json.dumps(figures))
     if not args.quiet:
-        print(summary(figures) + note, file=sys.stderr)
+        print(printable(summary(figures) + note), file=sys.stderr)  # a name that is not UTF-8 as \xNN
 
 
 def _in_strips(args, source, output, fmt, demo):
