@@ -194,3 +194,18 @@ def test_compress_lines_follow_the_same_rule(tmp_path):
     assert refused.returncode == 6 and refused.stderr == b"kcolors: out.png: exists; use -f/--force to overwrite\n"
     missing = run_cli(os.fsdecode(b"gon\xe9.png"), "-o", "other.png", cwd=tmp_path)
     assert missing.returncode == 3 and missing.stderr.startswith(b"kcolors: gon\\xe9.png: ")
+
+
+def test_a_task_refuses_an_output_that_became_its_input_after_the_plan(tmp_path, monkeypatch):
+    from kcolors.batch import process_file
+
+    monkeypatch.chdir(tmp_path)
+    make_image(tmp_path / "in" / "sub" / "p.png")
+    (job,) = plan(["in"], "out").jobs
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "sub").symlink_to(tmp_path / "in" / "sub")  # planted while the batch runs
+    before = snapshot(tmp_path / "in")
+    row = process_file(job, Settings(k=2), figures=False)
+    assert row["status"] == "failed"
+    assert row["error"] == f"{job.output_name}: {OVERWRITE} {job.input_name}; not written"
+    assert snapshot(tmp_path / "in") == before

@@ -161,6 +161,18 @@ class _InputGuard:
         return self._by_identity
 
 
+def overwrites_input(output, source):
+    """Whether writing ``output`` (a rename in its folder) would land on the file ``source``.
+
+    :func:`plan` refuses such outputs; a task checks again just before it
+    writes, in case a link was planted in the output tree meanwhile.
+    """
+    real = _RealPaths()
+    if real.written(output) == real.file(source):
+        return True
+    return os.path.lexists(output) and _identity(output) is not None and _identity(output) == _identity(source)
+
+
 def _identity(path):
     """(device, inode) of the file ``path`` leads to, or None (missing, a dangling link or a loop)."""
     try:

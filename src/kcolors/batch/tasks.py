@@ -11,6 +11,7 @@ from ..errors import KcolorsError, OutputError
 from ..io import load_image
 from ..output import output_format, write_bytes
 from ..quantize import check_options, quantize
+from .planning import overwrites_input
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
 LARGER = "larger than input"  # the error column of a row skipped by Settings.skip_if_larger (not a failure)
@@ -112,6 +113,8 @@ def process_file(job, settings, palette=None, figures=True):
             os.makedirs(os.path.dirname(job.output), exist_ok=True)
         except OSError as exc:
             raise OutputError(f"{job.output}: cannot create its folder ({exc.strerror or exc})") from None
+        if overwrites_input(job.output, job.source):  # the plan refused it: a link planted in the output tree since
+            raise OutputError(f"{job.output}: output would overwrite the input {job.source}; not written")
         write_bytes(job.output, data, force=True)  # the plan checked it was free (or --force was given)
         values = result.metrics() if figures else _cheap_metrics(result)
     except Exception as exc:  # noqa: BLE001 - one bad file must never stop the batch
