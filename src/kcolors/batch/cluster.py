@@ -1,5 +1,7 @@
 """The Dask runner: tasks on a running Dask distributed scheduler; and the choice of runner."""
 
+import asyncio
+import concurrent.futures
 import contextlib
 import os
 import queue
@@ -13,6 +15,7 @@ from .local import DEFAULT_TIME_LIMIT, LocalPool
 DEFAULT_WORKER_TIMEOUT = 60.0  # seconds a batch waits, with no worker at all, for one to come back
 NO_WORKER = NoWorkerError.exit_code  # the batch stopped because its Dask cluster had no worker left
 _CHECK_EVERY = 1.0  # seconds between looks at the cluster (workers left, tasks over the time limit)
+_FETCHES_END = 10.0  # seconds the fetches of cancelled tasks get to end (at once, unless the cluster is gone)
 
 
 # What each worker is running, from the scheduler's view (refreshed by the workers' heartbeats):
@@ -101,28 +104,37 @@ class DaskCluster:
         # pure=False: every run gets fresh keys, never a result cached from another client's run
         futures = self.client.map(function, items, pure=False, **kwargs)
         item_of = {future.key: (future, item) for future, item in zip(futures, items)}
-        finished = queue.SimpleQueue()
-        for future in futures:  # called from the client's thread: the loop below waits on the queue, no polling
-            future.add_done_callback(finished.put)
+        # what happened, in the order it happened: a Dask future that ended (put by the client's callback
+        # thread), or (key, fetch) for a result fetched; the loop below waits on it, no polling
+        events = queue.SimpleQueue()
+        for future in futures:
+            future.add_done_callback(events.put)
+        fetches = _Fetches(self.client, events)
         watch = _Watch(self)
         try:
             while item_of:
                 try:
-                    future = finished.get(timeout=_CHECK_EVERY)
+                    event = events.get(timeout=_CHECK_EVERY)
                 except queue.Empty:
-                    future = None
-                if future is not None and future.key in item_of:  # not one given up on already
-                    try:
-                        result = _result(future)
-                    except TimeoutError:  # its worker left with the result: the task runs again, or never
-                        future.add_done_callback(finished.put)
-                    else:
-                        _, item = item_of.pop(future.key)
+                    event = None
+                if isinstance(event, tuple):  # a result fetched, or the reason there is none
+                    key, fetch = event
+                    fetches.running.pop(key, None)
+                    if key in item_of:  # not one given up on already
+                        future, item = item_of.pop(key)
+                        outcome = _fetched(fetch, future)
                         future.release()
-                        yield item, result
+                        yield item, outcome
+                elif event is not None and event.key in item_of:
+                    if event.status in ("error", "cancelled"):
+                        future, item = item_of.pop(event.key)
+                        yield item, _failure(future)
+                    else:  # finished; if its worker has left since, the fetch waits for the task to run again
+                        fetches.start(event)
                 yield from watch.check(item_of)
         finally:
             self.client.cancel([future for future, _ in item_of.values()])
+            fetches.finish()
 
     @staticmethod
     def drain(within=None):
@@ -140,22 +152,55 @@ class DaskCluster:
         self.close()
 
 
-def _result(future):
-    """A finished Dask task's result, or the reason it has none.
+class _Fetches:
+    """The results of finished tasks, fetched in the client's event loop; no fetch is cancelled half-way.
 
-    Raises ``TimeoutError`` when the result does not come within a look's time:
-    the worker that held it has left, and the scheduler has made the task
-    pending again (waiting for it would hang the batch if no worker is left).
+    Why not ``future.result(timeout=...)``: when its time is up, it cancels the
+    fetch. If the result's worker had left, Dask's fetch was waiting, in an
+    asyncio task of its own, for the task to run again; the cancel orphans that
+    task, which fails (Dask's ``AllExit``) once the batch cancels what is left,
+    and asyncio prints "Task exception was never retrieved" and a traceback when
+    it is collected, after the batch's last line. A fetch left to run to its end
+    retrieves that error itself. Its end is an event like the others: ``(key, fetch)``.
     """
-    if future.status == "error":
-        return InputError(f"the task failed on the cluster ({type(future.exception()).__name__}: "
-                          f"{future.exception()})")
+
+    def __init__(self, client, events):
+        self.client, self.events = client, events
+        self.running = {}  # key -> concurrent.futures.Future of its result
+
+    def start(self, future):
+        if future.key in self.running:
+            return
+        fetch = _fetch(self.client, future)
+        self.running[future.key] = fetch
+        fetch.add_done_callback(lambda done: self.events.put((future.key, done)))
+
+    def finish(self):
+        """Wait for the fetches still running: their tasks were cancelled, so they end at once."""
+        concurrent.futures.wait(list(self.running.values()), timeout=_FETCHES_END)
+
+
+def _fetch(client, future):
+    """A concurrent future of ``future``'s result, gathered in the client's event loop."""
+    return asyncio.run_coroutine_threadsafe(client.gather(future, asynchronous=True), client.loop.asyncio_loop)
+
+
+def _fetched(fetch, future):
+    """The result of an ended fetch, or the reason it has none (an exception, which the row reports)."""
     try:
-        return future.result(timeout=_CHECK_EVERY)
-    except TimeoutError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - cancelled or lost on the cluster: the file is not done
-        return InputError(f"the task did not finish on the cluster ({type(exc).__name__}: {exc})")
+        return fetch.result()
+    except Exception as exc:  # noqa: BLE001 - failed, cancelled or lost on the cluster: the file is not done
+        return _failure(future, exc)
+
+
+def _failure(future, exc=None):
+    """The reason a Dask task that ended has no result (``exc``: what fetching it raised)."""
+    if future.status == "error":
+        with contextlib.suppress(Exception):
+            exc = future.exception(timeout=_CHECK_EVERY)  # set already: no waiting
+            return InputError(f"the task failed on the cluster ({type(exc).__name__}: {exc})")
+    detail = future.status if exc is None else f"{type(exc).__name__}: {exc}"
+    return InputError(f"the task did not finish on the cluster ({detail})")
 
 
 class _Watch:
