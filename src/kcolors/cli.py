@@ -77,6 +77,7 @@ def main(argv=None):
     if args.command != "serve":  # the server's own handler shuts it down gracefully
         _terminate_cleanly()
     try:
+        _check_environment()
         return args.run(args) or 0
     except KcolorsError as exc:
         _error(str(exc))
@@ -93,10 +94,20 @@ def main(argv=None):
         _error("out of memory (try a smaller image or --max-pixels)")
         return 1
     except Exception as exc:  # a bug: one line, the traceback only on request
-        if os.environ.get("KCOLORS_DEBUG"):
+        from .options import debug
+
+        if debug():
             raise
         _error(f"internal error: {type(exc).__name__}: {exc} (set KCOLORS_DEBUG=1 for the traceback)")
         return 1
+
+
+def _check_environment():
+    """Refuse a bad KCOLORS_* value before any work (UsageError, exit 2), and warn of one kcolors does not read."""
+    from .options import ENVIRONMENT, check_environment
+
+    for name in check_environment():
+        _error(f"warning: {name} is set, but kcolors reads no such variable (it reads {', '.join(ENVIRONMENT)})")
 
 
 def _mistyped_command(word):

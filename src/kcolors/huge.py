@@ -33,7 +33,8 @@ from .encode import palette_parts
 from .errors import UsageError
 from .histogram import Histogram
 from .io import Picture
-from .palette import Palette
+from .options import check_options
+from .palette import usable
 from .pngstream import (FINAL_BLOCK, LEVEL, WINDOW, adler32_combine, deflate_piece, header, write_png,
                         zlib_header)
 from .quantize import fit_palettes
@@ -58,6 +59,8 @@ def flatten_to_png(source, output, k, *, space="rgb", engine="fast", seed=0, pal
     if engine == "sklearn":
         raise UsageError("--engine sklearn clusters every pixel in memory; it does not apply to an image read in "
                          "strips (use fast or simple)")
+    check_options(k, space, 0.0, engine, seed)
+    given = None if palette is None else usable(palette, space)  # before the first pass over the rows
     started = time.perf_counter()
     runner = _Bands(source, client, strip_pixels)
     histogram = runner.histogram()
@@ -65,7 +68,7 @@ def flatten_to_png(source, output, k, *, space="rgb", engine="fast", seed=0, pal
         candidates = fit_palettes(histogram, k, space=space, engine=engine, seed=seed)
         fitted = candidates[0] if len(candidates) == 1 else runner.flattest(histogram, candidates)
     else:
-        fitted = palette if isinstance(palette, Palette) else Palette(palette, space)
+        fitted = given
     if (histogram.alpha is not None or histogram.transparent > 0) and fitted.alpha is None:
         fitted = fitted.with_alpha()
     clear = fitted.transparent_index

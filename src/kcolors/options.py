@@ -4,6 +4,8 @@ It sits at the bottom of the package, so that each public entry point (``quantiz
 ``Palette.remap``, sweeps, batches, animations) validates the same way before any work.
 """
 
+import os
+
 import numpy as np
 
 from .colorspace import SPACES
@@ -11,6 +13,13 @@ from .errors import UsageError
 
 ENGINES = ("fast", "sklearn", "simple")
 MAX_K = 256  # what a palette image (PNG, GIF) holds
+SEEDS = 2**32  # a seed is 0 <= seed < 2**32: what numpy's and scikit-learn's random states take
+# The environment variables kcolors reads, and what each takes: checked before any work (check_environment).
+ENVIRONMENT = {
+    "KCOLORS_DEBUG": "0 or 1 (1: a bug's traceback is shown)",
+    "KCOLORS_STRIPS_ABOVE": "a whole number of pixels, at least 1",
+    "KCOLORS_STRIP_PIXELS": "a whole number of pixels, at least 1",
+}
 # How dithering is applied (see remap.dithered_labels): selective error diffusion (the default), classic
 # Floyd-Steinberg on every pixel, or an ordered 8x8 Bayer pattern.
 DITHER_METHODS = ("selective", "fs", "ordered")
@@ -51,8 +60,9 @@ def for_frames(dither):
     return dither if isinstance(dither, Dither) else Dither(dither, "ordered")
 
 
-def check_options(k=16, space="rgb", dither=0.0, engine="fast"):
+def check_options(k=16, space="rgb", dither=0.0, engine="fast", seed=0):
     """Validate the options shared by every entry point; raise UsageError naming the fix."""
+    check_seed(seed)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise UsageError(f"k must be a whole number, not {k!r}")
     if not 1 <= k <= MAX_K:
@@ -65,6 +75,47 @@ def check_options(k=16, space="rgb", dither=0.0, engine="fast"):
         raise UsageError(f"dither strength must be between 0 and 1, not {dither!r}")
     if dither_method(dither) not in DITHER_METHODS:
         raise UsageError(f"dither method must be one of {', '.join(DITHER_METHODS)}, not {dither_method(dither)!r}")
+
+
+def check_seed(seed):
+    """UsageError unless ``seed`` is a whole number (not a bool) with 0 <= seed < 2**32."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < SEEDS:
+        raise UsageError(f"seed must be a whole number from 0 to {SEEDS - 1:,}, not {seed!r}")
+
+
+def environment_count(name, default):
+    """The whole number (at least 1) that environment variable ``name`` holds, or ``default`` where it is unset
+    or empty; UsageError naming the variable for any other value."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UsageError(f"environment variable {name}={text[:40]!r}: must be {ENVIRONMENT[name]}")
+    return value
+
+
+def debug():
+    """Whether KCOLORS_DEBUG asks for tracebacks (1; unset, empty or 0: no)."""
+    return os.environ.get("KCOLORS_DEBUG", "").strip() not in ("", "0")
+
+
+def check_environment():
+    """Refuse, before any work, a KCOLORS_* variable that holds what kcolors cannot take (UsageError naming it).
+
+    Returns the names of KCOLORS_* variables kcolors does not read (a misspelt one does nothing: worth a warning).
+    """
+    debug_value = os.environ.get("KCOLORS_DEBUG", "").strip()
+    if debug_value not in ("", "0", "1"):
+        raise UsageError(f"environment variable KCOLORS_DEBUG={debug_value[:40]!r}: must be "
+                         f"{ENVIRONMENT['KCOLORS_DEBUG']}")
+    for name in ENVIRONMENT:
+        if name != "KCOLORS_DEBUG":
+            environment_count(name, None)
+    return sorted(name for name in os.environ if name.startswith("KCOLORS_") and name not in ENVIRONMENT)
 
 
 def check_keep(keep, k=16, engine="fast", palette=None):

@@ -3,6 +3,8 @@ written to a temporary beside them and renamed into place (all of a command's ou
 overwrite without ``force``, never the input itself, standard output errors as exit codes."""
 
 import contextlib
+import errno
+import hashlib
 import os
 import stat
 import sys
@@ -18,6 +20,13 @@ FORMATS = {
     ".bmp": "BMP", ".jpg": "JPEG", ".jpeg": "JPEG",
 }
 _umask_lock = threading.Lock()
+# A temporary file is named .NAME.PID-XXXXXXXX.part: beside NAME, a dot, the process id (at most 7 digits: Linux's
+# pid_max is at most 2**22), a dash, 8 random characters and .part. Where that is longer than the file system allows,
+# NAME is cut and a digest of the whole name added (see temporary_prefix); reserving 7 digits, not this process's
+# own, makes the cut the same for every writer, so that the next run finds a dead writer's file.
+PID_DIGITS = 7
+TEMPORARY_EXTRA = len("..") + PID_DIGITS + len("-") + 8 + len(".part")
+DEFAULT_NAME_MAX = 255  # where the file system does not say (os.pathconf)
 
 
 def output_format(path):
@@ -42,20 +51,53 @@ def check_output(path, *, input_path=None, force=False, extensions=None):
         ext = Path(path).suffix.lower()
         raise UsageError(f"{path}: unknown output extension {ext or '(none)'!r}; use one of {', '.join(extensions)}")
     if str(path) == "-":
-        refuse_terminal()
+        check_stdout()
         return
     path = Path(path)
+    folder = _folder(path)
+    _check_name_length(path, folder)  # first: pathlib's checks below raise on a name too long
     if input_path is not None and str(input_path) != "-" and _same_file(path, Path(input_path)):
         raise UsageError(f"{path}: output is the input; choose another output name")
     if path.is_dir():
         raise OutputError(f"{path}: is a folder; give a file name")
     if path.exists() and not force:
         raise OutputExistsError(f"{path}: exists; use -f/--force to overwrite")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"{path}: folder {folder} does not exist")
+    _check_folder(path, folder)
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"{path}: folder {folder} is not writable")
+
+
+def _folder(path):
+    return path.parent if str(path.parent) else Path(".")
+
+
+def _check_folder(path, folder):
+    """OutputError unless ``folder`` is a folder, saying why: missing, a symbolic-link loop, not a folder."""
+    try:
+        mode = os.stat(folder).st_mode
+    except FileNotFoundError:
+        raise OutputError(f"{path}: folder {folder} does not exist") from None
+    except OSError as exc:
+        why = "is a symbolic-link loop" if exc.errno == errno.ELOOP else f"cannot be resolved ({exc.strerror or exc})"
+        raise OutputError(f"{path}: folder {folder} {why}") from None
+    if not stat.S_ISDIR(mode):
+        raise OutputError(f"{path}: {folder} is not a folder")
+
+
+def name_max(folder):
+    """The longest file name, in bytes, that ``folder``'s file system takes."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return DEFAULT_NAME_MAX
+
+
+def _check_name_length(path, folder):
+    """OutputError for a name the file system cannot hold, before any work (else it fails only when written)."""
+    length, limit = len(os.fsencode(path.name)), name_max(folder)
+    if length > limit:
+        raise OutputError(f"{path}: the name is too long for the file system ({length} bytes, at most {limit}); "
+                          "choose a shorter one")
 
 
 def _same_file(a, b):
@@ -87,7 +129,7 @@ def write_files(outputs, *, force=False):
     """
     to_stdout = [data for path, data in outputs if str(path) == "-"]
     if to_stdout:
-        refuse_terminal()
+        check_stdout()
     files = [(Path(path), data) for path, data in outputs if str(path) != "-"]
     for path, _ in files:
         if path.is_dir():  # a rename onto a folder would fail after the others were in place
@@ -119,8 +161,7 @@ def write_files(outputs, *, force=False):
 
 def _write_temporary(path, data):
     """``data`` in a new temporary file beside ``path``, synced, with the mode ``path`` should have."""
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".part", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=f"{temporary_prefix(path)}{os.getpid()}-", suffix=".part", dir=_folder(path))
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -161,12 +202,12 @@ def remove_stale_temporaries(path):
     """Remove the temporary files of ``path`` left by writers that are no longer running.
 
     A writer killed before it could clean up (SIGKILL, a power cut) leaves
-    ``.NAME.PID-XXXX.part``; a file whose PID is alive belongs to a writer at
-    work and is left alone.
+    ``.NAME.PID-XXXX.part`` (see :func:`temporary_prefix`); a file whose PID
+    is alive belongs to a writer at work and is left alone.
     """
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    prefix = f".{path.name}."
+    folder = _folder(path)
+    prefix = temporary_prefix(path)
     with contextlib.suppress(OSError), os.scandir(folder) as entries:
         for entry in entries:
             if not (entry.name.startswith(prefix) and entry.name.endswith(".part")):
@@ -177,6 +218,34 @@ def remove_stale_temporaries(path):
                     os.unlink(entry.path)
 
 
+def temporary_prefix(path):
+    """How the temporary files of ``path`` begin: ``.NAME.``, then the writer's PID, ``-XXXXXXXX.part``.
+
+    Where that name would be longer than the file system takes (a NAME of
+    more than about 230 bytes), NAME is cut, between characters, and followed
+    by ``~`` and 8 hex digits of a digest of the whole name: ``.NAME-CUT~1a2b3c4d.``.
+    The same for every writer of ``path``, and another output's cut name
+    differs by its digest.
+    """
+    path = Path(path)
+    encoded = os.fsencode(path.name)
+    room = name_max(_folder(path)) - TEMPORARY_EXTRA
+    if len(encoded) <= room:
+        return f".{path.name}."
+    digest = hashlib.sha256(encoded).hexdigest()[:8]
+    return f".{_cut(path.name, room - len(digest) - 1)}~{digest}."
+
+
+def _cut(name, size):
+    """The longest start of ``name`` whose file-system bytes fit in ``size``, whole characters only."""
+    used = 0
+    for end, char in enumerate(name):
+        used += len(os.fsencode(char))
+        if used > size:
+            return name[:end]
+    return name
+
+
 def _alive(pid):
     try:
         os.kill(pid, 0)
@@ -185,6 +254,19 @@ def _alive(pid):
     except PermissionError:
         return True  # another user's process
     return True
+
+
+def check_stdout():
+    """Refuse, before any work, a standard output that is closed (OutputError) or a terminal (UsageError)."""
+    refuse_closed_stdout()
+    refuse_terminal()
+
+
+def refuse_closed_stdout():
+    """OutputError when standard output is closed (``>&-``): Python then has no ``sys.stdout``, and ``print``
+    would write nothing, silently."""
+    if sys.stdout is None:
+        raise OutputError("standard output: cannot write (it is closed)")
 
 
 def refuse_terminal():
@@ -199,7 +281,11 @@ def refuse_terminal():
 
 
 def write_stdout(data):
-    """Bytes to standard output; a full disk or closed pipe is an OutputError (exit 5), not a crash."""
+    """Bytes to standard output; a full disk or closed standard output is an OutputError (exit 5), not a crash.
+
+    A closed pipe (``| head``) raises BrokenPipeError, which the command line ends quietly.
+    """
+    refuse_closed_stdout()
     try:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()

@@ -5,9 +5,17 @@ Files: ``.gpl`` (GIMP palette), ``.json`` (``{"colors": ["#rrggbb", ...]}``), ``
 ``.txt``. A ``.gpl`` file cannot hold alpha: the transparent entry is left out of it
 (recolouring an image with transparency adds it back) and translucent entries are written
 opaque, with a warning. Loading keeps the file's order.
+
+A palette file is read as hostile input: at most :data:`MAX_FILE_BYTES`, a line at a time (a ``.gpl`` or
+``.txt`` of a million lines is refused at its 257th colour), only a regular file (a FIFO would wait for a
+writer for ever), and every value checked, so that whatever the file holds ends in one InputError line.
 """
 
+import itertools
 import json
+import math
+import os
+import stat
 import time
 import warnings
 from pathlib import Path
@@ -17,10 +25,14 @@ import numpy as np
 from .errors import InputError, UsageError
 from .io import load_image
 from .output import write_bytes
-from .options import check_options
-from .remap import recolour
+from .options import MAX_K, check_options
+from .remap import recolour, refuse_empty
 
 PALETTE_EXTENSIONS = (".gpl", ".json", ".txt")
+# The most a palette file may hold: 256 colours with long names take a few KiB.
+MAX_FILE_BYTES = 1 << 20
+GPL_HEADERS = ("Name:", "Columns:")  # GIMP's only header lines (after the first, "GIMP Palette")
+SHOWN = 40  # characters of a bad value quoted in a message
 
 
 class PaletteAlphaWarning(UserWarning):
@@ -45,11 +57,18 @@ class Palette:
     """
 
     def __init__(self, colors, space="rgb"):
-        colors = np.asarray(colors)
+        try:
+            colors = np.asarray(colors)
+        except (ValueError, TypeError) as exc:  # rows of different lengths
+            raise UsageError(f"palette colours must be a (k, 3) or (k, 4) array of numbers 0-255 ({exc})") from None
         if colors.size == 0:
-            colors = np.zeros((0, 3), dtype=np.uint8)
+            colors = np.zeros((0, colors.shape[1] if colors.ndim == 2 and colors.shape[1] == 4 else 3), np.uint8)
         if colors.ndim != 2 or colors.shape[1] not in (3, 4):
             raise UsageError(f"palette colours must have shape (k, 3) or (k, 4), not {colors.shape}")
+        if colors.dtype.kind not in "uif":
+            raise UsageError(f"palette colours must be numbers 0-255, not {colors.dtype}")
+        if colors.dtype.kind == "f" and np.isnan(colors).any():  # a cast would make it 0, silently
+            raise UsageError("palette colours must be numbers 0-255, not NaN")
         if colors.dtype != np.uint8 and (colors.min() < 0 or colors.max() > 255):
             raise UsageError("palette colours must lie in 0-255")
         self.colors = colors.astype(np.uint8)
@@ -102,10 +121,18 @@ class Palette:
         return Palette(colors, self.space)
 
     def remap(self, image, *, dither=0.0, max_pixels=None):
-        """Recolour ``image`` with this palette (no fitting). Returns a :class:`~kcolors.Quantization`."""
+        """Recolour ``image`` with this palette (no fitting). Returns a :class:`~kcolors.Quantization`.
+
+        Raises
+        ------
+        UsageError
+            A palette of no colours or more than 256, an empty image, a bad ``dither``.
+        """
+        usable(self)
         check_options(len(self), self.space, dither)
         started = time.perf_counter()
         picture = load_image(image, max_pixels=max_pixels)
+        refuse_empty(picture)
         return recolour(picture, self, reorder=False, k=len(self), dither=dither, started=started)
 
     def take(self, order):
@@ -135,23 +162,61 @@ class Palette:
 
     @classmethod
     def load(cls, path, space="rgb"):
-        """Read a ``.gpl``, ``.json`` or ``.txt`` palette file, keeping its order."""
+        """Read a ``.gpl``, ``.json`` or ``.txt`` palette file, keeping its order.
+
+        Raises
+        ------
+        InputError
+            The file is missing, unreadable, not a regular file, larger than
+            :data:`MAX_FILE_BYTES`, not valid UTF-8, not a palette of its kind,
+            or holds no colour or more than 256: one line naming the file.
+        UsageError
+            The name does not end in ``.gpl``, ``.json`` or ``.txt``.
+        """
         fmt = palette_format(path)
         try:
-            text = Path(path).read_text()
+            with _open_regular(path) as fh:
+                colors = _parse(fh, fmt)
         except FileNotFoundError:
             raise InputError(f"{path}: no such palette file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"{path}: cannot read palette ({exc})") from None
-        try:
-            colors = _parse(text, fmt)
+        except _TooMany:
+            raise InputError(f"{path}: more than {MAX_K} colours; a palette holds 1 to {MAX_K}") from None
+        except _TooLarge:
+            raise InputError(f"{path}: larger than {MAX_FILE_BYTES >> 20} MiB, too large for a palette file") from None
+        except _NotRegular as exc:
+            raise InputError(f"{path}: not a regular file ({exc})") from None
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: not a valid {fmt} palette (not UTF-8 text)") from None
+        except RecursionError:
+            raise InputError(f"{path}: not a valid {fmt} palette (nested too deeply)") from None
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read palette ({exc.strerror or exc})") from None
         except (ValueError, KeyError, TypeError) as exc:
-            raise InputError(f"{path}: not a valid {fmt} palette ({exc})") from None
-        if not 1 <= len(colors) <= 256:
-            raise InputError(f"{path}: a palette needs 1 to 256 colours, this one has {len(colors)}")
+            raise InputError(f"{path}: not a valid {fmt} palette ({_one_line(exc)})") from None
+        if not colors:
+            raise InputError(f"{path}: a palette needs 1 to {MAX_K} colours, this one has 0")
         if len({len(c) for c in colors}) > 1:  # some with alpha, some without: those without are opaque
             colors = [c + [255] * (4 - len(c)) for c in colors]
         return cls(np.array(colors, dtype=np.uint8), space)
+
+
+def usable(palette, space="rgb"):
+    """``palette`` (a :class:`Palette` or colours) as a Palette to recolour with, checked before any work.
+
+    A Palette of no colours is a legal value, but recolours nothing; more than
+    256 colours do not fit a palette image.
+
+    Raises
+    ------
+    UsageError
+        No colours, more than 256, or colours that are not numbers 0-255 (NaN included).
+    """
+    palette = palette if isinstance(palette, Palette) else Palette(palette, space)
+    if len(palette) == 0:
+        raise UsageError("the palette has no colours: there is nothing to recolour with")
+    if len(palette) > MAX_K:
+        raise UsageError(f"the palette has {len(palette)} colours; a palette image holds at most {MAX_K}")
+    return palette
 
 
 def palette_format(path):
@@ -161,29 +226,137 @@ def palette_format(path):
     return ext
 
 
-def _parse(text, fmt):
+class _TooMany(Exception):
+    """More colours than a palette holds: reading stops there."""
+
+
+class _TooLarge(Exception):
+    """More bytes than :data:`MAX_FILE_BYTES`: reading stops there."""
+
+
+class _NotRegular(Exception):
+    """A FIFO, a device, a folder: nothing a palette is read from."""
+
+
+def _open_regular(path):
+    """The file at ``path`` opened to read bytes, if it is a regular file; opening never waits (a FIFO would,
+    for a writer, without O_NONBLOCK)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _NotRegular("a folder" if stat.S_ISDIR(mode) else "a pipe or device")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _parse(fh, fmt):
+    """The colours of the open file ``fh``: lists of 3 or 4 ints. ValueError (with the line) where it is no
+    palette, _TooMany past 256 colours, _TooLarge past MAX_FILE_BYTES."""
     if fmt == ".json":
-        data = json.loads(text)
-        items = data["colors"] if isinstance(data, dict) else data
-        return [_hex(item) if isinstance(item, str) else _rgb(item) for item in items]
+        return _parse_json(_read_all(fh))
+    lines = _lines(fh)
     if fmt == ".gpl":
-        lines = text.splitlines()
-        if not lines or lines[0].strip() != "GIMP Palette":
-            raise ValueError("first line must be 'GIMP Palette'")
-        rows = [ln.split() for ln in lines[1:] if ln.strip() and not ln.startswith("#") and ":" not in ln]
-        return [_rgb(row[:3]) for row in rows]
-    return [_hex(ln.strip()) for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith(";")]
+        return _counted(_gpl_colours(lines))
+    return _counted(_hex(text, number) for number, text in lines
+                    if text.strip() and not text.lstrip().startswith(";"))
 
 
-def _hex(s):
-    s = s.strip().lstrip("#")
-    if len(s) not in (6, 8):
-        raise ValueError(f"{s!r} is not a #rrggbb or #rrggbbaa colour")
-    return [int(s[i:i + 2], 16) for i in range(0, len(s), 2)]
+def _read_all(fh):
+    data = fh.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise _TooLarge
+    return data.decode("utf-8-sig")
 
 
-def _rgb(values):
-    rgb = [int(v) for v in values]
-    if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
-        raise ValueError(f"{values!r} is not an RGB triple in 0-255")
-    return rgb
+def _lines(fh):
+    """``(number, text)`` of each line of ``fh``, decoded (a byte-order mark dropped), within MAX_FILE_BYTES."""
+    left, number = MAX_FILE_BYTES, 0
+    while raw := fh.readline(left + 1):
+        left -= len(raw)
+        if left < 0:
+            raise _TooLarge
+        for text in raw.decode("utf-8-sig" if number == 0 else "utf-8").splitlines() or [""]:
+            number += 1
+            yield number, text
+
+
+def _counted(colours):
+    """The colours of an iterator, stopping at the one past MAX_K (_TooMany)."""
+    kept = list(itertools.islice(colours, MAX_K + 1))
+    if len(kept) > MAX_K:
+        raise _TooMany
+    return kept
+
+
+def _gpl_colours(lines):
+    """The colours of a GIMP palette's lines: after ``GIMP Palette``, header lines (``Name:``, ``Columns:``),
+    comments (``#``) and blank lines are passed over; every other line is ``R G B`` and an optional name, which
+    may hold anything, a colon too."""
+    first = next(lines, (1, ""))[1]
+    if first.strip() != "GIMP Palette":
+        raise ValueError("first line must be 'GIMP Palette'")
+    for number, text in lines:
+        line = text.strip()
+        if not line or line.startswith("#") or line.startswith(GPL_HEADERS):
+            continue
+        yield _gpl_rgb(line.split()[:3], line, number)
+
+
+def _gpl_rgb(values, line, number):
+    if len(values) == 3 and all(v.isascii() and v.isdigit() and len(v) <= 3 and int(v) <= 255 for v in values):
+        return [int(v) for v in values]
+    raise ValueError(f"line {number}: {_shown(line)} is not a colour: R G B, each 0-255, then a name")
+
+
+def _parse_json(text):
+    data = json.loads(text, parse_int=_json_int)
+    items = data.get("colors") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise ValueError('expected a list of colours, or {"colors": [...]}')
+    if len(items) > MAX_K:
+        raise _TooMany
+    return [_json_colour(item, i) for i, item in enumerate(items, 1)]
+
+
+def _json_int(text):
+    """A JSON integer; one of more than 20 digits is no colour value and stays a float (infinite), refused as one
+    if it stands for a colour, without the cost (or Python's refusal, past 4,300 digits) of converting it."""
+    return int(text) if len(text) <= 20 else math.inf
+
+
+def _json_colour(item, number):
+    """A colour of a JSON palette: "#rrggbb", "#rrggbbaa" or [R, G, B], each a whole number 0-255 (255.0 too;
+    not true, 12.5, NaN or 1e400, which json reads as infinity)."""
+    if isinstance(item, str):
+        return _hex(item, number, "colour")
+    if isinstance(item, list) and len(item) == 3 and all(_json_value(v) for v in item):
+        return [int(v) for v in item]
+    raise ValueError(f"colour {number}: {_shown(json.dumps(item))} is not '#rrggbb', '#rrggbbaa' or [R, G, B] "
+                     "with each 0-255")
+
+
+def _json_value(value):
+    whole = type(value) is int or type(value) is float and value.is_integer()  # inf and NaN are not
+    return whole and 0 <= value <= 255
+
+
+def _hex(text, number, what="line"):
+    """[r, g, b] or [r, g, b, a] of ``#rrggbb`` or ``#rrggbbaa`` (the ``#`` optional), hex digits only."""
+    digits = text.strip()
+    digits = digits[1:] if digits.startswith("#") else digits
+    if len(digits) not in (6, 8) or not all(c in "0123456789abcdefABCDEF" for c in digits):
+        raise ValueError(f"{what} {number}: {_shown(text.strip())} is not a #rrggbb or #rrggbbaa colour")
+    return [int(digits[i:i + 2], 16) for i in range(0, len(digits), 2)]
+
+
+def _shown(text):
+    """``text`` quoted for a message, cut to SHOWN characters: a damaged file's line can be a megabyte."""
+    return repr(text if len(text) <= SHOWN else text[:SHOWN] + "...")
+
+
+def _one_line(exc):
+    return " ".join(str(exc).split())[:200]

@@ -16,8 +16,8 @@ from .colorspace import from_premultiplied, from_space, to_premultiplied, to_spa
 from .io import load_image
 from .errors import UsageError
 from .options import ENGINES, MAX_K, check_keep, check_options
-from .palette import Palette
-from .remap import colour_labels, order_by_share, ordered_over, recolour, relabel_in_place, smoothness
+from .palette import Palette, usable
+from .remap import colour_labels, order_by_share, ordered_over, recolour, refuse_empty, relabel_in_place, smoothness
 from .result import Quantization, label_counts
 
 __all__ = ["quantize", "fit_palette", "fit_palettes", "flattest", "recolour", "order_by_share", "ordered_over",
@@ -78,7 +78,7 @@ def fit_palette(histogram, k, *, space="rgb", engine="fast", seed=0, pixels=None
     UsageError
         k out of range, or k = 1 for an image with transparent pixels; a bad ``keep``.
     """
-    check_options(k, space, 0.0, engine)
+    check_options(k, space, 0.0, engine, seed)
     kept = check_keep(keep, k, engine)
     if kept is not None:
         return _fit_around(histogram, k, space, seed, kept)[0]
@@ -109,7 +109,7 @@ def fit_palettes(histogram, k, *, space="rgb", engine="fast", seed=0, pixels=Non
     :func:`flattest`); otherwise the one palette of :func:`fit_palette`.
     ``keep`` as in :func:`fit_palette`.
     """
-    check_options(k, space, 0.0, engine)
+    check_options(k, space, 0.0, engine, seed)
     kept = check_keep(keep, k, engine)
     if kept is not None:
         return _fit_around(histogram, k, space, seed, kept, ALTERNATIVES if k <= FEW_COLOURS else 1)
@@ -316,9 +316,10 @@ def quantize(image, k=16, *, space="rgb", dither=0.0, engine="fast", seed=0, pal
         scikit-learn's KMeans on every pixel; ``simple``: the from-scratch numpy
         k-means of :mod:`kcolors.simple`.
     seed : int
-        The same input, options and seed give the same result.
+        0 <= seed < 2**32. The same input, options and seed give the same result.
     palette : Palette or (n, 3) uint8 array, optional
-        Recolour with these colours (order kept) instead of fitting.
+        Recolour with these colours (order kept) instead of fitting: 1 to
+        256 colours, each a number 0-255.
     max_pixels : int, optional
         Refuse larger images (decompression-bomb guard).
     keep : sequence of colours, optional
@@ -331,6 +332,14 @@ def quantize(image, k=16, *, space="rgb", dither=0.0, engine="fast", seed=0, pal
     Returns
     -------
     Quantization
+
+    Raises
+    ------
+    UsageError
+        Before any work: an option out of range (k, space, dither, engine, a
+        seed that is not a whole number 0 <= seed < 2**32), a palette of no
+        colours, of more than 256 or holding NaN, a bad ``keep``; and an
+        empty image (height or width 0), once read.
 
     Notes
     -----
@@ -348,10 +357,12 @@ def quantize(image, k=16, *, space="rgb", dither=0.0, engine="fast", seed=0, pal
     >>> result.labels.tolist()
     [[1, 1], [0, 0]]
     """
-    check_options(k, space, dither, engine)
+    check_options(k, space, dither, engine, seed)
     kept = check_keep(keep, k, engine, palette)
+    given = None if palette is None else usable(palette, space)
     started = time.perf_counter()
     picture = load_image(image, max_pixels=max_pixels)
+    refuse_empty(picture)
     histogram, _ = picture.histogram()
     if dither > 0 and palette is None and engine == "fast" and picture.alpha is None:
         histogram = weighed_for_dithering(picture, space)
@@ -363,7 +374,7 @@ def quantize(image, k=16, *, space="rgb", dither=0.0, engine="fast", seed=0, pal
                                                 keep=kept))
         kernels.release_memory()  # the fit's temporaries, left resident below the recolouring and encoding
     else:
-        fitted = palette if isinstance(palette, Palette) else Palette(palette, space)
+        fitted = given
     if kept is not None:  # ordered by share as below, but kept colours stay even where unused
         return _ordered_keeping(recolour(picture, fitted, reorder=False, k=k, dither=dither, engine=engine,
                                          started=started), kept)

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import kernels
 from .colorspace import to_premultiplied, to_space
+from .errors import UsageError
 from .options import dither_method
 from .result import Quantization, label_counts
 
@@ -201,6 +202,13 @@ def refine(picture, palette, labels, nearest, strength):
     tops = range(0, h, rows)
     for half in (tops[0::2], tops[1::2]):
         kernels.parallel_map(strip, half)
+
+
+def refuse_empty(picture):
+    """UsageError for a picture of no pixels (an array of height or width 0): nothing to fit or recolour."""
+    h, w = picture.rgb.shape[:2]
+    if h == 0 or w == 0:
+        raise UsageError(f"{picture.name}: the image is empty ({w}x{h} pixels)")
 
 
 def recolour(picture, palette, *, reorder, k, dither=0.0, engine="fast", started=None):

@@ -27,6 +27,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .errors import InputError, TooLargeError
 from .io import DECODERS, DEFAULT_MAX_PIXELS, ORIENTATION, _to_rgb_alpha, _to_srgb, open_image
+from .options import environment_count
 
 # Rows are decoded this many pixels at a time (a strip of 4 MP is 12 MB of RGB); the environment variable
 # KCOLORS_STRIP_PIXELS sets it (the tests use a few hundred pixels, to cut small images into many strips).
@@ -39,13 +40,14 @@ _MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 
 
 def strips_above():
-    """The pixel count above which compress reads in strips: KCOLORS_STRIPS_ABOVE or :data:`STRIPS_ABOVE`."""
-    return int(os.environ.get("KCOLORS_STRIPS_ABOVE", STRIPS_ABOVE))
+    """The pixel count above which compress reads in strips: KCOLORS_STRIPS_ABOVE or :data:`STRIPS_ABOVE`
+    (UsageError naming the variable where it is not a whole number of at least 1)."""
+    return environment_count("KCOLORS_STRIPS_ABOVE", STRIPS_ABOVE)
 
 
 def default_strip_pixels():
-    """Pixels a strip: ``KCOLORS_STRIP_PIXELS`` or :data:`STRIP_PIXELS`."""
-    return int(os.environ.get("KCOLORS_STRIP_PIXELS", STRIP_PIXELS))
+    """Pixels a strip: ``KCOLORS_STRIP_PIXELS`` or :data:`STRIP_PIXELS` (UsageError naming a bad value)."""
+    return environment_count("KCOLORS_STRIP_PIXELS", STRIP_PIXELS)
 
 
 def sniff(path):

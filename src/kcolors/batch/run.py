@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from ..errors import InputError, OutputError, OutputExistsError, Terminated, UsageError
+from ..output import temporary_prefix
 from .cluster import DaskCluster
 from .planning import plan
 from .progress import Progress, _size
@@ -190,19 +191,20 @@ class Batch:
 def _remove_temporary_files(jobs):
     """Remove the temporary files a killed worker left beside these outputs.
 
-    A task killed while writing leaves ``.NAME.XXXX.part`` (the name
-    :func:`kcolors.output.write_bytes` gives its temporary file); the rerun wrote
+    A task killed while writing leaves ``.NAME.PID-XXXX.part`` (the name
+    :func:`kcolors.output.write_bytes` gives its temporary file, NAME cut where
+    too long: :func:`kcolors.output.temporary_prefix`); the rerun wrote
     the output itself, so what is left is litter. Called when every task has
     ended, so no writer is still at work.
     """
-    names_by_folder = {}
+    prefixes_by_folder = {}
     for job in jobs:
-        names_by_folder.setdefault(os.path.dirname(job.output), set()).add(os.path.basename(job.output))
-    for folder, names in names_by_folder.items():
+        prefixes_by_folder.setdefault(os.path.dirname(job.output), set()).add(temporary_prefix(job.output))
+    for folder, prefixes in prefixes_by_folder.items():
         with contextlib.suppress(OSError), os.scandir(folder) as entries:
             for entry in entries:
-                base = entry.name[1:].rsplit(".", 2)[0] if entry.name.startswith(".") else None
-                if entry.name.endswith(".part") and base in names:
+                prefix = entry.name.rsplit(".", 2)[0] + "." if entry.name.startswith(".") else None
+                if entry.name.endswith(".part") and prefix in prefixes:
                     with contextlib.suppress(OSError):
                         os.unlink(entry.path)
 

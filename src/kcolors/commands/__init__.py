@@ -31,6 +31,18 @@ def whole_number(text):
     return value
 
 
+def seed_number(text):
+    """--seed: a whole number 0 <= seed < 2**32 (kcolors.options.check_seed), refused before any work."""
+    from ..options import check_seed
+
+    value = whole_number(text)
+    try:
+        check_seed(value)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("seed ")) from None
+    return value
+
+
 def pixel_count(text):
     value = whole_number(text)
     if value < 1:
@@ -74,7 +86,8 @@ def add_quantize_options(parser, *, k_default=16, with_k=True):
     parser.add_argument("--engine", choices=("fast", "sklearn", "simple"), default="fast",
                         help="fast: k-means on the colour histogram (default); sklearn: scikit-learn KMeans on "
                              "every pixel; simple: the from-scratch numpy k-means")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of k-means++ (default 0)")
+    parser.add_argument("--seed", type=seed_number, default=0,
+                        help="random seed of k-means++, 0 to 4,294,967,295 (default 0)")
     parser.add_argument("--max-pixels", type=pixel_count, default=None, metavar="N",
                         help=f"refuse larger images (default {DEFAULT_MAX_PIXELS:,}, Pillow's limit)")
     add_input_limit(parser)

@@ -1,6 +1,7 @@
 """``kcolors compress``: flatten one image to k colours and write it."""
 
 import json
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -78,7 +79,7 @@ def output_folder(output):
     """The folder that ``-o`` names (an existing folder, or a name ending in a slash), or None for a file."""
     if output is None or str(output) == "-":
         return None
-    if str(output).endswith("/") or Path(output).is_dir():
+    if str(output).endswith("/") or os.path.isdir(output):  # False for a name too long, which check_output refuses
         return Path(output)
     return None
 

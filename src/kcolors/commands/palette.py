@@ -31,13 +31,14 @@ def add_parser(sub):
 
 def run(args):
     from ..errors import UsageError
-    from ..output import check_output
+    from ..output import check_output, refuse_closed_stdout
 
     if args.input is None and not args.from_dir:
         raise UsageError("palette needs an image (or --from DIR for a collection)")
     if args.input is not None and args.from_dir:
         raise UsageError("give an image or --from DIR, not both")
     check_k(args.k)
+    refuse_closed_stdout()  # the palette is printed there: say so before any work, not print nothing
     if args.palette_out:
         palette_format(args.palette_out)
     if args.output:
@@ -73,8 +74,13 @@ def _collection(args):
 
 
 def print_palette(hexes, shares, *, as_json=False):
+    """The palette on standard output, a colour and its share a line (or one JSON object); a full disk or
+    closed standard output is exit 5 (:func:`kcolors.output.print_line`)."""
+    from ..output import print_line
+
     if as_json:
-        print(json.dumps({"palette": hexes, "shares": [round(float(s), 6) for s in shares]}))
+        print_line(json.dumps({"palette": hexes, "shares": [round(float(s), 6) for s in shares]}))
         return
-    for code, share in zip(hexes, shares):
-        print(f"{code}  {100 * share:6.2f}%")
+    lines = [f"{code}  {100 * share:6.2f}%" for code, share in zip(hexes, shares)]
+    if lines:
+        print_line("\n".join(lines))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..errors import OutputError, OutputExistsError, UsageError
 from ..io import load_image
-from ..output import check_output, write_bytes
+from ..output import check_output, print_line, write_bytes
 from ..sweep import SUGGEST_METHODS, knee, metrics_csv, parse_ks, suggest_curve, sweep_steps
 from . import add_quantize_options, open_source, whole_number
 
@@ -108,7 +108,7 @@ def run(args):
     if not args.quiet:
         _report(picture, steps, written, k_knee if args.suggest else None, args.suggest_method)
     if args.suggest:
-        print(k_knee)
+        print_line(str(k_knee))  # a full disk or closed standard output: exit 5
     return 0
 
 
