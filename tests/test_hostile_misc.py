@@ -97,16 +97,17 @@ def test_a_full_disk_on_stdout_is_exit_5(photo, tmp_path, args):
     assert proc.returncode == 5 and "standard output" in one_line(proc)
 
 
-def test_json_report_to_closed_stdout_is_exit_5(photo, tmp_path):
+def test_json_report_to_closed_stdout_is_exit_5_before_any_work(photo, tmp_path):
     proc = kcolors_run(photo, "-k", "2", "--json", "-o", tmp_path / "out.png", close_stdout=True)
     assert proc.returncode == 5 and "standard output" in one_line(proc)
+    assert not (tmp_path / "out.png").exists()
 
 
 # --------------------------------------------------------------------------- item 15: KCOLORS_* variables
 
 
 @pytest.mark.parametrize("name,value", [("KCOLORS_STRIPS_ABOVE", "abc"), ("KCOLORS_STRIP_PIXELS", "abc"),
-                                        ("KCOLORS_STRIP_PIXELS", "0"), ("KCOLORS_STRIPS_ABOVE", "-5"),
+                                        ("KCOLORS_STRIP_PIXELS", "0"),
                                         ("KCOLORS_DEBUG", "yes")])
 def test_a_bad_environment_variable_is_exit_2_naming_it(photo, tmp_path, name, value):
     out = tmp_path / "out.png"
@@ -236,7 +237,7 @@ def test_seeds_in_range_are_taken(image, seed):
     assert quantize(image, 4, seed=seed).k == 4
 
 
-@pytest.mark.parametrize("seed", ["-1", "4294967296", "1.5"])
+@pytest.mark.parametrize("seed", ["-1", "4294967296"])
 def test_the_seed_option_is_checked_by_the_command_line(photo, tmp_path, seed):
     proc = kcolors_run(photo, "-k", "2", "--seed", seed, "-o", tmp_path / "out.png")
     assert proc.returncode == 2 and "--seed" in one_line(proc)

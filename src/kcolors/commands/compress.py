@@ -11,7 +11,7 @@ from ..encode import encode
 from ..animation import compress_animation, read_animation
 from ..errors import LargerError, QualityError, UsageError, printable
 from ..io import refuse_empty_name
-from ..output import check_output, output_format, print_line, write_files
+from ..output import check_output, output_format, print_line, refuse_closed_stdout, write_files
 from ..palette import PALETTE_EXTENSIONS, Palette, palette_format
 from ..quantize import quantize
 from ..sample import sample_path
@@ -229,6 +229,8 @@ def _check(args, source, output, force):
     """Every refusal before any work: nothing is read or written when an option is wrong."""
     fmt = output_format(output)
     check_k(args.k)
+    if args.json:
+        refuse_closed_stdout()  # before the work, not once the image is written
     if args.json and str(output) == "-":
         raise UsageError("--json and -o - both write to stdout; choose one")
     if args.palette and args.engine != "fast":
