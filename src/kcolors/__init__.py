@@ -19,7 +19,7 @@ it needs.
 Layers:
     errors                        errors that carry the command line's exit codes
     colorspace, kernels, simple, captions, sample   colour spaces; the compiled kernels; the from-scratch k-means; text in pictures; the sample photo
-    options, histogram, metrics, output   the shared option check; distinct colours and counts; PSNR and CIEDE2000; files written safely
+    options, histogram, metrics, output, headers   the shared option check; distinct colours and counts; PSNR and CIEDE2000; files written safely; every frame's size and their number, from a file's headers
     io                            any image file in, read once, as a Picture (which keeps its histogram)
     kmeans, strips                the fast k-means on a histogram (k-means++ start, coarse to exact); a PNG or TIFF too large to hold, read a strip of rows at a time
     result                        Quantization: a picture, its palette, each pixel's label, the figures

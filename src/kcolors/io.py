@@ -2,35 +2,35 @@
 
 EXIF orientation applied, an ICC profile converted to sRGB (or kept to be
 carried to the output when it cannot be converted), every mode brought to RGB
-plus an optional alpha channel, a pixel limit against decompression bombs, and
-the input opened once (a pipe cannot be read twice). Writing lives in
-:mod:`kcolors.output`.
+plus an optional alpha channel, limits on the pixels of every frame and on the
+frames, checked from the headers before anything is decoded (:func:`probe`,
+:mod:`kcolors.headers`), and the input opened once (a pipe cannot be read
+twice). A file of several pages or images (a TIFF, an MPO) gives its first, and
+says so in :attr:`Picture.notes`. Writing lives in :mod:`kcolors.output`.
 """
 
 import contextlib
 import io
 import os
 import stat
+import struct
 import sys
-import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from .histogram import Histogram
 from .errors import InputError, TooLargeError, UsageError
+from .headers import DECODERS, DEFAULT_MAX_FRAMES, Header, check_png_chunks, open_image, read_header
+
+__all__ = ["DECODERS", "DEFAULT_MAX_FRAMES", "DEFAULT_MAX_PIXELS", "Header", "Input", "Picture", "decode",
+           "load_image", "open_image", "open_input", "probe"]
 
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # Pillow's own limit, about 89 million
 ORIENTATION = 0x0112  # the EXIF tag that says how the camera was held
-
-# The decoders kcolors lets Pillow use: the formats people flatten, each decoded in-process by Pillow or a
-# library it links (libpng, libjpeg, giflib-free GIF, libwebp, libavif, libtiff), within the pixel limit.
-# Everything else is refused, above all PostScript and PDF, which Pillow decodes by running Ghostscript (an
-# 86-byte EPS can loop forever), and the exotic formats nobody flattens, each one more decoder to trust.
-DECODERS = ("PNG", "JPEG", "GIF", "WEBP", "AVIF", "TIFF", "BMP", "ICO", "PPM")
 # Pixels copied out of a decoded Pillow image at a time (see _to_rgb_alpha).
 _STRIP_PIXELS = 1 << 20
 
@@ -48,6 +48,8 @@ class Picture:
     n_bytes : int or None, size of the encoded input
     path : Path or None
     info : dict, frame count, durations and loop count of animations
+    notes : list of str, one line each on how the file was read ("photo.jpg: holds 2 images (MPO); the first
+        was taken"), for the user to see
     """
 
     rgb: np.ndarray
@@ -58,6 +60,7 @@ class Picture:
     n_bytes: int = None
     path: Path = None
     info: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
     _histogram: tuple = field(default=None, repr=False, compare=False)
 
     def histogram(self):
@@ -70,6 +73,11 @@ class Picture:
         if self._histogram is None:
             self._histogram = Histogram.with_rows(self.rgb, alpha=self.alpha)
         return self._histogram
+
+    def forget_histogram(self):
+        """Drop the kept histogram (built again when asked): it costs 1-3 MiB whatever the size of the
+        picture, which adds up over the frames of an animation."""
+        self._histogram = None
 
     @property
     def mask(self):
@@ -89,25 +97,8 @@ class Picture:
         return Image.fromarray(np.dstack([self.rgb, self.alpha]), "RGBA")
 
 
-_limit_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def _pixel_limit(max_pixels):
-    """Pillow's decompression-bomb limit, set for one read (it is a module global)."""
-    with _limit_lock:
-        saved = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = max_pixels
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                yield
-        finally:
-            Image.MAX_IMAGE_PIXELS = saved
-
-
-def load_image(source, *, max_pixels=None, max_input_bytes=None):
-    """Read an image into a :class:`Picture`.
+def load_image(source, *, max_pixels=None, max_input_bytes=None, max_frames=None):
+    """Read an image into a :class:`Picture`: the first frame, page or image of a file holding several.
 
     Parameters
     ----------
@@ -116,16 +107,20 @@ def load_image(source, *, max_pixels=None, max_input_bytes=None):
         itself (no copy of it is held in memory); a pipe, FIFO or standard
         input is read into memory once, up to ``max_input_bytes``.
     max_pixels : int, optional
-        Refuse images with more pixels (default: Pillow's limit, about 89 million).
+        Refuse images with a frame, page or image of more pixels (default: Pillow's limit, about 89 million).
     max_input_bytes : int, optional
         Refuse more bytes than this from a pipe (default :data:`DEFAULT_MAX_INPUT_BYTES`).
+    max_frames : int, optional
+        Refuse files of more frames, pages or images (default :data:`DEFAULT_MAX_FRAMES`), counted from
+        the headers.
 
     Raises
     ------
     InputError
         Missing, empty, truncated or not an image.
     TooLargeError
-        More pixels than ``max_pixels``, or more bytes from a pipe than ``max_input_bytes``.
+        More pixels than ``max_pixels``, more frames than ``max_frames``, or more bytes from a pipe than
+        ``max_input_bytes``; all seen before any pixel is decoded.
     """
     if isinstance(source, Picture):
         return source
@@ -137,36 +132,82 @@ def load_image(source, *, max_pixels=None, max_input_bytes=None):
     with contextlib.ExitStack() as stack:
         if not isinstance(source, Input):
             source = stack.enter_context(open_input(source, max_bytes=max_input_bytes))
-        picture = decode(source, limit)
+        picture = decode(source, limit, max_frames)
     return picture
 
 
-def decode(source, limit):
-    """The :class:`Picture` of an open :class:`Input` (read from its start), within ``limit`` pixels."""
+def probe(source, *, max_pixels=None, max_frames=None, max_input_bytes=None):
+    """The :class:`~kcolors.headers.Header` of an image: size, frames, format, read from its headers only.
+
+    Every frame, page or image is checked against ``max_pixels`` and their number against ``max_frames``
+    (defaults as :func:`load_image`), with no pixel decoded, so that this is also the cheap way to
+    refuse a file: a 1.2 MB ICO hiding a 20000x20000 PNG, or a GIF of a million frames.
+
+    Raises
+    ------
+    InputError, TooLargeError
+        As :func:`load_image` would.
+    """
+    limit = DEFAULT_MAX_PIXELS if max_pixels is None else int(max_pixels)
+    if isinstance(source, Input):
+        return _read_header(source, limit, max_frames)
+    with open_input(source, max_bytes=max_input_bytes) as opened:
+        return _read_header(opened, limit, max_frames)
+
+
+def _read_header(source, limit, max_frames):
+    """:func:`kcolors.headers.read_header` of an open Input, Pillow's exceptions worded."""
+    cap = DEFAULT_MAX_FRAMES if max_frames is None else int(max_frames)
+    with _worded(source.name):
+        return read_header(source.rewound(), source.name, limit, cap)
+
+
+def decode(source, limit, max_frames=None):
+    """The :class:`Picture` of an open :class:`Input` (read from its start), within ``limit`` pixels a frame and
+    ``max_frames`` frames (default :data:`DEFAULT_MAX_FRAMES`): the first frame, page or image, with a note
+    when there are more.
+
+    A decoder's warnings are shown only when decoding succeeds: a file that is refused gets one line.
+    """
     name = source.name
-    try:
+    with warnings_if_read(), _worded(name):
+        header = _read_header(source, limit, max_frames)
+        if header.format == "PNG":
+            check_png_chunks(source.rewound(), name)
         im = open_image(source.rewound())
-        _check_pixels(im, name, limit)
-        picture = _from_pil(im, name, limit)  # decoded here, outside the lock of open_image
+        picture = _from_pil(im, name, limit, header.frames)  # decoded here, outside the lock of open_image
+    picture.n_bytes, picture.path, picture.format = source.n_bytes, source.path, im.format
+    note = header.note(name)
+    picture.notes = [note] if note else []
+    return picture
+
+
+@contextlib.contextmanager
+def _worded(name):
+    """Pillow's exceptions, and those of the header walks, as one plain line naming the file."""
+    try:
+        yield
     except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise InputError(f"{name}: not an image in a format kcolors reads ({', '.join(DECODERS)})") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except ValueError as exc:
+        if "MAX_TEXT_" in str(exc):  # Pillow's limits on PNG text and ICC-profile chunks, once inflated
+            raise InputError(f"{name}: a PNG text or colour-profile chunk inflates to more than "
+                             f"{PngImagePlugin.MAX_TEXT_CHUNK // 2**20} MiB (a decompression bomb): refused") from exc
+        raise InputError(f"{name}: damaged or truncated image") from exc
+    except (OSError, SyntaxError, EOFError, struct.error) as exc:
         # one plain clause: Pillow's words ("image file is truncated (0 bytes not processed)") add nothing to act on
         raise InputError(f"{name}: damaged or truncated image") from exc
-    picture.n_bytes, picture.path, picture.format = source.n_bytes, source.path, im.format
-    return picture
 
 
-def open_image(fp):
-    """``PIL.Image.open`` limited to the allowed :data:`DECODERS` (UnidentifiedImageError for the rest).
-
-    Only the header is read here. Pillow's decompression-bomb check is off
-    while it is (kcolors checks pixels itself, against its own limit), under
-    a lock, since that setting is Pillow's global; decoding happens later,
-    outside the lock.
-    """
-    with _pixel_limit(None):
-        return Image.open(fp, formats=DECODERS)
+@contextlib.contextmanager
+def warnings_if_read():
+    """Hold back the warnings raised inside: shown (through the filters, as usual) if the block ends
+    normally, dropped if it raises, since a refused file gets its one line of error and no more. Yields
+    the list held, which the block may empty to drop them anyway."""
+    with warnings.catch_warnings(record=True) as held:
+        yield held
+    for warning in held:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
 
 
 def accepted_extensions():
@@ -184,9 +225,10 @@ def _check_pixels(im, name, limit):
         )
 
 
-def _from_pil(im, name, limit):
+def _from_pil(im, name, limit, frames=None):
+    """The Picture of a Pillow image (its first frame), ``frames`` in it (default: Pillow's count)."""
     _check_pixels(im, name, limit)
-    info = {"n_frames": getattr(im, "n_frames", 1)}
+    info = {"n_frames": getattr(im, "n_frames", 1) if frames is None else frames}
     if info["n_frames"] > 1:
         info["duration"] = im.info.get("duration")
         info["loop"] = im.info.get("loop")
@@ -220,11 +262,16 @@ def _to_srgb(im):
 def _to_rgb_alpha(im):
     """Any Pillow mode -> ((H, W, 3) uint8, (H, W) uint8 alpha or None)."""
     if im.mode.startswith("I") or im.mode == "F":
-        grey = np.asarray(im).astype(np.float64)
+        samples = np.asarray(im)
+        grey = samples.astype(np.float64)
         if im.mode != "F" and grey.max(initial=0) > 255:
             grey = grey / 257.0  # 16-bit samples
         grey = np.clip(np.rint(grey), 0, 255).astype(np.uint8)
-        return np.repeat(grey[..., None], 3, axis=2), None
+        key = im.info.get("transparency")  # a PNG's tRNS colour key, compared with the samples as stored
+        alpha = None
+        if isinstance(key, int) and not isinstance(key, bool) and (samples == key).any():
+            alpha = np.where(samples == key, 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2), alpha
     has_alpha = im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info
     w, h = im.size
     rgb = np.empty((h, w, 3), np.uint8)

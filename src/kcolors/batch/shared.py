@@ -64,7 +64,8 @@ def collection_palette(jobs, settings, runner, *, quiet=False, stream=None):
     """
     total, failures = HistogramSum(), []
     with Progress(len(jobs), "histograms", quiet=quiet, stream=stream) as progress:
-        for job, outcome in runner.map_unordered(image_histogram, jobs, max_pixels=settings.max_pixels):
+        for job, outcome in runner.map_unordered(image_histogram, jobs, max_pixels=settings.max_pixels,
+                                                 max_frames=settings.max_frames):
             histogram, reason = (None, f"{job.input_name}: {outcome}") if isinstance(outcome, Exception) else outcome
             if histogram is None:
                 failures.append((job, reason))

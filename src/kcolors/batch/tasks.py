@@ -16,7 +16,7 @@ from .planning import overwrites_input
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
 LARGER = "larger than input"  # the error column of a row skipped by Settings.skip_if_larger (not a failure)
 
-REPORT_COLUMNS = ("input", "output", "status", "error", "bytes_in", "bytes_out", "width", "height", "k",
+REPORT_COLUMNS = ("input", "output", "status", "error", "note", "bytes_in", "bytes_out", "width", "height", "k",
                   "space", "engine", "dither", "colors_in", "colors_out", "psnr", "delta_e", "delta_e_sample",
                   "seconds", "palette", "shares")
 
@@ -33,6 +33,7 @@ class Settings:
     max_pixels: int = None
     skip_if_larger: bool = False  # write no output larger than its input: the row says skipped (LARGER)
     keep: str = None  # locked colours, "#rrggbb,#rrggbbaa,...": quantize's keep
+    max_frames: int = None  # frames, pages or images a file may hold (None: io.DEFAULT_MAX_FRAMES)
 
     def check(self):
         check_options(self.k, self.space, self.dither, self.engine)
@@ -99,14 +100,14 @@ def process_file(job, settings, palette=None, figures=True):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's notes on odd files are not the user's concern here
-            result = quantize(job.source, settings.k, space=settings.space, dither=settings.dither,
-                              engine=settings.engine, seed=settings.seed, palette=palette,
-                              max_pixels=settings.max_pixels, keep=settings.keep)
+            picture = load_image(job.source, max_pixels=settings.max_pixels, max_frames=settings.max_frames)
+            result = quantize(picture, settings.k, space=settings.space, dither=settings.dither,
+                              engine=settings.engine, seed=settings.seed, palette=palette, keep=settings.keep)
             data = encode(result, output_format(job.output), icc=result.picture.icc)
         bytes_in = result.picture.n_bytes
         if settings.skip_if_larger and bytes_in and len(data) > bytes_in:  # nothing written; the figures kept
             values = result.metrics() if figures else _cheap_metrics(result)
-            values.update(error=LARGER, bytes_in=bytes_in, bytes_out=len(data),
+            values.update(error=LARGER, note=_note(picture, job), bytes_in=bytes_in, bytes_out=len(data),
                           seconds=round(time.perf_counter() - started, 4))
             return dict(_row(job, SKIPPED, **values), output=None)  # bytes_out: what it would have been
         try:
@@ -119,9 +120,14 @@ def process_file(job, settings, palette=None, figures=True):
         values = result.metrics() if figures else _cheap_metrics(result)
     except Exception as exc:  # noqa: BLE001 - one bad file must never stop the batch
         return failed_row(job, _message(exc, job))
-    values.update(bytes_in=result.picture.n_bytes, bytes_out=len(data),
+    values.update(note=_note(picture, job), bytes_in=result.picture.n_bytes, bytes_out=len(data),
                   seconds=round(time.perf_counter() - started, 4))
     return _row(job, DONE, **values)
+
+
+def _note(picture, job):
+    """The report's note column: how the file was read (its first page of several), named as the user wrote it."""
+    return "; ".join(note.replace(job.source, job.input_name) for note in picture.notes) or None
 
 
 def _cheap_metrics(result):
@@ -131,12 +137,12 @@ def _cheap_metrics(result):
             "dither": result.dither}
 
 
-def image_histogram(job, max_pixels=None):
+def image_histogram(job, max_pixels=None, max_frames=None):
     """The colour histogram of one image: ``(Histogram, None)``, or ``(None, reason)``."""
     _single_threaded()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return load_image(job.source, max_pixels=max_pixels).histogram()[0], None
+            return load_image(job.source, max_pixels=max_pixels, max_frames=max_frames).histogram()[0], None
     except Exception as exc:  # noqa: BLE001
         return None, _message(exc, job)

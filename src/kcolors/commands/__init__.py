@@ -8,7 +8,7 @@ import argparse
 from ..colorspace import SPACES
 from ..options import DITHER_METHODS, Dither
 from ..errors import UsageError
-from ..io import DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_PIXELS, open_input
+from ..io import DEFAULT_MAX_FRAMES, DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_PIXELS, open_input
 
 MB = 2**20
 
@@ -67,8 +67,15 @@ def combine_dither(args):
     args.dither = Dither(strength, args.dither_method or getattr(args, "dither_default", "selective"))
 
 
+def frame_count(text):
+    value = whole_number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 frame, not {value}")
+    return value
+
+
 def add_quantize_options(parser, *, k_default=16, with_k=True):
-    """-k, --space, --dither, --engine, --seed, --max-pixels: the options of every fitting command."""
+    """-k, --space, --dither, --engine, --seed, --max-pixels, --max-frames: the options of every fitting command."""
     if with_k:
         parser.add_argument("-k", "--colors", dest="k", type=whole_number, default=k_default,
                             help=f"number of colours, 1-256 (default {k_default:,})")
@@ -89,7 +96,11 @@ def add_quantize_options(parser, *, k_default=16, with_k=True):
     parser.add_argument("--seed", type=seed_number, default=0,
                         help="random seed of k-means++, 0 to 4,294,967,295 (default 0)")
     parser.add_argument("--max-pixels", type=pixel_count, default=None, metavar="N",
-                        help=f"refuse larger images (default {DEFAULT_MAX_PIXELS:,}, Pillow's limit)")
+                        help=f"refuse larger images (default {DEFAULT_MAX_PIXELS:,}, Pillow's limit), checked on "
+                             "every frame and page before any is decoded")
+    parser.add_argument("--max-frames", type=frame_count, default=DEFAULT_MAX_FRAMES, metavar="N",
+                        help=f"refuse files of more frames, pages or images (default {DEFAULT_MAX_FRAMES:,}), "
+                             "counted from the headers before any is decoded")
     add_input_limit(parser)
 
 

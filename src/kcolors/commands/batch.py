@@ -62,7 +62,8 @@ def add_parser(sub):
 def run(args):
     palette = _check(args)
     settings = Settings(k=args.k, space=args.space, dither=args.dither, engine=args.engine, seed=args.seed,
-                        max_pixels=args.max_pixels, skip_if_larger=args.skip_if_larger, keep=args.keep)
+                        max_pixels=args.max_pixels, skip_if_larger=args.skip_if_larger, keep=args.keep,
+                        max_frames=args.max_frames)
     batch = Batch(args.inputs, args.outdir, settings, fmt=args.format, skip_existing=args.skip_existing,
                   force=args.force)
     for note in batch.notes:

@@ -38,7 +38,7 @@ def run(args):
     output = output_beside_input(args.output, args.input, "compare.png")
     check_output(output, input_path=args.input, force=args.force)
     with open_source(args) as source:
-        picture = load_image(source, max_pixels=args.max_pixels)
+        picture = load_image(source, max_pixels=args.max_pixels, max_frames=args.max_frames)
     steps = sweep(picture, ks, space=args.space, dither=args.dither, engine=args.engine, seed=args.seed)
     save_image(side_by_side([s.result for s in steps], picture, width=args.width), output, force=args.force)
     if not args.quiet:

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..encode import encode
 from ..animation import compress_animation, read_animation
 from ..errors import LargerError, QualityError, UsageError, printable
-from ..io import refuse_empty_name
+from ..io import load_image, refuse_empty_name, warnings_if_read
 from ..output import check_output, output_format, print_line, refuse_closed_stdout, write_files
 from ..palette import PALETTE_EXTENSIONS, Palette, palette_format
 from ..quantize import quantize
@@ -129,23 +129,26 @@ def run(args):
             both = "both targets" if args.target_delta_e is not None and args.target_psnr is not None else "the target"
             print(f"kcolors: chose k = {result.k}, the smallest k that meets {both} ({fits} fits)", file=sys.stderr)
         _report(args, metrics, name, bytes_in, output, len(data), started, frames,
-                note=" (the demo rewrites its own file)" if rewrite else "")
+                note=" (the demo rewrites its own file)" if rewrite else "", notes=result.picture.notes)
     if missed:
         raise QualityError(missed)
     return 0
 
 
-def _report(args, metrics, name, bytes_in, output, bytes_out, started, frames=None, note=""):
-    """The figures: one JSON object on stdout (--json), the summary on stderr (unless --quiet)."""
+def _report(args, metrics, name, bytes_in, output, bytes_out, started, frames=None, note="", notes=()):
+    """The figures: one JSON object on stdout (--json), the summary on stderr (unless --quiet), after the
+    ``notes`` on how the input was read (:attr:`kcolors.io.Picture.notes`: its first page of several), a line each."""
     if metrics is None:
         return
     figures = dict(metrics, input=name, output=str(output), bytes_in=bytes_in, bytes_out=bytes_out,
-                   seconds=round(time.perf_counter() - started, 4))
+                   seconds=round(time.perf_counter() - started, 4), notes=list(notes))
     if frames:
         figures.update(frames=frames)
     if args.json:
         print_line(json.dumps(figures))
     if not args.quiet:
+        for line in notes:
+            print(printable(f"kcolors: {line}"), file=sys.stderr)
         print(printable(summary(figures) + note), file=sys.stderr)  # a name that is not UTF-8 as \xNN
 
 
@@ -157,8 +160,10 @@ def _in_strips(args, source, output, fmt, demo):
     asked = args.strips or args.scheduler is not None
     a_file = not demo and str(source) != "-" and Path(source).is_file()  # not a pipe: it is read twice
     if not asked:  # else the ordinary reader, which also says what is wrong with a file
-        return a_file and strippable(source, strips_above()) is not None and _refuse_whole_image_options(
-            args, source, output, fmt, f"over {strips_above():,} pixels")
+        with warnings_if_read() as held:  # a look at the header: the reader that follows shows the decoder's
+            large = a_file and strippable(source, strips_above()) is not None
+            held.clear()
+        return large and _refuse_whole_image_options(args, source, output, fmt, f"over {strips_above():,} pixels")
     if not a_file or sniff(source) is None:
         raise UsageError(f"{source}: --strips and --scheduler read a PNG or TIFF file (not a pipe or another "
                          "format)")
@@ -199,7 +204,7 @@ def _compress_in_strips(args, source, output, force, palette):
 def _flatten(args, source, fmt, palette, demo):
     """``(result, bytes, frames, fits, missed)``: the input flattened as the options ask, and encoded."""
     targeted = args.target_delta_e is not None or args.target_psnr is not None
-    movie = None if demo else read_animation(source, max_pixels=args.max_pixels)
+    movie = None if demo else read_animation(source, max_pixels=args.max_pixels, max_frames=args.max_frames)
     if movie is not None:
         if targeted:
             raise UsageError(f"{source.name}: --target-delta-e and --target-psnr do not apply to animations; give -k")
@@ -208,14 +213,14 @@ def _flatten(args, source, fmt, palette, demo):
         result, data = compress_animation(movie, args, fmt, palette)
         return result, data, len(movie.frames), None, None
     fits, missed = None, None
+    picture = load_image(source, max_pixels=args.max_pixels, max_frames=args.max_frames)
     if targeted:
-        result, met, fits = find_k(source, target_delta_e=args.target_delta_e, target_psnr=args.target_psnr,
-                                   space=args.space, dither=args.dither, engine=args.engine, seed=args.seed,
-                                   max_pixels=args.max_pixels)
+        result, met, fits = find_k(picture, target_delta_e=args.target_delta_e, target_psnr=args.target_psnr,
+                                   space=args.space, dither=args.dither, engine=args.engine, seed=args.seed)
         missed = None if met else target_missed(result, args)
     else:
-        result = quantize(source, args.k, space=args.space, dither=args.dither, engine=args.engine,
-                          seed=args.seed, palette=palette, max_pixels=args.max_pixels, keep=args.keep)
+        result = quantize(picture, args.k, space=args.space, dither=args.dither, engine=args.engine,
+                          seed=args.seed, palette=palette, keep=args.keep)
     # libdeflate frees the GIL, so the PNG is compressed on one core while the other computes the figures.
     with ThreadPoolExecutor(max_workers=1) as pool:
         encoding = pool.submit(encode, result, fmt, icc=result.picture.icc)

@@ -3,6 +3,7 @@
 import json
 import sys
 
+from ..io import load_image
 from ..palette import palette_format
 from ..quantize import quantize
 from . import ExamplesFormatter, add_quantize_options, check_k, open_source
@@ -48,8 +49,8 @@ def run(args):
         palette, shares, status = _collection(args)
     else:
         with open_source(args) as source:
-            result = quantize(source, args.k, space=args.space, engine=args.engine, seed=args.seed,
-                              max_pixels=args.max_pixels)
+            picture = load_image(source, max_pixels=args.max_pixels, max_frames=args.max_frames)
+            result = quantize(picture, args.k, space=args.space, engine=args.engine, seed=args.seed)
         palette, shares = result.as_palette(), result.shares
     print_palette(palette.hex(), shares, as_json=args.json)
     if args.palette_out:
@@ -66,7 +67,8 @@ def _collection(args):
     """The shared palette of ``--from``: (palette, shares, exit code); unreadable files are listed, not fatal."""
     from ..batch import BATCH_FAILED, Settings, palette_of
 
-    settings = Settings(k=args.k, space=args.space, engine=args.engine, seed=args.seed, max_pixels=args.max_pixels)
+    settings = Settings(k=args.k, space=args.space, engine=args.engine, seed=args.seed, max_pixels=args.max_pixels,
+                        max_frames=args.max_frames)
     palette, shares, failures = palette_of(args.from_dir, settings, quiet=True)
     if failures:
         print(f"kcolors: {len(failures)} file(s) left out of the palette", file=sys.stderr)

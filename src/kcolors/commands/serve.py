@@ -40,6 +40,9 @@ def add_parser(sub):
     p.add_argument("--max-pixels", type=_at_least(1), default=defaults.max_pixels, metavar="N",
                    help=f"largest image decoded, in pixels (default {defaults.max_pixels:,}); larger gets HTTP 413")
     p.add_argument("--concurrency", "--workers", dest="concurrency", type=_at_least(1),
+    p.add_argument("--max-frames", type=_at_least(1), default=defaults.max_frames, metavar="N",
+                   help=f"most frames, pages or images in an upload, counted from its headers (default "
+                        f"{defaults.max_frames:,}); more gets HTTP 413")
                    default=defaults.concurrency, metavar="N",
                    help="images processed at once, each in a worker process (default: the number of cores, "
                         "%(default)s)")
@@ -305,3 +308,4 @@ def run(args):
     finally:
         workers.ZYGOTE.stop()  # its workers end with it
     return 0
+                        max_frames=args.max_frames,

@@ -76,7 +76,7 @@ def run(args):
     ks = parse_ks(args.ks)
     output, fmt = _check(args, ks)
     with open_source(args) as source:
-        picture = load_image(source, max_pixels=args.max_pixels)
+        picture = load_image(source, max_pixels=args.max_pixels, max_frames=args.max_frames)
     figures = bool(args.metrics or args.curve or args.suggest or not args.quiet)
     stream = sweep_steps(picture, ks, space=args.space, dither=args.dither, engine=args.engine, seed=args.seed,
                          figures=figures, png_bytes=bool(args.metrics), workers=args.jobs)

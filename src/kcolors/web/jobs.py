@@ -17,8 +17,8 @@ from PIL import Image
 
 from ..colorspace import SPACES
 from ..encode import encode, indexed_image
-from ..errors import TooLargeError, UsageError
-from ..io import load_image, open_image
+from ..errors import InputError, TooLargeError, UsageError
+from ..io import load_image, probe
 from ..options import DITHER_METHODS, Dither, check_keep, for_frames
 from ..quantize import MAX_K, quantize
 
@@ -34,6 +34,10 @@ COMPRESS_BYTES = 145
 COMPRESS_ALPHA_BYTES = 270
 SWEEP_BYTES, SWEEP_FRAME_BYTES = 90, 15  # per pixel of the (scaled) picture, and per frame
 LOAD_BYTES = 30  # per pixel at full size, before a sweep scales the picture down
+# Per frame, page or image of the file: only the first is decoded here, and the header walk keeps nothing per
+# frame, so this is a margin, the bound the readers keep to (an animation read whole by the command line holds
+# its frames' pixels and about as much again); with --max-frames 1,000, at most 62 MiB.
+FRAME_BYTES = 64 * 1024
 
 ANIMATION_FORMATS = {"gif": ("GIF", "image/gif"), "webp": ("WEBP", "image/webp")}
 MAX_SWEEP_FRAMES = 32
@@ -189,16 +193,16 @@ def _named(data, name):
     return stream
 
 
-def memory_needed(data, job, options, max_pixels=None):
-    """Bytes a job is expected to need at its peak, from the image's header alone (nothing is decoded).
+def memory_needed(data, job, options, max_pixels=None, max_frames=None):
+    """Bytes a job is expected to need at its peak, from the image's headers alone (nothing is decoded).
 
     Parameters
     ----------
     data : bytes
     job : "compress" or "sweep"
     options : CompressOptions or SweepOptions
-    max_pixels : int, optional
-        Above this the answer is None: the pixel limit refuses the image, with its own message.
+    max_pixels, max_frames : int, optional
+        Beyond these the answer is None: the limits refuse the image, with their own message.
 
     Returns
     -------
@@ -206,45 +210,41 @@ def memory_needed(data, job, options, max_pixels=None):
 
     Notes
     -----
-    The decoder's buffer is the pixels times the samples of a pixel, two bytes a
+    The size is that of the image that will be decoded (:func:`kcolors.io.probe`:
+    an ICO's entry, not its directory; a GIF's canvas grown by its frames). The
+    decoder's buffer is the pixels times the samples of a pixel, two bytes a
     sample at 16 bits; the rest is the pipeline's, per pixel (the constants
-    above). Only the first frame of an animation is decoded, so an animation's
-    frames do not count; a sweep's frames do.
+    above), and :data:`FRAME_BYTES` per frame, page or image of the file. Only the
+    first is decoded; a sweep's own frames count as well.
     """
     try:
-        image = open_image(io.BytesIO(data))  # the header only: no pixel is decoded
-    except Exception:  # noqa: BLE001 - whatever is wrong, load_image reports it properly
+        header = probe(io.BytesIO(data), max_pixels=max_pixels or 0, max_frames=max_frames)
+    except InputError:  # too large, or unreadable: load_image says so, with the same words
         return None
-    width, height = image.size
-    pixels, bands = width * height, image.getbands()
+    pixels = header.pixels
     if max_pixels and pixels > max_pixels:
         return None
-    # The decoder's raw mode says the sample size (RGBA;16B); PNG keeps it even before its pixel chunks.
-    raw_mode = str(image.tile[0][3]) if image.tile and len(image.tile[0]) > 3 else ""
-    raw_mode += getattr(getattr(image, "png", None), "im_rawmode", "") or ""
-    wide = ";16" in raw_mode or ";16" in image.mode or image.mode in ("I", "F")
-    raw = pixels * len(bands) * (2 if wide else 1)
+    raw = pixels * header.bands * (2 if header.wide else 1) + header.frames * FRAME_BYTES
     if job == "compress":
-        alpha = "A" in bands or "transparency" in image.info
-        return raw + pixels * (COMPRESS_ALPHA_BYTES if alpha else COMPRESS_BYTES)
-    side = max(width, height)
+        return raw + pixels * (COMPRESS_ALPHA_BYTES if header.alpha else COMPRESS_BYTES)
+    side = max(header.width, header.height)
     scale = min(1.0, options.max_side / side) ** 2 if options.max_side and side else 1.0
     frames = len(options.ks) + 1  # the original comes last
     return raw + pixels * LOAD_BYTES + int(pixels * scale) * (SWEEP_BYTES + SWEEP_FRAME_BYTES * frames)
 
 
-def check_memory(data, name, job, options, max_memory, max_pixels=None):
+def check_memory(data, name, job, options, max_memory, max_pixels=None, max_frames=None):
     """TooLargeError when the job would need more than ``max_memory`` bytes (None: no limit)."""
     if not max_memory:
         return
-    needed = memory_needed(data, job, options, max_pixels)
+    needed = memory_needed(data, job, options, max_pixels, max_frames)
     if needed is not None and needed > max_memory:
         what = "this sweep" if job == "sweep" else "flattening it"
         raise TooLargeError(f"{name}: {what} would need up to {needed / MB:,.0f} MB of memory, over the limit of "
                             f"{max_memory / MB:,.0f} MB a job (kcolors serve --max-job-memory-mb raises it)")
 
 
-def compress(data, name, options, *, max_pixels, max_memory=None):
+def compress(data, name, options, *, max_pixels, max_memory=None, max_frames=None):
     """Flatten an uploaded image; return ``(png bytes, metrics dict)``.
 
     Parameters
@@ -258,25 +258,29 @@ def compress(data, name, options, *, max_pixels, max_memory=None):
         Decompression-bomb guard, passed to :func:`kcolors.load_image`.
     max_memory : int, optional
         Memory budget in bytes, checked from the header before decoding (:func:`check_memory`).
+    max_frames : int, optional
+        Frames, pages or images the file may hold (default :data:`kcolors.io.DEFAULT_MAX_FRAMES`).
 
     Returns
     -------
     png : bytes
         An indexed PNG with the smallest bit depth that holds the colours.
     metrics : dict
-        ``Quantization.metrics()`` plus ``name``, ``bytes_in`` and ``bytes_out``.
+        ``Quantization.metrics()`` plus ``name``, ``bytes_in``, ``bytes_out`` and ``notes`` (how the
+        file was read: "holds 2 images (MPO); the first was taken").
     """
-    check_memory(data, name, "compress", options, max_memory, max_pixels)
-    picture = load_image(_named(data, name), max_pixels=max_pixels)
+    check_memory(data, name, "compress", options, max_memory, max_pixels, max_frames)
+    picture = load_image(_named(data, name), max_pixels=max_pixels, max_frames=max_frames)
     result = quantize(picture, options.k, space=options.space, dither=options.dither, seed=options.seed,
                       keep=list(options.keep) or None)
     png = encode(result, "PNG", icc=picture.icc)
     metrics = dict(result.metrics(), name=name, bytes_in=len(data), bytes_out=len(png),
-                   dither=float(options.dither), dither_method=getattr(options.dither, "method", "selective"))
+                   dither=float(options.dither), dither_method=getattr(options.dither, "method", "selective"),
+                   notes=list(picture.notes))
     return png, metrics
 
 
-def sweep(data, name, options, *, max_pixels, max_memory=None):
+def sweep(data, name, options, *, max_pixels, max_memory=None, max_frames=None):
     """The k sweep animation of an uploaded image; return ``(bytes, frame labels)``.
 
     One frame per k, smallest first, then the original picture. The colour
@@ -288,8 +292,8 @@ def sweep(data, name, options, *, max_pixels, max_memory=None):
     in all, as the encoders would merge them anyway; the labels say which k
     each frame stands for.
     """
-    check_memory(data, name, "sweep", options, max_memory, max_pixels)
-    picture = load_image(_named(data, name), max_pixels=max_pixels)
+    check_memory(data, name, "sweep", options, max_memory, max_pixels, max_frames)
+    picture = load_image(_named(data, name), max_pixels=max_pixels, max_frames=max_frames)
     picture = _fit_within(picture, options.max_side)
     gif = options.format == "gif"
     if gif and picture.alpha is not None:

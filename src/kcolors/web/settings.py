@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass, field
 
 from ..errors import UsageError
+from ..headers import DEFAULT_MAX_FRAMES
 
 MB = 1024 * 1024
 
@@ -41,6 +42,8 @@ class Settings:
         Largest image file accepted (default 25 MB); larger gets 413.
     max_pixels : int
         Largest image, in pixels, decoded (default 40 million); larger gets 413.
+    max_frames : int
+        Frames, pages or images an upload may hold (default 1,000), counted from its headers; more gets 413.
     concurrency : int
         Images processed at once, each in a worker process (default: the number of cores).
     queue : int
@@ -67,6 +70,7 @@ class Settings:
 
     max_upload_bytes: int = 25 * MB
     max_pixels: int = 40_000_000
+    max_frames: int = DEFAULT_MAX_FRAMES
     concurrency: int = field(default_factory=lambda: os.cpu_count() or 1)
     queue: int = 16
     retry_after: int = 2
@@ -82,7 +86,7 @@ class Settings:
             raise UsageError("upload and pixel limits and concurrency must be positive, and the queue at least 0")
         if not (self.read_timeout > 0 and self.job_timeout > 0 and self.worker_idle >= 0):
             raise UsageError("the read and job time limits must be above 0 seconds, the worker idle time at least 0")
-        if self.max_job_memory < 1 or self.max_connections < 1:
-            raise UsageError("the job memory limit and the connection limit must be positive")
+        if self.max_job_memory < 1 or self.max_connections < 1 or self.max_frames < 1:
+            raise UsageError("the job memory, connection and frame limits must be positive")
         if self.allowed_hosts is not None:
             self.allowed_hosts = tuple(host.lower() for host in self.allowed_hosts)
