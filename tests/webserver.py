@@ -167,3 +167,22 @@ def allocate(n_bytes):
     block = bytearray(n_bytes)
     block[::4096] = b"\1" * len(block[::4096])
     return len(block)
+
+
+_PINNED = []  # what fragment_heap keeps in use between jobs, in the worker that ran it
+
+
+def fragment_heap(blocks):
+    """Stand-in for a job that leaves the heap full of free pages: ``blocks`` blocks of 100 KB (below glibc's
+    mmap threshold: in the heap), all freed but the last, which stays in use at the heap's top, so free()
+    alone gives nothing back (malloc_trim does). Returns how many were made."""
+    held = [bytearray(100_000) for _ in range(blocks)]
+    if held:
+        _PINNED.append(held[-1])
+    return len(held)
+
+
+def private_dirty(pid):
+    """Bytes of memory written by ``pid`` alone (Private_Dirty of /proc/PID/smaps_rollup)."""
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("Private_Dirty:"))

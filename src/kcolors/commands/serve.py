@@ -2,10 +2,11 @@
 
 Below the app (:mod:`kcolors.web.app`), the connections themselves are guarded
 here, in uvicorn's HTTP protocol (:func:`guarded_protocol`): at most
-``max_connections`` open (more are answered 503 and closed), and a request's
-headers complete within ``read_timeout`` seconds of the connection or of the
-answer before: half a request is then answered 408, a connection that sent
-nothing is closed.
+``max_connections`` open (past it, a connection left idle makes room, else the
+newcomer is answered 503 and closed), and a request's headers complete within
+``read_timeout`` seconds of the connection or of the answer before: half a
+request is then answered 408, a connection that sent nothing is closed. What
+uvicorn answers itself (a malformed request) is JSON too.
 """
 
 import ipaddress
@@ -40,9 +41,6 @@ def add_parser(sub):
     p.add_argument("--max-pixels", type=_at_least(1), default=defaults.max_pixels, metavar="N",
                    help=f"largest image decoded, in pixels (default {defaults.max_pixels:,}); larger gets HTTP 413")
     p.add_argument("--concurrency", "--workers", dest="concurrency", type=_at_least(1),
-    p.add_argument("--max-frames", type=_at_least(1), default=defaults.max_frames, metavar="N",
-                   help=f"most frames, pages or images in an upload, counted from its headers (default "
-                        f"{defaults.max_frames:,}); more gets HTTP 413")
                    default=defaults.concurrency, metavar="N",
                    help="images processed at once, each in a worker process (default: the number of cores, "
                         "%(default)s)")
@@ -57,7 +55,8 @@ def add_parser(sub):
                    help="memory one image may need, estimated from its header before decoding (default: a quarter "
                         f"of this machine's, {defaults.max_job_memory / 2**20:,.0f} MB); more gets HTTP 413")
     p.add_argument("--max-connections", type=_at_least(1), default=defaults.max_connections, metavar="N",
-                   help="open connections (default %(default)s); more are answered HTTP 503 and closed")
+                   help="open connections (default %(default)s); past it, a connection idle for a second or more "
+                        "is closed to make room, and when none is, the newcomer gets HTTP 503")
     p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                    help="another name the server answers to in the Host header, e.g. behind a proxy (repeatable); "
                         "other names get HTTP 421")
@@ -155,6 +154,7 @@ def _is_loopback(host):
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 LINGER_SECONDS = 1.0  # a refused connection is read (and dropped) this long before it is closed
+IDLE_AFTER_SECONDS = 1.0  # a connection silent this long since it opened or was answered may make room for another
 
 
 def host_names(host, sock, extra=()):
@@ -205,21 +205,79 @@ def allowed_hosts(names, port):
 
 
 def guarded_protocol(settings):
-    """uvicorn's h11 protocol with a cap on open connections and a time limit on a request's headers."""
+    """uvicorn's h11 protocol with a cap on open connections, a time limit on a request's headers, and its
+    own error answers in JSON."""
+    import time
+    from http import HTTPStatus
+
+    import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class ExplainedConnection(h11.Connection):
+        """h11's connection, keeping its last protocol error: uvicorn answers only "Invalid HTTP request"."""
+
+        error = None
+
+        def next_event(self):
+            try:
+                return super().next_event()
+            except h11.RemoteProtocolError as exc:
+                self.error = exc
+                raise
 
     class GuardedH11Protocol(H11Protocol):
         _timer = None
         _heard = False  # some bytes of the next request have come
         _refused = False
+        _idle_since = 0.0  # when the connection began to wait for a request (see _idle)
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            size = self.config.h11_max_incomplete_event_size
+            self.conn = ExplainedConnection(h11.SERVER, *([] if size is None else [size]))
 
         def connection_made(self, transport):
             super().connection_made(transport)
-            if len(self.connections) > settings.max_connections:
-                self._refuse(503, f"over {settings.max_connections} connections; try again in "
-                                  f"{settings.retry_after} s", f"Retry-After: {settings.retry_after}\r\n")
-            else:
-                self._arm()
+            self._idle_since = time.monotonic()
+            if self._open_connections() > settings.max_connections:
+                # As nginx does: the connection idle the longest makes room; only working ones keep the cap.
+                # Else a client holding 130 idle connections, renewed, turned everyone else away.
+                idle = min((c for c in self.connections if c is not self and _idle(c)),
+                           key=lambda c: c._idle_since, default=None)
+                if idle is None:
+                    return self._refuse(503, f"over {settings.max_connections} connections; try again in "
+                                             f"{settings.retry_after} s", f"Retry-After: {settings.retry_after}\r\n")
+                idle._close_idle()
+            self._arm()
+
+        def _open_connections(self):
+            return sum(1 for c in self.connections if not getattr(c, "_refused", False)
+                       and not c.transport.is_closing())
+
+        def _close_idle(self):
+            # As uvicorn's keep-alive timeout closes one: nothing is lost, a browser opens another
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            try:
+                self.conn.send(h11.ConnectionClosed())
+            except h11.LocalProtocolError:
+                pass
+            self.transport.close()
+
+        def send_400_response(self, msg):
+            # uvicorn's own answer to a request h11 cannot parse (plain text there): JSON, as every other one.
+            error = self.conn.error
+            status = getattr(error, "error_status_hint", 400)
+            if not 400 <= status < 600:
+                status = 400
+            body = json.dumps({"error": f"malformed HTTP request: {error or msg}", "status": status}).encode()
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                       (b"connection", b"close")]
+            response = h11.Response(status_code=status, headers=headers, reason=HTTPStatus(status).phrase)
+            self.transport.write(self.conn.send(response) + self.conn.send(h11.Data(data=body))
+                                 + self.conn.send(h11.EndOfMessage()))
+            self.transport.close()
 
         def data_received(self, data):
             if self._refused:
@@ -242,6 +300,7 @@ def guarded_protocol(settings):
             if self._timer is not None:
                 self._timer.cancel()
             self._heard = False
+            self._idle_since = time.monotonic()
             if not self.transport.is_closing():
                 self._timer = self.loop.call_later(settings.read_timeout, self._late, self.cycle)
 
@@ -268,6 +327,15 @@ def guarded_protocol(settings):
             self._refused = True
             self.transport.write_eof()
             self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+    def _idle(connection):
+        """Waiting for a request of which nothing has come for IDLE_AFTER_SECONDS, with nothing left to write:
+        closing it loses nothing (opened ahead, as browsers do, or kept alive after an answer). Not sooner: a
+        client that just connected or was just answered may have sent bytes not yet read."""
+        return (isinstance(connection, GuardedH11Protocol) and not connection._refused and not connection._heard
+                and time.monotonic() - connection._idle_since >= IDLE_AFTER_SECONDS
+                and not connection.transport.is_closing() and not connection.transport.get_write_buffer_size()
+                and (connection.cycle is None or connection.cycle.response_complete))
 
     return GuardedH11Protocol
 
@@ -308,4 +376,3 @@ def run(args):
     finally:
         workers.ZYGOTE.stop()  # its workers end with it
     return 0
-                        max_frames=args.max_frames,

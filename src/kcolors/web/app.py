@@ -16,7 +16,13 @@ Routes
 
 Untrusted uploads and clients, in the order a request meets the defences:
 
+- a request with both Content-Length and Transfer-Encoding gets 400, and its
+  connection is closed (RFC 9112 6.1: behind a proxy, what follows could be a
+  request smuggled in);
 - the Host header must name this server (421; against DNS rebinding);
+- every request but GET and HEAD must come from the server's own page (403):
+  a page elsewhere can send a form here without reading the answer, and make
+  the server work (:class:`OriginCheck`);
 - the body is read in memory with a size limit (413; a refused body is read and
   dropped up to four times the limit, so a client that sends it all before
   reading sees the 413, not a reset) and a time limit: nothing for
@@ -25,7 +31,8 @@ Untrusted uploads and clients, in the order a request meets the defences:
 - only then is the request admitted: at most ``concurrency`` jobs run, at most
   ``queue`` more wait, the rest get 503 with ``Retry-After``. A stalled or slow
   upload never holds a place; what all uploads hold in memory together is
-  bounded (:class:`~kcolors.web.upload.Buffers`; 503 beyond).
+  bounded (:class:`~kcolors.web.upload.Buffers`; 503 beyond); each is held
+  once, and sent to its worker from where it lies.
 - Each job runs in a worker process (:mod:`.workers`): the image is refused
   from its header when over the pixel limit or the memory budget (413), then
   decoded and flattened within ``job_timeout`` seconds (503). When the time is
@@ -96,8 +103,6 @@ class Gate:
             yield
         finally:
             self.admitted -= 1
-            if not self.admitted:  # idle: the uploads' buffers are free, give them back to the system
-                workers.trim_memory()
 
 
 # ----------------------------------------------------------------------------- the routes
@@ -110,10 +115,17 @@ async def _process(request, allowed, parse, job):
     async with state.buffers.account() as take:
         name, data, fields = await read_form(request, settings, allowed, take)
         try:
-            options = parse(fields)
-        except UsageError as exc:
-            raise ApiError(422, str(exc)) from None
-        return await _admit_and_run(request, job, name, data, options)
+            return await _admit_and_run(request, job, name, data, _checked(parse, fields))
+        finally:
+            del data  # the upload goes before the account closes: it may give the heap back then
+
+
+def _checked(parse, fields):
+    """The options ``parse`` makes of the form's fields; 422 naming the field that is wrong."""
+    try:
+        return parse(fields)
+    except UsageError as exc:
+        raise ApiError(422, str(exc)) from None
 
 
 async def _admit_and_run(request, job, name, data, options):
@@ -124,8 +136,7 @@ async def _admit_and_run(request, job, name, data, options):
         try:
             return name, options, await _run_while_connected(request, job, data, name, options,
                                                               max_pixels=settings.max_pixels,
-                                                              max_memory=settings.max_job_memory,
-                                                              max_frames=settings.max_frames)
+                                                              max_memory=settings.max_job_memory)
         except workers.JobFailed as exc:
             raise _job_error(exc, settings) from None
         except TimeoutError:
@@ -280,6 +291,64 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class RequestFraming:
+    """Pure ASGI middleware: 400, and the connection closed, for a request with both Content-Length and
+    Transfer-Encoding (RFC 9112 6.1). uvicorn's h11 reads such a body as chunked and would answer the next
+    request on the connection; a proxy in front that went by Content-Length saw another request there."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            names = {name for name, _ in scope["headers"]}
+            if b"content-length" in names and b"transfer-encoding" in names:
+                response = _error_response(400, "a request with both Content-Length and Transfer-Encoding is "
+                                                "ambiguous; send one of them", {"Connection": "close"})
+                return await response(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
+class OriginCheck:
+    """Pure ASGI middleware: 403 for a request other than GET and HEAD that comes from another origin.
+
+    A page anywhere can make the browser POST a form here (``fetch`` with ``mode: "no-cors"``): it cannot
+    read the answer, but the server does the work, a decompression bomb included. Browsers say where a
+    request comes from: ``Origin`` (``null`` for a sandboxed frame or a file) and ``Sec-Fetch-Site``. The
+    server's own page sends ``Origin: http://HOST`` with the Host it was loaded from (``https://HOST``
+    behind a proxy that speaks HTTPS) and ``Sec-Fetch-Site: same-origin``; ``none`` is the user's own
+    doing (an address typed in). Refused: any other Origin, and any other Sec-Fetch-Site, ``same-site``
+    included (a page on another port of this computer). Clients that are not browsers send neither.
+    """
+
+    SAFE_METHODS = ("GET", "HEAD")
+    OWN_SITE = ("same-origin", "none")
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] not in self.SAFE_METHODS:
+            foreign = self.foreign_origin(scope["headers"])
+            if foreign is not None:
+                response = _error_response(403, f"cross-origin request refused: {foreign}; this server takes "
+                                                f"{scope['method']} requests only from its own page")
+                return await response(scope, receive, send)
+        await self.app(scope, receive, send)
+
+    @classmethod
+    def foreign_origin(cls, headers):
+        """What shows the request comes from elsewhere (for the message), or None when nothing does."""
+        host = next((value.decode("latin-1").lower() for name, value in headers if name == b"host"), None)
+        for name, value in headers:
+            text = value.decode("latin-1").strip()
+            if name == b"origin" and (host is None or text.lower() not in (f"http://{host}", f"https://{host}")):
+                return f"it comes from {text}" if text != "null" else "it comes from a page of no origin (null)"
+            if name == b"sec-fetch-site" and text.lower() not in cls.OWN_SITE:
+                return f"the browser calls it {text}"
+        return None
+
+
 class HostCheck:
     """Pure ASGI middleware: 421 for a Host header that is not one of ``allowed`` (None: any host).
 
@@ -305,6 +374,7 @@ class HostCheck:
 
 @asynccontextmanager
 async def lifespan(app):
+    workers.map_large_blocks()  # uploads go back to the system as soon as they are freed
     app.state.pool.start()  # the worker processes' zygote imports kcolors while the server starts
     try:
         yield
@@ -339,11 +409,12 @@ def create_app(settings=None):
     ]
     settings = settings or Settings()
     handlers = {ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error}
-    middleware = [Middleware(SecurityHeaders), Middleware(HostCheck, allowed=settings.allowed_hosts)]
+    middleware = [Middleware(SecurityHeaders), Middleware(RequestFraming),
+                  Middleware(HostCheck, allowed=settings.allowed_hosts), Middleware(OriginCheck)]
     app = Starlette(routes=routes, exception_handlers=handlers, middleware=middleware, lifespan=lifespan)
     app.state.settings = settings
     app.state.gate = Gate(settings)
-    app.state.buffers = Buffers(settings)
+    app.state.buffers = Buffers(settings, when_empty=workers.trim_memory)
     app.state.pool = workers.Pool(settings.concurrency, settings.job_timeout, settings.max_job_memory,
                                   settings.worker_idle)
     return app

@@ -21,10 +21,14 @@ def _error(description):
 def _errors(settings):
     retry_after = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}}
     return {
-        "400": _error("Damaged or truncated image, empty file, malformed form data, a field given twice"),
+        "400": _error("Damaged or truncated image, empty file, malformed form data, a field given twice, or a "
+                      "request with both Content-Length and Transfer-Encoding (then the connection is closed)"),
+        "403": _error("A request from another origin: a browser's Origin or Sec-Fetch-Site header shows it "
+                      "comes from a page other than this server's own (POST only from the same origin)"),
         "408": _error(f"The request sent nothing for {settings.read_timeout:g} s (headers or body)"),
-        "413": _error(f"Upload over {settings.max_upload_bytes / MB:g} MB, image over {settings.max_pixels:,} "
-                      f"pixels (decompression-bomb guard), or a job that would need over "
+        "413": _error(f"Upload over {settings.max_upload_bytes / MB:g} MB, image (any frame or page) over "
+                      f"{settings.max_pixels:,} pixels (decompression-bomb guard), more than "
+                      f"{settings.max_frames:,} frames, pages or images, or a job that would need over "
                       f"{settings.max_job_memory / MB:,.0f} MB of memory (estimated from the header)"),
         "415": _error("Not an image (or a format Pillow cannot read), or the body is not multipart/form-data"),
         "421": _error("The Host header names another server (DNS rebinding)"),
@@ -126,6 +130,9 @@ def openapi_document(settings):
                 "seconds": {"type": "number"},
                 "palette": {"type": "array", "items": {"type": "string"}, "description": "#rrggbb (#rrggbbaa with alpha), most used first"},
                 "shares": {"type": "array", "items": {"type": "number"}},
-                "bytes_in": {"type": "integer"}, "bytes_out": {"type": "integer"}}},
+                "bytes_in": {"type": "integer"}, "bytes_out": {"type": "integer"},
+                "notes": {"type": "array", "items": {"type": "string"},
+                          "description": "How the file was read, a line each: \"photo.jpg: holds 2 images (MPO); "
+                                         "the first was taken\" (a TIFF's pages, an animation's frames alike)"}}},
         }},
     }

@@ -9,8 +9,10 @@ server's heap. A process can be killed, and its memory goes back when it ends.
   so that every lazy import is done, and forks workers on order. It stays
   single-threaded, so forking it is safe.
 - A **worker** (a fork: 2 ms, copy on write) runs jobs one at a time: a
-  module-level function, by name, and its arguments, pickled, on a socket pair.
-  It acknowledges each job, runs it and sends back the result.
+  module-level function, by name, and its arguments, pickled, on a socket pair;
+  large bytes-like arguments (the upload) travel beside the pickle, out of band,
+  sent from the server's own buffer and received as ``bytes``: no copy is made
+  on the server. It acknowledges each job, runs it and sends back the result.
 - :class:`Pool` (one per app) runs at most ``concurrency`` jobs at once, each
   within its time limit, and kills the worker (SIGKILL) on a time-out, a
   cancellation (the client hung up) or a failed job. A worker that succeeded
@@ -47,6 +49,8 @@ import weakref
 import anyio
 
 FRAME = struct.Struct("!Q")  # each message: its length, then a pickle
+JOB_HEAD = struct.Struct("!QQ")  # a job: its pickle's length and how many buffers follow it (a FRAME each)
+OUT_OF_BAND_BYTES = 64 * 1024  # bytes-like arguments from this size are sent as they are, not pickled
 ORDER = struct.Struct("!q")  # to the zygote: the new worker's memory cap in bytes (0: none)
 PID = struct.Struct("!q")
 ACK = b"\x06"  # a worker has read its job (before this, a dead worker had not started it: try another)
@@ -216,7 +220,7 @@ class Pool:
         ``function`` must be importable by name (a module-level function). On
         cancellation (the client hung up) or time-out the worker is killed.
         """
-        job = pickle.dumps((function, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+        job = job_message(function, args, kwargs)
         async with self.limiter:
             for attempt in (1, 2):
                 worker = self.idle.pop() if self.idle else await self._fork()
@@ -262,6 +266,39 @@ class Pool:
             worker.kill()
 
 
+def job_message(function, args, kwargs):
+    """The job as the pieces to send: a head and the pickle, then each large argument as it is (a view).
+
+    Pickle protocol 5 leaves the arguments wrapped in ``PickleBuffer`` out of
+    band: pickling a 25 MB upload would copy it, once per upload in the queue.
+    The wrappers are released at once, and plain views sent in their place: a
+    view that still exports its buffer must never be left to the garbage
+    collector (CPython cannot clear it, and crashes), and a job that fails
+    leaves its frames, views included, in a traceback's reference cycle.
+    """
+    wrapped = [pickle.PickleBuffer(arg) if _large_bytes(arg) else arg for arg in args]
+    sent = []
+    try:
+        data = pickle.dumps((function, tuple(wrapped), kwargs), protocol=5, buffer_callback=sent.append)
+    finally:
+        for buffer in wrapped:
+            if isinstance(buffer, pickle.PickleBuffer):
+                buffer.release()
+    # Out of band in the order pickle met them: the arguments' order.
+    views = [memoryview(arg).cast("B") for arg in args if _large_bytes(arg)]
+    if len(views) != len(sent):
+        raise RuntimeError("a job's out-of-band buffers are not its large arguments")
+    del sent
+    head = JOB_HEAD.pack(len(data), len(views)) + b"".join(FRAME.pack(view.nbytes) for view in views)
+    return [head + data, *views]
+
+
+def _large_bytes(value):
+    """A view (which pickle refuses in band), or bytes large enough to be worth sending as they are."""
+    return isinstance(value, memoryview) or (isinstance(value, (bytes, bytearray))
+                                             and len(value) >= OUT_OF_BAND_BYTES)
+
+
 def _kill_all(idle, running):
     while idle:
         idle.pop().kill()
@@ -270,24 +307,45 @@ def _kill_all(idle, running):
 
 
 async def _exchange(sock, job):
-    """Send ``job`` on the worker's (non-blocking) socket; its reply, once it has acknowledged the job."""
+    """Send ``job`` (:func:`job_message`'s pieces) on the worker's (non-blocking) socket; its reply (a pickle,
+    in a bytearray of its size: received in place, not joined), once the worker has acknowledged the job."""
     try:
-        await _send_all(sock, FRAME.pack(len(job)) + job)
-        buffer = bytearray(await _receive_some(sock))
+        for piece in job:
+            await _send_all(sock, piece)
+        first = await _receive_some(sock)
     except OSError:
         raise _NotStarted from None
-    if buffer[:1] != ACK:
+    if first[:1] != ACK:
         raise _NotStarted
-    head = 1 + FRAME.size
-    while len(buffer) < head or len(buffer) < head + FRAME.unpack_from(buffer, 1)[0]:
+    head = bytearray(first[1:])
+    while len(head) < FRAME.size:
+        head += await _receive_or_lost(sock, FRAME.size - len(head))
+    reply = bytearray(FRAME.unpack_from(head)[0])
+    view, done = memoryview(reply), len(head) - FRAME.size
+    view[:done] = head[FRAME.size:]
+    while done < len(reply):
+        done += await _receive_into(sock, view[done:])
+    return reply
+
+
+async def _receive_or_lost(sock, most):
+    chunk = bytearray(most)
+    return chunk[:await _receive_into(sock, memoryview(chunk))]
+
+
+async def _receive_into(sock, view):
+    """Bytes received into ``view`` (at least one); WorkerLost when the worker has gone."""
+    while True:
         try:
-            chunk = await _receive_some(sock)
+            done = sock.recv_into(view)
+        except BlockingIOError:
+            await anyio.wait_readable(sock)
+            continue
         except OSError:
-            chunk = b""
-        if not chunk:
+            done = 0
+        if not done:
             raise WorkerLost("the worker ended without an answer (out of memory, or a crash in a decoder)")
-        buffer += chunk
-    return bytes(buffer[head:])
+        return done
 
 
 async def _send_all(sock, data):
@@ -313,6 +371,22 @@ def trim_memory():
         _malloc_trim(0)
 
 
+M_MMAP_THRESHOLD = -3  # from <malloc.h>
+MMAP_THRESHOLD_BYTES = 128 * 1024  # glibc's own starting value
+
+
+def map_large_blocks():
+    """Make glibc serve every block from 128 KiB from a mapping of its own, unmapped as soon as it is freed.
+
+    glibc raises that threshold to the largest block freed so far (up to 32 MiB), and the trim threshold to
+    twice it: after one 8 MB upload the next ones grew in the heap, which kept their pages once they were
+    freed, unless a trim came after (a refused upload is freed after its request's trim: its traceback holds
+    it). Setting the threshold once keeps it fixed. Large blocks also grow in place then (mremap).
+    """
+    if _mallopt is not None:
+        _mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+
+
 def _libc_function(name):
     if not sys.platform.startswith("linux"):
         return None
@@ -325,6 +399,7 @@ def _libc_function(name):
 
 
 _malloc_trim = _libc_function("malloc_trim")
+_mallopt = _libc_function("mallopt")
 _prctl = _libc_function("prctl")
 
 
@@ -337,6 +412,19 @@ def _receive_exactly(sock, size):
             raise EOFError
         done += n
     return data
+
+
+def _receive_bytes(sock, size):
+    """``size`` bytes from a blocking socket as one ``bytes`` (what a job's ``data`` is), made once: received
+    with MSG_WAITALL straight into it; only a receive cut short (by a signal) joins pieces."""
+    pieces, done = [], 0
+    while done < size:
+        piece = sock.recv(size - done, getattr(socket, "MSG_WAITALL", 0))
+        if not piece:
+            raise EOFError
+        pieces.append(piece)
+        done += len(piece)
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 # ----------------------------------------------------------------------------- the zygote and its workers
@@ -386,10 +474,9 @@ def _worker_main(fd, lifeline_fd, zygote_pid, memory_cap):
         start = _rss()
         while True:
             try:
-                size = FRAME.unpack(_receive_exactly(sock, FRAME.size))[0]
+                function, args, kwargs = _receive_job(sock)
             except EOFError:
                 break
-            function, args, kwargs = pickle.loads(_receive_exactly(sock, size))
             sock.sendall(ACK)
             try:
                 reply = ("ok", function(*args, **kwargs))
@@ -405,8 +492,17 @@ def _worker_main(fd, lifeline_fd, zygote_pid, memory_cap):
             del reply
             sock.sendall(FRAME.pack(len(data)) + data)
             del data
+            trim_memory()  # what the job freed goes back now, not when this idle worker stops
     finally:
         os._exit(0)
+
+
+def _receive_job(sock):
+    """``(function, args, kwargs)`` of the next job (:func:`job_message`); EOFError when the server has gone."""
+    size, count = JOB_HEAD.unpack(_receive_exactly(sock, JOB_HEAD.size))
+    lengths = [FRAME.unpack(_receive_exactly(sock, FRAME.size))[0] for _ in range(count)]
+    data = _receive_exactly(sock, size)
+    return pickle.loads(data, buffers=[_receive_bytes(sock, length) for length in lengths])
 
 
 def _rss():
