@@ -154,7 +154,10 @@ def _is_loopback(host):
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 LINGER_SECONDS = 1.0  # a refused connection is read (and dropped) this long before it is closed
-IDLE_AFTER_SECONDS = 1.0  # a connection silent this long since it opened or was answered may make room for another
+# A connection silent this long may be closed to make room for another: since it opened (its first request may
+# be on its way: not read yet), or since its last answer (kept alive; a client that reuses it as it closes sends
+# again on a new one, as after uvicorn's own keep-alive time-out).
+IDLE_AFTER_SECONDS = {"opened": 0.5, "answered": 0.1}
 
 
 def host_names(host, sock, extra=()):
@@ -230,6 +233,7 @@ def guarded_protocol(settings):
         _heard = False  # some bytes of the next request have come
         _refused = False
         _idle_since = 0.0  # when the connection began to wait for a request (see _idle)
+        _waiting = "opened"  # for its first request, or "answered": kept alive after one
 
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
@@ -301,6 +305,8 @@ def guarded_protocol(settings):
                 self._timer.cancel()
             self._heard = False
             self._idle_since = time.monotonic()
+            if self.cycle is not None:
+                self._waiting = "answered"
             if not self.transport.is_closing():
                 self._timer = self.loop.call_later(settings.read_timeout, self._late, self.cycle)
 
@@ -333,7 +339,7 @@ def guarded_protocol(settings):
         closing it loses nothing (opened ahead, as browsers do, or kept alive after an answer). Not sooner: a
         client that just connected or was just answered may have sent bytes not yet read."""
         return (isinstance(connection, GuardedH11Protocol) and not connection._refused and not connection._heard
-                and time.monotonic() - connection._idle_since >= IDLE_AFTER_SECONDS
+                and time.monotonic() - connection._idle_since >= IDLE_AFTER_SECONDS[connection._waiting]
                 and not connection.transport.is_closing() and not connection.transport.get_write_buffer_size()
                 and (connection.cycle is None or connection.cycle.response_complete))
 
