@@ -55,8 +55,8 @@ def add_parser(sub):
                    help="memory one image may need, estimated from its header before decoding (default: a quarter "
                         f"of this machine's, {defaults.max_job_memory / 2**20:,.0f} MB); more gets HTTP 413")
     p.add_argument("--max-connections", type=_at_least(1), default=defaults.max_connections, metavar="N",
-                   help="open connections (default %(default)s); past it, a connection idle for a second or more "
-                        "is closed to make room, and when none is, the newcomer gets HTTP 503")
+                   help="open connections (default %(default)s); past it, an idle one (nothing sent for 0.5 s, or "
+                        "0.1 s after an answer) is closed to make room, and when none is, the newcomer gets HTTP 503")
     p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                    help="another name the server answers to in the Host header, e.g. behind a proxy (repeatable); "
                         "other names get HTTP 421")

@@ -1,0 +1,278 @@
+"""`kcolors serve` under a hostile load, timed (issues #11 and #20): are real uploads still answered in time, and
+does the memory come back?
+
+One server with its defaults (a worker per core, a queue of 16, 128 connections), warmed up and idle; then all
+at once:
+
+- 50 real uploads of a 3.5 MP photograph (kodim05 tiled 3 x 3 as JPEG, or a synthetic one), k = 16, each sent
+  again after its Retry-After when it gets 503, as a client should, with a 60 s time-out a try;
+- 18 uploads that send their headers and 1 KB, then stall (until the load is over);
+- 4 heavy sweeps (1 MP of noise, 32 frames, WebP) whose clients hang up after a second;
+- 130 idle connections (half opened and silent, half kept alive after one answer), each reopened as soon as the
+  server closes it, for as long as the load lasts: more than --max-connections;
+- a cross-origin POST of the photograph (Origin: http://evil.example), which must get 403;
+- an ICO bomb: its directory says 16x16, its image is a 20000x20000 PNG (1.2 MB, 1.2 GB of pixels).
+
+It prints what each part got, the real uploads' worst wait (one try, and from the first try to the 200), and the
+memory of the server with its workers (RSS summed over the process tree, sampled every 0.2 s): idle, peak,
+just after, and how long it took to come back under twice idle (the README's bound; 30 s allowed).
+
+    python benchmarks/bench_web_load.py
+    python benchmarks/bench_web_load.py --uploads 20 --idle-connections 130
+
+Wall times depend on the machine and on what else runs on it; the answers and the memory should not.
+"""
+
+import argparse
+import io
+import os
+import platform
+import socket
+import struct
+import sys
+import threading
+import time
+import zlib
+from pathlib import Path
+
+import anyio
+import httpx
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from webserver import kcolors_server, multipart, open_request, photo_3mp, rss_bytes, tree_rss  # noqa: E402
+
+UPLOAD_TIMEOUT = 60.0
+BACK_WITHIN = 30.0
+SETTLED = 1.25  # times idle: back to the server and its zygote alone
+
+
+# ----------------------------------------------------------------------------- the hostile files
+
+
+def ico_bomb(side=20000):
+    """An .ico whose directory says 16x16 and whose image is a ``side`` x ``side`` RGB PNG of zeros.
+
+    The PNG's zlib stream repeats one block compressed after a full flush (each copy is the same bytes), so the
+    1.2 GB of pixel rows cost a fraction of a second to write, not the 9 s of compressing them.
+    """
+    rows_a_block = 100
+    assert side % rows_a_block == 0
+    block = bytes(1 + 3 * side) * rows_a_block
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    once = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)
+    total = len(block) * (side // rows_a_block)
+    adler = ((total % 65521) << 16) | 1  # adler32 of zeros: a stays 1, b adds it once a byte
+    stream = b"\x78\xda" + once * (side // rows_a_block) + deflate.flush(zlib.Z_FINISH) + struct.pack(">I", adler)
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0))
+           + chunk(b"IDAT", stream) + chunk(b"IEND", b""))
+    directory = struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 16, 16, 0, 0, 1, 32, len(png), 22)
+    return directory + png
+
+
+def noise_png(side=1000):
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(7).integers(0, 256, (side, side, 3), dtype=np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def small_png():
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+# ----------------------------------------------------------------------------- the idle connections
+
+
+class IdleConnections:
+    """``count`` connections that ask for nothing, reopened whenever the server closes one (every 0.25 s)."""
+
+    def __init__(self, port, count):
+        self.port, self.count = port, count
+        self.socks, self.reopened, self.refused = [], 0, 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._hold, daemon=True)
+
+    def start(self):
+        for i in range(self.count):
+            self.socks.append(self._open(keep_alive=i % 2 == 0))
+        self.thread.start()
+
+    def _open(self, keep_alive):
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        if keep_alive:  # one answer, then nothing: the connection stays open for the next request
+            sock.sendall(f"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n\r\n".encode())
+            answer = sock.recv(65536)
+            if b" 503 " in answer[:20]:
+                self.refused += 1
+        sock.setblocking(False)
+        return sock
+
+    def _closed(self, sock):
+        try:
+            return sock.recv(65536) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+
+    def _hold(self):
+        while not self.stop.wait(0.25):
+            for i, sock in enumerate(self.socks):
+                if self._closed(sock):
+                    sock.close()
+                    try:
+                        self.socks[i] = self._open(keep_alive=i % 2 == 0)
+                    except OSError:
+                        continue
+                    self.reopened += 1
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+        for sock in self.socks:
+            sock.close()
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def run(args):
+    photo, noise, bomb = photo_3mp(), noise_png(), ico_bomb()
+    figures, notes = {}, []
+    with kcolors_server() as url:
+        httpx.post(url + "api/compress", files={"image": ("w.png", small_png(), "image/png")},
+                   timeout=60).raise_for_status()  # the workers' zygote is warm
+        while httpx.get(url + "api/health").json()["idle_workers"]:  # until the worker of that one stops
+            time.sleep(0.5)
+        idle, server_idle = tree_rss(url.pid), rss_bytes({url.pid})
+        peak, server_peak = [idle], [server_idle]
+        sampling = threading.Event()
+
+        def sample():
+            while not sampling.wait(0.2):
+                peak[0] = max(peak[0], tree_rss(url.pid))
+                server_peak[0] = max(server_peak[0], rss_bytes({url.pid}))
+
+        threading.Thread(target=sample, daemon=True).start()
+        idlers = IdleConnections(url.port, args.idle_connections)
+        idlers.start()
+        stalled = [open_request(url.port, multipart(photo), length=len(photo) + 5000, send=1024)
+                   for _ in range(args.stalled)]
+        abandoned = [open_request(url.port, multipart(noise, [("k", "2-33"), ("format", "webp")]), path="/api/sweep")
+                     for _ in range(args.abandoned)]
+        threading.Timer(1.0, lambda: [sock.close() for sock in abandoned]).start()  # the clients hang up
+        attempts, uploads, others, refusals = [], {}, {}, []
+
+        async def upload(client, i):
+            first = time.monotonic()
+            while True:
+                start = time.monotonic()
+                try:
+                    r = await client.post("/api/compress", files={"image": (f"u{i}.jpg", photo, "image/jpeg")},
+                                          data={"k": "16"})
+                except httpx.TimeoutException:
+                    attempts.append((i, "time-out", time.monotonic() - start))
+                    uploads[i] = ("time-out", time.monotonic() - first)
+                    return
+                attempts.append((i, r.status_code, time.monotonic() - start))
+                if r.status_code == 503:
+                    reason = r.json().get("error", "") if "json" in r.headers.get("content-type", "") else ""
+                    refusals.append(reason.split(" (")[0].split(";")[0])
+                if r.status_code != 503 or "retry-after" not in r.headers:
+                    uploads[i] = (r.status_code, time.monotonic() - first)
+                    return
+                await anyio.sleep(float(r.headers["retry-after"]))
+
+        async def hostile(client, key, **request):
+            start = time.monotonic()
+            while True:  # sent again after a 503, as the real uploads are: what counts is the answer it then gets
+                try:
+                    r = await client.post("/api/compress", **request)
+                except httpx.HTTPError as exc:
+                    others[key] = (type(exc).__name__, time.monotonic() - start, "")
+                    return
+                if r.status_code != 503 or "retry-after" not in r.headers:
+                    error = r.json().get("error", "") if "json" in r.headers.get("content-type", "") else ""
+                    others[key] = (r.status_code, time.monotonic() - start, error)
+                    return
+                await anyio.sleep(float(r.headers["retry-after"]))
+
+        async def load():
+            limits = httpx.Limits(max_connections=args.uploads + 2)
+            async with httpx.AsyncClient(base_url=url, timeout=UPLOAD_TIMEOUT, limits=limits) as client:
+                async with anyio.create_task_group() as group:
+                    group.start_soon(lambda: hostile(client, "cross-origin", headers={"Origin": "http://evil.example"},
+                                                     files={"image": ("x.jpg", photo, "image/jpeg")}))
+                    group.start_soon(lambda: hostile(client, "ico bomb",
+                                                     files={"image": ("bomb.ico", bomb, "image/x-icon")}))
+                    for i in range(args.uploads):
+                        group.start_soon(upload, client, i)
+
+        started = time.monotonic()
+        anyio.run(load)
+        figures["load_s"] = time.monotonic() - started
+        for sock in stalled:
+            sock.close()
+        idlers.close()
+        finished = time.monotonic()
+        just_after = tree_rss(url.pid)
+        while tree_rss(url.pid) >= 2 * idle and time.monotonic() - finished < 2 * BACK_WITHIN:
+            time.sleep(0.25)
+        back_after = time.monotonic() - finished
+        after = tree_rss(url.pid)
+        while tree_rss(url.pid) >= SETTLED * idle and time.monotonic() - finished < BACK_WITHIN:
+            time.sleep(0.25)  # the idle workers stop after 5 s: then only the server and its zygote are left
+        settled, settled_after = tree_rss(url.pid), time.monotonic() - finished
+        sampling.set()
+        server_after = rss_bytes({url.pid})
+        health = httpx.get(url + "api/health", timeout=10).status_code
+
+    statuses = [status for _, status, _ in attempts]
+    finals = [status for status, _ in uploads.values()]
+    worst_try = max(t for _, _, t in attempts)
+    worst_wait = max(t for _, t in uploads.values())
+    mib = 2**20
+    print(f"kcolors serve under a hostile load ({platform.node()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}); load {figures['load_s']:.1f} s")
+    print(f"real uploads: {len(uploads)} of {args.uploads} answered; final answers "
+          f"{ {s: finals.count(s) for s in sorted(set(finals), key=str)} }; {len(attempts)} tries "
+          f"({statuses.count(503)} got 503 + Retry-After); none timed out: {'time-out' not in statuses}")
+    print("503s the real uploads got: " + ", ".join(f"{refusals.count(r)} {r!r}" for r in sorted(set(refusals))))
+    print(f"worst wait: one try {worst_try:.1f} s, first try to its 200 {worst_wait:.1f} s "
+          f"(time-out {UPLOAD_TIMEOUT:g} s a try); median try "
+          f"{sorted(t for _, _, t in attempts)[len(attempts) // 2]:.1f} s")
+    for key, (status, seconds, error) in others.items():
+        print(f"{key}: {status} in {seconds:.1f} s{': ' + error if error else ''}")
+    print(f"idle connections: {args.idle_connections} held, {idlers.reopened} reopened after the server closed "
+          f"them, {idlers.refused} of their requests got 503")
+    print(f"stalled uploads: {args.stalled}; abandoned sweeps: {args.abandoned}; /api/health after: {health}")
+    print(f"memory (server + workers): idle {idle / mib:.0f} MiB, peak {peak[0] / mib:.0f} MiB, just after "
+          f"{just_after / mib:.0f} MiB, under 2x idle after {back_after:.1f} s ({after / mib:.0f} MiB; "
+          f"{'within' if after < 2 * idle and back_after <= BACK_WITHIN else 'NOT within'} {BACK_WITHIN:g} s); "
+          f"{settled / mib:.0f} MiB after {settled_after:.1f} s")
+    print(f"memory (server alone): idle {server_idle / mib:.0f} MiB, peak {server_peak[0] / mib:.0f} MiB, "
+          f"after {server_after / mib:.0f} MiB")
+    ok = (all(status == 200 for status in finals) and len(uploads) == args.uploads
+          and others.get("cross-origin", (None,))[0] == 403 and after < 2 * idle and back_after <= BACK_WITHIN)
+    print("all targets met" if ok else "TARGETS MISSED")
+    return 0 if ok else 1
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--uploads", type=int, default=50, help="real uploads of 3.5 MP (default 50)")
+    parser.add_argument("--stalled", type=int, default=18, help="uploads that stall (default 18)")
+    parser.add_argument("--abandoned", type=int, default=4, help="heavy sweeps abandoned (default 4)")
+    parser.add_argument("--idle-connections", type=int, default=130, help="idle connections held (default 130)")
+    sys.exit(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
