@@ -25,6 +25,12 @@
  *   smoothness_rows  how flat the grey level is around each pixel (3x3 variance)
  *   png_rows         an indexed PNG's raw rows: filter byte and packed indices
  *   release_memory   free heap memory handed back to the system (glibc's malloc_trim)
+ *
+ * Portable C11 (no VLAs, no POSIX calls): it builds with gcc, clang and MSVC.
+ * The few compiler-specific pieces are below ("Portability"), each with an
+ * MSVC form and a plain-C one; scripts/check_c.sh builds with gcc and clang
+ * at -Wall -Wextra -Werror, with and without -DKCOLORS_PORTABLE_BUILTINS,
+ * and runs the kernel tests on every build.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -33,7 +39,93 @@
 #include <stdlib.h>
 #include <string.h>
 #ifdef __GLIBC__
-#include <malloc.h>
+#include <malloc.h> /* malloc_trim, glibc only (not musl, macOS or Windows) */
+#endif
+/* No fused multiply-add (one rounding for two operations): the sums must be
+ * the same on every platform. gcc and clang take -ffp-contract=off (setup.py;
+ * clang's pragma would also reorder x86-64 code that has no FMA to fuse);
+ * MSVC's default is off since Visual Studio 2022, on before. */
+#if defined(_MSC_VER) && defined(__clang__) /* clang-cl */
+#pragma STDC FP_CONTRACT OFF
+#elif defined(_MSC_VER)
+#pragma fp_contract(off)
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Portability: inlining and bit counts                                      */
+/*                                                                           */
+/* GCC and clang get their builtins, MSVC (and clang-cl) its intrinsics;     */
+/* anything else, or any compiler given -DKCOLORS_PORTABLE_BUILTINS, gets    */
+/* plain C. That switch is how the fallbacks are compiled and tested on a    */
+/* machine without MSVC: the answers are the same integers whichever form    */
+/* counts them, and inlining changes no sum (see TEMPLATE below).            */
+/* BUILTINS, a module constant, says which form a build took.                */
+/* ------------------------------------------------------------------------ */
+
+#if defined(KCOLORS_PORTABLE_BUILTINS)
+#define KC_BUILTINS "plain"
+#elif defined(__GNUC__) /* clang too */
+#define KC_BUILTINS "gnu"
+#define KC_ALWAYS_INLINE static inline __attribute__((always_inline))
+#define KC_POPCOUNT64(x) ((uint32_t)__builtin_popcountll(x))
+#define KC_CTZ64(x) ((uint32_t)__builtin_ctzll(x))
+#elif defined(_MSC_VER) /* clang-cl too */
+#define KC_BUILTINS "msvc"
+#define KC_ALWAYS_INLINE static __forceinline
+#if defined(_M_X64) || defined(_M_ARM64)
+#include <intrin.h>
+#define KC_CTZ64(x) kc_ctz64_msvc(x)
+static __forceinline uint32_t kc_ctz64_msvc(uint64_t x)
+{
+    unsigned long index;
+    _BitScanForward64(&index, x); /* x != 0: every caller loops while bits are left */
+    return (uint32_t)index;
+}
+#endif
+#if defined(_M_X64) && defined(__AVX__)
+/* The POPCNT instruction is not in the x64 baseline (/arch:AVX implies it). */
+#define KC_POPCOUNT64(x) ((uint32_t)__popcnt64(x))
+#endif
+#endif
+
+#ifndef KC_BUILTINS
+#define KC_BUILTINS "plain"
+#endif
+#ifndef KC_ALWAYS_INLINE
+#define KC_ALWAYS_INLINE static inline
+#endif
+
+/* The plain-C forms, defined only where used (clang flags an unused one). */
+#if !defined(KC_POPCOUNT64) || !defined(KC_CTZ64)
+/* Set bits of x, by adding neighbouring fields (2, 4, 8 bits wide), then the
+ * bytes with one multiplication. */
+static inline uint32_t kc_popcount64_plain(uint64_t x)
+{
+    x = x - ((x >> 1) & UINT64_C(0x5555555555555555));
+    x = (x & UINT64_C(0x3333333333333333)) + ((x >> 2) & UINT64_C(0x3333333333333333));
+    x = (x + (x >> 4)) & UINT64_C(0x0f0f0f0f0f0f0f0f);
+    return (uint32_t)((x * UINT64_C(0x0101010101010101)) >> 56);
+}
+#endif
+#ifndef KC_POPCOUNT64
+#define KC_POPCOUNT64(x) kc_popcount64_plain(x)
+#endif
+#ifndef KC_CTZ64
+/* Trailing zeros of x != 0: the set bits below its lowest one. */
+static inline uint32_t kc_ctz64_plain(uint64_t x)
+{
+    return kc_popcount64_plain((x & (0 - x)) - 1);
+}
+#define KC_CTZ64(x) kc_ctz64_plain(x)
+#endif
+/* End of the portable forms: scripts/check_c.sh compiles the lines from the */
+/* "#if defined(KCOLORS_PORTABLE_BUILTINS)" above to here alone, with clang  */
+/* aimed at Windows (x64, x64 with AVX, ARM64, x86), to check MSVC's forms. */
+
+#if defined(KCOLORS_PORTABLE_BUILTINS) && defined(__GNUC__)
+/* The fallback build proves that no builtin or attribute is left in the code
+ * below (macros defined earlier, Python's own among them, may still use them). */
+#pragma GCC poison __builtin_popcountll __builtin_ctzll __attribute__
 #endif
 
 /* ------------------------------------------------------------------------ */
@@ -53,7 +145,7 @@
 /* ------------------------------------------------------------------------ */
 
 #define MAX_DIM 4
-#define TEMPLATE static inline __attribute__((always_inline))
+#define TEMPLATE KC_ALWAYS_INLINE
 
 typedef struct {
     Py_ssize_t k;
@@ -308,7 +400,7 @@ static inline uint32_t colour_key(const uint8_t *c)
 static inline uint32_t colour_rank(const uint64_t *bits, const uint32_t *prefix, uint32_t key)
 {
     uint64_t below = bits[key >> 6] & ((UINT64_C(1) << (key & 63)) - 1);
-    return prefix[key >> 6] + (uint32_t)__builtin_popcountll(below);
+    return prefix[key >> 6] + KC_POPCOUNT64(below);
 }
 
 /* The optional mask and its threshold, shared by colour_bits and colour_rows. */
@@ -320,7 +412,7 @@ static int get_mask(PyObject *o_mask, Py_buffer *mask, Py_ssize_t n)
     return 1;
 }
 
-static PyObject *colour_bits(PyObject *self, PyObject *args)
+static PyObject *colour_bits(PyObject *Py_UNUSED(self), PyObject *args)
 {
     PyObject *o_rgb, *o_mask, *o_bits;
     int need;
@@ -350,7 +442,7 @@ e1: PyBuffer_Release(&rgb);
     return NULL;
 }
 
-static PyObject *colour_ranks(PyObject *self, PyObject *args)
+static PyObject *colour_ranks(PyObject *Py_UNUSED(self), PyObject *args)
 {
     PyObject *o_bits, *o_prefix, *o_colors;
     if (!PyArg_ParseTuple(args, "OOO", &o_bits, &o_prefix, &o_colors)) return NULL;
@@ -371,14 +463,14 @@ static PyObject *colour_ranks(PyObject *self, PyObject *args)
     for (uint32_t w = 0; w < COLOUR_WORDS; w++) {
         before[w] = m;
         uint64_t word = set[w];
-        if (col && m + (uint32_t)__builtin_popcountll(word) <= room) {
+        if (col && m + KC_POPCOUNT64(word) <= room) {
             for (uint64_t rest = word; rest; rest &= rest - 1) {
-                uint32_t key = (w << 6) | (uint32_t)__builtin_ctzll(rest);
+                uint32_t key = (w << 6) | KC_CTZ64(rest);
                 uint8_t *c = col + 3 * (size_t)(m++);
                 c[0] = (uint8_t)(key >> 16); c[1] = (uint8_t)(key >> 8); c[2] = (uint8_t)key;
             }
         } else {
-            m += (uint32_t)__builtin_popcountll(word);
+            m += KC_POPCOUNT64(word);
         }
     }
     Py_END_ALLOW_THREADS
@@ -387,7 +479,7 @@ static PyObject *colour_ranks(PyObject *self, PyObject *args)
     return PyLong_FromUnsignedLong(m);
 }
 
-static PyObject *colour_rows(PyObject *self, PyObject *args)
+static PyObject *colour_rows(PyObject *Py_UNUSED(self), PyObject *args)
 {
     PyObject *o_rgb, *o_mask, *o_bits, *o_prefix, *o_table, *o_out, *o_counts, *o_weights = Py_None;
     int need;
@@ -527,7 +619,7 @@ static double assign4(const Search *s, Py_ssize_t n, const double *P, const doub
     return assign_dim(s, n, P, W, D, max_shift, L, S, C, B, 4);
 }
 
-static PyObject *assign(PyObject *self, PyObject *args)
+static PyObject *assign(PyObject *Py_UNUSED(self), PyObject *args)
 {
     PyObject *o_pts, *o_w, *o_cent, *o_axis, *o_lab, *o_sums, *o_cnt, *o_bnd = Py_None, *o_shift = Py_None;
     if (!PyArg_ParseTuple(args, "OOOOOOO|OO", &o_pts, &o_w, &o_cent, &o_axis, &o_lab, &o_sums, &o_cnt,
@@ -787,7 +879,7 @@ static Py_ssize_t lloyd4(Py_ssize_t n, const double *P, const double *W, Py_ssiz
     return lloyd_dim(n, P, W, k, C, axis, L, max_iter, threshold, w, empty, 4);
 }
 
-static PyObject *lloyd(PyObject *self, PyObject *args)
+static PyObject *lloyd(PyObject *Py_UNUSED(self), PyObject *args)
 {
     PyObject *o_pts, *o_w, *o_cent, *o_axis, *o_lab;
     Py_ssize_t max_iter;
@@ -927,7 +1019,7 @@ static void kmeanspp4(Py_ssize_t n, const double *P, const double *W, Py_ssize_t
     kmeanspp_dim(n, P, W, k, out, trials, seed, closest, cum, cand, best, 4);
 }
 
-static PyObject *kmeanspp(PyObject *self, PyObject *args)
+static PyObject *kmeanspp(PyObject *Py_UNUSED(self), PyObject *args)
 {
     PyObject *o_pts, *o_w, *o_cent;
     Py_ssize_t trials;
@@ -1160,7 +1252,7 @@ static void dither_rows4(const double *P, Py_ssize_t r, Py_ssize_t w, const uint
     dither_rows_dim(P, r, w, K, pal, strength, method, y0, outside, carry, L8, L32, near, band, nearest, 4);
 }
 
-static PyObject *dither_rows(PyObject *self, PyObject *args)
+static PyObject *dither_rows(PyObject *Py_UNUSED(self), PyObject *args)
 {
     PyObject *o_pts, *o_kind, *o_cent, *o_solid, *o_axis, *o_carry, *o_lab, *o_near;
     Py_ssize_t width, y0;
@@ -1245,7 +1337,7 @@ static PyObject *dither_rows(PyObject *self, PyObject *args)
 /* none) then the indices packed 8/bits to a byte, most significant first.   */
 /* ------------------------------------------------------------------------ */
 
-static PyObject *png_rows(PyObject *self, PyObject *args)
+static PyObject *png_rows(PyObject *Py_UNUSED(self), PyObject *args)
 {
     PyObject *o_idx, *o_out;
     Py_ssize_t width;
@@ -1422,7 +1514,7 @@ static void refine_span(const uint8_t *P8, const double *P, Py_ssize_t n, Py_ssi
     }
 }
 
-static PyObject *refine_rows(PyObject *self, PyObject *args)
+static PyObject *refine_rows(PyObject *Py_UNUSED(self), PyObject *args)
 {
     PyObject *o_pts, *o_cent, *o_axis, *o_lab, *o_weight, *o_blur, *o_near;
     Py_ssize_t width, first, last;
@@ -1503,7 +1595,7 @@ static PyObject *refine_rows(PyObject *self, PyObject *args)
 /* columns repeated), gives floor + (1 - floor) / (1 + v / scale).           */
 /* ------------------------------------------------------------------------ */
 
-static PyObject *smoothness_rows(PyObject *self, PyObject *args)
+static PyObject *smoothness_rows(PyObject *Py_UNUSED(self), PyObject *args)
 {
     PyObject *o_rgb, *o_out;
     Py_ssize_t width;
@@ -1548,7 +1640,7 @@ static PyObject *smoothness_rows(PyObject *self, PyObject *args)
 /* call (not glibc) or nothing was released.                                 */
 /* ------------------------------------------------------------------------ */
 
-static PyObject *release_memory(PyObject *self, PyObject *args)
+static PyObject *release_memory(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(args))
 {
     int released = 0;
 #ifdef __GLIBC__
@@ -1574,6 +1666,13 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels",
-                                    "Compiled kernels of kcolors (see kernels.py).", -1, methods};
+                                    "Compiled kernels of kcolors (see kernels.py).", -1, methods,
+                                    NULL, NULL, NULL, NULL};
 
-PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__kernels(void)
+{
+    PyObject *m = PyModule_Create(&module);
+    /* Which form of the bit counts and inlining this build took: gnu, msvc or plain (see Portability). */
+    if (m && PyModule_AddStringConstant(m, "BUILTINS", KC_BUILTINS) < 0) Py_CLEAR(m);
+    return m;
+}
