@@ -12,6 +12,7 @@ hold more than one image. Each file is made here (tests/hostile_files.py), a few
 
 import csv
 import json
+import struct
 import tracemalloc
 
 import hostile_files as hf
@@ -118,6 +119,17 @@ def test_an_ico_entry_is_checked_at_its_real_size_before_decoding(tmp_path, noth
         load_image(source, max_pixels=1000)
     found = kio.probe(source)
     assert (found.format, found.width, found.height, found.frames) == ("ICO", *real, 1)
+
+
+def test_an_ico_that_starts_as_an_avif_would_is_still_looked_into(nothing_decoded):
+    """Bytes 4-12 of this ICO read "ftypavif" (29,798 entries, the first 'y' x 'p'), as an AVIF's first box: Pillow
+    tries AVIF first, fails, and decodes it as an ICO."""
+    png, count = hf.png_bytes((200, 150)), 0x7466
+    entry = b"ypavif" + struct.pack("<HII", 32, len(png), 6 + 16 * count)
+    data = struct.pack("<HHH", 0, 1, count) + entry * count + png
+    assert data[4:12] == b"ftypavif"
+    with pytest.raises(TooLargeError, match="200x150 is 30,000 pixels"):
+        kio.probe(data, max_pixels=1000)
 
 
 def test_an_ico_bomb_is_refused_in_one_line(tmp_path):

@@ -25,7 +25,7 @@ import threading
 import warnings
 import zlib
 
-from PIL import BmpImagePlugin, IcoImagePlugin, Image, PngImagePlugin
+from PIL import BmpImagePlugin, IcoImagePlugin, Image, PngImagePlugin, UnidentifiedImageError
 
 from .errors import InputError, TooLargeError
 
@@ -39,6 +39,7 @@ DECODERS = ("PNG", "JPEG", "GIF", "WEBP", "AVIF", "TIFF", "BMP", "ICO", "PPM")
 DEFAULT_MAX_FRAMES = 1000
 ANIMATIONS = ("GIF", "PNG", "WEBP", "AVIF")  # their frames are an animation; a TIFF's pages and an MPO's images are not
 ICO_MAGIC = b"\0\0\1\0"
+_HEADER_ONLY = tuple(fmt for fmt in DECODERS if fmt != "ICO")  # those whose Image.open reads only a header
 # What a file's parts are called in messages.
 NOUNS = {"TIFF": ("page", "pages"), "MPO": ("image", "images")}
 
@@ -116,14 +117,14 @@ def pixel_limit(max_pixels):
             Image.MAX_IMAGE_PIXELS = saved
 
 
-def open_image(fp):
+def open_image(fp, formats=DECODERS):
     """``PIL.Image.open`` limited to the allowed :data:`DECODERS` (UnidentifiedImageError for the rest).
 
     Pillow's decompression-bomb check is off while it runs (kcolors checks the sizes itself, against its
     own limit: :func:`read_header`, which must pass first, as an ICO is decoded here).
     """
     with pixel_limit(None):
-        return Image.open(fp, formats=DECODERS)
+        return Image.open(fp, formats=formats)
 
 
 # --------------------------------------------------------------------------- the check
@@ -149,12 +150,18 @@ def read_header(fp, name, max_pixels, max_frames):
     PIL.UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, struct.error
         What Pillow or the parsing here raises for a file it cannot read (:mod:`kcolors.io` words them).
     """
+    # ICO's Image.open decodes its entry: every other format is tried first (as Pillow does: only PPM comes
+    # after ICO, and its magic is not ICO's), then an ICO's entry is looked at before Image.open may decode it
     fp.seek(0)
-    if fp.read(4) == ICO_MAGIC:  # Image.open would decode it: look inside first
+    try:
+        im = open_image(fp, formats=_HEADER_ONLY)
+    except UnidentifiedImageError:
+        fp.seek(0)
+        if fp.read(4) != ICO_MAGIC:
+            raise
         im = _ico_entry(fp)
         _check_frames(name, "ICO", iter([im.size]), max_pixels, max_frames)
         return _header("ICO", im, im.size)
-    im = open_image(fp)
     first = _header(im.format, im, _first_size(im, fp))  # before the walk, which may seek to other images
     frames, largest = _check_frames(name, im.format, _sizes(im, fp), max_pixels, max_frames)
     return dataclasses.replace(first, frames=frames, largest=largest)
