@@ -23,7 +23,7 @@ class InputError(KcolorsError):
 
 
 class TooLargeError(InputError):
-    """The image has more pixels than allowed (decompression-bomb guard)."""
+    """The image has more pixels (in any frame or page) or more frames than allowed (decompression-bomb guards)."""
 
     exit_code = 4
 
@@ -73,7 +73,8 @@ EXIT_CODES = {
     1: "unexpected internal error (a bug: please report it)",
     2: "invalid option or argument (or image bytes asked for on a terminal)",
     3: "cannot read the input (missing, empty, truncated, not an image, a symbolic-link loop)",
-    4: "image larger than --max-pixels (decompression-bomb guard), or a pipe sending more than --max-input-mb",
+    4: "image (any frame or page) larger than --max-pixels, or of more frames than --max-frames (decompression-bomb "
+       "guards), or a pipe sending more than --max-input-mb",
     5: "cannot write the output (a folder missing or not writable, a full disk, standard output closed)",
     6: "output exists (use -f/--force)",
     7: "batch: some files failed (the others were written)",
