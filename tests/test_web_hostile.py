@@ -81,7 +81,8 @@ def ask(sock, port, path="/api/health"):
     while b"\r\n\r\n" not in data:
         data += sock.recv(65536)
     head, _, body = data.partition(b"\r\n\r\n")
-    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    lines = head.lower().split(b"\r\n")
+    length = int(next(line.split(b":")[1] for line in lines if line.startswith(b"content-length")))
     while len(body) < length:
         body += sock.recv(65536)
     return int(head.split()[1])
@@ -208,7 +209,7 @@ def test_idle_connections_make_room_for_new_clients():
         kept = [socket.create_connection(("127.0.0.1", url.port)) for _ in range(3)]
         for sock in kept:
             assert ask(sock, url.port) == 200  # keep-alive: left open, waiting for a next request
-        time.sleep(max(serve_command.IDLE_AFTER_SECONDS.values()) + 0.2)  # idle from now on (uvicorn closes them at 5 s)
+        time.sleep(max(serve_command.IDLE_AFTER_SECONDS.values()) + 0.2)  # idle now (uvicorn closes them at 5 s)
         first = read_answer(raw_client(url.port), timeout=10)[0]
         assert first == 200 and is_closed(silent)  # the one idle the longest went first
         for _ in range(2):  # two more clients: each closes one of the keep-alive connections
