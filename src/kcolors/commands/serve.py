@@ -40,6 +40,9 @@ def add_parser(sub):
                    help="largest upload accepted (default %(default)g MB); larger gets HTTP 413")
     p.add_argument("--max-pixels", type=_at_least(1), default=defaults.max_pixels, metavar="N",
                    help=f"largest image decoded, in pixels (default {defaults.max_pixels:,}); larger gets HTTP 413")
+    p.add_argument("--max-frames", type=_at_least(1), default=defaults.max_frames, metavar="N",
+                   help=f"most frames, pages or images in an upload, counted from its headers (default "
+                        f"{defaults.max_frames:,}); more gets HTTP 413")
     p.add_argument("--concurrency", "--workers", dest="concurrency", type=_at_least(1),
                    default=defaults.concurrency, metavar="N",
                    help="images processed at once, each in a worker process (default: the number of cores, "
@@ -357,6 +360,7 @@ def run(args):
     url = url_of(sock)
     names = host_names(args.host, sock, args.allow_host)
     settings = Settings(max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
+                        max_frames=args.max_frames,
                         concurrency=args.concurrency, queue=args.queue, read_timeout=args.read_timeout,
                         job_timeout=args.job_timeout, max_job_memory=int(args.max_job_memory_mb * 2**20),
                         max_connections=args.max_connections,

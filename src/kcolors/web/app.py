@@ -136,7 +136,8 @@ async def _admit_and_run(request, job, name, data, options):
         try:
             return name, options, await _run_while_connected(request, job, data, name, options,
                                                               max_pixels=settings.max_pixels,
-                                                              max_memory=settings.max_job_memory)
+                                                              max_memory=settings.max_job_memory,
+                                                              max_frames=settings.max_frames)
         except workers.JobFailed as exc:
             raise _job_error(exc, settings) from None
         except TimeoutError:
