@@ -378,3 +378,38 @@ def len_and_type(data):
 
 def fail(data):
     raise ValueError("refused")
+
+
+@pytest.mark.parametrize("stdout", ["/dev/full", "closed"])
+def test_a_server_whose_output_cannot_be_written_still_serves(stdout):
+    """Its status lines are written as far as they can be (a service manager may close or fill its output);
+    before, `kcolors serve > /dev/full` ended in an internal error (exit 1)."""
+    import os
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:  # a free port, named on the command line: the server cannot print it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = open("/dev/full", "w") if stdout == "/dev/full" else subprocess.DEVNULL  # noqa: SIM115
+    close_fds = stdout == "closed"
+    proc = subprocess.Popen([sys.executable, "-c", "import os, sys; os.close(1) if sys.argv[1] == 'closed' else None; "
+                             "from kcolors.cli import main; sys.exit(main(sys.argv[2:]))", stdout, "serve",
+                             "--port", str(port)], stdout=out, stderr=subprocess.PIPE, text=True,
+                            close_fds=close_fds, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5).status_code == 200
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stderr.read()
+                assert time.monotonic() < deadline, "the server did not answer within 60 s"
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+        if out is not subprocess.DEVNULL:
+            out.close()
+    assert "internal error" not in err and "Traceback" not in err and "Exception ignored" not in err, err

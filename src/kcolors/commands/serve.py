@@ -11,6 +11,7 @@ uvicorn answers itself (a malformed request) is JSON too.
 
 import ipaddress
 import json
+import os
 import socket
 import sys
 
@@ -349,6 +350,15 @@ def guarded_protocol(settings):
     return GuardedH11Protocol
 
 
+def _say(line):
+    """A status line on standard output, as far as it can be written: a server started with its output closed
+    (``>&-``) or full (``> /dev/full``), as a service manager may, still serves."""
+    try:
+        print(line, flush=True)
+    except (OSError, ValueError):  # ValueError: a closed sys.stdout
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 -- else Python's flush at exit reports the same error
+
+
 def run(args):
     import uvicorn
 
@@ -368,12 +378,12 @@ def run(args):
     if not _is_loopback(args.host):
         print(f"kcolors: warning: listening on {args.host}: anyone who can reach this computer can upload "
               f"images", file=sys.stderr)
-    print(f"kcolors: serving {url} (API: {url}api, OpenAPI: {url}api/openapi.json); Ctrl+C stops", flush=True)
+    _say(f"kcolors: serving {url} (API: {url}api, OpenAPI: {url}api/openapi.json); Ctrl+C stops")
     others = network_urls(sock)
     if others:
-        print(f"kcolors: from other computers: {', '.join(others)}", flush=True)
+        _say(f"kcolors: from other computers: {', '.join(others)}")
     if not _is_loopback(args.host) or args.allow_host:
-        print(f"kcolors: answering to the names {', '.join(names)} (--allow-host adds one)", flush=True)
+        _say(f"kcolors: answering to the names {', '.join(names)} (--allow-host adds one)")
     if args.open:
         import webbrowser
 
