@@ -173,6 +173,7 @@ def test_health_openapi_and_page(client):
     health = client.get("/api/health").json()
     assert health["status"] == "ok"
     assert health["limits"]["max_upload_bytes"] == 200_000 and health["limits"]["max_pixels"] == 100_000
+    assert health["limits"]["max_frames"] == 1000
     spec = client.get("/api/openapi.json").json()
     assert spec["openapi"].startswith("3.")
     assert {"/api/compress", "/api/compress.json", "/api/sweep", "/api/health"} <= set(spec["paths"])
