@@ -43,6 +43,25 @@ def gradient():
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+@pytest.fixture
+def photo(tmp_path, gradient):
+    """The gradient written as tmp_path/photo.png."""
+    from PIL import Image
+
+    path = tmp_path / "photo.png"
+    Image.fromarray(gradient).save(path)
+    return path
+
+
+def one_error_line(proc):
+    """The one line a refused run prints on stderr: no traceback, no internal error, nothing else."""
+    err = proc.stderr.decode(errors="replace")
+    assert "Traceback" not in err and "internal error" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
 def run_cli(*args, stdin=None, cwd=None):
     """Run the real `kcolors` command in a subprocess; returns CompletedProcess (bytes)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")

@@ -19,25 +19,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from conftest import run_cli
+from conftest import one_error_line, run_cli
 
 
 def write(path, array, **save):
     Image.fromarray(array).save(path, **save)
     return path
-
-
-@pytest.fixture
-def photo(tmp_path, gradient):
-    return write(tmp_path / "photo.png", gradient)
-
-
-def one_error_line(proc):
-    err = proc.stderr.decode()
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def leftovers(folder):

@@ -16,23 +16,8 @@ import pytest
 from PIL import Image
 
 import kcolors
-from conftest import run_cli
+from conftest import one_error_line, run_cli
 from kcolors.errors import EXIT_CODES, OutputExistsError
-
-
-def one_error_line(proc):
-    err = proc.stderr.decode()
-    assert "Traceback" not in err and "internal error" not in err, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
-
-
-@pytest.fixture
-def photo(tmp_path, gradient):
-    path = tmp_path / "photo.png"
-    Image.fromarray(gradient).save(path)
-    return path
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import kcolors
 from kcolors import Palette, quantize
 from kcolors.errors import InputError, OutputError, UsageError
 from kcolors import output
+from conftest import one_error_line
 
 KCOLORS = [sys.executable, "-m", "kcolors.cli"]
 
@@ -31,21 +32,6 @@ def kcolors_run(*args, env=None, stdout=subprocess.PIPE, close_stdout=False, cwd
     environment = {k: v for k, v in os.environ.items() if not k.startswith("KCOLORS_")}
     environment.update(env or {}, PYTHONUNBUFFERED="1")
     return subprocess.run(command, stdout=stdout, stderr=subprocess.PIPE, env=environment, cwd=cwd, timeout=60)
-
-
-def one_line(proc):
-    err = proc.stderr.decode(errors="replace")
-    assert "Traceback" not in err and "internal error" not in err, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
-
-
-@pytest.fixture
-def photo(tmp_path, gradient):
-    path = tmp_path / "photo.png"
-    Image.fromarray(gradient).save(path)
-    return path
 
 
 @pytest.fixture
@@ -75,14 +61,14 @@ def test_a_gpl_line_that_is_neither_header_nor_colour_is_refused(tmp_path):
 
 def test_image_to_closed_stdout_is_exit_5_before_any_work(photo, tmp_path):
     proc = kcolors_run(photo, "-o", "-", close_stdout=True)
-    assert proc.returncode == 5 and "standard output" in one_line(proc)
+    assert proc.returncode == 5 and "standard output" in one_error_line(proc)
 
 
 @pytest.mark.parametrize("extra", [[], ["--json"]])
 def test_palette_to_closed_stdout_is_exit_5(photo, tmp_path, extra):
     swatch = tmp_path / "swatch.png"
     proc = kcolors_run("palette", photo, "-k", "2", "-o", swatch, *extra, close_stdout=True)
-    assert proc.returncode == 5 and "standard output" in one_line(proc)
+    assert proc.returncode == 5 and "standard output" in one_error_line(proc)
     assert not swatch.exists()
 
 
@@ -94,12 +80,12 @@ def test_a_full_disk_on_stdout_is_exit_5(photo, tmp_path, args):
     with open("/dev/full", "wb") as full:
         proc = kcolors_run(args[0], photo, *args[1:], stdout=full) if args[0] in ("palette", "sweep") else \
             kcolors_run(photo, *args, stdout=full)
-    assert proc.returncode == 5 and "standard output" in one_line(proc)
+    assert proc.returncode == 5 and "standard output" in one_error_line(proc)
 
 
 def test_json_report_to_closed_stdout_is_exit_5_before_any_work(photo, tmp_path):
     proc = kcolors_run(photo, "-k", "2", "--json", "-o", tmp_path / "out.png", close_stdout=True)
-    assert proc.returncode == 5 and "standard output" in one_line(proc)
+    assert proc.returncode == 5 and "standard output" in one_error_line(proc)
     assert not (tmp_path / "out.png").exists()
 
 
@@ -112,14 +98,14 @@ def test_json_report_to_closed_stdout_is_exit_5_before_any_work(photo, tmp_path)
 def test_a_bad_environment_variable_is_exit_2_naming_it(photo, tmp_path, name, value):
     out = tmp_path / "out.png"
     proc = kcolors_run(photo, "-k", "2", "-o", out, env={name: value})
-    assert proc.returncode == 2 and name in one_line(proc)
+    assert proc.returncode == 2 and name in one_error_line(proc)
     assert not out.exists()
 
 
 def test_a_misspelt_variable_is_one_warning_line(photo, tmp_path):
     proc = kcolors_run(photo, "-k", "2", "-o", tmp_path / "out.png", "-q", env={"KCOLORS_STRIP_PIXEL": "500"})
     assert proc.returncode == 0
-    assert "KCOLORS_STRIP_PIXEL is set, but kcolors reads no such variable" in one_line(proc)
+    assert "KCOLORS_STRIP_PIXEL is set, but kcolors reads no such variable" in one_error_line(proc)
 
 
 def test_a_bad_strip_variable_is_a_usage_error_in_python(monkeypatch):
@@ -161,7 +147,7 @@ def test_an_output_name_too_long_is_refused_before_the_input_is_read(tmp_path):
     name = "n" * (name_max(tmp_path) - 3) + ".png"
     proc = kcolors_run(tmp_path / "missing.png", "-o", tmp_path / name)  # the output is checked first
     assert proc.returncode == 5
-    assert "too long" in one_line(proc)
+    assert "too long" in one_error_line(proc)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -240,7 +226,7 @@ def test_seeds_in_range_are_taken(image, seed):
 @pytest.mark.parametrize("seed", ["-1", "4294967296"])
 def test_the_seed_option_is_checked_by_the_command_line(photo, tmp_path, seed):
     proc = kcolors_run(photo, "-k", "2", "--seed", seed, "-o", tmp_path / "out.png")
-    assert proc.returncode == 2 and "--seed" in one_line(proc)
+    assert proc.returncode == 2 and "--seed" in one_error_line(proc)
     assert not (tmp_path / "out.png").exists()
 
 
@@ -250,7 +236,7 @@ def test_the_seed_option_is_checked_by_the_command_line(photo, tmp_path, seed):
 def test_an_output_folder_that_is_a_symlink_loop_says_so(photo, tmp_path):
     (tmp_path / "loop").symlink_to("loop")
     proc = kcolors_run(photo, "-o", tmp_path / "loop" / "x.png")
-    assert proc.returncode == 5 and "symbolic-link loop" in one_line(proc)
+    assert proc.returncode == 5 and "symbolic-link loop" in one_error_line(proc)
 
 
 # --------------------------------------------------------------------------- item 13: the library's palette reader

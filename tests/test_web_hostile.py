@@ -13,7 +13,6 @@
 Most run a real `kcolors serve` (tests/webserver.py): the connection's handling lives in uvicorn's protocol.
 """
 
-import io
 import json
 import socket
 import time
@@ -21,9 +20,7 @@ import warnings
 
 import anyio
 import httpx
-import numpy as np
 import pytest
-from PIL import Image
 
 with warnings.catch_warnings():  # Starlette 1.x suggests httpx2; httpx is what the project installs
     warnings.simplefilter("ignore")
@@ -37,16 +34,9 @@ import webserver
 from webserver import kcolors_server, read_answer, rss_bytes, wait_until
 
 
-def png_bytes(array):
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="module")
 def small():
-    y, x = np.mgrid[0:24, 0:32]
-    return png_bytes(np.stack([x * 8, y * 10, (x + y) * 4], axis=-1).astype(np.uint8))
+    return webserver.small_png(24, 32)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ its connection handling and its worker processes; the rest go through Starlette'
 """
 
 import http.client
-import io
 import os
 import signal
 import socket
@@ -32,7 +31,6 @@ import zlib
 import httpx
 import numpy as np
 import pytest
-from PIL import Image
 
 with warnings.catch_warnings():  # Starlette 1.x suggests httpx2; httpx is what the project installs
     warnings.simplefilter("ignore")
@@ -44,22 +42,15 @@ from kcolors.web import Settings, create_app, workers
 from kcolors.web import app as web_app
 from kcolors.web.settings import MB, machine_memory
 from webserver import (BOUNDARY, alive, descendants, kcolors_server, multipart, open_request, photo_3mp,
-                       read_answer, rss_bytes, tree_rss, wait_until)
+                       png_bytes, read_answer, rss_bytes, tree_rss, wait_until)
 
 
 # ----------------------------------------------------------------------------- images and raw HTTP
 
 
-def png_bytes(array):
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="module")
 def small():
-    y, x = np.mgrid[0:48, 0:64]
-    return png_bytes(np.stack([x * 4, y * 5, (x + y) * 2], axis=-1).astype(np.uint8))
+    return webserver.small_png(48, 64)
 
 
 @pytest.fixture(scope="module")

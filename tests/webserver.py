@@ -99,6 +99,24 @@ def wait_until(predicate, timeout, step=0.05):
     return predicate()
 
 
+def png_bytes(array):
+    """An (H, W, 3) uint8 array as PNG bytes."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def small_png(height, width):
+    """A small smooth RGB picture as PNG bytes: ramps across it, a few hundred colours."""
+    import numpy as np
+
+    y, x = np.mgrid[0:height, 0:width]
+    step = max(1, 256 // width)
+    return png_bytes(np.stack([x * step, y * step * 5 // 4, (x + y) * step // 2], axis=-1).astype(np.uint8))
+
+
 def photo_3mp():
     """A 3.5 MP photograph as JPEG: kodim05 tiled 3 x 3, or a synthetic one when the photographs are absent."""
     import numpy as np
