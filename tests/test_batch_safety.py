@@ -442,6 +442,8 @@ def test_a_dask_batch_whose_worker_dies_holding_results_ends_without_a_traceback
     # Dask's fetch of a lost result, cancelled half-way, left a task that failed unseen: asyncio printed
     # "Task exception was never retrieved" and its traceback (AllExit) when the batch was over
     assert "Traceback" not in err and "never retrieved" not in err, err
+    # nor Dask's own log lines ("Couldn't gather 1 keys, rescheduling"): every line is kcolors'
+    assert all(line.startswith("kcolors: ") for line in err.splitlines()), err
     assert re.fullmatch(r"kcolors: --scheduler tcp://127\.0\.0\.1:\d+: no Dask worker for 0\.5 s \(they died or left\),"
                         r" \d+ files? not done; start workers and rerun with --skip-existing", err.splitlines()[-1]), err
 

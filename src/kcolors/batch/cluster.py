@@ -3,6 +3,7 @@
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 import os
 import queue
 import time
@@ -58,6 +59,9 @@ class DaskCluster:
             raise UsageError("--scheduler needs Dask distributed: pip install 'dask[distributed]'") from None
         self.address = address
         _check_address(address)
+        # Dask's client logs its own recovery on stderr ("Couldn't gather 3 keys, rescheduling" when a worker
+        # left holding results); the batch says what matters to the user in its own lines, one per problem.
+        logging.getLogger("distributed.client").setLevel(logging.ERROR)
         try:
             self.client = Client(address, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
