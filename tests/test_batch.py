@@ -16,7 +16,8 @@ from PIL import Image
 import kcolors
 from conftest import run_cli
 from kcolors.batch import (FIGURE_COLUMNS, Batch, HistogramSum, LocalPool, Progress, Settings, collection_palette,
-                           output_suffix, plan, process_file)
+                           plan, process_file)
+from kcolors.output import output_name
 
 K = 8
 
@@ -82,9 +83,10 @@ def temporary_files(folder):
     return sorted(p for p in Path(folder).rglob("*") if p.name.endswith(".part"))
 
 
-def expected_output(source, outdir, root):
+def expected_output(source, outdir, root, k=K):
+    """Where batch writes ``source``: its folder mirrored under ``outdir``, named STEM-kK.EXT (the one rule)."""
     relative = Path(source).relative_to(root)
-    return Path(outdir) / relative.with_suffix(output_suffix(source))
+    return Path(outdir) / relative.parent / output_name(source, k)
 
 
 def read_rgba(path):
@@ -113,7 +115,7 @@ def test_plan_mirrors_folders_keeps_palette_formats_and_skips_what_is_not_an_ima
     sources = make_collection(tmp_path / "in", 10)
     (tmp_path / "in" / "readme.txt").write_text("hello")
     (tmp_path / "in" / ".hidden.png").write_bytes(b"x")
-    found = plan([tmp_path / "in"], tmp_path / "out")
+    found = plan([tmp_path / "in"], tmp_path / "out", k=K)
     assert sorted(Path(j.source) for j in found.jobs) == sorted(sources)
     assert found.ignored == 2 and not found.rejected
     for job in found.jobs:
@@ -125,12 +127,12 @@ def test_plan_mirrors_folders_keeps_palette_formats_and_skips_what_is_not_an_ima
 
 def test_plan_globs_dedupes_and_rejects_two_inputs_with_one_output(tmp_path):
     make_collection(tmp_path / "in", 6)
-    Image.fromarray(synthetic(5, 8, 8)).save(tmp_path / "in" / "img00.png")  # img00.jpg and img00.png -> img00.png
+    Image.fromarray(synthetic(5, 8, 8)).save(tmp_path / "in" / "img00.png")  # img00.jpg and .png -> img00-k16.png
     pattern = str(tmp_path / "in" / "**" / "*.*")
     found = plan([pattern, tmp_path / "in" / "img00.jpg"], tmp_path / "out")
     assert len(found.jobs) == 6 and len(found.rejected) == 1  # each file once; the clash reported, not dropped
     job, reason = found.rejected[0]
-    assert "is also the output of" in reason and job.output.endswith("img00.png")
+    assert "is also the output of" in reason and job.output.endswith("img00-k16.png")
     assert all(Path(j.output).is_relative_to(tmp_path / "out") for j in found.jobs)
     assert plan([str(tmp_path / "nothing*.png")], tmp_path / "out").warnings
 
@@ -146,7 +148,8 @@ def test_plan_does_not_take_its_own_outputs_as_inputs(tmp_path, monkeypatch):
 
 
 def test_output_that_would_replace_its_input_is_refused(tmp_path):
-    make_collection(tmp_path / "in", 4)
+    first = make_collection(tmp_path / "in", 4)[0]  # in/img00.jpg, whose output in/img00-k8.png is an input too
+    Image.fromarray(synthetic(9, 8, 8)).save(tmp_path / "in" / output_name(first, K))
     result = run_cli("batch", tmp_path / "in", "-o", tmp_path / "in", "-k", K)
     assert result.returncode == 2
     assert b"output would overwrite the input" in result.stderr and b"Traceback" not in result.stderr
@@ -198,7 +201,7 @@ def test_existing_outputs_are_refused_without_skip_existing_or_force(tmp_path):
     (["--shared-palette", "--palette", "p.gpl"], b"--palette gives the palette and --shared-palette fits one"),
     (["--jobs", "2", "--scheduler", "tcp://127.0.0.1:1"], b"--jobs sets the local pool"),
     (["--scheduler", "foo://bar"], b"--scheduler foo://bar: not a scheduler address"),
-    (["-k", "300"], b"k must be at most 256"),
+    (["-k", "300"], b"k must be between 1 and 256, not 300"),
     (["--palette", "missing.gpl"], b"missing.gpl: no such palette file"),
 ])
 def test_bad_options_are_refused_before_any_work(tmp_path, args, message):
@@ -320,7 +323,7 @@ def check_shared_palette(tmp_path, sources, out, palette_file, k):
     assert {tuple(c) for c in palette.colors.tolist()} == {tuple(c) for c in as_saved(kcolors.fit_palette(summed, k)).tolist()}
     allowed = {tuple(c) for c in palette.colors.tolist()}
     for source in sources:
-        output = expected_output(source, out, tmp_path / "in")
+        output = expected_output(source, out, tmp_path / "in", k)
         got = assert_flattened(source, output, k, palette=palette)
         assert {tuple(c) for c in got[got[..., 3] > 0][:, :got.shape[2] if palette.alpha is not None else 3].tolist()} <= allowed
     return palette

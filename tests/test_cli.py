@@ -94,8 +94,9 @@ def test_max_pixels_lowers_and_raises_the_limit(tmp_path, photo):
     assert raised.returncode == 3 and "truncated" in one_error_line(raised)  # past the limit, then no data
 
 
-@pytest.mark.parametrize("k, message", [("0", "k must be at least 1"), ("-3", "k must be at least 1"),
-                                        ("257", "k must be at most 256")])
+@pytest.mark.parametrize("k, message", [("0", "k must be between 1 and 256, not 0"),
+                                        ("-3", "k must be between 1 and 256, not -3"),
+                                        ("257", "k must be between 1 and 256, not 257")])
 def test_k_out_of_range(tmp_path, photo, k, message):
     proc = run_cli(photo, "-k", k, "-o", tmp_path / "out.png")
     assert proc.returncode == 2 and message in one_error_line(proc)
@@ -103,7 +104,7 @@ def test_k_out_of_range(tmp_path, photo, k, message):
 
 def test_k_not_a_number(tmp_path, photo):
     proc = run_cli(photo, "-k", "many", "-o", tmp_path / "out.png")
-    assert proc.returncode == 2 and "not a whole number" in proc.stderr.decode()
+    assert proc.returncode == 2 and "must be a whole number, not 'many'" in proc.stderr.decode()
     assert "Traceback" not in proc.stderr.decode()
 
 
@@ -384,7 +385,7 @@ def test_help_lists_exit_codes():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["-k", "many"], "kcolors: compress: argument -k/--colors: 'many' is not a whole number"),
+    (["-k", "many"], "kcolors: compress: argument -k/--colors: must be a whole number, not 'many'"),
     (["--max-pixels", "-5"], "kcolors: compress: argument --max-pixels: must be at least 1 pixel, not -5"),
     (["--space", "hsv"], "kcolors: compress: argument --space: invalid choice: 'hsv'"),
 ])

@@ -19,7 +19,7 @@ it needs.
 Layers:
     errors                        errors that carry the command line's exit codes
     colorspace, kernels, simple, captions, sample   colour spaces; the compiled kernels; the from-scratch k-means; text in pictures; the sample photo
-    options, histogram, metrics, output, headers   the shared option check; distinct colours and counts; PSNR and CIEDE2000; files written safely; every frame's size and their number, from a file's headers
+    options, histogram, metrics, output, headers, pool   the shared option check; distinct colours and counts; PSNR and CIEDE2000; files written safely; every frame's size and their number, from a file's headers; worker processes that can be killed (batch's and the web server's)
     io                            any image file in, read once, as a Picture (which keeps its histogram)
     kmeans, strips                the fast k-means on a histogram (k-means++ start, coarse to exact); a PNG or TIFF too large to hold, read a strip of rows at a time
     result                        Quantization: a picture, its palette, each pixel's label, the figures
@@ -30,6 +30,8 @@ Layers:
     quantize                      the pipeline: read -> histogram -> fit -> recolour
     kcolors                       the public names (this file)
     sweep, animation, pictures, huge   many k at once; animated files; sheets, swatches, curves and plots; images too large to hold, flattened strip by strip (here or on Dask) into a streamed PNG
+    sweep_job                     a sweep of one source, as the command line and the web page make it: each k, the animation, its labels
+    job                           one source flattened with one options record, by every route (still, animated, strips, targets)
     batch                         whole collections, on local cores or a Dask cluster
     web                           the local web page and its HTTP API
     commands, cli                 the command line: a thin layer that parses, checks, calls and reports

@@ -457,8 +457,9 @@ def animation_bytes(results, animation, fmt):
                             transparent=any(r.alpha is not None for r in results))
 
 
-def compress_animation(animation, args, fmt, palette=None):
-    """``kcolors compress`` of an animation: returns (first frame's result, for the report; bytes to write).
+def compress_animation(animation, options, fmt):
+    """An animation flattened as ``options`` (:class:`~kcolors.options.Options`) ask: returns (first frame's
+    result, for the report; bytes to write).
 
     Formats that hold no animation (TIFF, BMP, JPEG) get the first frame, with a warning.
     """
@@ -466,10 +467,9 @@ def compress_animation(animation, args, fmt, palette=None):
 
     from .encode import encode
 
-    asked = getattr(args, "dither_method", None)  # none asked: a plain strength, which for_frames makes ordered
-    dither = float(args.dither) if asked is None else args.dither
-    results = flatten_animation(animation, args.k, space=args.space, dither=dither, engine=args.engine,
-                                seed=args.seed, palette=palette)
+    # a plain strength (no method asked) means the ordered method here (options.for_frames)
+    results = flatten_animation(animation, options.k, space=options.space, dither=options.dither,
+                                engine=options.engine, seed=options.seed, palette=options.palette)
     if fmt in ANIMATED_FORMATS:
         return results[0], animation_bytes(results, animation, fmt)
     warnings.warn(f"{animation.name}: {fmt} holds one picture: only the first of {len(results)} frames is written; "

@@ -104,6 +104,66 @@ def add_quantize_options(parser, *, k_default=16, with_k=True):
     add_input_limit(parser)
 
 
+class _Refused(argparse.Action):
+    """An option a command refuses on purpose: the table's reason, before any work."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string}: not here: {self.help}")
+
+
+def _argparse_type(option):
+    def parse(text):
+        try:
+            return option.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    parse.__name__ = option.name
+    return parse
+
+
+DESTS = {"max_input_bytes": "max_input_mb"}  # the command line gives it in MiB
+
+
+def add_options(parser, command, *, skip=()):
+    """The arguments of ``command`` from :data:`kcolors.options.OPTIONS`: those it takes, and those it refuses
+    (given, they stop with the table's reason); ``skip``: names the command adds itself."""
+    from ..options import OPTIONS
+
+    for option in OPTIONS:
+        reason = option.reason(command)
+        if option.name in skip or (command not in option.commands and reason is None):
+            continue
+        if reason is not None:
+            parser.add_argument(*option.flags, action=_Refused, nargs="?", help=argparse.SUPPRESS, default=None)
+            parser._option_string_actions[option.flags[-1]].help = reason
+            continue
+        kwargs = dict(dest=DESTS.get(option.name, option.name), default=option.default, help=option.help)
+        if option.flag:
+            kwargs.update(action="store_true")
+        else:
+            kwargs.update(type=_argparse_type(option), choices=option.choices, metavar=option.metavar)
+            if option.const is not None:
+                kwargs.update(nargs="?", const=option.const)
+        parser.add_argument(*option.flags, **kwargs)
+
+
+def options_from_args(args, command, palette=None):
+    """The checked :class:`~kcolors.options.Options` that the arguments of ``command`` ask for (UsageError naming
+    the flag); ``palette``: the Palette that --palette loaded."""
+    from ..options import OPTIONS, Dither, Options, TABLE
+
+    strength = args.dither if args.dither or args.dither_method is None else 1.0
+    # no method asked: a plain strength (the selective method on a still, the ordered one on an animation)
+    dither = float(strength) if args.dither_method is None else Dither(strength, args.dither_method)
+    fields = {name: getattr(args, DESTS.get(name, name)) for name in Options.__dataclass_fields__
+              if name in TABLE and command in TABLE[name].commands and TABLE[name].reason(command) is None}
+    fields.update(dither=dither, palette=palette)
+    if fields.get("max_input_bytes") is not None:
+        fields["max_input_bytes"] *= MB
+    flags = {o.name: o.flags[-1] for o in OPTIONS}
+    return Options(**fields).check(spell=lambda name: flags.get(name, name))
+
+
 def add_input_limit(parser):
     """--max-input-mb: how much a pipe or standard input may send (a file is read in place, without limit)."""
     parser.add_argument("--max-input-mb", type=pixel_count, default=DEFAULT_MAX_INPUT_BYTES // MB, metavar="MB",
@@ -138,11 +198,10 @@ def open_source(args, source=None):
 
 
 def check_k(k):
-    """k in range: 1 to 256, what a palette image holds."""
-    if k < 1:
-        raise UsageError(f"k must be at least 1, not {k}")
-    if k > 256:
-        raise UsageError(f"k must be at most 256 (a palette image holds 256 colours), not {k}")
+    """k in range: 1 to MAX_K, what a palette image holds (the commands not yet built from the options table)."""
+    from ..options import check_options
+
+    check_options(k)
 
 
 def output_beside_input(output, input_path, suffix):

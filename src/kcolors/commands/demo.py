@@ -22,5 +22,4 @@ def run(args):
     parser = argparse.ArgumentParser(prog="kcolors")
     compress.add_parser(parser.add_subparsers())
     full = parser.parse_args(["compress", "-k", str(args.k)])
-    full.prepare(full)
     return compress.run(full)
