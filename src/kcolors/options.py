@@ -217,6 +217,17 @@ def counting(unit):
     return count
 
 
+def seconds(text):
+    """A number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"must be 0 or more seconds, not {text}")
+    return value
+
+
 def number(text):
     try:
         return float(str(text).strip())
@@ -302,7 +313,8 @@ OPTIONS = (
            refused=(("web", _OPERATOR),)),
     Option("max_input_bytes", ("--max-input-mb",), counting("MiB"), 256, "refuse more than this many MiB from a pipe or "
            "stdin, which are held in memory (default 256); files are read in place", who=OPERATOR,
-           metavar="MB", refused=(("web", _OPERATOR),)),
+           metavar="MB", refused=(("batch", "batch reads files, in place: the limit is for a pipe or stdin"),
+                                  ("web", _OPERATOR))),
     # the front ends' own: where things go and how much is printed
     Option("output", ("-o", "--output"), help="where the output goes: a file or folder (batch: the folder)",
            who=FRONT_END, refused=(("web", "the answer is the download"),)),
@@ -323,6 +335,27 @@ OPTIONS = (
            "files at the same paths", who=FRONT_END, metavar="ADDRESS",
            refused=(("web", "the server's workers are its own"),)),
 )
+# batch's own: how the work is spread and what is reported
+BATCH_OPTIONS = (
+    Option("format", ("--format",), word, "keep", "output format (default keep: PNG, GIF, TIFF and BMP stay as they "
+           "are, JPEG, WebP and the rest become PNG, which holds a palette exactly; an animation keeps its frames)",
+           commands=("batch",), who=FRONT_END),
+    Option("jobs", ("-j", "--jobs"), whole, None, "worker processes on this machine (default: every core)",
+           commands=("batch",), who=FRONT_END, metavar="N"),
+    Option("timeout", ("--timeout",), seconds, None, "time limit for one file: one that takes longer has its worker "
+           "process killed (Dask: restarted) and is reported failed, and the batch goes on (default 300; 3,000 with "
+           "--engine sklearn or simple; 0: no limit)", commands=("batch",), who=OPERATOR, metavar="SECONDS"),
+    Option("worker_timeout", ("--worker-timeout",), seconds, None, "with --scheduler: stop with exit code 8 when "
+           "the cluster has had no worker for this long (default 60)", commands=("batch",), who=OPERATOR,
+           metavar="SECONDS"),
+    Option("skip_existing", ("--skip-existing",), flag=True, default=False, help="leave outputs that exist alone: "
+           "resume a batch that was stopped", commands=("batch",), who=FRONT_END),
+    Option("shared_palette", ("--shared-palette",), flag=True, default=False, help="fit one palette on the whole "
+           "collection (summed histograms) and recolour every image with it", commands=("batch",), who=FRONT_END),
+    Option("report", ("--report",), help="write a row per file with its figures (.csv or .json)",
+           commands=("batch",), who=FRONT_END, metavar="FILE"),
+)
+OPTIONS += BATCH_OPTIONS
 TABLE = {option.name: option for option in OPTIONS}
 
 

@@ -1,43 +1,24 @@
-"""The work on one file, run in the workers: flatten an image and write it, or make its histogram."""
+"""The work on one file, run in the workers: flatten an image and write it (:func:`kcolors.job.flatten_file`:
+still or animated, a quality target, strips for an image too large to hold), or make its histogram."""
 
 import os
 import time
 import warnings
-from dataclasses import dataclass
 
 from .. import kernels
-from ..encode import encode
 from ..errors import KcolorsError, OutputError
 from ..io import load_image
-from ..output import output_format, write_bytes
-from ..quantize import check_options, quantize
+from ..job import flatten_file
+from ..options import Options, dither_method
 from .planning import overwrites_input
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
-LARGER = "larger than input"  # the error column of a row skipped by Settings.skip_if_larger (not a failure)
+LARGER = "larger than input"  # the error column of a row skipped by Options.skip_if_larger (not a failure)
 
 REPORT_COLUMNS = ("input", "output", "status", "error", "note", "bytes_in", "bytes_out", "width", "height", "k",
-                  "space", "engine", "dither", "colors_in", "colors_out", "psnr", "delta_e", "delta_e_sample",
-                  "seconds", "palette", "shares")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The quantizing options every task needs (those of ``kcolors compress``)."""
-
-    k: int = 16
-    space: str = "rgb"
-    dither: float = 0.0
-    engine: str = "fast"
-    seed: int = 0
-    max_pixels: int = None
-    skip_if_larger: bool = False  # write no output larger than its input: the row says skipped (LARGER)
-    keep: str = None  # locked colours, "#rrggbb,#rrggbbaa,...": quantize's keep
-    max_frames: int = None  # frames, pages or images a file may hold (None: io.DEFAULT_MAX_FRAMES)
-
-    def check(self):
-        check_options(self.k, self.space, self.dither, self.engine)
-        return self
+                  "space", "engine", "dither", "dither_method", "colors_in", "colors_out", "psnr", "delta_e",
+                  "delta_e_sample", "seconds", "palette", "shares", "frames")
+Settings = Options  # the name batch's callers knew: every task takes the one options record
 
 
 def failed_row(job, error):
@@ -74,7 +55,7 @@ FIGURE_COLUMNS = ("colors_in", "colors_out", "psnr", "delta_e", "delta_e_sample"
 
 
 def process_file(job, settings, palette=None, figures=True):
-    """Flatten one image and write its output; return its report row.
+    """Flatten one image (every frame of an animation) and write its output; return its report row.
 
     A pure function of its arguments: run twice, it writes the same bytes
     (atomically, replacing the output), which is what makes reruns after a
@@ -83,7 +64,7 @@ def process_file(job, settings, palette=None, figures=True):
     Parameters
     ----------
     job : Job
-    settings : Settings
+    settings : Options
     palette : Palette, optional
         Recolour with this palette (shared or given) instead of fitting one.
     figures : bool
@@ -97,37 +78,35 @@ def process_file(job, settings, palette=None, figures=True):
     """
     _single_threaded()
     started = time.perf_counter()
+    options = settings if palette is None else settings.replace(palette=palette)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow's notes on odd files are not the user's concern here
-            picture = load_image(job.source, max_pixels=settings.max_pixels, max_frames=settings.max_frames)
-            result = quantize(picture, settings.k, space=settings.space, dither=settings.dither,
-                              engine=settings.engine, seed=settings.seed, palette=palette, keep=settings.keep)
-            data = encode(result, output_format(job.output), icc=result.picture.icc)
-        bytes_in = result.picture.n_bytes
-        if settings.skip_if_larger and bytes_in and len(data) > bytes_in:  # nothing written; the figures kept
-            values = result.metrics() if figures else _cheap_metrics(result)
-            values.update(error=LARGER, note=_note(picture, job), bytes_in=bytes_in, bytes_out=len(data),
-                          seconds=round(time.perf_counter() - started, 4))
-            return dict(_row(job, SKIPPED, **values), output=None)  # bytes_out: what it would have been
         try:
             os.makedirs(os.path.dirname(job.output), exist_ok=True)
         except OSError as exc:
             raise OutputError(f"{job.output}: cannot create its folder ({exc.strerror or exc})") from None
         if overwrites_input(job.output, job.source):  # the plan refused it: a link planted in the output tree since
             raise OutputError(f"{job.output}: output would overwrite the input {job.source}; not written")
-        write_bytes(job.output, data, force=True)  # the plan checked it was free (or --force was given)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's notes on odd files are not the user's concern here
+            # the plan checked the output was free (or --force was given)
+            flat = flatten_file(job.source, job.output, options, force=True, figures=figures)
+        result = flat.result
         values = result.metrics() if figures else _cheap_metrics(result)
     except Exception as exc:  # noqa: BLE001 - one bad file must never stop the batch
         return failed_row(job, _message(exc, job))
-    values.update(note=_note(picture, job), bytes_in=result.picture.n_bytes, bytes_out=len(data),
-                  seconds=round(time.perf_counter() - started, 4))
+    values.update(note=_note(result.picture, job, flat.missed), bytes_in=flat.bytes_in, bytes_out=flat.bytes_out,
+                  seconds=round(time.perf_counter() - started, 4), dither=float(result.dither),
+                  dither_method=dither_method(result.dither), frames=flat.frames)
+    if flat.larger:  # nothing written; the figures kept, bytes_out what it would have been
+        return dict(_row(job, SKIPPED, error=LARGER, **values), output=None)
     return _row(job, DONE, **values)
 
 
-def _note(picture, job):
-    """The report's note column: how the file was read (its first page of several), named as the user wrote it."""
-    return "; ".join(note.replace(job.source, job.input_name) for note in picture.notes) or None
+def _note(picture, job, missed=None):
+    """The report's note column: how the file was read (its first page of several), and a quality target
+    missed, named as the user wrote it."""
+    notes = [*getattr(picture, "notes", ()), *([missed] if missed else [])]
+    return "; ".join(note.replace(job.source, job.input_name) for note in notes) or None
 
 
 def _cheap_metrics(result):

@@ -105,10 +105,12 @@ def add_quantize_options(parser, *, k_default=16, with_k=True):
 
 
 class _Refused(argparse.Action):
-    """An option a command refuses on purpose: the table's reason, before any work."""
+    """An option a command refuses on purpose: given, it stops with the table's reason, before any work."""
+
+    reason = ""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        parser.error(f"{option_string}: not here: {self.help}")
+        parser.error(f"{option_string} does not apply here: {self.reason}")
 
 
 def _argparse_type(option):
@@ -134,8 +136,9 @@ def add_options(parser, command, *, skip=()):
         if option.name in skip or (command not in option.commands and reason is None):
             continue
         if reason is not None:
-            parser.add_argument(*option.flags, action=_Refused, nargs="?", help=argparse.SUPPRESS, default=None)
-            parser._option_string_actions[option.flags[-1]].help = reason
+            refused = type("Refused", (_Refused,), {"reason": reason})
+            parser.add_argument(*option.flags, action=refused, nargs=0 if option.flag else "?",
+                                help=argparse.SUPPRESS, default=None, dest=f"refused_{option.name}")
             continue
         kwargs = dict(dest=DESTS.get(option.name, option.name), default=option.default, help=option.help)
         if option.flag:
