@@ -332,10 +332,10 @@ def test_shared_palette_over_opaque_images_and_images_with_transparency(tmp_path
     palette = kcolors.Palette.load(tmp_path / "shared.json")
     assert palette.colors.shape == (12, 4) and (palette.alpha == 0).sum() == 1
     allowed = {tuple(c) for c in palette.colors.tolist()}
-    for name in ("cutout.png", "opaque.png"):
+    for name in ("cutout-k12.png", "opaque-k12.png"):
         out = rgba((tmp_path / "out" / name).read_bytes())
         assert {tuple(c) for c in out.reshape(-1, 4).tolist()} <= allowed
-    assert (rgba((tmp_path / "out" / "opaque.png").read_bytes())[..., 3] == 255).all()
+    assert (rgba((tmp_path / "out" / "opaque-k12.png").read_bytes())[..., 3] == 255).all()
 
 
 def test_noisy_colour_and_alpha_does_not_stall(tmp_path):

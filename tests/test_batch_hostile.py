@@ -36,17 +36,21 @@ def snapshot(folder):
 
 def test_output_folder_that_is_a_link_to_the_input_folder_is_refused_before_any_work(tmp_path):
     make_image(tmp_path / "in" / "p.png")
+    make_image(tmp_path / "in" / "p-k2.png", 3)  # where p.png's output, flat/p-k2.png, lands
     (tmp_path / "flat").symlink_to("in")
     before = snapshot(tmp_path / "in")
     result = run_cli("batch", "in", "-o", "flat", "-k", 2, "-f", cwd=tmp_path)
     err = result.stderr.decode()
     assert result.returncode == 2, err
-    assert err.strip().splitlines() == [f"kcolors: flat/p.png: {OVERWRITE} in/p.png; choose another output folder"]
+    assert err.strip().splitlines() == [
+        f"kcolors: flat/p-k2.png: {OVERWRITE} in/p-k2.png; choose another output folder"]
     assert snapshot(tmp_path / "in") == before
 
 
+# Each layout holds an input where an output (STEM-k2.EXT, at k=2) would land.
 def _linked_output_folder(tmp):
     make_image(tmp / "in" / "p.png")
+    make_image(tmp / "in" / "p-k2.png", 3)
     (tmp / "out").symlink_to(tmp / "in")
     return ["in"], "out"
 
@@ -54,6 +58,7 @@ def _linked_output_folder(tmp):
 def _linked_subfolder_in_the_output_tree(tmp):
     make_image(tmp / "in" / "a.png", 1)
     make_image(tmp / "in" / "sub" / "p.png")
+    make_image(tmp / "in" / "sub" / "p-k2.png", 3)
     (tmp / "out").mkdir()
     (tmp / "out" / "sub").symlink_to(tmp / "in" / "sub")
     return ["in"], "out"
@@ -61,6 +66,7 @@ def _linked_subfolder_in_the_output_tree(tmp):
 
 def _chain_of_links(tmp):
     make_image(tmp / "in" / "p.png")
+    make_image(tmp / "in" / "p-k2.png", 3)
     (tmp / "hop").symlink_to("in")
     (tmp / "out").symlink_to("hop")
     return ["in"], "out"
@@ -69,28 +75,28 @@ def _chain_of_links(tmp):
 def _output_hard_linked_to_the_input(tmp):
     make_image(tmp / "in" / "p.png")
     (tmp / "out").mkdir()
-    os.link(tmp / "in" / "p.png", tmp / "out" / "p.png")
+    os.link(tmp / "in" / "p.png", tmp / "out" / "p-k2.png")
     return ["in"], "out"
 
 
 def _output_linked_to_the_input(tmp):
     make_image(tmp / "in" / "p.png")
     (tmp / "out").mkdir()
-    (tmp / "out" / "p.png").symlink_to(tmp / "in" / "p.png")
+    (tmp / "out" / "p-k2.png").symlink_to(tmp / "in" / "p.png")
     return ["in"], "out"
 
 
 def _input_that_is_a_link_to_the_output(tmp):
-    make_image(tmp / "out" / "p.png")  # the picture itself lives where the output goes
+    make_image(tmp / "out" / "p-k2.png")  # the picture itself lives where the output goes
     (tmp / "in").mkdir()
-    (tmp / "in" / "p.png").symlink_to(tmp / "out" / "p.png")
+    (tmp / "in" / "p.png").symlink_to(tmp / "out" / "p-k2.png")
     return [str(Path("in") / "p.png")], "out"
 
 
 def _output_of_one_input_is_another_input(tmp):
     make_image(tmp / "in" / "a.png", 1)
-    make_image(tmp / "in" / "sub" / "a.png", 2)
-    return [str(Path("in") / "a.png"), str(Path("in") / "sub" / "a.png")], str(Path("in") / "sub")
+    make_image(tmp / "in" / "sub" / "a-k2.png", 2)
+    return [str(Path("in") / "a.png"), str(Path("in") / "sub" / "a-k2.png")], str(Path("in") / "sub")
 
 
 @pytest.mark.parametrize("layout", [
@@ -115,7 +121,7 @@ def test_links_that_do_not_lead_to_an_input_are_still_fine(tmp_path, monkeypatch
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "out").symlink_to("elsewhere")  # an output folder on another disk, say
     jobs = plan(["in"], "out").jobs
-    assert [job.output_name for job in jobs] == [str(Path("out") / "p.png")]
+    assert [job.output_name for job in jobs] == [str(Path("out") / "p-k16.png")]
 
 
 # --------------------------------------------------------------------------- item 2: a batch that eats its outputs
@@ -141,7 +147,7 @@ def test_reruns_with_skip_existing_do_not_flatten_the_last_runs_outputs(tmp_path
     assert again.returncode == 0, again.stderr
     assert b"0 done, 1 skipped, 0 failed of 1" in again.stderr
     assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "in").rglob("*.png")) == \
-        [Path("in/a.png"), Path("in/flat/a.png")]
+        [Path("in/a.png"), Path("in/flat/a-k2.png")]
 
 
 # --------------------------------------------------------------------------- item 14: names that are not UTF-8
@@ -164,14 +170,14 @@ def test_names_that_are_not_utf8_are_written_with_backslash_escapes_everywhere(t
     err = result.stderr.decode("utf-8")  # valid UTF-8, or this raises
     assert result.returncode == 7, err
     assert "Traceback" not in err and "internal error" not in err and "\\udc" not in err
-    assert "in/caf\\xe9.png -> out/caf\\xe9.png" in err and "failed: in/d\\xe9j\\xe0.png: " in err
+    assert "in/caf\\xe9.png -> out/caf\\xe9-k2.png" in err and "failed: in/d\\xe9j\\xe0.png: " in err
     assert "1 done, 0 skipped, 1 failed of 2" in err and f"wrote {report}" in err
-    assert (tmp_path / "out" / os.fsdecode(b"caf\xe9.png")).is_file()
+    assert (tmp_path / "out" / os.fsdecode(b"caf\xe9-k2.png")).is_file()
     text = (tmp_path / report).read_text("utf-8")
     rows = json.loads(text) if report.endswith(".json") else list(csv.DictReader(text.splitlines()))
     by_input = {row["input"]: row for row in rows}
     assert set(by_input) == {"in/caf\\xe9.png", "in/d\\xe9j\\xe0.png"}
-    assert by_input["in/caf\\xe9.png"]["output"] == "out/caf\\xe9.png"
+    assert by_input["in/caf\\xe9.png"]["output"] == "out/caf\\xe9-k2.png"
     assert by_input["in/d\\xe9j\\xe0.png"]["error"].startswith("in/d\\xe9j\\xe0.png: ")
 
 
@@ -202,8 +208,8 @@ def test_a_task_refuses_an_output_that_became_its_input_after_the_plan(tmp_path,
     monkeypatch.chdir(tmp_path)
     make_image(tmp_path / "in" / "sub" / "p.png")
     (job,) = plan(["in"], "out").jobs
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "sub").symlink_to(tmp_path / "in" / "sub")  # planted while the batch runs
+    (tmp_path / "out" / "sub").mkdir(parents=True)
+    Path(job.output).symlink_to(tmp_path / "in" / "sub" / "p.png")  # planted while the batch runs
     before = snapshot(tmp_path / "in")
     row = process_file(job, Settings(k=2), figures=False)
     assert row["status"] == "failed"

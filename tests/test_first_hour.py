@@ -250,7 +250,7 @@ def test_batch_skip_if_larger_is_a_skip_not_a_failure(tmp_path, small_input, big
     err = proc.stderr.decode()
     assert proc.returncode == 0, err
     assert "noise.jpg: skipped: larger than input" in err and "1 done, 1 skipped, 0 failed" in err
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["big.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["big-k16.png"]
     with open(tmp_path / "r.csv") as fh:
         rows = {row["input"]: row for row in csv.DictReader(fh)}
     assert rows["in/noise.jpg"]["status"] == "skipped" and rows["in/noise.jpg"]["error"] == "larger than input"
@@ -303,7 +303,7 @@ def test_keep_refusals(tmp_path, photo, args, message):
 def test_batch_keep(tmp_path, photo):
     proc = run_cli("batch", photo, "-o", "out", "-k", "4", "--keep", "#ff0000", "-j", "1", "-q", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr.decode()
-    assert (255, 0, 0) in palette_of(tmp_path / "out" / "photo.png")
+    assert (255, 0, 0) in palette_of(tmp_path / "out" / "photo-k4.png")
     proc = run_cli("batch", photo, "-o", "out2", "--keep", "#ff0000", "--palette", "p.gpl", cwd=tmp_path)
     assert proc.returncode == 2 and "already fixed" in one_error_line(proc)
     assert not (tmp_path / "out2").exists()

@@ -12,6 +12,7 @@ says so in :attr:`Picture.notes`. Writing lives in :mod:`kcolors.output`.
 import contextlib
 import io
 import os
+import shlex
 import stat
 import struct
 import sys
@@ -363,7 +364,8 @@ def open_input(source, *, max_bytes=None):
     try:
         info = os.stat(path)
         if stat.S_ISDIR(info.st_mode):
-            raise InputError(f"{path}: is a folder, not an image")
+            raise InputError(f"{path}: is a folder, not an image; "  # say how to do what was meant
+                             f"to flatten the images in it, use: kcolors batch {shlex.quote(str(path))} -o OUTDIR")
         fh = open(path, "rb")  # noqa: SIM115 -- closed by Input
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None

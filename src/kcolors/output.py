@@ -19,6 +19,11 @@ FORMATS = {
     ".png": "PNG", ".apng": "PNG", ".gif": "GIF", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
     ".bmp": "BMP", ".jpg": "JPEG", ".jpeg": "JPEG",
 }
+# --format choices. JPEG is left out: its encoder brings back the colours the palette removed.
+OUTPUT_FORMATS = ("keep", "png", "gif", "webp", "tif", "bmp")
+# With --format keep, inputs in these formats keep their extension; the rest (JPEG, lossy
+# WebP, and formats kcolors does not write) become PNG, which holds a palette exactly.
+KEEP_SUFFIXES = (".png", ".gif", ".tif", ".tiff", ".bmp")
 _umask_lock = threading.Lock()
 # A temporary file is named .NAME.PID-XXXXXXXX.part: beside NAME, a dot, the process id (at most 7 digits: Linux's
 # pid_max is at most 2**22), a dash, 8 random characters and .part. Where that is longer than the file system allows,
@@ -38,6 +43,61 @@ def output_format(path):
         known = ", ".join(sorted(FORMATS))
         raise UsageError(f"{path}: unknown output extension {ext or '(none)'!r}; use one of {known}")
     return FORMATS[ext]
+
+
+def output_suffix(path, fmt="keep"):
+    """The output extension for an input ``path`` under ``--format fmt``.
+
+    >>> output_suffix("a/photo.JPG"), output_suffix("icon.gif"), output_suffix("icon.gif", "png")
+    ('.png', '.gif', '.png')
+    """
+    if fmt != "keep":
+        return "." + fmt
+    suffix = Path(path).suffix.lower()
+    return suffix if suffix in KEEP_SUFFIXES else ".png"
+
+
+def output_tag(k, delta_e=None, psnr=None):
+    """What an output's name says of the settings: ``-kK``, or the quality targets when there are any.
+
+    A target's k is known only after the search, so a name by k could not be
+    told beforehand (``--skip-existing``); the target is known, and a rerun at
+    another target makes other names, as a rerun at another k does.
+
+    >>> output_tag(16), output_tag(16, delta_e=4), output_tag(16, psnr=40), output_tag(8, 2.5, 38.5)
+    ('-k16', '-de4', '-psnr40', '-de2.5-psnr38.5')
+    """
+    targets = [f"-de{delta_e:g}"] if delta_e is not None else []
+    targets += [f"-psnr{psnr:g}"] if psnr is not None else []
+    return "".join(targets) or f"-k{k}"
+
+
+def output_name(input_path, k, fmt="keep", *, delta_e=None, psnr=None):
+    """The one naming rule of every output made from an input: ``STEM`` + :func:`output_tag` + :func:`output_suffix`.
+
+    The same for ``compress`` (beside the input, or ``-o FOLDER/``), batch
+    (which puts it in the input's mirrored subfolder) and the web page's
+    download name. A file name only, without folder.
+
+    >>> output_name("shots/photo.jpg", 16), output_name("icon.GIF", 4), output_name("a.png", 16, delta_e=4)
+    ('photo-k16.png', 'icon-k4.gif', 'a-de4.png')
+    """
+    path = Path(input_path)
+    return path.stem + output_tag(k, delta_e, psnr) + output_suffix(path, fmt)
+
+
+def make_output_folder(folder):
+    """Create ``folder`` (and its parents) for the outputs, or say why not (OutputError): batch's ``-o`` and
+    ``compress -o FOLDER/``, which the README promises for any name ending in /."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputError(f"{folder}: is a file, not a folder") from None
+    except OSError as exc:
+        raise OutputError(f"{folder}: cannot create the output folder ({exc.strerror or exc})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{folder}: output folder is not writable")
 
 
 def check_output(path, *, input_path=None, force=False, extensions=None):

@@ -10,12 +10,7 @@ from typing import NamedTuple
 
 from ..errors import UsageError
 from ..io import accepted_extensions
-
-# --format choices. JPEG is left out: its encoder brings back the colours the palette removed.
-OUTPUT_FORMATS = ("keep", "png", "gif", "webp", "tif", "bmp")
-# With --format keep, inputs in these formats keep their extension; the rest (JPEG, lossy
-# WebP, and formats kcolors does not write) become PNG, which holds a palette exactly.
-KEEP_SUFFIXES = (".png", ".gif", ".tif", ".tiff", ".bmp")
+from ..output import KEEP_SUFFIXES, OUTPUT_FORMATS, output_name, output_suffix  # noqa: F401 -- batch's names
 
 
 class Job(NamedTuple):
@@ -38,18 +33,6 @@ def image_extensions():
     return accepted_extensions()
 
 
-def output_suffix(path, fmt="keep"):
-    """The output extension for an input ``path`` under ``--format fmt``.
-
-    >>> output_suffix("a/photo.JPG"), output_suffix("icon.gif"), output_suffix("icon.gif", "png")
-    ('.png', '.gif', '.png')
-    """
-    if fmt != "keep":
-        return "." + fmt
-    suffix = Path(path).suffix.lower()
-    return suffix if suffix in KEEP_SUFFIXES else ".png"
-
-
 @dataclass
 class Plan:
     """What :func:`plan` found: the jobs, inputs that will fail before any work, and notes."""
@@ -70,8 +53,8 @@ class Found(NamedTuple):
     unreadable: list  # (folder, reason) of folders that could not be searched
 
 
-def plan(inputs, outdir, fmt="keep"):
-    """Find the input images and the output path of each.
+def plan(inputs, outdir, fmt="keep", *, k=16, delta_e=None, psnr=None):
+    """Find the input images and the output path of each: ``STEM-kK.EXT`` (:func:`kcolors.output.output_name`).
 
     Parameters
     ----------
@@ -88,6 +71,11 @@ def plan(inputs, outdir, fmt="keep"):
     fmt : str
         One of :data:`OUTPUT_FORMATS`; ``"keep"`` keeps PNG, GIF, TIFF and BMP
         and writes PNG for the rest.
+    k, delta_e, psnr
+        What the names say: ``photo-k16.png``, or the quality targets when
+        given (``photo-de4.png``, ``photo-psnr40.png``), whose k is known only
+        after the search. So a rerun at another k or target never takes the
+        last run's outputs for its own (``--skip-existing``).
 
     Returns
     -------
@@ -108,7 +96,8 @@ def plan(inputs, outdir, fmt="keep"):
     guard = _InputGuard(found, real)
     for name in found:
         source = os.path.abspath(name)
-        relative = str(Path(os.path.relpath(source, root)).with_suffix(output_suffix(source, fmt)))
+        relative = os.path.join(os.path.dirname(os.path.relpath(source, root)),
+                                output_name(source, k, fmt, delta_e=delta_e, psnr=psnr))
         job = Job(len(jobs) + len(rejected), source, os.path.join(outdir_abs, relative), name,
                   os.path.join(str(outdir), relative))
         guard.check(job)

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from ..errors import InputError, OutputError, OutputExistsError, Terminated, UsageError
-from ..output import temporary_prefix
+from ..output import make_output_folder, temporary_prefix
 from .cluster import DaskCluster
 from .planning import plan
 from .progress import Progress, _size
@@ -46,7 +46,7 @@ class Batch:
         self.outdir = Path(outdir)
         if self.outdir.exists() and not self.outdir.is_dir():
             raise OutputError(f"{outdir}: is a file, not a folder")
-        found = plan(inputs, outdir, fmt)
+        found = plan(inputs, outdir, fmt, **_naming(self.settings))
         self.notes = found.warnings
         self.refused = [reason for _, reason in found.rejected]  # failed before any work: print them first
         self.ignored = found.ignored
@@ -140,12 +140,7 @@ class Batch:
                              f"({_size(row['bytes_in'])} -> {_size(row['bytes_out'])} bytes)")
 
     def _make_outdir(self):
-        try:
-            self.outdir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"{self.outdir}: cannot create the output folder ({exc.strerror or exc})") from None
-        if not os.access(self.outdir, os.W_OK | os.X_OK):
-            raise OutputError(f"{self.outdir}: output folder is not writable")
+        make_output_folder(self.outdir)
 
     # ------------------------------------------------------------------ results
 
@@ -163,21 +158,26 @@ class Batch:
         return BATCH_FAILED if self.counts()[FAILED] else 0
 
     def summary(self, *, interrupted=False, stopped=None):
-        """One line: done, skipped, failed, time and rate, bytes before -> after of the files done.
+        """One line: done, skipped, failed, time and rate, bytes before -> after of the files done (when any).
 
         ``interrupted``: by the user (Ctrl-C); ``stopped``: how else it ended early
-        (``"terminated"``, ``"stopped"`` when no Dask worker was left).
+        (``"terminated"``, ``"stopped"`` when no Dask worker was left). When every
+        output existed already (``--skip-existing``), it begins "nothing to do".
         """
         c = self.counts()
-        done = [row for row in self.report_rows() if row["status"] == DONE]
+        rows = self.report_rows()
+        done = [row for row in rows if row["status"] == DONE]
         before = sum(row["bytes_in"] or 0 for row in done)
         after = sum(row["bytes_out"] or 0 for row in done)
         rate = f", {len(done) / self.seconds:.1f} images/s" if done and self.seconds > 0 else ""
         change = f" ({100.0 * (after - before) / before:+.1f}%)" if before else ""
+        sizes = f"; {before:,} -> {after:,} bytes{change}" if done else ""  # not "0 -> 0 bytes"
         head = f"{'interrupted' if interrupted else stopped} after {c[DONE]} done" if interrupted or stopped \
             else f"{c[DONE]} done"
+        if not (interrupted or stopped) and rows and all(row["status"] == SKIPPED and not row["error"] for row in rows):
+            head = f"nothing to do: every output exists (--skip-existing); {head}"
         return (f"kcolors: {head}, {c[SKIPPED]} skipped, {c[FAILED]} failed of {self.total} "
-                f"in {self.seconds:.1f} s{rate}; {before:,} -> {after:,} bytes{change}")
+                f"in {self.seconds:.1f} s{rate}{sizes}")
 
     def remove_temporary_files(self):
         """Remove what killed workers left half-written (call only once no task of this batch is running)."""
@@ -186,6 +186,12 @@ class Batch:
     def write_report(self, path):
         """Write the rows to a ``.csv`` or ``.json`` file (atomically, replacing an older report)."""
         write_report(self.report_rows(), path)
+
+
+def _naming(settings):
+    """What the outputs' names say (:func:`kcolors.output.output_name`): k, or the quality targets where the
+    settings hold any (their k is known only after the search)."""
+    return {"k": settings.k, "delta_e": settings.target_delta_e, "psnr": settings.target_psnr}
 
 
 def _remove_temporary_files(jobs):

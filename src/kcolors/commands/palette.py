@@ -1,5 +1,6 @@
 """``kcolors palette``: print an image's k-colour palette, save it, draw it as swatches."""
 
+import argparse
 import json
 import sys
 
@@ -17,17 +18,30 @@ def add_parser(sub):
                               "  kcolors palette photo.jpg -k 8\n"
                               "  kcolors palette photo.jpg -k 8 -o swatch.png --palette-out photo.gpl\n"
                               "  kcolors palette --from photos/ -k 16 --json",
-                       formatter_class=ExamplesFormatter)
+                       formatter_class=ExamplesFormatter,
+                       conflict_handler="resolve")  # so that the dither options below replace the shared ones
     p.add_argument("input", nargs="?", help="image file, or - for stdin")
     p.add_argument("--from", dest="from_dir", metavar="DIR", nargs="+",
                    help="the one palette of a whole collection: folders (searched recursively), files or patterns; "
                         "fitted on the summed histograms of every image, in parallel on all cores")
-    add_quantize_options(p, k_default=8)
+    # 16, as compress: the palette printed or saved (--palette-out) is the one `kcolors IMG` fits
+    add_quantize_options(p, k_default=16)
+    for option, default in (("--dither", 0.0), ("--dither-method", None)):  # hidden, and refused if given
+        p.add_argument(option, nargs="?", default=default, action=_NothingToDither, help=argparse.SUPPRESS)
     p.add_argument("-o", "--output", metavar="SWATCH", help="also draw the palette as a swatch image (.png ...)")
     p.add_argument("--palette-out", metavar="FILE", help="save the palette (.gpl .json .txt)")
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing swatch image")
     p.add_argument("--json", action="store_true", help="print JSON instead of lines")
     p.set_defaults(run=run)
+
+
+class _NothingToDither(argparse.Action):
+    """Refuses --dither and --dither-method, which the shared fitting options bring but which change nothing a
+    palette holds: dithering only places the palette's colours in an image (exit 2, not silently ignored)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string} changes nothing a palette holds (it applies when an image is recoloured); "
+                     "leave it out")
 
 
 def run(args):
