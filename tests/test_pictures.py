@@ -10,9 +10,10 @@ from conftest import run_cli
 from PIL import Image
 
 from kcolors import load_image, quantize
-from kcolors.colorspace import rgb2oklab
-from kcolors.pictures import (box_scale, caption_height, contact_sheet, curve_figure, grid, save_figure, side_by_side,
-                              space_box, space_figure, space_html, space_points, space_sample, swatch_image)
+from kcolors.colorspace import SPACES, rgb2oklab, to_space
+from kcolors.pictures import (AXES, box_scale, caption_height, contact_sheet, curve_figure, grid, save_figure,
+                              side_by_side, space_box, space_figure, space_html, space_points, space_sample,
+                              swatch_image)
 from kcolors.sweep import sweep
 
 
@@ -174,7 +175,21 @@ def _page_data(page):
                                 re.S).group(1))
 
 
-@pytest.mark.parametrize("space", ["rgb", "oklab"])
+@pytest.mark.parametrize("space", SPACES)
+def test_every_space_plots_the_whole_srgb_cube_inside_its_axes_lightness_upwards(space):
+    """plot takes the four spaces every other command takes (din99 was refused); their axes hold every colour."""
+    steps = np.arange(0, 256, 15, dtype=np.uint8)
+    cube = np.stack(np.meshgrid(steps, steps, steps), -1).reshape(-1, 3)
+    points = space_points(cube, space)
+    for axis, (low, high) in enumerate(AXES[space][1]):
+        assert low - 0.01 <= points[:, axis].min() and points[:, axis].max() <= high + 0.01, (space, axis)
+    upwards = 2 if space == "rgb" else 0  # Blue in RGB, lightness in the others
+    assert np.allclose(points[:, 2], to_space(cube, space)[:, upwards])
+    fig = space_figure(cube, len(cube), space=space)
+    assert fig.axes[0].get_zlabel() == AXES[space][0][2]
+
+
+@pytest.mark.parametrize("space", SPACES)
 def test_space_html_box_fits_the_cloud_with_ticks(space):
     """A cloud in one corner of the colour space fills the box drawn round it; each axis has tick labels."""
     rng = np.random.default_rng(0)
@@ -246,6 +261,16 @@ def test_cli_plot_png_and_html(image, tmp_path):
     assert Image.open(tmp_path / "s.png").size == (800, 800)
     done = run_cli("plot", image, "--space", "oklab", "-o", tmp_path / "s.html")
     assert done.returncode == 0 and "a (green-red)" in (tmp_path / "s.html").read_text()
+
+
+@pytest.mark.parametrize("output", ["s.png", "s.html"])
+def test_cli_plot_takes_din99(image, tmp_path, output):
+    done = run_cli("plot", image, "-k", "3", "--space", "din99", "-o", tmp_path / output, "--sample", "500")
+    assert done.returncode == 0, done.stderr
+    if output.endswith(".html"):
+        assert _page_data((tmp_path / output).read_text())["labels"][2] == "L99 (lightness)"
+    else:
+        assert Image.open(tmp_path / output).size == (800, 800)
 
 
 def test_cli_plot_help_is_wrapped():

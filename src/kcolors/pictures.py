@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .captions import font
-from .colorspace import rgb2oklab, to_space
+from .colorspace import to_space
 from .errors import UsageError
 from .output import check_output, output_format, write_bytes
 
@@ -268,20 +268,22 @@ def space_sample(picture, n=SPACE_SAMPLE, *, seed=0):
     return rgb, int(picture.mask.sum()) if picture.mask is not None else picture.rgb.shape[0] * picture.rgb.shape[1]
 
 
+# Each space's axis names and limits, which hold the whole sRGB cube (OKLab x 100, as the clustering sees it).
 AXES = {
     "rgb": (("Red", "Green", "Blue"), ((0, 255), (0, 255), (0, 255))),
+    "lab": (("a* (green-red)", "b* (blue-yellow)", "L* (lightness)"), ((-90, 100), (-110, 100), (0, 100))),
     "oklab": (("a (green-red)", "b (blue-yellow)", "L (lightness)"), ((-35, 35), (-35, 35), (0, 100))),
+    "din99": (("a99 (green-red)", "b99 (blue-yellow)", "L99 (lightness)"), ((-30, 40), (-35, 35), (0, 100))),
 }
 
 
 def space_points(colours, space):
-    """sRGB colours as coordinates of the plot's axes: (R, G, B) on 0-255, or OKLab x 100 as (a, b, L),
-    lightness upwards."""
+    """sRGB colours as coordinates of the plot's axes: (R, G, B) on 0-255, or, in the other spaces of
+    :data:`~kcolors.colorspace.SPACES`, (a, b, L) with lightness upwards."""
     if space not in AXES:
-        raise UsageError(f"plot space must be rgb or oklab, not {space!r}")
-    if space == "rgb":
-        return to_space(colours, "rgb")
-    return rgb2oklab(np.asarray(colours).reshape(-1, 3))[:, [1, 2, 0]]
+        raise UsageError(f"plot space must be one of {', '.join(AXES)}, not {space!r}")
+    points = to_space(np.asarray(colours).reshape(-1, 3), space)
+    return points if space == "rgb" else points[:, [1, 2, 0]]
 
 
 def space_figure(colours, total, *, centres=None, space="rgb", title=None):
@@ -298,13 +300,13 @@ def space_figure(colours, total, *, centres=None, space="rgb", title=None):
     centres : (k, 3) or (k, 4) uint8 array, optional
         Cluster centres, drawn large with a black edge on top (the transparent
         entry, which has no colour, is left out).
-    space : {"rgb", "oklab"}
+    space : {"rgb", "lab", "oklab", "din99"}
 
     Returns
     -------
     matplotlib.figure.Figure
-        One 3-D Axes, labelled Red, Green, Blue, each 0-255 (in OKLab: a, b
-        and L upwards).
+        One 3-D Axes, labelled Red, Green, Blue, each 0-255 (in the other
+        spaces: a, b and L upwards).
     """
     centres = _visible(centres)
     points = space_points(np.asarray(colours)[:, :3], space)

@@ -4,6 +4,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..colorspace import SPACES
 from ..errors import UsageError
 from ..io import DEFAULT_MAX_PIXELS, load_image
 from . import add_input_limit, open_source, output_beside_input, pixel_count, whole_number
@@ -13,16 +14,18 @@ OUTPUTS = (".png", ".svg", ".pdf", ".html")
 
 DESCRIPTION = """\
 Draw the pixels as points in 3-D colour space, each in its own colour: RGB
-(axes Red, Green, Blue, 0-255) or, with --space oklab, OKLab (a, b and
-lightness L upwards). Large images are sampled (--sample); the title says how
-many points are shown. With -k, the k-means cluster centres are drawn large
-on top. A .html output is a rotatable view (drag to turn, scroll to zoom)
-that needs no network; its box is fitted to the points."""
+(axes Red, Green, Blue, 0-255) or, with --space lab, oklab or din99, that
+space (a, b and lightness L upwards), the spaces every command takes. Large
+images are sampled (--sample); the title says how many points are shown.
+With -k, the k-means cluster centres are drawn large on top. A .html output
+is a rotatable view (drag to turn, scroll to zoom) that needs no network;
+its box is fitted to the points."""
 
 EPILOG = """\
 examples:
   kcolors plot photo.jpg -k 8 -o space.png
-  kcolors plot photo.jpg --space oklab -o space.html   (rotatable, works offline)"""
+  kcolors plot photo.jpg --space oklab -o space.html   (rotatable, works offline)
+  kcolors plot photo.jpg -k 8 --space din99 -o din99.png"""
 
 
 def add_parser(sub):
@@ -33,8 +36,9 @@ def add_parser(sub):
                    help="also fit k colours (1-256) and draw the cluster centres")
     p.add_argument("-o", "--output", help=".png .svg .pdf, or .html for an interactive view that opens offline "
                                           "(default: INPUT-space.png beside the input)")
-    p.add_argument("--space", choices=("rgb", "oklab"), default="rgb",
-                   help="plot (and cluster) in sRGB (default) or OKLab (x100: L 0-100, a and b about -35..35)")
+    p.add_argument("--space", choices=SPACES, default="rgb",
+                   help="plot (and cluster) in sRGB (default), CIELAB, OKLab (x100: L 0-100, a and b about "
+                        "-35..35) or DIN99 (L 0-100, a and b about -35..40)")
     p.add_argument("--sample", type=whole_number, default=20_000, metavar="N",
                    help="draw at most N pixels, chosen at random (default 20,000)")
     p.add_argument("--engine", choices=("fast", "sklearn", "simple"), default="fast", help="k-means engine")
