@@ -48,6 +48,10 @@ def test_a_quality_target_names_the_output_by_the_target_not_by_a_k_not_chosen_y
     assert output_tag(7) == "-k7" and output_tag(7, delta_e=0.3) == "-de0.3"
 
 
+def test_an_input_without_a_name_is_called_image_as_the_web_page_calls_an_upload_without_one():
+    assert output_name("", 8, "gif") == "image-k8.gif" and output_name("", 8) == "image-k8.png"
+
+
 def test_batch_mirrors_subfolders_and_names_every_output_by_the_rule(tmp_path):
     make_image(tmp_path / "in" / "photo.jpg")
     make_image(tmp_path / "in" / "sub" / "icon.gif", 1)

@@ -77,13 +77,14 @@ def output_name(input_path, k, fmt="keep", *, delta_e=None, psnr=None):
 
     The same for ``compress`` (beside the input, or ``-o FOLDER/``), batch
     (which puts it in the input's mirrored subfolder) and the web page's
-    download name. A file name only, without folder.
+    download name. A file name only, without folder; an input without a name
+    (an upload's ``""``) is called ``image``.
 
     >>> output_name("shots/photo.jpg", 16), output_name("icon.GIF", 4), output_name("a.png", 16, delta_e=4)
     ('photo-k16.png', 'icon-k4.gif', 'a-de4.png')
     """
     path = Path(input_path)
-    return path.stem + output_tag(k, delta_e, psnr) + output_suffix(path, fmt)
+    return (path.stem or "image") + output_tag(k, delta_e, psnr) + output_suffix(path, fmt)
 
 
 def make_output_folder(folder):
