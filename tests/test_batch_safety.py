@@ -116,7 +116,7 @@ def test_a_task_over_the_time_limit_has_its_worker_killed_and_the_pool_goes_on()
     started = time.monotonic()
     with LocalPool(2, time_limit=1.0) as pool:
         results = dict(pool.map_unordered(hold_the_gil_or_sleep, items))
-        pids_after = [slot.process.pid for slot in pool._workers]
+        pids_after = [slot.pid for slot in pool._workers]
     seconds = time.monotonic() - started
     assert sorted(results) == sorted(items)
     for item in ("stuck-in-c", "slow-sleeper"):
@@ -146,8 +146,8 @@ def test_batch_reports_a_file_over_the_time_limit_and_does_the_rest(tmp_path):
     assert "6 done, 0 skipped, 1 failed of 7" in err and "Traceback" not in err
     assert seconds < 15, seconds
     for source in sources:
-        assert_flattened(source, expected_output(source, tmp_path / "out", tmp_path / "in"), k=256)
-    assert not (tmp_path / "out" / "big.png").exists() and not temporary_files(tmp_path / "out")
+        assert_flattened(source, expected_output(source, tmp_path / "out", tmp_path / "in", 256), k=256)
+    assert not (tmp_path / "out" / "big-k256.png").exists() and not temporary_files(tmp_path / "out")
     assert "took longer than 1 s" in (tmp_path / "report.csv").read_text()
 
 

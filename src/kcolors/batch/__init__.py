@@ -34,7 +34,6 @@ Where each part lives:
   :class:`HistogramSum`, :func:`collection_palette`, :func:`palette_of`).
 - ``local.py``: the local process pool (:class:`LocalPool`, :func:`default_jobs`, the time
   limit: :data:`DEFAULT_TIME_LIMIT`, :func:`default_time_limit`).
-- ``worker.py``: the worker side of the local pool (one task at a time; ends with the batch).
 - ``cluster.py``: the Dask runner (:class:`DaskCluster`; it raises :class:`~kcolors.errors.NoWorkerError`) and :func:`make_runner`.
 - ``progress.py``: the progress bar or lines (:class:`Progress`).
 - ``report.py``: the report file (:func:`check_report_path`, :func:`write_report`).

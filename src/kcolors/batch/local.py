@@ -3,19 +3,27 @@
 import collections
 import contextlib
 import os
+import select
 import signal
 import threading
 import time
 
 from .. import kernels
 from ..errors import InputError, KcolorsError, UsageError
-from . import worker
+from ..pool import JobFailed, NotStarted, WorkerLost, Zygote, job_message
+from ..strips import STRIPS_ABOVE
 
 # Seconds one file may take in a worker before the worker is killed. Pillow decodes in C and a
 # thread cannot stop it, so a file that never finishes (a looping decoder, a crafted image) would
 # hang the batch; generous, as the largest image --max-pixels lets in takes about 10 s with the
 # fast engine. The command line raises it for the engines that cluster every pixel.
 DEFAULT_TIME_LIMIT = 300.0
+# Bytes each worker's heap may grow by (RLIMIT_DATA): the largest image held whole (above STRIPS_ABOVE
+# pixels, strips take over, in bounded memory) at the worst cost measured per pixel (web.jobs: noise with
+# alpha at k=256, dithered, 270 B/px, plus a 16-bit RGBA decoder's 8), with room to spare: 19 GB. It stops
+# a runaway task (MemoryError, reported against its file) before it makes the machine swap, and never
+# refuses a file the in-memory path or the strips can do.
+DEFAULT_MEMORY_CAP = STRIPS_ABOVE * 300
 
 DIED = "its worker process died on it (out of memory, or a crash while decoding)"
 
@@ -44,12 +52,11 @@ def timed_out(limit):
 
 
 class LocalPool:
-    """Runs tasks in worker processes on this machine.
+    """Runs tasks in worker processes on this machine (:mod:`kcolors.pool`).
 
     Use as a context manager; :meth:`map_unordered` may be called several times
-    (a shared-palette batch has two rounds) on the same processes. Scripts that
-    use it need the ``if __name__ == "__main__":`` guard: workers start with
-    ``forkserver`` and import the main module.
+    (a shared-palette batch has two rounds) on the same processes. Tasks are
+    module-level functions, sent by name.
 
     Each worker runs one task at a time, so the pool always knows which file a
     worker holds and since when:
@@ -58,20 +65,22 @@ class LocalPool:
       reported failed; a new worker takes the next file;
     - a file whose worker dies (out of memory, a crash in a decoder) is tried
       once more, alone, and reported failed if its worker dies again;
-    - workers end when the batch process ends, however it ends (see
-      :mod:`kcolors.batch.worker`).
+    - a worker's heap may grow by ``memory_cap`` bytes at most (0: no cap);
+    - a worker is replaced after :data:`kcolors.pool.MAX_TASKS` files, or once it
+      holds :data:`kcolors.pool.RECYCLE_BYTES` more than at its start;
+    - workers end when the batch process ends, however it ends.
 
     With ``jobs=1`` and no time limit, tasks run in this process.
     """
 
-    def __init__(self, jobs=None, time_limit=DEFAULT_TIME_LIMIT):
+    def __init__(self, jobs=None, time_limit=DEFAULT_TIME_LIMIT, memory_cap=DEFAULT_MEMORY_CAP):
         self.jobs = default_jobs() if jobs is None else int(jobs)
         if self.jobs < 1:
             raise UsageError(f"--jobs must be at least 1, not {self.jobs}")
         if time_limit is not None and not time_limit > 0:
             raise UsageError(f"--timeout must be more than 0 seconds, not {time_limit:g}")
-        self.time_limit = time_limit
-        self._context = self._lifeline = None
+        self.time_limit, self.memory_cap = time_limit, memory_cap
+        self._zygote = None
         self._workers = []
         self._ended = collections.deque()  # (item, result) of tasks that ended, not yet yielded
 
@@ -124,10 +133,11 @@ class LocalPool:
                 pending.appendleft(item)  # the worker was gone before it took the item: no blame
 
     def _give(self, slot, function, item, kwargs, retried=False):
+        job = job_message(function, (item,), kwargs)
         with _signals_held():  # the task sent and recorded, or neither
             try:
-                slot.conn.send((function, item, kwargs))
-            except (BrokenPipeError, ConnectionResetError, EOFError):
+                slot.send_all(job)
+            except NotStarted:
                 self._discard(slot)
                 return False
             slot.task = (item, time.monotonic(), retried)
@@ -139,8 +149,6 @@ class LocalPool:
         ``suspects`` receives the items of workers that died, to be tried again;
         ``None`` (while draining) reports them failed at once. ``until``: wait no longer.
         """
-        from multiprocessing.connection import wait
-
         busy = self._busy()
         if not busy:
             return
@@ -148,7 +156,7 @@ class LocalPool:
         if self.time_limit is not None:
             deadlines.append(min(slot.task[1] for slot in busy) + self.time_limit)
         timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
-        wait([slot.conn for slot in busy] + [slot.process.sentinel for slot in busy], timeout)
+        select.select([slot.sock for slot in busy], [], [], timeout)
         now = time.monotonic()
         for slot in busy:
             with _signals_held():  # a result read is a result recorded
@@ -157,15 +165,24 @@ class LocalPool:
     def _settle(self, slot, suspects, now):
         """Record what became of ``slot``'s task, if anything: its outcome, its worker's death or time-out."""
         item, started, retried = slot.task
-        outcome = slot.receive()
-        if outcome is not _NOTHING:
-            self._ended.append((item, outcome))
-        elif not slot.process.is_alive() or slot.conn.closed:
+        try:
+            reply = slot.receive()
+        except (NotStarted, WorkerLost):
             self._discard(slot)
             if retried or suspects is None:
                 self._ended.append((item, InputError(DIED)))
             else:
                 suspects.append(item)
+            return
+        if reply is not None:
+            try:
+                outcome = slot.outcome(reply)
+            except JobFailed as exc:  # the task raised: its exception, where it could travel
+                outcome = exc.original or InputError(f"internal error: {exc.message}")
+            slot.task = None
+            if not slot.reusable:  # spent, or grown: a fresh one takes the next file
+                self._discard(slot)
+            self._ended.append((item, outcome))
         elif self.time_limit is not None and now - started >= self.time_limit:
             self._discard(slot)
             self._ended.append((item, InputError(timed_out(self.time_limit))))
@@ -177,26 +194,19 @@ class LocalPool:
         for slot in self._workers:
             if not slot.task:
                 return slot
-        if self._context is None:
-            import multiprocessing
-
-            # forkserver: workers start from a clean process, not a copy of this one and its threads;
-            # after the first, a worker starts in a few milliseconds (a killed one is replaced cheaply)
-            self._context = multiprocessing.get_context("forkserver")
-            self._context.set_forkserver_preload(["kcolors.batch"])
-            # the lifeline: workers read it, and only this process holds its write end
-            self._lifeline = self._context.Pipe(duplex=False)
+        if self._zygote is None:
+            self._zygote = Zygote("kcolors.batch.tasks")
         try:
-            with _one_thread_libraries():  # the forkserver starts with the first worker, and imports numpy
-                slot = _Worker(self._context, self._lifeline[0])
-        except OSError as exc:  # e.g. this user may not run the Python executable again
+            with _signals_held():
+                slot = self._zygote.fork(self.memory_cap)
+        except (OSError, WorkerLost) as exc:  # e.g. this user may not run the Python executable again
             raise KcolorsError(f"cannot start a worker process ({exc}); --jobs 1 --timeout 0 works in this process "
                                "instead") from None
         self._workers.append(slot)
         return slot
 
     def _discard(self, slot):
-        slot.stop(kill=True)
+        slot.kill()
         self._workers.remove(slot)
 
     @staticmethod
@@ -209,14 +219,13 @@ class LocalPool:
             kernels.THREADS = saved
 
     def close(self):
-        """Stop the workers: idle ones are asked to, one still busy (its batch was abandoned) is killed."""
+        """Stop the workers (one still busy, its batch abandoned, with them) and their zygote."""
         for slot in self._workers:
-            slot.stop(kill=bool(slot.task))
+            slot.kill()
         self._workers = []
-        if self._lifeline is not None:
-            for end in self._lifeline:
-                end.close()
-            self._lifeline = None
+        if self._zygote is not None:
+            self._zygote.stop()
+            self._zygote = None
 
     def __enter__(self):
         return self
@@ -225,16 +234,13 @@ class LocalPool:
         self.close()
 
 
-_NOTHING = object()
-
-
 @contextlib.contextmanager
 def _signals_held():
-    """Ctrl-C and SIGTERM held back while a message crosses a worker's pipe or a worker starts, then raised.
+    """Ctrl-C and SIGTERM held back while a message crosses a worker's socket or a worker starts, then raised.
 
-    Raised in the middle, KeyboardInterrupt would leave half a message read (the next read takes its rest
-    for a length) or a result read but not recorded (the pool then waits for a worker that has nothing
-    more to send): a batch stopped with Ctrl-C could wait for ever.
+    Raised in the middle, KeyboardInterrupt would leave half a task sent (the worker then waits for its rest)
+    or a result read but not recorded (the pool then waits for a worker that has nothing more to send): a
+    batch stopped with Ctrl-C could wait for ever.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -253,66 +259,3 @@ def _signals_held():
                 handler(caught[0], None)
             else:
                 os.kill(os.getpid(), caught[0])
-
-
-# The workers fill the cores already, one task each: a BLAS or OpenMP thread pool per worker (one thread a core,
-# which may spin while waiting for work) would only take turns with the other workers.
-_ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
-@contextlib.contextmanager
-def _one_thread_libraries():
-    """This process's environment says one thread to numerical libraries, for the processes started meanwhile.
-
-    The libraries read it once, when loaded: the forkserver (started with the first worker) imports numpy
-    under it and the workers it forks inherit the setting. This process, which loaded them already, is unchanged.
-    """
-    saved = {name: os.environ.get(name) for name in _ONE_THREAD}
-    os.environ.update(_ONE_THREAD)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-class _Worker:
-    """One worker process and this end of its pipe; ``task`` is ``(item, started, retried)`` while it works."""
-
-    def __init__(self, context, lifeline):
-        with _signals_held():
-            self.conn, theirs = context.Pipe()
-            self.process = context.Process(target=worker.main, args=(theirs, lifeline), name="kcolors-worker",
-                                           daemon=True)
-            self.process.start()
-            theirs.close()
-        self.task = None
-
-    def receive(self):
-        """The task's outcome if the worker sent it, else ``_NOTHING`` (still working, or dead)."""
-        try:
-            if self.conn.poll():
-                outcome = self.conn.recv()
-                self.task = None
-                return outcome
-        except (EOFError, OSError):  # died before, or while, sending
-            self.conn.close()
-        return _NOTHING
-
-    def stop(self, *, kill):
-        if kill:
-            self.process.kill()
-        else:
-            try:
-                self.conn.send(None)
-            except OSError:
-                pass
-        self.process.join(timeout=None if kill else 5)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-        self.conn.close()
-        self.process.close()
