@@ -70,7 +70,7 @@ def test_compress_answers_an_indexed_png_and_its_figures(client, photo, gradient
     assert image.mode == "P" and image.size == (64, 48)
     assert colours(r.content) <= 6
     m = json.loads(r.headers["x-kcolors-metrics"])
-    assert (m["k"], m["space"], m["width"], m["height"], m["name"]) == (6, "oklab", 64, 48, "photo.png")
+    assert (m["k"], m["space"], m["width"], m["height"], m["input"]) == (6, "oklab", 64, 48, "photo.png")
     assert m["bytes_in"] == len(photo) and m["bytes_out"] == len(r.content)
     assert m["colors_out"] == len(m["palette"]) == len(m["shares"]) == colours(r.content)
     assert m["colors_in"] == len(np.unique(gradient.reshape(-1, 3), axis=0))
@@ -350,8 +350,10 @@ def test_an_image_over_the_pixel_limit_is_413(client):
     ({"dither": "maybe"}, "dither must be on, off or a strength from 0 to 1, not 'maybe'"),
     ({"dither": "1.5"}, "dither strength must be between 0 and 1, not 1.5"),
     ({"dither": "nan"}, "dither strength must be between 0 and 1, not nan"),
-    ({"seed": "-1"}, "seed must be between 0 and 2147483647, not -1"),
-    ({"colors": "8"}, "unknown field 'colors'; the fields are image, k, space, dither, dither_method, seed, keep"),
+    ({"seed": "-1"}, "seed must be a whole number from 0 to 4,294,967,295, not -1"),
+    ({"colors": "8"}, "unknown field 'colors'; the fields are image, k, space, dither, dither_method, seed, keep, "
+                      "target_delta_e, target_psnr, engine, palette, skip_if_larger, max_pixels, max_frames, max_input_bytes, "
+                      "output, force, palette_out, json, quiet, strips, scheduler"),  # the last refused, with a reason
     ({"keep": "#ffffff,blue"}, "keep: 'blue' is not a colour (#rrggbb, #rrggbbaa, or 3 or 4 integers 0-255)"),
     ({"k": "2", "keep": "#ffffff,#000000,#ff0000"}, "keep has 3 colours but k is 2: kept colours count within k"),
     ({"dither_method": "atkinson"}, "dither_method must be one of selective, fs, ordered, not 'atkinson'"),
@@ -361,10 +363,10 @@ def test_bad_fields_are_422(client, photo, fields, message):
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"k": "15-2"}, "k '15-2' names no frame: write the smaller number first, as in 2-15"),
-    ({"k": "1-100"}, "k '1-100' makes more than 32 frames"),
-    ({"k": "0-3"}, "each k must be between 1 and 256, not '0-3'"),
-    ({"k": "a-b"}, "k must be a range such as 2-15 or a list such as 2,4,8, not 'a-b'"),
+    ({"k": "15-2"}, "k range '15-2' goes down; write it smallest first (2-15)"),  # the command line's words
+    ({"k": "1-100"}, "k '1-100' makes 100 frames; at most 32"),
+    ({"k": "0-3"}, "k range '0-3': k must be between 1 and 256"),
+    ({"k": "a-b"}, "k range 'a-b': write a range like 2-15 or a list like 2,4,8,16"),
     ({"format": "mp4"}, "format must be gif or webp, not 'mp4'"),
     ({"duration": "5"}, "duration must be between 20 and 10000, not 5"),
 ])
@@ -387,7 +389,7 @@ def test_missing_or_wrong_parts(client, photo):
 def test_a_hostile_file_name_is_tamed(client, photo):
     r = post(client, photo, {"k": "2"}, name='../../etc/"x"\r\nSet-Cookie: a=b.png')
     assert r.status_code == 200
-    name = json.loads(r.headers["x-kcolors-metrics"])["name"]
+    name = json.loads(r.headers["x-kcolors-metrics"])["input"]
     assert re.fullmatch(r"[A-Za-z0-9._ +()-]+\.png", name) and "set-cookie" not in r.headers
     assert r.headers["content-disposition"] == f'inline; filename="{name[:-4]}-k2.png"'
     assert upload.safe_name('C:\\photos\\"a"\r\nb.png') == "_a___b.png"

@@ -75,7 +75,7 @@ def test_fifty_requests_eight_at_a_time_while_health_answers(server):
         metrics = json.loads(r.headers["x-kcolors-metrics"])
         out = Image.open(io.BytesIO(r.content)).convert("RGB")
         assert out.size == (128, 96)
-        assert metrics["k"] == k and metrics["name"] == f"load{i}.png"
+        assert metrics["k"] == k and metrics["input"] == f"load{i}.png"
         assert len(out.getcolors(1 << 16)) == metrics["colors_out"] <= k
     assert all(status == 200 for status, _ in health)
     assert any(busy > 0 for _, busy in health), "health never answered while images were being processed"

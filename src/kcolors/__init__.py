@@ -20,7 +20,7 @@ Layers:
     errors                        errors that carry the command line's exit codes
     colorspace, kernels, simple, captions, sample   colour spaces; the compiled kernels; the from-scratch k-means; text in pictures; the sample photo
     options, histogram, metrics, output, headers, pool   the shared option check; distinct colours and counts; PSNR and CIEDE2000; files written safely; every frame's size and their number, from a file's headers; worker processes that can be killed (batch's and the web server's)
-    io                            any image file in, read once, as a Picture (which keeps its histogram)
+    io, table                     any image file in, read once, as a Picture (which keeps its histogram); the table of options (their flags, help, who may set them)
     kmeans, strips                the fast k-means on a histogram (k-means++ start, coarse to exact); a PNG or TIFF too large to hold, read a strip of rows at a time
     result                        Quantization: a picture, its palette, each pixel's label, the figures
     remap                         each pixel to its nearest palette colour (or dithered): recolour -> Quantization

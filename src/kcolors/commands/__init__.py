@@ -129,7 +129,7 @@ DESTS = {"max_input_bytes": "max_input_mb"}  # the command line gives it in MiB
 def add_options(parser, command, *, skip=()):
     """The arguments of ``command`` from :data:`kcolors.options.OPTIONS`: those it takes, and those it refuses
     (given, they stop with the table's reason); ``skip``: names the command adds itself."""
-    from ..options import OPTIONS
+    from ..table import OPTIONS
 
     for option in OPTIONS:
         reason = option.reason(command)
@@ -153,7 +153,8 @@ def add_options(parser, command, *, skip=()):
 def options_from_args(args, command, palette=None):
     """The checked :class:`~kcolors.options.Options` that the arguments of ``command`` ask for (UsageError naming
     the flag); ``palette``: the Palette that --palette loaded."""
-    from ..options import OPTIONS, Dither, Options, TABLE
+    from ..options import Dither, Options
+    from ..table import OPTIONS, TABLE
 
     strength = args.dither if args.dither or args.dither_method is None else 1.0
     # no method asked: a plain strength (the selective method on a still, the ordered one on an animation)
@@ -163,7 +164,7 @@ def options_from_args(args, command, palette=None):
     fields.update(dither=dither, palette=palette)
     if fields.get("max_input_bytes") is not None:
         fields["max_input_bytes"] *= MB
-    flags = {o.name: o.flags[-1] for o in OPTIONS}
+    flags = dict({o.name: o.flags[-1] for o in OPTIONS}, k="-k")
     return Options(**fields).check(spell=lambda name: flags.get(name, name))
 
 

@@ -9,7 +9,7 @@ from ..batch import (OUTPUT_FORMATS, Batch, LocalPool, NoWorkerError, Terminated
                      default_time_limit, make_runner)
 from ..errors import InputError, UsageError, printable
 from ..palette import Palette, palette_format
-from ..options import TABLE
+from ..table import TABLE
 from . import ExamplesFormatter, add_options, options_from_args
 
 

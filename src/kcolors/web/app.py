@@ -5,8 +5,9 @@ Routes
 ``GET /``                      the page (``static/index.html``)
 ``GET /static/...``            its script and style sheet: nothing comes from the internet
 ``GET /sample.png``             the sample photograph (scikit-image's coffee), for the page's "Try a sample"
-``POST /api/compress``         multipart ``image`` + ``k``, ``space``, ``dither``, ``dither_method``, ``seed``,
-                               ``keep`` -> PNG;
+``POST /api/compress``         multipart ``image`` + the options table's fields for the web (``k``, ``space``,
+                               ``dither``, ``dither_method``, ``seed``, ``keep``, ``target_delta_e``,
+                               ``target_psnr``) -> PNG, or an animation in its own container;
                                the figures in the ``X-Kcolors-Metrics`` header (JSON)
 ``POST /api/compress.json``    the same, answered as JSON: ``{"metrics": {...}, "png_base64": "..."}``
 ``POST /api/sweep``            multipart ``image`` + ``k`` (``2-15``), ... -> animated GIF or WebP
@@ -189,17 +190,22 @@ def _job_error(exc, settings):
 
 
 async def compress(request):
-    name, options, (png, metrics) = await _process(request, jobs.COMPRESS_FIELDS, jobs.compress_options, jobs.compress)
-    stem = Path(name).stem or "image"
+    """The flattened image: a PNG, or an animation in its own container; its download name is ``output``."""
+    _, _, (data, metrics) = await _process(request, jobs.COMPRESS_FIELDS, jobs.compress_options, jobs.compress)
     headers = {"X-Kcolors-Metrics": json.dumps(metrics, separators=(",", ":")),
-               "Content-Disposition": f'inline; filename="{stem}-k{options.k}.png"', "Cache-Control": "no-store"}
-    return Response(png, media_type="image/png", headers=headers)
+               "Content-Disposition": f'inline; filename="{metrics["output"]}"', "Cache-Control": "no-store"}
+    return Response(data, media_type=_media_type(metrics["output"]), headers=headers)
 
 
 async def compress_json(request):
-    _, _, (png, metrics) = await _process(request, jobs.COMPRESS_FIELDS, jobs.compress_options, jobs.compress)
-    return JSONResponse({"metrics": metrics, "png_base64": base64.b64encode(png).decode("ascii")},
-                        headers={"Cache-Control": "no-store"})
+    _, _, (data, metrics) = await _process(request, jobs.COMPRESS_FIELDS, jobs.compress_options, jobs.compress)
+    return JSONResponse({"metrics": metrics, "media_type": _media_type(metrics["output"]),
+                         "png_base64": base64.b64encode(data).decode("ascii")}, headers={"Cache-Control": "no-store"})
+
+
+def _media_type(output):
+    """The Content-Type of a compress answer, from its download name's extension."""
+    return {ext: media_type for ext, media_type in jobs.EXTENSIONS.values()}[output.rpartition(".")[2]]
 
 
 async def sweep(request):

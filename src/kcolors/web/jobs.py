@@ -11,16 +11,18 @@ Before decoding, each job estimates its peak memory from the image's header
 
 import io
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from ..colorspace import SPACES
-from ..encode import encode, indexed_image
 from ..errors import InputError, TooLargeError, UsageError
-from ..io import load_image, probe
-from ..options import DITHER_METHODS, Dither, check_keep, for_frames
-from ..quantize import MAX_K, quantize
+from ..io import load_image, open_input, probe
+from ..job import flatten
+from ..options import Dither, Options, dither_method
+from ..table import OPTIONS, TABLE, table_for
+from ..sweep import DEFAULT_KS, parse_ks
+from ..sweep_job import make_sweep
 
 MB = 1024 * 1024
 
@@ -34,33 +36,23 @@ COMPRESS_BYTES = 145
 COMPRESS_ALPHA_BYTES = 270
 SWEEP_BYTES, SWEEP_FRAME_BYTES = 90, 15  # per pixel of the (scaled) picture, and per frame
 LOAD_BYTES = 30  # per pixel at full size, before a sweep scales the picture down
-# Per frame, page or image of the file: only the first is decoded here, and the header walk keeps nothing per
-# frame, so this is a margin, the bound the readers keep to (an animation read whole by the command line holds
-# its frames' pixels and about as much again); with --max-frames 1,000, at most 62 MiB.
+# Per frame, page or image of the file: the header walk keeps nothing per frame, so this is a margin; an
+# animation is read whole (every frame's pixels count as a still's); with --max-frames 1,000, at most 62 MiB.
 FRAME_BYTES = 64 * 1024
 
 ANIMATION_FORMATS = {"gif": ("GIF", "image/gif"), "webp": ("WEBP", "image/webp")}
 MAX_SWEEP_FRAMES = 32
-COMPRESS_FIELDS = ("k", "space", "dither", "dither_method", "seed", "keep")
+# every option the table names for the web, taken or refused (a refused one is answered with the table's reason)
+COMPRESS_FIELDS = tuple(o.name for o in table_for("web")) + tuple(o.name for o in OPTIONS if o.reason("web"))
+EXTENSIONS = {"PNG": ("png", "image/png"), "GIF": ("gif", "image/gif"), "WEBP": ("webp", "image/webp")}
 SWEEP_FIELDS = ("k", "space", "dither", "dither_method", "seed", "format", "duration", "max_side")
-
-
-@dataclass(frozen=True)
-class CompressOptions:
-    """The checked fields of ``POST /api/compress``."""
-
-    k: int = 16
-    space: str = "rgb"
-    dither: float = 0.0  # a plain float (the selective method) or an options.Dither naming its method
-    seed: int = 0
-    keep: tuple = ()  # locked colours, "#rrggbbaa" each: in the palette exactly (quantize's keep)
 
 
 @dataclass(frozen=True)
 class SweepOptions:
     """The checked fields of ``POST /api/sweep``."""
 
-    ks: tuple = tuple(range(2, 16))
+    ks: tuple = tuple(parse_ks(DEFAULT_KS))
     space: str = "rgb"
     dither: float = 0.0  # a plain float: the ordered method (options.for_frames); or an options.Dither
     seed: int = 0
@@ -85,27 +77,23 @@ def parse_int(fields, key, default, low, high):
     return value
 
 
-def parse_space(fields):
-    space = fields.get("space", "").strip().lower() or "rgb"
-    if space not in SPACES:
-        raise UsageError(f"space must be one of {', '.join(SPACES)}, not {space!r}")
-    return space
-
-
-def parse_dither(fields):
-    """on/off words, or a strength from 0 to 1."""
-    text = fields.get("dither", "").strip().lower()
-    if text in ("", "0", "off", "false", "no"):
-        return 0.0
-    if text in ("on", "true", "yes"):
-        return 1.0
+def parse_field(fields, name):
+    """One field of the form, parsed as the options table says (its default when absent or empty)."""
+    option = TABLE[name]
+    text = fields.get(name, "").strip()
+    if not text:
+        return option.default
     try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"dither must be on, off or a strength from 0 to 1, not {text!r}") from None
-    if not 0.0 <= value <= 1.0:  # also refuses nan
-        raise UsageError(f"dither strength must be between 0 and 1, not {text}")
+        value = option.parse(text)
+    except ValueError as exc:
+        raise UsageError(f"{name} {exc}") from None
+    if option.choices and value not in option.choices:
+        raise UsageError(f"{name} must be one of {', '.join(option.choices)}, not {value!r}")
     return value
+
+
+def parse_space(fields):
+    return parse_field(fields, "space")
 
 
 def parse_dither_method(fields):
@@ -113,58 +101,36 @@ def parse_dither_method(fields):
 
     A method given without a strength dithers at full strength (``dither=off`` still turns it off).
     """
-    method = fields.get("dither_method", "").strip().lower()
-    if not method:
-        return parse_dither(fields)
-    if method not in DITHER_METHODS:
-        raise UsageError(f"dither_method must be one of {', '.join(DITHER_METHODS)}, not {method!r}")
-    strength = parse_dither(fields) if fields.get("dither", "").strip() else 1.0
-    return Dither(strength, method)
+    method, strength = parse_field(fields, "dither_method"), parse_field(fields, "dither")
+    dither = strength if method is None else Dither(strength if fields.get("dither", "").strip() else 1.0, method)
+    Options(dither=dither).check()  # its range
+    return dither
 
 
-def parse_ks(fields):
-    """``2-15`` or ``2,4,8,16``: the k of each frame, ascending, at most MAX_SWEEP_FRAMES of them."""
-    text = fields.get("k", "").strip() or "2-15"
-    try:
-        spans = [_span(part) for part in text.split(",")]
-    except ValueError:  # UsageError is one too: the checks come after
-        raise UsageError(f"k must be a range such as 2-15 or a list such as 2,4,8, not {text!r}") from None
-    ks = set()
-    for low, high in spans:
-        if high - low >= MAX_SWEEP_FRAMES:
-            raise UsageError(f"k {text!r} makes more than {MAX_SWEEP_FRAMES} frames")
-        ks.update(range(low, high + 1))
-    if not ks:
-        raise UsageError(f"k {text!r} names no frame: write the smaller number first, as in 2-15")
-    if min(ks) < 1 or max(ks) > MAX_K:
-        raise UsageError(f"each k must be between 1 and {MAX_K}, not {text!r}")
+def sweep_ks(fields):
+    """The k of each frame, in the command line's grammar (:func:`kcolors.sweep.parse_ks`), at most MAX_SWEEP_FRAMES."""
+    text = fields.get("k", "").strip() or DEFAULT_KS
+    ks = parse_ks(text)
     if len(ks) > MAX_SWEEP_FRAMES:
         raise UsageError(f"k {text!r} makes {len(ks)} frames; at most {MAX_SWEEP_FRAMES}")
-    return tuple(sorted(ks))
-
-
-def _span(part):
-    low, _, high = part.strip().partition("-")
-    return int(low), int(high or low)
-
-
-def parse_keep(fields, k):
-    """``#rrggbb`` or ``#rrggbbaa`` colours, comma-separated, as a tuple of ``#rrggbbaa`` (none: empty)."""
-    kept = check_keep(fields.get("keep", "").strip() or None, k)  # UsageError naming a bad colour
-    return () if kept is None else tuple("#%02x%02x%02x%02x" % tuple(int(v) for v in c) for c in kept)
+    return tuple(ks)
 
 
 def compress_options(fields):
-    k = parse_int(fields, "k", 16, 1, MAX_K)
-    return CompressOptions(k=k, space=parse_space(fields), dither=parse_dither_method(fields),
-                           seed=parse_int(fields, "seed", 0, 0, 2**31 - 1), keep=parse_keep(fields, k))
+    """The checked :class:`~kcolors.options.Options` of a form: the table's fields for the web, or UsageError
+    naming the field (one the table refuses on the web, with its reason)."""
+    for name in fields:
+        if name in TABLE and TABLE[name].reason("web"):
+            raise UsageError(f"{name} does not apply here: {TABLE[name].reason('web')}")
+    values = {o.name: parse_field(fields, o.name) for o in table_for("web") if o.name in Options.__dataclass_fields__}
+    return Options(**dict(values, dither=parse_dither_method(fields))).check()
 
 
 def sweep_options(fields):
     fmt = fields.get("format", "").strip().lower() or "gif"
     if fmt not in ANIMATION_FORMATS:
         raise UsageError(f"format must be gif or webp, not {fmt!r}")
-    return SweepOptions(ks=parse_ks(fields), space=parse_space(fields), dither=parse_dither_method(fields),
+    return SweepOptions(ks=sweep_ks(fields), space=parse_space(fields), dither=parse_dither_method(fields),
                         seed=parse_int(fields, "seed", 0, 0, 2**31 - 1), format=fmt,
                         duration=parse_int(fields, "duration", 500, 20, 10_000),
                         max_side=parse_int(fields, "max_side", 0, 0, 100_000))
@@ -182,7 +148,7 @@ def warm_up():
     y, x = np.mgrid[0:48, 0:64]
     buffer = io.BytesIO()
     Image.fromarray(np.stack([x * 4, y * 5, (x + y) * 2], axis=-1).astype(np.uint8)).save(buffer, "PNG")
-    compress(buffer.getvalue(), "warm-up.png", CompressOptions(k=16), max_pixels=4096)
+    compress(buffer.getvalue(), "warm-up.png", Options(k=16), max_pixels=4096)
     sweep(buffer.getvalue(), "warm-up.png", SweepOptions(ks=(2, 3)), max_pixels=4096)
 
 
@@ -200,7 +166,7 @@ def memory_needed(data, job, options, max_pixels=None, max_frames=None):
     ----------
     data : bytes
     job : "compress" or "sweep"
-    options : CompressOptions or SweepOptions
+    options : Options or SweepOptions
     max_pixels, max_frames : int, optional
         Beyond these the answer is None: the limits refuse the image, with their own message.
 
@@ -214,8 +180,8 @@ def memory_needed(data, job, options, max_pixels=None, max_frames=None):
     an ICO's entry, not its directory; a GIF's canvas grown by its frames). The
     decoder's buffer is the pixels times the samples of a pixel, two bytes a
     sample at 16 bits; the rest is the pipeline's, per pixel (the constants
-    above), and :data:`FRAME_BYTES` per frame, page or image of the file. Only the
-    first is decoded; a sweep's own frames count as well.
+    above), and :data:`FRAME_BYTES` per frame, page or image of the file. An
+    animation's every frame is flattened, so each counts as a still; a sweep's own frames count as well.
     """
     try:
         header = probe(io.BytesIO(data), max_pixels=max_pixels or 0, max_frames=max_frames)
@@ -225,8 +191,9 @@ def memory_needed(data, job, options, max_pixels=None, max_frames=None):
     if max_pixels and pixels > max_pixels:
         return None
     raw = pixels * header.bands * (2 if header.wide else 1) + header.frames * FRAME_BYTES
-    if job == "compress":
-        return raw + pixels * (COMPRESS_ALPHA_BYTES if header.alpha else COMPRESS_BYTES)
+    if job == "compress":  # an animation holds every frame
+        frames = header.frames if header.animated else 1
+        return raw + frames * pixels * (COMPRESS_ALPHA_BYTES if header.alpha else COMPRESS_BYTES)
     side = max(header.width, header.height)
     scale = min(1.0, options.max_side / side) ** 2 if options.max_side and side else 1.0
     frames = len(options.ks) + 1  # the original comes last
@@ -245,7 +212,7 @@ def check_memory(data, name, job, options, max_memory, max_pixels=None, max_fram
 
 
 def compress(data, name, options, *, max_pixels, max_memory=None, max_frames=None):
-    """Flatten an uploaded image; return ``(png bytes, metrics dict)``.
+    """Flatten an uploaded image (:func:`kcolors.job.flatten`); return ``(bytes, metrics dict)``.
 
     Parameters
     ----------
@@ -253,7 +220,8 @@ def compress(data, name, options, *, max_pixels, max_memory=None, max_frames=Non
         The uploaded file.
     name : str
         Its (sanitised) file name, for messages and the metrics.
-    options : CompressOptions
+    options : Options
+        The request's; the limits are the operator's (below).
     max_pixels : int
         Decompression-bomb guard, passed to :func:`kcolors.load_image`.
     max_memory : int, optional
@@ -263,90 +231,37 @@ def compress(data, name, options, *, max_pixels, max_memory=None, max_frames=Non
 
     Returns
     -------
-    png : bytes
-        An indexed PNG with the smallest bit depth that holds the colours.
+    data : bytes
+        An indexed PNG with the smallest bit depth that holds the colours; an animation in its own
+        container (GIF, WebP, APNG), every frame and its timing kept.
     metrics : dict
-        ``Quantization.metrics()`` plus ``name``, ``bytes_in``, ``bytes_out`` and ``notes`` (how the
-        file was read: "holds 2 images (MPO); the first was taken").
+        ``Quantization.metrics()`` plus ``input``, ``output`` (the download's name, which names the format),
+        ``bytes_in``, ``bytes_out``, ``notes`` (how the file was read: "holds 2 images (MPO); the first was
+        taken"), and ``frames`` for an animation: the keys of ``kcolors compress --json``.
     """
     check_memory(data, name, "compress", options, max_memory, max_pixels, max_frames)
-    picture = load_image(_named(data, name), max_pixels=max_pixels, max_frames=max_frames)
-    result = quantize(picture, options.k, space=options.space, dither=options.dither, seed=options.seed,
-                      keep=list(options.keep) or None)
-    png = encode(result, "PNG", icc=picture.icc)
-    metrics = dict(result.metrics(), name=name, bytes_in=len(data), bytes_out=len(png),
-                   dither=float(options.dither), dither_method=getattr(options.dither, "method", "selective"),
-                   notes=list(picture.notes))
-    return png, metrics
+    with open_input(_named(data, name)) as opened:
+        flat = flatten(opened, options.replace(max_pixels=max_pixels, max_frames=max_frames))
+    result = flat.result
+    output = f"{Path(name).stem or 'image'}-k{result.k}.{EXTENSIONS[flat.fmt][0]}"
+    metrics = dict(result.metrics(), input=name, output=output, bytes_in=len(data), bytes_out=len(flat.data),
+                   dither=float(result.dither), dither_method=dither_method(result.dither),
+                   notes=list(getattr(result.picture, "notes", ())))
+    if flat.frames:
+        metrics.update(frames=flat.frames)
+    return flat.data, metrics
 
 
 def sweep(data, name, options, *, max_pixels, max_memory=None, max_frames=None):
-    """The k sweep animation of an uploaded image; return ``(bytes, frame labels)``.
-
-    One frame per k, smallest first, then the original picture. The colour
-    histogram is built once (it is cached on the Picture) and reused by every
-    fit. GIF holds at most 256 colours a frame, so there the original frame is
-    itself flattened to 256 colours and transparency becomes white; WebP is
-    lossless and keeps both. Frames that come out the same (k at or above the
-    image's colour count) are shown once, for as long as they would have been
-    in all, as the encoders would merge them anyway; the labels say which k
-    each frame stands for.
+    """The sweep of an upload, as ``kcolors sweep`` makes it (:func:`kcolors.sweep_job.make_sweep`), each frame
+    shown for ``options.duration``, the fits one after another (one core a job); return ``(bytes, frame labels)``.
     """
     check_memory(data, name, "sweep", options, max_memory, max_pixels, max_frames)
     picture = load_image(_named(data, name), max_pixels=max_pixels, max_frames=max_frames)
-    picture = _fit_within(picture, options.max_side)
-    gif = options.format == "gif"
-    if gif and picture.alpha is not None:
-        picture = load_image(_on_white(picture))
-    dither = for_frames(options.dither)  # frames seen one after another: ordered unless a method was asked for
-    results = [quantize(picture, k, space=options.space, dither=dither, seed=options.seed) for k in options.ks]
-    if gif:
-        last = quantize(picture, 256, space=options.space, seed=options.seed)
-        frames = [(indexed_image(r), r.rgb) for r in results + [last]]
-    else:
-        frames = [(r.image, r.rgb) for r in results] + [(_original_image(picture), picture.rgb)]
-    groups = _same_frames([pixels for _, pixels in frames])
-    images = [frames[group[0]][0] for group in groups]
-    durations = [options.duration * len(group) for group in groups]
-    labels = [_label(group, results) for group in groups]
-    buffer = io.BytesIO()
-    fmt, _ = ANIMATION_FORMATS[options.format]
-    extra = {"lossless": True, "quality": 100, "method": 4} if fmt == "WEBP" else {"optimize": False}
-    images[0].save(buffer, fmt, save_all=True, append_images=images[1:], duration=durations, loop=0, **extra)
-    return buffer.getvalue(), labels
-
-
-def _same_frames(pixels):
-    """Runs of consecutive equal frames, as lists of frame numbers."""
-    groups = [[0]]
-    for i in range(1, len(pixels)):
-        if np.array_equal(pixels[i], pixels[groups[-1][-1]]):
-            groups[-1].append(i)
-        else:
-            groups.append([i])
-    return groups
-
-
-def _label(group, results):
-    """"k = 5 (5 colours)", "k = 3-15 (3 colours)", "original", or "k = 3-15 (3 colours) = original"."""
-    ks = [results[i] for i in group if i < len(results)]
-    original = group[-1] == len(results)
-    if not ks:
-        return "original"
-    span = f"k = {ks[0].k}" if len(ks) == 1 else f"k = {ks[0].k}-{ks[-1].k}"
-    return f"{span} ({ks[-1].colors_out} colours)" + (" = original" if original else "")
-
-
-def _original_image(picture):
-    if picture.alpha is None:
-        return Image.fromarray(picture.rgb, "RGB")
-    return Image.fromarray(np.dstack([picture.rgb, picture.alpha]), "RGBA")
-
-
-def _on_white(picture):
-    """(H, W, 3) uint8: the picture composited onto white (GIF has no partial transparency)."""
-    a = picture.alpha[..., None].astype(np.float64) / 255.0
-    return np.rint(picture.rgb * a + 255.0 * (1.0 - a)).astype(np.uint8)
+    made = make_sweep(_fit_within(picture, options.max_side), options.ks, ANIMATION_FORMATS[options.format][0],
+                      space=options.space, dither=options.dither, seed=options.seed, workers=1,
+                      duration=options.duration, hold_last=options.duration)
+    return made.data, made.labels
 
 
 def _fit_within(picture, max_side):
@@ -354,7 +269,7 @@ def _fit_within(picture, max_side):
     width, height = picture.size
     if not max_side or max(width, height) <= max_side:
         return picture
-    image = _original_image(picture)
+    image = picture.image
     image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     smaller = load_image(np.asarray(image))
     smaller.name = picture.name

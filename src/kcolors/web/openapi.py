@@ -7,8 +7,8 @@ say them.
 
 from .. import __version__
 from ..colorspace import SPACES
-from ..options import DITHER_METHODS
-from ..quantize import MAX_K
+from ..options import DITHER_METHODS, MAX_K, SEEDS
+from ..table import OPTIONS, number, table_for, whole
 
 MB = 1024 * 1024
 
@@ -54,18 +54,29 @@ _COMMON_FIELDS = {
 }
 
 
+def _table_fields():
+    """The fields of ``POST /api/compress``, from the options table (:data:`kcolors.options.OPTIONS`): those any
+    caller may set on the web, typed, with their range, default and help."""
+    fields = {}
+    for option in table_for("web"):
+        schema = {"type": {whole: "integer", number: "number"}.get(option.parse, "string"), "description": option.help}
+        if option.choices:
+            schema["enum"] = list(option.choices)
+        if option.default is not None:
+            schema["default"] = option.default
+        fields[option.name] = schema
+    fields["k"].update(minimum=1, maximum=MAX_K)
+    fields["seed"].update(minimum=0, maximum=SEEDS - 1)
+    fields["dither"].update(type="string", default="off")  # on, off or a strength
+    return fields
+
+
 def openapi_document(settings):
     """The OpenAPI document as a dict, with the server's own limits written in."""
     compress_body = {"required": True, "content": {"multipart/form-data": {"schema": {
         "type": "object", "required": ["image"],
-        "properties": {"image": _COMMON_FIELDS["image"],
-                       "k": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 16,
-                             "description": "Number of colours"},
-                       **{key: _COMMON_FIELDS[key] for key in ("space", "dither", "dither_method", "seed")},
-                       "keep": {"type": "string", "examples": ["#ffffff,#ff0000"],
-                                "description": "Locked colours, comma-separated #rrggbb or #rrggbbaa: in the "
-                                               "palette exactly, counted within k; k-means fits the others "
-                                               "around them"}}}}}}
+        "properties": {"image": _COMMON_FIELDS["image"], **_table_fields()},
+        "x-kcolors-refused": {o.name: o.reason("web") for o in OPTIONS if o.reason("web")}}}}}
     sweep_body = {"required": True, "content": {"multipart/form-data": {"schema": {
         "type": "object", "required": ["image"],
         "properties": {"image": _COMMON_FIELDS["image"],
@@ -86,11 +97,12 @@ def openapi_document(settings):
                                 "{\"error\": message, \"status\": code}."},
         "paths": {
             "/api/compress": {"post": {
-                "summary": "Flatten an image to k colours; answer the indexed PNG",
+                "summary": "Flatten an image to k colours; answer the indexed PNG (an animation: GIF, WebP or APNG)",
                 "requestBody": compress_body,
                 "responses": {"200": {"description": "The PNG; the figures in X-Kcolors-Metrics",
                                       "headers": metrics_header,
-                                      "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+                                      "content": {media: {"schema": {"type": "string", "format": "binary"}}
+                                                  for media in ("image/png", "image/gif", "image/webp")}},
                               **_errors(settings)}}},
             "/api/compress.json": {"post": {
                 "summary": "The same as /api/compress, answered as JSON with the PNG in base64",
@@ -119,7 +131,11 @@ def openapi_document(settings):
             "Error": {"type": "object", "required": ["error", "status"],
                       "properties": {"error": {"type": "string"}, "status": {"type": "integer"}}},
             "Metrics": {"type": "object", "properties": {
-                "name": {"type": "string"}, "width": {"type": "integer"}, "height": {"type": "integer"},
+                "input": {"type": "string", "description": "The upload's name (as kcolors compress --json)"},
+                "output": {"type": "string", "description": "The download's name: STEM-kK.png, or .gif/.webp/.png for "
+                                                            "an animation, kept in its own container"},
+                "frames": {"type": "integer", "description": "An animation's frames, every one kept"},
+                "width": {"type": "integer"}, "height": {"type": "integer"},
                 "k": {"type": "integer"}, "space": {"type": "string"}, "engine": {"type": "string"},
                 "dither": {"type": "number"},
                 "dither_method": {"type": "string", "enum": list(DITHER_METHODS)}, "colors_in": {"type": "integer"}, "colors_out": {"type": "integer"},

@@ -221,9 +221,9 @@ async function compress() {
     const response = await fetch("/api/compress", { method: "POST", body: formData(opts), signal: controller.signal });
     if (!response.ok) throw new Error(await errorMessage(response));
     const metrics = JSON.parse(response.headers.get("X-Kcolors-Metrics"));
-    const png = await response.blob();
+    const image = await response.blob();
     if (seq !== state.seq) return; // a newer request has been sent
-    await showResult(png, metrics);
+    await showResult(image, metrics);
     hideError();
     setStatus(`${plural(metrics.colors_out, "colour")} in ${metrics.seconds.toFixed(2)} s`);
   } catch (error) {
@@ -236,20 +236,21 @@ async function compress() {
   }
 }
 
-async function showResult(png, metrics) {
-  state.resultUrl = replaceUrl(state.resultUrl, png);
+async function showResult(image, metrics) {
+  state.resultUrl = replaceUrl(state.resultUrl, image);
   const img = $("flattened");
   img.src = state.resultUrl;
   try { await img.decode(); } catch (_) { /* shown anyway */ }
-  const stem = state.file.name.replace(/\.[^.]*$/, "") || "image";
+  // an animation comes back in its own container (GIF, WebP, APNG), which the <img> above plays
   const download = $("download");
   download.href = state.resultUrl;
-  download.download = `${stem}-k${metrics.k}.png`;
+  download.download = metrics.output;
   download.classList.remove("disabled");
   download.setAttribute("aria-disabled", "false");
   $("sweep").disabled = false;
   $("flattened-caption").textContent =
-    `k = ${metrics.k}: ${plural(metrics.colors_out, "colour")}, ${formatBytes(metrics.bytes_out)}`;
+    `k = ${metrics.k}: ${plural(metrics.colors_out, "colour")}, ${formatBytes(metrics.bytes_out)}` +
+    (metrics.frames ? `, ${metrics.frames} frames` : "");
   $("results").hidden = false;
   showPalette(metrics);
   showFigures(metrics);

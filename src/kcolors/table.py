@@ -1,0 +1,190 @@
+"""The table of options: every option of ``kcolors compress``, batch and the web API, once (:data:`OPTIONS`).
+
+Each row gives an option's name (the :class:`~kcolors.options.Options` field and the web form's), its flags,
+parser, default, help, the front ends that take it, who may set it, and the reason a front end refuses it on
+purpose. argparse's arguments (:func:`kcolors.commands.add_options`), the web form's parsing
+(:func:`kcolors.web.jobs.compress_options`) and its OpenAPI fields are built from it. Adding an option is a
+row here and its effect where the work is done.
+"""
+
+from dataclasses import dataclass
+
+from .colorspace import SPACES
+from .options import DITHER_METHODS, ENGINES, MAX_K, SEEDS
+
+# ----------------------------------------------------------------------------- the table of options
+# Who may set an option: ANY caller; the OPERATOR only (limits: on the web they are set when the server starts);
+# or the FRONT END (where things go, how much is printed): named here so that no name means two things, but
+# outside the Options record.
+ANY, OPERATOR, FRONT_END = "any", "operator", "front end"
+_SERVER = "a path on the server's disk is never taken from a request"
+_OPERATOR = "a limit the operator sets when the server starts (kcolors serve)"
+_STRIPS = "a PNG or TIFF over the strip threshold is read in strips on its own"
+
+
+def whole(text):
+    """A whole number, from the command line or a form (ranges are checked by Options.check)."""
+    try:
+        return int(str(text).strip())
+    except ValueError:
+        raise ValueError(f"must be a whole number, not {text!r}") from None
+
+
+def counting(unit):
+    """A parser of a whole number of ``unit`` s, at least 1 (a limit)."""
+    def count(text):
+        value = whole(text)
+        if value < 1:
+            raise ValueError(f"must be at least 1 {unit}, not {value}")
+        return value
+    return count
+
+
+def seconds(text):
+    """A number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"must be 0 or more seconds, not {text}")
+    return value
+
+
+def number(text):
+    try:
+        return float(str(text).strip())
+    except ValueError:
+        raise ValueError(f"must be a number, not {text!r}") from None
+
+
+def strength(text):
+    """A dithering strength 0-1, or a word: on (1), off (0)."""
+    word = str(text).strip().lower()
+    if word in ("", "0", "off", "false", "no"):
+        return 0.0
+    if word in ("on", "true", "yes"):
+        return 1.0
+    try:
+        return float(word)
+    except ValueError:
+        raise ValueError(f"must be on, off or a strength from 0 to 1, not {word!r}") from None
+
+
+def word(text):
+    return str(text).strip().lower()
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: its name (the record's field and the web form's), flags, parser, default, help, the front
+    ends that take it, who may set it, and the reason each front end that refuses it gives."""
+
+    name: str
+    flags: tuple
+    parse: object = str  # text -> value; ValueError says what is wrong (without the name)
+    default: object = None
+    help: str = ""
+    commands: tuple = ("compress", "batch", "web")
+    who: str = ANY
+    choices: tuple = None
+    metavar: str = None
+    flag: bool = False  # given alone, no value (--json)
+    const: object = None  # the value when given alone, where a value is optional (--dither)
+    refused: tuple = ()  # (front end, reason) pairs
+
+    def reason(self, front_end):
+        """Why ``front_end`` refuses this option, or None where it takes it."""
+        return dict(self.refused).get(front_end)
+
+
+OPTIONS = (
+    Option("k", ("-k", "--colors"), whole, 16, f"number of colours, 1-{MAX_K} (default 16)"),
+    Option("space", ("--space",), word, "rgb", "colour space of the clustering and mapping: rgb (the default: best "
+           "PSNR), din99 (lowest mean ΔE2000: closest to the eye), lab (the smallest files), oklab", choices=SPACES),
+    Option("dither", ("--dither",), strength, 0.0, "dithering, strength 0-1 (1 if given alone; default off): error "
+           "diffusion only where it helps, in smooth gradients that would band, not in flat areas or across edges",
+           metavar="STRENGTH", const=1.0),
+    Option("dither_method", ("--dither-method",), word, None, "how to dither (implies --dither): selective (the "
+           "default, as above), fs (classic Floyd-Steinberg on every pixel), ordered (a fixed Bayer pattern that "
+           "stays still from frame to frame)", choices=DITHER_METHODS),
+    Option("engine", ("--engine",), word, "fast", "fast: k-means on the colour histogram (default); sklearn: "
+           "scikit-learn KMeans on every pixel; simple: the from-scratch numpy k-means", choices=ENGINES,
+           refused=(("web", "sklearn and simple cluster every pixel and would hold a worker for minutes; the web "
+                     "runs the fast engine"),)),
+    Option("seed", ("--seed",), whole, 0, f"random seed of k-means++, 0 to {SEEDS - 1:,} (default 0)"),
+    Option("keep", ("--keep",), str, None, "colours the palette must hold exactly, #rrggbb or #rrggbbaa, "
+           "comma-separated; they count within k and k-means fits the others around them (fast engine only)",
+           metavar="COLOUR[,COLOUR...]"),
+    Option("palette", ("--palette",), str, None, "recolour with this palette (.gpl .json .txt) instead of fitting",
+           metavar="FILE", refused=(("web", f"it names a file: {_SERVER}"),)),
+    Option("target_delta_e", ("--target-delta-e",), number, None, "choose the smallest k (up to 256; -k is then "
+           "ignored) whose mean ΔE2000 is at most DE; if 256 colours miss it, write them and exit 99; the output is "
+           "named by the k chosen", metavar="DE"),
+    Option("target_psnr", ("--target-psnr",), number, None, "choose the smallest k (up to 256) whose PSNR is at "
+           "least DB dB; exit 99 if 256 miss it; with --target-delta-e, the smallest k that meets both",
+           metavar="DB"),
+    Option("skip_if_larger", ("--skip-if-larger",), flag=True, default=False, help="write nothing if the output "
+           "would be larger than the input (in bytes; from stdin, the bytes read)",
+           refused=(("web", "the answer is the flattened image; bytes_in and bytes_out in the metrics compare "
+                     "the sizes"),)),
+    Option("max_pixels", ("--max-pixels",), counting("pixel"), None, "refuse larger images (default 89,478,485, Pillow's "
+           "limit), checked on every frame and page before any is decoded", who=OPERATOR, metavar="N",
+           refused=(("web", _OPERATOR),)),
+    Option("max_frames", ("--max-frames",), counting("frame"), 1000, "refuse files of more frames, pages or images (default "
+           "1,000), counted from the headers before any is decoded", who=OPERATOR, metavar="N",
+           refused=(("web", _OPERATOR),)),
+    Option("max_input_bytes", ("--max-input-mb",), counting("MiB"), 256, "refuse more than this many MiB from a pipe or "
+           "stdin, which are held in memory (default 256); files are read in place", who=OPERATOR,
+           metavar="MB", refused=(("batch", "batch reads files, in place: the limit is for a pipe or stdin"),
+                                  ("web", _OPERATOR))),
+    # the front ends' own: where things go and how much is printed
+    Option("output", ("-o", "--output", "--outdir"), help="where the output goes: a file or folder (batch: the folder)",
+           who=FRONT_END, refused=(("web", "the answer is the download"),)),
+    Option("force", ("-f", "--force"), flag=True, default=False, help="overwrite outputs that exist",
+           who=FRONT_END, refused=(("web", "nothing is written on the server"),)),
+    Option("palette_out", ("--palette-out",), help="also save the palette (.gpl .json .txt); batch: the shared "
+           "palette", who=FRONT_END, metavar="FILE",
+           refused=(("web", f"it names a file: {_SERVER}; the palette is in the metrics"),)),
+    Option("json", ("--json",), flag=True, default=False, help="print the figures as one JSON object on stdout",
+           who=FRONT_END, refused=(("batch", "batch writes its figures with --report FILE.json"),
+                                   ("web", "the figures are in X-Kcolors-Metrics"))),
+    Option("quiet", ("-q", "--quiet"), flag=True, default=False, help="no report on stderr", who=FRONT_END,
+           refused=(("web", "the web prints nothing"),)),
+    Option("strips", ("--strips",), flag=True, default=False, help="read a PNG or TIFF a strip of rows at a time and "
+           "write the PNG as a stream, in bounded memory (the default above 64 million pixels; see README, Huge "
+           "images)", who=FRONT_END, refused=(("batch", _STRIPS), ("web", "an upload is held in memory whole"))),
+    Option("scheduler", ("--scheduler",), help="a Dask scheduler (tcp://HOST:PORT) to run on, which must see the "
+           "files at the same paths", who=FRONT_END, metavar="ADDRESS",
+           refused=(("web", "the server's workers are its own"),)),
+)
+# batch's own: how the work is spread and what is reported
+BATCH_OPTIONS = (
+    Option("format", ("--format",), word, "keep", "output format (default keep: PNG, GIF, TIFF and BMP stay as they "
+           "are, JPEG, WebP and the rest become PNG, which holds a palette exactly; an animation keeps its frames)",
+           commands=("batch",), who=FRONT_END),
+    Option("jobs", ("-j", "--jobs"), whole, None, "worker processes on this machine (default: every core)",
+           commands=("batch",), who=FRONT_END, metavar="N"),
+    Option("timeout", ("--timeout",), seconds, None, "time limit for one file: one that takes longer has its worker "
+           "process killed (Dask: restarted) and is reported failed, and the batch goes on (default 300; 3,000 with "
+           "--engine sklearn or simple; 0: no limit)", commands=("batch",), who=OPERATOR, metavar="SECONDS"),
+    Option("worker_timeout", ("--worker-timeout",), seconds, None, "with --scheduler: stop with exit code 8 when "
+           "the cluster has had no worker for this long (default 60)", commands=("batch",), who=OPERATOR,
+           metavar="SECONDS"),
+    Option("skip_existing", ("--skip-existing",), flag=True, default=False, help="leave outputs that exist alone: "
+           "resume a batch that was stopped", commands=("batch",), who=FRONT_END),
+    Option("shared_palette", ("--shared-palette",), flag=True, default=False, help="fit one palette on the whole "
+           "collection (summed histograms) and recolour every image with it", commands=("batch",), who=FRONT_END),
+    Option("report", ("--report",), help="write a row per file with its figures (.csv or .json)",
+           commands=("batch",), who=FRONT_END, metavar="FILE"),
+)
+OPTIONS += BATCH_OPTIONS
+TABLE = {option.name: option for option in OPTIONS}
+
+
+def table_for(front_end, who=None):
+    """The options ``front_end`` takes (``who``: only those of that kind)."""
+    return [o for o in OPTIONS if front_end in o.commands and o.reason(front_end) is None
+            and (who is None or o.who == who)]
+
+
