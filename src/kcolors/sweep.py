@@ -27,13 +27,13 @@ from .remap import colour_labels
 from .quantize import MAX_K, check_options, fit_palettes, flattest, quantize, recolour
 
 METRIC_COLUMNS = ("k", "colors", "psnr", "delta_e", "inertia", "png_bytes")
+DEFAULT_KS = "2-15"  # the sweep of `kcolors sweep` and of the web page: the seed's, 2..15
 
 
 def parse_ks(text):
-    """The k values of a range or list: ``"2-15"``, ``"2,4,8,16"``, or both (``"2-5,8,16"``).
+    """The k values of a range or list: ``"2-15"``, ``"2,4,8,16"``, or both (``"2-5,8,16"``); one grammar everywhere.
 
-    Returns a sorted list of distinct k, each 1-256. Raises UsageError naming
-    the fault ("15-2": a range must go up; "0-3": k starts at 1).
+    Returns a sorted list of distinct k, each 1-256; UsageError names a fault ("15-2" goes down, "0-3" is below 1).
     """
     ks = set()
     for part in str(text).replace(" ", "").split(","):
@@ -387,12 +387,12 @@ def check_targets(delta_e=None, psnr=None):
         raise UsageError(f"--target-psnr must be a number of dB above 0, not {psnr}")
 
 
-def target_missed(result, args):
-    """The message when even ``result`` (256 colours) misses the targets in ``args``."""
+def target_missed(result, target_delta_e=None, target_psnr=None):
+    """The message when even ``result`` (256 colours) misses the targets: a mean ΔE2000, a PSNR (None: not set)."""
     got = []
-    if args.target_delta_e is not None:
-        got.append(f"mean ΔE2000 {result.delta_e:.2f} (target at most {args.target_delta_e:g})")
-    if args.target_psnr is not None:
-        got.append(f"PSNR {result.psnr:.2f} dB (target at least {args.target_psnr:g})")
+    if target_delta_e is not None:
+        got.append(f"mean ΔE2000 {result.delta_e:.2f} (target at most {target_delta_e:g})")
+    if target_psnr is not None:
+        got.append(f"PSNR {result.psnr:.2f} dB (target at least {target_psnr:g})")
     return (f"{result.picture.name}: even {result.k} colours miss the target: {', '.join(got)}; "
             f"wrote the {result.k}-colour result")

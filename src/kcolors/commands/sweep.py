@@ -7,7 +7,8 @@ from pathlib import Path
 from ..errors import OutputError, OutputExistsError, UsageError
 from ..io import load_image
 from ..output import check_output, print_line, write_bytes
-from ..sweep import SUGGEST_METHODS, knee, metrics_csv, parse_ks, suggest_curve, sweep_steps
+from ..sweep import DEFAULT_KS, SUGGEST_METHODS, knee, metrics_csv, parse_ks, suggest_curve
+from ..sweep_job import make_sweep
 from . import add_quantize_options, open_source, whole_number
 
 DESCRIPTION = """\
@@ -40,8 +41,8 @@ def add_parser(sub):
     p = sub.add_parser("sweep", help="flatten at every k of a range: animation, contact sheet, metrics, curve",
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="image file, or - for stdin")
-    p.add_argument("-k", "--k", "--colors", dest="ks", default="2-16", metavar="KS",
-                   help="the k values: a range (2-15), a list (2,4,8,16) or both (2-5,8); default 2-16")
+    p.add_argument("-k", "--k", "--colors", dest="ks", default=DEFAULT_KS, metavar="KS",
+                   help=f"the k values: a range (2-15), a list (2,4,8,16) or both (2-5,8); default {DEFAULT_KS}")
     p.add_argument("-o", "--output", help="the animation: .gif, .webp, .png or .apng (default: INPUT-sweep.gif "
                                           "beside the input, when no other output is asked for)")
     p.add_argument("--duration", type=whole_number, default=500, metavar="MS",
@@ -78,12 +79,13 @@ def run(args):
     with open_source(args) as source:
         picture = load_image(source, max_pixels=args.max_pixels, max_frames=args.max_frames)
     figures = bool(args.metrics or args.curve or args.suggest or not args.quiet)
-    stream = sweep_steps(picture, ks, space=args.space, dither=args.dither, engine=args.engine, seed=args.seed,
-                         figures=figures, png_bytes=bool(args.metrics), workers=args.jobs)
-    steps, written = [], []
-    if output:  # encoded frame by frame while the larger k are still being fitted
-        written.append(_write_animation(args, _keep(stream, steps), len(ks), picture, output, fmt))
-    steps.extend(stream)
+    made = make_sweep(picture, ks, fmt, space=args.space, dither=args.dither, engine=args.engine, seed=args.seed,
+                      workers=args.jobs, figures=figures, png_bytes=bool(args.metrics), label=args.label,
+                      duration=args.duration, hold_last=args.hold_last, loop=args.loop)
+    steps, written = made.steps, []
+    if output:
+        write_bytes(output, made.data, force=args.force)
+        written.append(output)
     if args.frames:
         written.extend(_write_frames(args, steps, picture))
     if args.sheet:
@@ -159,23 +161,6 @@ def _check_frames(args, ks):
     for path in _frame_paths(folder, stem, ks):
         if path.exists() and not args.force:
             raise OutputExistsError(f"{path}: exists; use -f/--force to overwrite")
-
-
-def _keep(stream, kept):
-    """Pass the steps on, keeping each in ``kept``."""
-    for step in stream:
-        kept.append(step)
-        yield step
-
-
-def _write_animation(args, steps, n_steps, picture, output, fmt):
-    from ..animation import sweep_frames, write_animation
-
-    frames = sweep_frames(steps, picture, fmt, label=args.label)
-    durations = [args.duration] * n_steps + [args.hold_last]
-    write_animation(output, frames, durations, loop=args.loop, transparent=picture.alpha is not None,
-                    force=args.force)
-    return output
 
 
 def _write_frames(args, steps, picture):
