@@ -25,6 +25,10 @@ DEFAULT_TIME_LIMIT = 300.0
 # refuses a file the in-memory path or the strips can do.
 DEFAULT_MEMORY_CAP = STRIPS_ABOVE * 300
 
+# This process's zygote for batch workers, started with the first pool and kept for the next (a shared-palette
+# batch, a script that runs several): it ends with this process, like the workers it forks.
+ZYGOTE = Zygote("kcolors.batch.tasks")
+
 DIED = "its worker process died on it (out of memory, or a crash while decoding)"
 
 
@@ -80,7 +84,6 @@ class LocalPool:
         if time_limit is not None and not time_limit > 0:
             raise UsageError(f"--timeout must be more than 0 seconds, not {time_limit:g}")
         self.time_limit, self.memory_cap = time_limit, memory_cap
-        self._zygote = None
         self._workers = []
         self._ended = collections.deque()  # (item, result) of tasks that ended, not yet yielded
 
@@ -194,11 +197,9 @@ class LocalPool:
         for slot in self._workers:
             if not slot.task:
                 return slot
-        if self._zygote is None:
-            self._zygote = Zygote("kcolors.batch.tasks")
         try:
             with _signals_held():
-                slot = self._zygote.fork(self.memory_cap)
+                slot = ZYGOTE.fork(self.memory_cap)
         except (OSError, WorkerLost) as exc:  # e.g. this user may not run the Python executable again
             raise KcolorsError(f"cannot start a worker process ({exc}); --jobs 1 --timeout 0 works in this process "
                                "instead") from None
@@ -219,13 +220,10 @@ class LocalPool:
             kernels.THREADS = saved
 
     def close(self):
-        """Stop the workers (one still busy, its batch abandoned, with them) and their zygote."""
+        """Stop the workers (one still busy, its batch abandoned, with them)."""
         for slot in self._workers:
             slot.kill()
         self._workers = []
-        if self._zygote is not None:
-            self._zygote.stop()
-            self._zygote = None
 
     def __enter__(self):
         return self
