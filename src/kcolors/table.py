@@ -66,9 +66,20 @@ def strength(text):
     if word in ("on", "true", "yes"):
         return 1.0
     try:
-        return float(word)
+        value = float(word)
     except ValueError:
         raise ValueError(f"must be on, off or a strength from 0 to 1, not {word!r}") from None
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise ValueError(f"strength must be between 0 and 1, not {word}")
+    return value
+
+
+def seed(text):
+    """A seed of k-means++: a whole number, 0 <= seed < 2**32."""
+    value = whole(text)
+    if not 0 <= value < SEEDS:
+        raise ValueError(f"must be a whole number from 0 to {SEEDS - 1:,}, not {value}")
+    return value
 
 
 def word(text):
@@ -112,7 +123,7 @@ OPTIONS = (
            "scikit-learn KMeans on every pixel; simple: the from-scratch numpy k-means", choices=ENGINES,
            refused=(("web", "sklearn and simple cluster every pixel and would hold a worker for minutes; the web "
                      "runs the fast engine"),)),
-    Option("seed", ("--seed",), whole, 0, f"random seed of k-means++, 0 to {SEEDS - 1:,} (default 0)"),
+    Option("seed", ("--seed",), seed, 0, f"random seed of k-means++, 0 to {SEEDS - 1:,} (default 0)"),
     Option("keep", ("--keep",), str, None, "colours the palette must hold exactly, #rrggbb or #rrggbbaa, "
            "comma-separated; they count within k and k-means fits the others around them (fast engine only)",
            metavar="COLOUR[,COLOUR...]"),

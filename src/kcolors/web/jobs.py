@@ -102,9 +102,7 @@ def parse_dither_method(fields):
     A method given without a strength dithers at full strength (``dither=off`` still turns it off).
     """
     method, strength = parse_field(fields, "dither_method"), parse_field(fields, "dither")
-    dither = strength if method is None else Dither(strength if fields.get("dither", "").strip() else 1.0, method)
-    Options(dither=dither).check()  # its range
-    return dither
+    return strength if method is None else Dither(strength if fields.get("dither", "").strip() else 1.0, method)
 
 
 def sweep_ks(fields):

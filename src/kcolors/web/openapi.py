@@ -8,7 +8,7 @@ say them.
 from .. import __version__
 from ..colorspace import SPACES
 from ..options import DITHER_METHODS, MAX_K, SEEDS
-from ..table import OPTIONS, number, table_for, whole
+from ..table import OPTIONS, number, seed, table_for, whole
 
 MB = 1024 * 1024
 
@@ -59,7 +59,7 @@ def _table_fields():
     caller may set on the web, typed, with their range, default and help."""
     fields = {}
     for option in table_for("web"):
-        schema = {"type": {whole: "integer", number: "number"}.get(option.parse, "string"), "description": option.help}
+        schema = {"type": {whole: "integer", seed: "integer", number: "number"}.get(option.parse, "string"), "description": option.help}
         if option.choices:
             schema["enum"] = list(option.choices)
         if option.default is not None:
