@@ -66,15 +66,25 @@ def test_compress_keeps_every_frame_and_its_timing(tmp_path, fmt):
     assert timing((tmp_path / f"out.{ext}").read_bytes()) == (fmt, 3, DURATIONS)
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
-def test_batch_keeps_every_frame_and_its_timing(tmp_path, fmt):
+def batch_of_one_animation(tmp_path, fmt, *runner):
     ext = FORMATS[fmt][0]
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / f"movie.{ext}").write_bytes(animation_bytes(fmt))
-    proc = run_cli("batch", tmp_path / "in", "-o", tmp_path / "out", "-k", "4", "-j", "1", "-q")
+    proc = run_cli("batch", tmp_path / "in", "-o", tmp_path / "out", "-k", "4", "-q", *runner)
     assert proc.returncode == 0, proc.stderr.decode()
     (output,) = (tmp_path / "out").rglob("movie*")
-    _, frames, durations = timing(output.read_bytes())  # WebP becomes an APNG (batch's --format keep)
+    return timing(output.read_bytes())
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_batch_on_dask_keeps_every_frame_and_its_timing(tmp_path, fmt, cluster):
+    _, frames, durations = batch_of_one_animation(tmp_path, fmt, "--scheduler", cluster.scheduler_address)
+    assert (frames, durations) == (3, DURATIONS)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_batch_keeps_every_frame_and_its_timing(tmp_path, fmt):
+    _, frames, durations = batch_of_one_animation(tmp_path, fmt, "-j", "1")  # WebP becomes an APNG (--format keep)
     assert (frames, durations) == (3, DURATIONS)
 
 

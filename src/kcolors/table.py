@@ -22,12 +22,17 @@ _OPERATOR = "a limit the operator sets when the server starts (kcolors serve)"
 _STRIPS = "a PNG or TIFF over the strip threshold is read in strips on its own"
 
 
-def whole(text):
-    """A whole number, from the command line or a form (ranges are checked by Options.check)."""
-    try:
-        return int(str(text).strip())
-    except ValueError:
-        raise ValueError(f"must be a whole number, not {text!r}") from None
+def _converter(kind, what):
+    """A parser of text into ``kind`` (int, float); ranges are checked by the parsers below or Options.check."""
+    def parse(text):
+        try:
+            return kind(str(text).strip())
+        except ValueError:
+            raise ValueError(f"must be {what}, not {text!r}") from None
+    return parse
+
+
+whole, number = _converter(int, "a whole number"), _converter(float, "a number")
 
 
 def counting(unit):
@@ -49,13 +54,6 @@ def seconds(text):
     if not 0 <= value < float("inf"):
         raise ValueError(f"must be 0 or more seconds, not {text}")
     return value
-
-
-def number(text):
-    try:
-        return float(str(text).strip())
-    except ValueError:
-        raise ValueError(f"must be a number, not {text!r}") from None
 
 
 def strength(text):

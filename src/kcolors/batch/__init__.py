@@ -28,7 +28,8 @@ Where each part lives:
 - ``planning.py``: the inputs and their outputs (:func:`plan`, :func:`find_inputs`,
   :func:`output_suffix`, :class:`Plan`, :class:`Job`, :data:`OUTPUT_FORMATS`).
 - ``tasks.py``: the work on one file, run in the workers (:func:`process_file`,
-  :func:`image_histogram`, :func:`failed_row`, :class:`Settings`,
+  :func:`image_histogram`, :func:`failed_row`, :class:`Settings` (the one
+  :class:`~kcolors.options.Options` record, by its old name),
   :data:`REPORT_COLUMNS`, :data:`FIGURE_COLUMNS`, the statuses).
 - ``shared.py``: shared palettes (:func:`fit_shared_palette`,
   :class:`HistogramSum`, :func:`collection_palette`, :func:`palette_of`).

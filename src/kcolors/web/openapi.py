@@ -1,12 +1,12 @@
 """The OpenAPI 3.1 description of the kcolors web API, served at ``/api/openapi.json``.
 
-Written by hand: the multipart bodies, binary answers and the metrics header
-are what a client needs to know, and a generator from docstrings would not
-say them.
+Written by hand but for the options: the multipart bodies, binary answers and
+the metrics header are what a client needs to know; the fields of a compress
+come from the options table (:mod:`kcolors.table`), with those it refuses on
+the web and why (``x-kcolors-refused``).
 """
 
 from .. import __version__
-from ..colorspace import SPACES
 from ..options import DITHER_METHODS, MAX_K, SEEDS
 from ..table import OPTIONS, number, seed, table_for, whole
 
@@ -38,20 +38,7 @@ def _errors(settings):
     }
 
 
-_COMMON_FIELDS = {
-    "image": {"type": "string", "format": "binary", "description": "The image file (any format Pillow reads)"},
-    "space": {"type": "string", "enum": list(SPACES), "default": "rgb",
-              "description": "Colour space of the clustering"},
-    "dither": {"type": "string", "default": "off",
-               "description": "Dithering: on, off, or a strength from 0 to 1 (on, when only dither_method is "
-                              "given)"},
-    "dither_method": {"type": "string", "enum": list(DITHER_METHODS),
-                      "description": "How to dither: selective (error diffusion only where it helps, inside "
-                                     "bands of one colour, little in texture), fs (classic Floyd-Steinberg "
-                                     "everywhere) or ordered (an 8x8 Bayer pattern that stays still from frame "
-                                     "to frame). Default: selective for /api/compress, ordered for /api/sweep"},
-    "seed": {"type": "integer", "minimum": 0, "default": 0, "description": "Random seed of k-means++"},
-}
+IMAGE = {"type": "string", "format": "binary", "description": "The image file (any format Pillow reads)"}
 
 
 def _table_fields():
@@ -73,16 +60,17 @@ def _table_fields():
 
 def openapi_document(settings):
     """The OpenAPI document as a dict, with the server's own limits written in."""
+    fields = _table_fields()
     compress_body = {"required": True, "content": {"multipart/form-data": {"schema": {
         "type": "object", "required": ["image"],
-        "properties": {"image": _COMMON_FIELDS["image"], **_table_fields()},
+        "properties": {"image": IMAGE, **fields},
         "x-kcolors-refused": {o.name: o.reason("web") for o in OPTIONS if o.reason("web")}}}}}
     sweep_body = {"required": True, "content": {"multipart/form-data": {"schema": {
         "type": "object", "required": ["image"],
-        "properties": {"image": _COMMON_FIELDS["image"],
+        "properties": {"image": IMAGE,
                        "k": {"type": "string", "default": "2-15",
                              "description": "The k of each frame: a range (2-15) or a list (2,4,8); at most 32"},
-                       **{key: _COMMON_FIELDS[key] for key in ("space", "dither", "dither_method", "seed")},
+                       **{key: fields[key] for key in ("space", "dither", "dither_method", "seed")},
                        "format": {"type": "string", "enum": ["gif", "webp"], "default": "gif"},
                        "duration": {"type": "integer", "minimum": 20, "maximum": 10000, "default": 500,
                                     "description": "Milliseconds per frame"},
