@@ -10,6 +10,7 @@ row here and its effect where the work is done.
 from dataclasses import dataclass
 
 from .colorspace import SPACES
+from .errors import LargerError
 from .options import DITHER_METHODS, ENGINES, MAX_K, SEEDS
 
 # ----------------------------------------------------------------------------- the table of options
@@ -134,7 +135,8 @@ OPTIONS = (
            "least DB dB; exit 99 if 256 miss it; with --target-delta-e, the smallest k that meets both",
            metavar="DB"),
     Option("skip_if_larger", ("--skip-if-larger",), flag=True, default=False, help="write nothing if the output "
-           "would be larger than the input (in bytes; from stdin, the bytes read)",
+           f"would be larger than the input (in bytes; from stdin, the bytes read): compress exits "
+           f"{LargerError.exit_code}, batch's row says skipped",
            refused=(("web", "the answer is the flattened image; bytes_in and bytes_out in the metrics compare "
                      "the sizes"),)),
     Option("max_pixels", ("--max-pixels",), counting("pixel"), None, "refuse larger images (default 89,478,485, Pillow's "
