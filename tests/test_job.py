@@ -109,10 +109,16 @@ def test_the_web_api_answers_an_animation_in_its_own_container(client, fmt):
     assert (metrics["input"], metrics["frames"]) == (f"movie.{ext}", 3)
 
 
-def test_a_quality_target_in_a_missing_folder_names_no_k(tmp_path, photo):
-    proc = run_cli(photo, "--target-delta-e", "0.3", "-o", f"{tmp_path}/tde/")
+def test_compress_makes_the_folder_of_o_folder(tmp_path, photo):
+    proc = run_cli(photo, "-k", "4", "-o", f"{tmp_path}/new/deeper/", "-q")
+    assert proc.returncode == 0 and (tmp_path / "new" / "deeper" / "photo-k4.png").is_file(), proc.stderr
+
+
+def test_a_quality_target_s_folder_that_cannot_be_made_names_no_k(tmp_path, photo):
+    (tmp_path / "file").write_bytes(b"")
+    proc = run_cli(photo, "--target-delta-e", "0.3", "-o", f"{tmp_path}/file/tde/")
     line = proc.stderr.decode()
-    assert proc.returncode == 5 and "tde/: folder does not exist" in line and "-k16" not in line
+    assert proc.returncode == 5 and "file/tde: cannot create the output folder" in line and "-k16" not in line
 
 
 def test_flatten_file_writes_the_image_and_its_palette(tmp_path, photo):

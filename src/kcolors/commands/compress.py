@@ -6,10 +6,10 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import LargerError, OutputError, QualityError, UsageError, printable
+from ..errors import LargerError, QualityError, UsageError, printable
 from ..io import refuse_empty_name
 from ..job import check_palette_out, flatten_file, in_strips
-from ..output import check_output, output_format, print_line, refuse_closed_stdout
+from ..output import check_output, make_output_folder, output_format, print_line, refuse_closed_stdout
 from ..palette import Palette, palette_format
 from ..sample import sample_path
 from . import ExamplesFormatter, add_options, options_from_args
@@ -127,15 +127,15 @@ def _report(args, flat, started, note=""):
 
 def _check(args, source, output, force, later=False, folder=None):
     """Every refusal before any work: nothing is read or written when an option is wrong. ``later``: the
-    output is a quality target's, named (and checked) once its k is known, in ``folder`` (None: beside the input)."""
+    output is a quality target's, named (and checked) once its k is known; ``folder``: that of -o FOLDER/."""
     if args.json:
         refuse_closed_stdout()  # before the work, not once the image is written
     if args.json and str(output) == "-":
         raise UsageError("--json and -o - both write to stdout; choose one")
     if args.palette:
         palette_format(args.palette)
-    if later and folder is not None and not Path(folder).is_dir():
-        raise OutputError(f"{folder}/: folder does not exist")
+    if folder is not None:  # -o FOLDER/: made, as batch makes its own (the last check: nothing else is wrong)
+        make_output_folder(folder)
     check_output(output, input_path=source, force=force or later)
     if args.palette_out:
         check_palette_out(args.palette_out, source, output)
