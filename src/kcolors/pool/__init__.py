@@ -71,11 +71,13 @@ class NotStarted(Exception):
 class Zygote:
     """The caller's handle on a zygote process, which :meth:`fork` asks for a new :class:`Worker`.
 
-    ``warm_up``: ``"module"`` or ``"module:function"``, imported (and called) in the zygote.
+    ``warm_up``: ``"module"`` or ``"module:function"``, imported (and called) in the zygote. ``trim``: each
+    worker gives its free heap pages back after each task (an idle server's workers hold little), at the cost
+    of faulting them in again for the next (a batch's workers keep them; they are recycled once they grew).
     """
 
-    def __init__(self, warm_up="kcolors"):
-        self.warm_up = warm_up
+    def __init__(self, warm_up="kcolors", trim=False):
+        self.warm_up, self.trim = warm_up, trim
         self._lock = threading.Lock()
         self._process = self._control = self._lifeline = None
 
@@ -91,7 +93,7 @@ class Zygote:
         read_end, self._lifeline = os.pipe()  # not inheritable: only the processes named below get it
         ours, theirs = socket.socketpair()
         code = (f"import sys; sys.path[:] = {sys.path!r}; from kcolors.pool.process import zygote_main; "
-                f"zygote_main({theirs.fileno()}, {read_end}, {self.warm_up!r})")
+                f"zygote_main({theirs.fileno()}, {read_end}, {self.warm_up!r}, {self.trim!r})")
         try:
             self._process = subprocess.Popen([sys.executable, "-c", code], pass_fds=(theirs.fileno(), read_end),
                                              stdin=subprocess.DEVNULL, env=dict(os.environ, **ONE_THREAD))

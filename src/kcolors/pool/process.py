@@ -20,7 +20,7 @@ from .. import kernels
 from . import ACK, FRAME, JOB_HEAD, ORDER, PID, PR_SET_PDEATHSIG, _prctl, _receive_exactly, trim_memory
 
 
-def zygote_main(control_fd, lifeline_fd, warm_up):
+def zygote_main(control_fd, lifeline_fd, warm_up, trim):
     """The zygote's loop: fork a worker for each order until the caller goes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole group: the caller decides
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the workers: no zombies
@@ -47,12 +47,12 @@ def zygote_main(control_fd, lifeline_fd, warm_up):
         pid = os.fork()
         if pid == 0:
             control.close()
-            _worker_main(fds[0], lifeline_fd, me, ORDER.unpack(message)[0])
+            _worker_main(fds[0], lifeline_fd, me, ORDER.unpack(message)[0], trim)
         os.close(fds[0])
         control.sendall(PID.pack(pid))
 
 
-def _worker_main(fd, lifeline_fd, zygote_pid, memory_cap):
+def _worker_main(fd, lifeline_fd, zygote_pid, memory_cap, trim):
     """Run tasks until the caller closes the socket (or kills this process). Never returns."""
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -74,7 +74,8 @@ def _worker_main(fd, lifeline_fd, zygote_pid, memory_cap):
             del function, args, kwargs  # an upload: nothing of it waits here for the next task
             if reply[0] == "error":
                 gc.collect()  # what a failed task holds in reference cycles, before the reply needs memory
-            trim_memory()  # what the task freed goes back now: then the growth measured is what it kept
+            if trim:
+                trim_memory()  # what the task freed goes back now, not when this idle worker stops
             try:
                 data = pickle.dumps((*reply, _rss() - start), protocol=pickle.HIGHEST_PROTOCOL)
             except Exception as exc:  # noqa: BLE001 - a result that does not pickle is the task's bug: say so

@@ -24,7 +24,7 @@ from ..pool import JobFailed, NotStarted, WorkerLost, Zygote, job_message, libc_
 __all__ = ["HARD_LIMIT_FACTOR", "JobFailed", "Pool", "WorkerLost", "ZYGOTE", "map_large_blocks", "trim_memory"]
 
 HARD_LIMIT_FACTOR = 1.5  # RLIMIT_DATA over the job memory budget: room for a wrong estimate, not for a runaway
-ZYGOTE = Zygote("kcolors.web.jobs:warm_up")  # this process's, started on first use
+ZYGOTE = Zygote("kcolors.web.jobs:warm_up", trim=True)  # this process's, started on first use
 
 
 class Pool:
