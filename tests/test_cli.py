@@ -404,7 +404,7 @@ def test_postscript_is_refused_without_running_ghostscript(tmp_path, name):
     source.write_bytes(LOOPING_EPS)
     started = time.monotonic()
     result = run_cli(source, "-o", tmp_path / "out.png")
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 60  # Ghostscript would loop for ever
     assert result.returncode == 3
     err = result.stderr.decode()
     assert err.count("\n") == 1 and "not an image in a format kcolors reads" in err and "Traceback" not in err
@@ -438,7 +438,7 @@ def test_process_substitution_is_read_once(tmp_path, photo):
 def test_a_pipe_that_never_ends_is_cut_at_the_limit(tmp_path):
     started = time.monotonic()
     proc = run_cli("/dev/zero", "--max-input-mb", "2", "-o", tmp_path / "out.png")
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 60  # /dev/zero never ends
     assert proc.returncode == 4 and "more than 2,097,152 bytes" in one_error_line(proc)
     with open("/dev/zero", "rb") as zero:
         proc = subprocess.run([sys.executable, "-m", "kcolors.cli", "-", "--max-input-mb", "1", "-o",

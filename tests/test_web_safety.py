@@ -140,7 +140,7 @@ def test_a_real_upload_is_admitted_while_18_uploads_stall(small):
             assert health(url)["busy"] == 0  # still reading their bodies: not admitted
             start = time.monotonic()
             r = post(url, small, {"k": "3"})
-            assert r.status_code == 200 and time.monotonic() - start < 5
+            assert r.status_code == 200 and time.monotonic() - start < 20  # not behind the stalled (30 s)
         finally:
             for sock in stalled:
                 sock.close()
@@ -211,12 +211,12 @@ def test_an_abandoned_sweep_is_stopped_when_its_client_hangs_up(small, slow_swee
         (worker,) = descendants(url.pid) - zygote
         sock.close()  # the client goes away one second into a job of ten and more
         start = time.monotonic()
-        assert wait_until(lambda: not alive(worker), 3), "the abandoned sweep's worker is still running"
+        assert wait_until(lambda: not alive(worker), 8), "the abandoned sweep's worker is still running"
         stopped = time.monotonic() - start
         assert health(url)["running"] == 0 and health(url)["busy"] == 0
         r = post(url, small)
-        assert r.status_code == 200 and time.monotonic() - start < 5
-    assert stopped < 2
+        assert r.status_code == 200 and time.monotonic() - start < 15
+    assert stopped < 8  # the sweep takes 10 s and more: it was killed, not finished
 
 
 # ----------------------------------------------------------------------------- 4. memory
@@ -233,7 +233,7 @@ def test_the_memory_budget_refuses_from_the_header_before_decoding():
             start = time.monotonic()
             r = client.post("/api/compress", files={"image": ("big.png", data, "image/png")})
             assert r.status_code == 413 and r.json()["error"] == expected
-            assert time.monotonic() - start < 3
+            assert time.monotonic() - start < 10  # decoding it would take far longer
     with TestClient(create_app(Settings(max_job_memory=64 * 1024 * MB))) as client:  # a budget that lets it in
         r = client.post("/api/compress", files={"image": ("big.png", header, "image/png")})
         assert r.status_code == 400 and "damaged or truncated" in r.json()["error"]  # decoding was tried here
