@@ -109,6 +109,16 @@ def test_the_web_api_answers_an_animation_in_its_own_container(client, fmt):
     assert (metrics["input"], metrics["frames"]) == (f"movie.{ext}", 3)
 
 
+def test_the_web_api_says_when_a_quality_target_is_missed(client, photo):
+    met = client.post("/api/compress", files={"image": ("p.png", photo.read_bytes(), "image/png")},
+                      data={"target_psnr": "20"})
+    missed = client.post("/api/compress", files={"image": ("p.png", photo.read_bytes(), "image/png")},
+                         data={"target_delta_e": "0.0001"})
+    assert met.status_code == missed.status_code == 200
+    assert "target_missed" not in json.loads(met.headers["x-kcolors-metrics"])
+    assert "even 256 colours miss the target" in json.loads(missed.headers["x-kcolors-metrics"])["target_missed"]
+
+
 def test_compress_makes_the_folder_of_o_folder(tmp_path, photo):
     proc = run_cli(photo, "-k", "4", "-o", f"{tmp_path}/new/deeper/", "-q")
     assert proc.returncode == 0 and (tmp_path / "new" / "deeper" / "photo-k4.png").is_file(), proc.stderr

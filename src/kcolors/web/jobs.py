@@ -235,7 +235,8 @@ def compress(data, name, options, *, max_pixels, max_memory=None, max_frames=Non
     metrics : dict
         ``Quantization.metrics()`` plus ``input``, ``output`` (the download's name, which names the format),
         ``bytes_in``, ``bytes_out``, ``notes`` (how the file was read: "holds 2 images (MPO); the first was
-        taken"), and ``frames`` for an animation: the keys of ``kcolors compress --json``.
+        taken"), ``frames`` for an animation, and ``target_missed`` when even 256 colours miss a quality
+        target: the keys of ``kcolors compress --json``.
     """
     check_memory(data, name, "compress", options, max_memory, max_pixels, max_frames)
     with open_input(_named(data, name)) as opened:
@@ -247,6 +248,8 @@ def compress(data, name, options, *, max_pixels, max_memory=None, max_frames=Non
                    notes=list(getattr(result.picture, "notes", ())))
     if flat.frames:
         metrics.update(frames=flat.frames)
+    if flat.missed:  # the 256-colour result is the answer, as compress writes it (and exits 99)
+        metrics.update(target_missed=flat.missed)
     return flat.data, metrics
 
 

@@ -123,6 +123,8 @@ def openapi_document(settings):
                 "output": {"type": "string", "description": "The download's name: STEM-kK.png, or .gif/.webp/.png for "
                                                             "an animation, kept in its own container"},
                 "frames": {"type": "integer", "description": "An animation's frames, every one kept"},
+                "target_missed": {"type": "string", "description": "Even 256 colours miss the quality target: "
+                                                                   "the 256-colour result is the answer"},
                 "width": {"type": "integer"}, "height": {"type": "integer"},
                 "k": {"type": "integer"}, "space": {"type": "string"}, "engine": {"type": "string"},
                 "dither": {"type": "number"},
