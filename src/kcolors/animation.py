@@ -28,7 +28,7 @@ from .errors import InputError, TooLargeError, UsageError
 from .headers import check_png_chunks, pixel_limit
 from .histogram import Histogram
 from .io import DEFAULT_MAX_PIXELS, Input, Picture, load_image, open_image, open_input, probe, warnings_if_read
-from .output import output_format, write_bytes
+from .output import output_format
 from .options import for_frames
 from .palette import Palette
 from .quantize import check_options, fit_palette, ordered_over
@@ -262,13 +262,6 @@ def _gif_frame(frame):
     while data[i]:
         i += data[i] + 1
     return (width, height), bytes(descriptor), table + data[start:i + 1], clear
-
-
-def write_animation(path, frames, durations, *, loop=0, transparent=False, force=False):
-    """Encode ``frames`` in the format ``path`` names and write them atomically; return the bytes written."""
-    data = encode_animation(frames, animation_format(path), durations, loop=loop, transparent=transparent)
-    write_bytes(path, data, force=force)
-    return len(data)
 
 
 # --------------------------------------------------------------------------- animated input

@@ -283,9 +283,3 @@ def _pyvips():
         pyvips.block_untrusted_set(True)
         _configured = True
     return pyvips
-
-
-def _reason(exc, source):
-    """libvips' reason, in one line (its detail is often empty: then which loader failed)."""
-    lines = [line.strip() for line in (getattr(exc, "detail", "") or "").splitlines() if line.strip()]
-    return f"libvips: {lines[-1]}" if lines else f"libvips cannot read it as a {source.format}"
