@@ -81,26 +81,21 @@ def _container(opened, options):
     return fmt if fmt in ANIMATED_FORMATS else "PNG"
 
 
-def flatten_file(source, destination, options, *, force=False, palette_out=None, strips=None, client=None,
+def flatten_file(source, output, options, *, force=False, palette_out=None, strips=None, client=None,
                  figures=True, name=None):
-    """Flatten ``source`` (a path, or ``-``) and write ``destination``; return the :class:`Flattened`.
+    """Flatten ``source`` (a path, or ``-``) and write ``output``; return the :class:`Flattened`.
 
-    ``destination`` is a path, or a function of the k chosen that names it (a quality target's output is named
-    by the k its search chose, and checked then). ``palette_out`` also saves the palette, written with the image
-    both or neither. ``strips``: the option that asks to read a PNG or TIFF a strip at a time ("--strips"),
-    None for the default (above :func:`kcolors.strips.strips_above` pixels), False never; ``client`` spreads the strips over Dask.
+    ``palette_out`` also saves the palette, written with the image both or neither. ``strips``: the option that
+    asks to read a PNG or TIFF a strip at a time ("--strips"), None for the default (above
+    :func:`kcolors.strips.strips_above` pixels), False never; ``client`` spreads the strips over Dask.
     With ``options.skip_if_larger``, an output larger than the input is not written (``larger``).
     """
-    output = destination if not callable(destination) else destination(options.k)
     fmt = output_format(output)
     if in_strips(options, source, output, fmt, strips, palette_out):
         return _flattenin_strips(source, output, options, force, client)
     with open_input(source, max_bytes=options.max_input_bytes) as opened:  # read once: a pipe cannot be read twice
         flat = flatten(opened, options, fmt, figures=figures)
         flat.name, flat.bytes_in = name or opened.name, opened.n_bytes
-    if callable(destination) and options.targeted:  # named by the k chosen, and checked before anything is written
-        output = destination(flat.result.k)
-        check_output(output, input_path=source, force=force)
     flat.output, flat.bytes_out = output, len(flat.data)
     if options.skip_if_larger and flat.bytes_in and len(flat.data) > flat.bytes_in:
         flat.larger = True

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..errors import LargerError, QualityError, UsageError, printable
 from ..io import refuse_empty_name
 from ..job import check_palette_out, flatten_file, in_strips
-from ..output import check_output, make_output_folder, output_format, print_line, refuse_closed_stdout
+from ..output import check_output, make_output_folder, output_format, output_name, print_line, refuse_closed_stdout
 from ..palette import Palette, palette_format
 from ..sample import sample_path
 from . import ExamplesFormatter, add_options, options_from_args
@@ -18,8 +18,8 @@ DEMO_FOLDER = Path("kcolors-demo")
 EPILOG = """examples:
   kcolors photo.jpg -k 8                     writes photo-k8.png beside it
   kcolors photo.jpg -k 32 -o small.png --space lab --dither 0.5
-  kcolors photo.jpg -o flat/                 writes flat/photo-k16.png
-  kcolors photo.jpg --target-delta-e 2       writes photo-kK.png, K the smallest k whose mean ΔE2000 is at most 2
+  kcolors photo.jpg -o flat/                 writes flat/photo-k16.png (icon.gif: flat/icon-k16.gif)
+  kcolors photo.jpg --target-delta-e 2       writes photo-de2.png with the smallest k whose mean ΔE2000 is at most 2
   kcolors photo.png -k 64 --skip-if-larger   writes photo-k64.png only if it is smaller (else exit 98)
   kcolors - -k 4 < in.png > out.png          standard input to standard output"""
 
@@ -34,20 +34,23 @@ def add_parser(sub):
                                             "palette fitted on all of them, durations and loop count kept")
     p.add_argument("-o", "--output", help="output file, its extension names the format (.png .gif .webp .tif "
                                           ".bmp .jpg); - for stdout (never a terminal); an existing folder, or a "
-                                          "name ending in /, for INPUT-kK.png in it (default: INPUT-kK.png beside "
-                                          "the input)")
+                                          "name ending in /, for INPUT-kK.EXT in it, made if missing (default: "
+                                          "INPUT-kK.EXT beside the input; EXT is the input's for PNG, GIF, TIFF "
+                                          "and BMP, else .png; with a quality target INPUT-de2.EXT, "
+                                          "INPUT-psnr40.EXT)")
     add_options(p, "compress", skip=("output",))
     p.set_defaults(run=run)
 
 
-def default_output(source, k, folder=None):
-    """INPUT-kK.png beside the input, or in ``folder`` (-o FOLDER/); the demo's in kcolors-demo/; stdin's is "-"."""
-    if source is None:
-        return Path(folder or DEMO_FOLDER) / f"{Path(sample_path()).stem}-k{k}.png"
+def default_output(source, options, folder=None):
+    """The one naming rule (:func:`kcolors.output.output_name`: INPUT-kK.EXT, or INPUT-de2.EXT by a quality
+    target, known before the search) beside the input, or in ``folder`` (-o FOLDER/); the demo's in
+    kcolors-demo/; stdin's is "-"."""
     if str(source) == "-":
         return "-"
-    path = Path(source)
-    return path.with_name(f"{path.stem}-k{k}.png") if folder is None else Path(folder) / f"{path.stem}-k{k}.png"
+    path = Path(sample_path() if source is None else source)
+    name = output_name(path, options.k, delta_e=options.target_delta_e, psnr=options.target_psnr)
+    return Path(folder or (DEMO_FOLDER if source is None else path.parent)) / name
 
 
 def output_folder(output):
@@ -69,29 +72,27 @@ def run(args):
     folder = output_folder(args.output)
     if folder is not None and str(source) == "-":
         raise UsageError(f"reading stdin: give the output's file name with -o, not a folder ({args.output})")
-    named = args.output is not None and folder is None  # else INPUT-kK.png, K known after a target's search
-    output = args.output if named else default_output(args.input, args.k, folder)
+    named = args.output is not None and folder is None  # else by the naming rule (default_output)
+    output = args.output if named else default_output(args.input, options, folder)
     rewrite = demo and args.output is None  # the demo may redo its own file
     force = args.force or rewrite
     if rewrite:
         DEMO_FOLDER.mkdir(exist_ok=True)
-    later = options.targeted and not named  # INPUT-kK.png is checked once the search has chosen K
-    _check(args, source, output, force, later, folder)
+    _check(args, source, output, force, folder)
     if args.palette:
         options = options.replace(palette=Palette.load(args.palette, args.space))
-    destination = (lambda k: default_output(args.input, k, folder)) if later else output
     strips = "--strips" if args.strips else "--scheduler" if args.scheduler else None
     figures = dict(palette_out=args.palette_out, strips=strips, figures=args.json or not args.quiet,
                    name=Path(source).name if demo else None)
     if args.scheduler is None:
-        flat = flatten_file(source, destination, options, force=force, **figures)
+        flat = flatten_file(source, output, options, force=force, **figures)
     else:
         from ..batch.cluster import DaskCluster
 
         in_strips(options, source, output, output_format(output), strips, args.palette_out)  # before connecting
         with DaskCluster(args.scheduler) as cluster:
             cluster.check_paths([str(Path(source).resolve()), str(Path(output).resolve().parent)])
-            flat = flatten_file(source, destination, options, force=force, client=cluster.client, **figures)
+            flat = flatten_file(source, output, options, force=force, client=cluster.client, **figures)
     if flat.larger:
         raise LargerError(f"{flat.name}: not written: the output would be {flat.bytes_out:,} bytes, larger than the "
                           f"input's {flat.bytes_in:,} (--skip-if-larger)")
@@ -125,9 +126,9 @@ def _report(args, flat, started, note=""):
         print(printable(summary(figures) + note), file=sys.stderr)  # a name that is not UTF-8 as \xNN
 
 
-def _check(args, source, output, force, later=False, folder=None):
-    """Every refusal before any work: nothing is read or written when an option is wrong. ``later``: the
-    output is a quality target's, named (and checked) once its k is known; ``folder``: that of -o FOLDER/."""
+def _check(args, source, output, force, folder=None):
+    """Every refusal before any work: nothing is read or written when an option is wrong; ``folder``: that of
+    -o FOLDER/."""
     if args.json:
         refuse_closed_stdout()  # before the work, not once the image is written
     if args.json and str(output) == "-":
@@ -136,7 +137,7 @@ def _check(args, source, output, force, later=False, folder=None):
         palette_format(args.palette)
     if folder is not None:  # -o FOLDER/: made, as batch makes its own (the last check: nothing else is wrong)
         make_output_folder(folder)
-    check_output(output, input_path=source, force=force or later)
+    check_output(output, input_path=source, force=force)
     if args.palette_out:
         check_palette_out(args.palette_out, source, output)
 

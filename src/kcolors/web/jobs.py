@@ -11,7 +11,6 @@ Before decoding, each job estimates its peak memory from the image's header
 
 import io
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -20,6 +19,7 @@ from ..errors import InputError, TooLargeError, UsageError
 from ..io import load_image, open_input, probe
 from ..job import flatten
 from ..options import Dither, Options, dither_method
+from ..output import output_name
 from ..table import OPTIONS, TABLE, table_for
 from ..sweep import DEFAULT_KS, parse_ks
 from ..sweep_job import make_sweep
@@ -242,7 +242,8 @@ def compress(data, name, options, *, max_pixels, max_memory=None, max_frames=Non
     with open_input(_named(data, name)) as opened:
         flat = flatten(opened, options.replace(max_pixels=max_pixels, max_frames=max_frames))
     result = flat.result
-    output = f"{Path(name).stem or 'image'}-k{result.k}.{EXTENSIONS[flat.fmt][0]}"
+    output = output_name(name, options.k, EXTENSIONS[flat.fmt][0], delta_e=options.target_delta_e,
+                         psnr=options.target_psnr)  # the one naming rule, in the format written
     metrics = dict(result.metrics(), input=name, output=output, bytes_in=len(data), bytes_out=len(flat.data),
                    dither=float(result.dither), dither_method=dither_method(result.dither),
                    notes=list(getattr(result.picture, "notes", ())))
