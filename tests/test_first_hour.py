@@ -1,6 +1,7 @@
 """Issue #14, "The first hour", the command line: help that says true things with examples, clear refusals
 (an empty name, image bytes on a terminal, a mistyped command, a batch over a missing folder), outputs named
-by the k a target chose, -o FOLDER/, the demo's report, and --skip-if-larger (exit 98) in compress and batch."""
+by the one naming rule (a target's by the target), -o FOLDER/, the demo's report, and --skip-if-larger (exit 98)
+in compress and batch."""
 
 import csv
 import json

@@ -130,7 +130,7 @@ OPTIONS = (
            metavar="FILE", refused=(("web", f"it names a file: {_SERVER}"),)),
     Option("target_delta_e", ("--target-delta-e",), number, None, "choose the smallest k (up to 256; -k is then "
            "ignored) whose mean ΔE2000 is at most DE; if 256 colours miss it, write them and exit 99; the output is "
-           "named by the k chosen", metavar="DE"),
+           "named by the target (INPUT-de2.png)", metavar="DE"),
     Option("target_psnr", ("--target-psnr",), number, None, "choose the smallest k (up to 256) whose PSNR is at "
            "least DB dB; exit 99 if 256 miss it; with --target-delta-e, the smallest k that meets both",
            metavar="DB"),

@@ -63,8 +63,9 @@ def plan(inputs, outdir, fmt="keep", *, k=16, delta_e=None, psnr=None):
         extension Pillow does not read are passed over) and glob patterns
         (``**`` matches folders at any depth). A file named explicitly is
         always tried, so a missing or non-image file is reported, not dropped.
-    outdir : str or Path
-        Outputs mirror the inputs' folder tree under it, from the deepest
+    outdir : str or Path or None
+        None: each output beside its input (several inputs given to ``kcolors``). Else outputs mirror the
+        inputs' folder tree under it, from the deepest
         folder that holds every input. Files already under ``outdir`` are not
         inputs (so a rerun of ``kcolors batch . -o out`` does not flatten ``out/``),
         wherever links lead: what counts is the folder's real path.
@@ -89,17 +90,20 @@ def plan(inputs, outdir, fmt="keep", *, k=16, delta_e=None, psnr=None):
     """
     if fmt not in OUTPUT_FORMATS:
         raise UsageError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, not {fmt!r}")
-    outdir_abs = os.path.abspath(outdir)
+    outdir_abs = None if outdir is None else os.path.abspath(outdir)
     found, root, ignored, notes, unreadable = find_inputs(inputs, exclude=outdir_abs)
     jobs, rejected, seen_outputs = [], [], {}
     real = _RealPaths()
     guard = _InputGuard(found, real)
     for name in found:
         source = os.path.abspath(name)
-        relative = os.path.join(os.path.dirname(os.path.relpath(source, root)),
-                                output_name(source, k, fmt, delta_e=delta_e, psnr=psnr))
-        job = Job(len(jobs) + len(rejected), source, os.path.join(outdir_abs, relative), name,
-                  os.path.join(str(outdir), relative))
+        named = output_name(source, k, fmt, delta_e=delta_e, psnr=psnr)
+        if outdir is None:  # beside the input
+            output, shown = os.path.join(os.path.dirname(source), named), os.path.join(os.path.dirname(name), named)
+        else:
+            relative = os.path.join(os.path.dirname(os.path.relpath(source, root)), named)
+            output, shown = os.path.join(outdir_abs, relative), os.path.join(str(outdir), relative)
+        job = Job(len(jobs) + len(rejected), source, output, name, shown)
         guard.check(job)
         real_output = real.written(job.output)  # two names, one file (a linked folder): a clash too
         if real_output in seen_outputs:

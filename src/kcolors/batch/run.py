@@ -5,7 +5,7 @@ import os
 import time
 from pathlib import Path
 
-from ..errors import InputError, OutputError, OutputExistsError, Terminated, UsageError
+from ..errors import InputError, OutputError, OutputExistsError, QualityError, Terminated, UsageError
 from ..output import make_output_folder, temporary_prefix
 from .cluster import DaskCluster
 from .planning import plan
@@ -24,7 +24,7 @@ class Batch:
     Parameters
     ----------
     inputs, outdir, fmt
-        As for :func:`plan`.
+        As for :func:`plan` (``outdir`` None: each output beside its input).
     settings : Settings
     skip_existing : bool
         Outputs that exist are left alone (status ``skipped``): a resumed batch
@@ -43,8 +43,8 @@ class Batch:
         if skip_existing and force:
             raise UsageError("--skip-existing keeps existing outputs and --force overwrites them; choose one")
         self.settings = settings.check()
-        self.outdir = Path(outdir)
-        if self.outdir.exists() and not self.outdir.is_dir():
+        self.outdir = None if outdir is None else Path(outdir)
+        if self.outdir is not None and self.outdir.exists() and not self.outdir.is_dir():
             raise OutputError(f"{outdir}: is a file, not a folder")
         found = plan(inputs, outdir, fmt, **_naming(self.settings))
         self.notes = found.warnings
@@ -100,7 +100,7 @@ class Batch:
             self._make_outdir()
             if isinstance(runner, DaskCluster):  # an input this machine sees, and the output folder
                 seen = [job.source for job in self.jobs[:1000] if os.path.exists(job.source)][:1]
-                runner.check_paths(seen + [str(self.outdir.resolve())])
+                runner.check_paths(seen + ([str(self.outdir.resolve())] if self.outdir else []))
             if shared:
                 self.palette, self.shares, failures = collection_palette(
                     self.jobs, self.settings, runner, quiet=quiet, stream=stream)
@@ -136,11 +136,13 @@ class Batch:
             progress.advance(f"{row['input']}: skipped: {row['error']} "
                              f"({_size(row['bytes_in'])} -> {_size(row['bytes_out'])} bytes)")
         else:
+            missed = f"; {row['target_missed']}" if row.get("target_missed") else ""  # exit 99 at the end
             progress.advance(f"{row['input']} -> {row['output']} "
-                             f"({_size(row['bytes_in'])} -> {_size(row['bytes_out'])} bytes)")
+                             f"({_size(row['bytes_in'])} -> {_size(row['bytes_out'])} bytes{missed})")
 
     def _make_outdir(self):
-        make_output_folder(self.outdir)
+        if self.outdir is not None:  # else beside the inputs, in their own folders
+            make_output_folder(self.outdir)
 
     # ------------------------------------------------------------------ results
 
@@ -154,8 +156,11 @@ class Batch:
         return {status: statuses.count(status) for status in (DONE, SKIPPED, FAILED)}
 
     def exit_code(self):
-        """0, or :data:`BATCH_FAILED` when any file failed."""
-        return BATCH_FAILED if self.counts()[FAILED] else 0
+        """0; :data:`BATCH_FAILED` when any file failed; else 99 (QualityError's, as ``compress``) when a
+        quality target was missed (even 256 colours: that result was written)."""
+        if self.counts()[FAILED]:
+            return BATCH_FAILED
+        return QualityError.exit_code if any(row.get("target_missed") for row in self.rows.values()) else 0
 
     def summary(self, *, interrupted=False, stopped=None):
         """One line: done, skipped, failed, time and rate, bytes before -> after of the files done (when any).

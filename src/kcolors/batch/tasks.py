@@ -17,7 +17,7 @@ LARGER = "larger than input"  # the error column of a row skipped by Options.ski
 
 REPORT_COLUMNS = ("input", "output", "status", "error", "note", "bytes_in", "bytes_out", "width", "height", "k",
                   "space", "engine", "dither", "dither_method", "colors_in", "colors_out", "psnr", "delta_e",
-                  "delta_e_sample", "seconds", "palette", "shares", "frames")
+                  "delta_e_sample", "seconds", "palette", "shares", "frames", "target_missed")
 Settings = Options  # the name batch's callers knew: every task takes the one options record
 
 
@@ -94,19 +94,22 @@ def process_file(job, settings, palette=None, figures=True):
         values = result.metrics() if figures else _cheap_metrics(result)
     except Exception as exc:  # noqa: BLE001 - one bad file must never stop the batch
         return failed_row(job, _message(exc, job))
-    values.update(note=_note(result.picture, job, flat.missed), bytes_in=flat.bytes_in, bytes_out=flat.bytes_out,
-                  seconds=round(time.perf_counter() - started, 4), dither=float(result.dither),
-                  dither_method=dither_method(result.dither), frames=flat.frames)
+    values.update(note=_note(result.picture, job), target_missed=_named(flat.missed, job), bytes_in=flat.bytes_in,
+                  bytes_out=flat.bytes_out, seconds=round(time.perf_counter() - started, 4),
+                  dither=float(result.dither), dither_method=dither_method(result.dither), frames=flat.frames)
     if flat.larger:  # nothing written; the figures kept, bytes_out what it would have been
         return dict(_row(job, SKIPPED, error=LARGER, **values), output=None)
     return _row(job, DONE, **values)
 
 
-def _note(picture, job, missed=None):
-    """The report's note column: how the file was read (its first page of several), and a quality target
-    missed, named as the user wrote it."""
-    notes = [*getattr(picture, "notes", ()), *([missed] if missed else [])]
-    return "; ".join(note.replace(job.source, job.input_name) for note in notes) or None
+def _note(picture, job):
+    """The report's note column: how the file was read (its first page of several), named as the user wrote it."""
+    return _named("; ".join(getattr(picture, "notes", ())), job)
+
+
+def _named(text, job):
+    """``text`` (or None, when empty) with the file named as the user wrote it (workers see absolute paths)."""
+    return text.replace(job.source, job.input_name) if text else None
 
 
 def _cheap_metrics(result):

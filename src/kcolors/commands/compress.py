@@ -21,7 +21,8 @@ EPILOG = """examples:
   kcolors photo.jpg -o flat/                 writes flat/photo-k16.png (icon.gif: flat/icon-k16.gif)
   kcolors photo.jpg --target-delta-e 2       writes photo-de2.png with the smallest k whose mean ΔE2000 is at most 2
   kcolors photo.png -k 64 --skip-if-larger   writes photo-k64.png only if it is smaller (else exit 98)
-  kcolors - -k 4 < in.png > out.png          standard input to standard output"""
+  kcolors - -k 4 < in.png > out.png          standard input to standard output
+  kcolors a.png b.jpg c.gif -k 32            writes a-k32.png, b-k32.png, c-k32.gif, each beside its input"""
 
 
 def add_parser(sub):
@@ -29,9 +30,11 @@ def add_parser(sub):
                        description="Flatten an image to k colours with k-means and write it; PNG output is an "
                                    "indexed PNG with the smallest bit depth that holds k colours.",
                        epilog=EPILOG, formatter_class=ExamplesFormatter)
-    p.add_argument("input", nargs="?", help="image file, or - for stdin (default: a sample photograph); an animated "
-                                            "GIF, WebP or PNG file stays animated, every frame flattened with one "
-                                            "palette fitted on all of them, durations and loop count kept")
+    p.add_argument("input", nargs="*", metavar="INPUT",
+                   help="image file, or - for stdin (default: a sample photograph); an animated GIF, WebP or PNG "
+                        "file stays animated, every frame flattened with one palette fitted on all of them, "
+                        "durations and loop count kept; several files are each flattened, as by kcolors batch "
+                        "(exit 7 if any failed)")
     p.add_argument("-o", "--output", help="output file, its extension names the format (.png .gif .webp .tif "
                                           ".bmp .jpg); - for stdout (never a terminal); an existing folder, or a "
                                           "name ending in /, for INPUT-kK.EXT in it, made if missing (default: "
@@ -63,6 +66,11 @@ def output_folder(output):
 
 
 def run(args):
+    if len(args.input) > 1:  # several inputs: each flattened, as a small batch
+        from .many import run as run_many
+
+        return run_many(args, args.input)
+    args.input = args.input[0] if args.input else None
     started = time.perf_counter()
     if args.input is not None:
         refuse_empty_name(args.input)  # before INPUT-kK.png is made of its name
