@@ -97,6 +97,8 @@ def test_a_missed_quality_target_exits_99_and_a_failure_wins_with_7(tmp_path):
     done = run_cli("a.png", "b.png", "--target-psnr", 99, "-q", cwd=tmp_path)
     assert done.returncode == 99, done.stderr
     assert names(tmp_path) == ["a-psnr99.png", "a.png", "b-psnr99.png", "b.png"]  # the 256-colour results
+    assert done.stderr.decode() == "kcolors: 2 files missed the quality target even with 256 colours (written so); " \
+        "exit 99\n"  # said even with --quiet, as compress says its exit 99
     (tmp_path / "bad.png").write_bytes(b"not an image")
     done = run_cli("a.png", "bad.png", "--target-psnr", 99, "-q", "-f", cwd=tmp_path)
     assert done.returncode == 7, done.stderr
@@ -106,7 +108,7 @@ def test_batch_exits_99_when_a_target_was_missed_and_nothing_failed(tmp_path):
     make_image(tmp_path / "in" / "a.png", size=40)
     done = run_cli("batch", "in", "-o", "out", "--target-psnr", 99, "-j", 1, "-q", cwd=tmp_path)
     assert done.returncode == 99, done.stderr
-    assert names(tmp_path / "out") == ["a-psnr99.png"]
+    assert names(tmp_path / "out") == ["a-psnr99.png"] and b"1 file missed the quality target" in done.stderr
 
 
 def test_existing_outputs_are_refused_before_any_work_unless_forced(tmp_path):
@@ -117,3 +119,20 @@ def test_existing_outputs_are_refused_before_any_work_unless_forced(tmp_path):
     assert done.returncode == 6 and (tmp_path / "b-k4.png").read_bytes() == b"mine"
     assert "a-k4.png" not in names(tmp_path)
     assert run_cli("a.png", "b.png", "-k", 4, "-f", "-q", cwd=tmp_path).returncode == 0
+
+
+def test_more_than_a_few_files_go_to_batch_s_worker_processes_with_the_same_report(tmp_path):
+    from kcolors.batch import LocalPool
+    from kcolors.commands import many
+
+    inputs = [str(make_image(tmp_path / f"i{n}.png", n)) for n in range(many.IN_PROCESS_FILES + 1)]
+    (tmp_path / "i0.png").write_bytes(b"not an image")
+    args = type("Args", (), {"scheduler": None, "engine": "fast"})()
+    assert many._runner(args, inputs[:2]).time_limit is None  # in this process, inline
+    workers = many._runner(args, inputs)
+    assert isinstance(workers, LocalPool) and workers.time_limit is not None
+    done = run_cli(*[Path(name).name for name in inputs], "-k", 2, cwd=tmp_path)
+    err = done.stderr.decode()
+    assert done.returncode == 7, err
+    assert f"{many.IN_PROCESS_FILES} done, 0 skipped, 1 failed of {many.IN_PROCESS_FILES + 1}" in err
+    assert len([p for p in tmp_path.iterdir() if p.name.endswith("-k2.png")]) == many.IN_PROCESS_FILES

@@ -162,6 +162,14 @@ class Batch:
             return BATCH_FAILED
         return QualityError.exit_code if any(row.get("target_missed") for row in self.rows.values()) else 0
 
+    def missed_note(self):
+        """A line saying how many files missed their quality target (written with 256 colours), or None."""
+        missed = sum(1 for row in self.rows.values() if row.get("target_missed"))
+        if not missed:
+            return None
+        return (f"kcolors: {missed} file{'s' if missed > 1 else ''} missed the quality target even with 256 colours "
+                "(written so); exit 99")
+
     def summary(self, *, interrupted=False, stopped=None):
         """One line: done, skipped, failed, time and rate, bytes before -> after of the files done (when any).
 

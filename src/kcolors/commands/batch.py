@@ -111,3 +111,5 @@ def _finish(batch, args, *, interrupted=False, stopped=None):
                    if name and wanted]
         if written:
             print(printable(f"kcolors: wrote {', '.join(written)}"), file=sys.stderr)
+    if batch.missed_note():  # exit 99, as compress's, said even with --quiet
+        print(batch.missed_note(), file=sys.stderr)
