@@ -136,3 +136,14 @@ def test_more_than_a_few_files_go_to_batch_s_worker_processes_with_the_same_repo
     assert done.returncode == 7, err
     assert f"{many.IN_PROCESS_FILES} done, 0 skipped, 1 failed of {many.IN_PROCESS_FILES + 1}" in err
     assert len([p for p in tmp_path.iterdir() if p.name.endswith("-k2.png")]) == many.IN_PROCESS_FILES
+
+
+def test_inputs_may_follow_the_options_as_pngquant_takes_them_and_unknown_options_are_still_refused(tmp_path):
+    make_image(tmp_path / "a.png")
+    make_image(tmp_path / "b.png", 1)
+    done = run_cli("a.png", "-k", 3, "b.png", "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert names(tmp_path) == ["a-k3.png", "a.png", "b-k3.png", "b.png"]
+    refused = run_cli("a.png", "-k", 3, "b.png", "--bogus", cwd=tmp_path)
+    assert refused.returncode == 2 and refused.stderr == b"kcolors: unrecognized arguments: b.png --bogus\n"
+    assert names(tmp_path) == ["a-k3.png", "a.png", "b-k3.png", "b.png"]

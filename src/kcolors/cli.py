@@ -70,7 +70,11 @@ def main(argv=None):
         argv = ["compress", *argv]  # `kcolors photo.jpg -k 8` and a bare `kcolors` mean compress
     # the one command asked for is built in full; the help lists them all
     parser = build_parser(COMMANDS if argv[0] in ("-h", "--help") else (argv[0],))
-    args = parser.parse_args(argv)  # exits 2 with a usage line on bad options
+    args, extra = parser.parse_known_args(argv)  # exits 2 with a usage line on bad options
+    if extra and argv[0] == "compress" and not any(word.startswith("-") and word != "-" for word in extra):
+        args.input += extra  # inputs after options (`kcolors a.png -k 8 b.png`), as pngquant takes them
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if hasattr(args, "prepare"):  # options that combine into one value (--dither and --dither-method)
         args.prepare(args)
     warnings.showwarning = _warning_line
