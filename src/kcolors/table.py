@@ -157,7 +157,8 @@ OPTIONS = (
     Option("palette_out", ("--palette-out",), help="also save the palette (.gpl .json .txt); batch: the shared "
            "palette", who=FRONT_END, metavar="FILE",
            refused=(("web", f"it names a file: {_SERVER}; the palette is in the metrics"),)),
-    Option("json", ("--json",), flag=True, default=False, help="print the figures as one JSON object on stdout",
+    Option("json", ("--json",), flag=True, default=False,
+           help="print the figures as one JSON object on stdout (several inputs: one a line, JSON Lines)",
            who=FRONT_END, refused=(("batch", "batch writes its figures with --report FILE.json"),
                                    ("web", "the figures are in X-Kcolors-Metrics"))),
     Option("quiet", ("-q", "--quiet"), flag=True, default=False, help="no report on stderr", who=FRONT_END,

@@ -40,7 +40,7 @@ def add_parser(sub):
                                           "name ending in /, for INPUT-kK.EXT in it, made if missing (default: "
                                           "INPUT-kK.EXT beside the input; EXT is the input's for PNG, GIF, TIFF "
                                           "and BMP, else .png; with a quality target INPUT-de2.EXT, "
-                                          "INPUT-psnr40.EXT)")
+                                          "INPUT-psnr40.EXT); with several inputs, a folder only")
     add_options(p, "compress", skip=("output",))
     p.set_defaults(run=run)
 
