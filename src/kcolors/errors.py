@@ -77,10 +77,10 @@ EXIT_CODES = {
        "guards), or a pipe sending more than --max-input-mb",
     5: "cannot write the output (a folder missing or not writable, a full disk, standard output closed)",
     6: "output exists (use -f/--force)",
-    7: "batch: some files failed (the others were written)",
+    7: "batch, or several inputs: some files failed (the others were written)",
     8: "batch: stopped, the Dask cluster had no worker for --worker-timeout seconds (what was done is kept)",
     98: "--skip-if-larger: the output would be larger than the input, so nothing was written",
-    99: "quality target missed even at 256 colours (the 256-colour result is written)",
+    99: "quality target missed even at 256 colours (the 256-colour result is written; batch: when nothing failed)",
     130: "interrupted (Ctrl-C)",
     143: "terminated (SIGTERM); no partial or temporary file is left",
 }
