@@ -36,6 +36,9 @@ from PIL import Image
 import kcolors
 import kcolors.cli
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "tests"))
+from test_imports import layers  # noqa: E402 -- the layer reader the import test uses
+
 # Import every kcolors module first, so that the run measures calls, not import-time code.
 PREIMPORT_FAILED = []
 for _info in pkgutil.walk_packages(kcolors.__path__, "kcolors."):
@@ -49,18 +52,7 @@ for _info in pkgutil.walk_packages(kcolors.__path__, "kcolors."):
 FIT_ENTRIES = {"fit", "fit_with_alpha", "local_optima"}
 
 
-def layers():
-    lines = kcolors.__doc__.split("Layers:\n", 1)[1].splitlines()
-    table = {}
-    for number, line in enumerate(lines):
-        if not line.strip():
-            break
-        names = line.strip().split("  ", 1)[0]
-        table.update({name.strip(): number for name in names.split(",")})
-    return table
-
-
-LAYERS = layers()
+LAYERS = layers()  # read as tests/test_imports.py reads them: one reader of the package docstring
 
 
 def modname(frame):
