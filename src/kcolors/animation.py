@@ -280,12 +280,15 @@ class Animation:
     loop : int or None
         The file's loop count (0 = forever), None when it has none.
     name : str
+    format : str or None
+        The Pillow format its headers named (GIF, WEBP, PNG, AVIF), None when not read from a file.
     """
 
     frames: list
     durations: list
     loop: int = None
     name: str = "<image>"
+    format: str = None
 
 
 def read_animation(source, *, max_pixels=None, max_frames=None):
@@ -324,10 +327,10 @@ def read_animation(source, *, max_pixels=None, max_frames=None):
                                 f"limit of {limit:,} (raise it with --max-pixels)")
         if header.format == "PNG":
             check_png_chunks(source.rewound(), name)
-        return _read_frames(source, name, limit)
+        return _read_frames(source, name, limit, header.format)
 
 
-def _read_frames(source, name, limit):
+def _read_frames(source, name, limit, fmt):
     """The :class:`Animation` of a file whose headers were checked."""
     frames, durations = [], []
     try:
@@ -343,7 +346,7 @@ def _read_frames(source, name, limit):
                 frames.append(picture)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(f"{name}: damaged animation at frame {len(frames) + 1} ({exc})") from None
-    return Animation(frames, durations, loop, name)
+    return Animation(frames, durations, loop, name, fmt)
 
 
 def flatten_animation(animation, k=16, *, space="rgb", dither=0.0, engine="fast", seed=0, palette=None):

@@ -13,7 +13,7 @@ from pathlib import Path
 from .animation import ANIMATED_FORMATS, compress_animation, read_animation
 from .encode import encode
 from .errors import UsageError
-from .io import load_image, open_input, probe, warnings_if_read
+from .io import load_image, open_input, warnings_if_read
 from .output import check_output, output_format, write_files
 from .palette import PALETTE_EXTENSIONS, palette_format
 from .quantize import quantize
@@ -52,7 +52,7 @@ def flatten(opened, options, fmt=None, *, figures=True):
             raise UsageError(f"{movie.name}: --target-delta-e and --target-psnr do not apply to animations; give -k")
         if options.keep:
             raise UsageError(f"{movie.name}: --keep does not apply to animations yet")
-        fmt = fmt or _container(opened, options)
+        fmt = fmt or (movie.format if movie.format in ANIMATED_FORMATS else "PNG")  # its own (an AVIF's: APNG)
         result, data = compress_animation(movie, options, fmt)
         return Flattened(result, data, fmt, frames=len(movie.frames))
     fmt = fmt or "PNG"
@@ -75,12 +75,6 @@ def flatten(opened, options, fmt=None, *, figures=True):
     return Flattened(result, data, fmt, fits=fits, missed=missed)
 
 
-def _container(opened, options):
-    """The Pillow format an animation is written back in: its own (an AVIF's as APNG)."""
-    fmt = probe(opened.rewound(), max_pixels=options.max_pixels or 0, max_frames=options.max_frames).format
-    return fmt if fmt in ANIMATED_FORMATS else "PNG"
-
-
 def flatten_file(source, output, options, *, force=False, palette_out=None, strips=None, client=None,
                  figures=True, name=None):
     """Flatten ``source`` (a path, or ``-``) and write ``output``; return the :class:`Flattened`.
@@ -92,7 +86,7 @@ def flatten_file(source, output, options, *, force=False, palette_out=None, stri
     """
     fmt = output_format(output)
     if in_strips(options, source, output, fmt, strips, palette_out):
-        return _flattenin_strips(source, output, options, force, client)
+        return _flatten_in_strips(source, output, options, force, client)
     with open_input(source, max_bytes=options.max_input_bytes) as opened:  # read once: a pipe cannot be read twice
         flat = flatten(opened, options, fmt, figures=figures)
         flat.name, flat.bytes_in = name or opened.name, opened.n_bytes
@@ -149,7 +143,7 @@ def _refuse_whole_image_options(options, source, output, fmt, palette_out, why):
     return True
 
 
-def _flattenin_strips(source, output, options, force, client):
+def _flatten_in_strips(source, output, options, force, client):
     """The image flattened in two passes over its strips, streamed to ``output`` (PNG)."""
     from .huge import flatten_to_png
     from .strips import open_source as open_strips
