@@ -1,6 +1,8 @@
 """Follow `kcolors compress`'s options from kcolors.cli.main down to the k-means fit.
 
-Run:  python benchmarks/options_walk.py [-v]    (PYTHONPATH picks which kcolors is measured)
+Run:  python benchmarks/options_walk.py [-v] [--case=still|animated|target]
+      (PYTHONPATH picks which kcolors is measured; the animated case is a 3-frame GIF, the target case
+      --target-delta-e 3: the routes where the options once went into animation.py and sweep.py)
 
 Issue 21 asks that the walk be at most 10 modules and 10 climbs back up the layers.
 
@@ -20,7 +22,12 @@ Definitions (all counted from the call to kcolors.cli.main until the fit starts)
 - whole run: the same counts from kcolors.cli.main's call to its return (not only until the fit).
 - modules on the stack at the fit: distinct kcolors modules of the frames from kcolors.cli.main to the fit.
 - modules entered: distinct kcolors modules with at least one call before the fit starts.
+- options carried (the issue's own reading, "following compress's args through the calls"): calls before the fit
+  that are handed the options themselves (an argparse Namespace, or the options record: Options, batch's
+  Settings, the web's CompressOptions) as an argument; the modules they enter; those of them that climb; and
+  returns up the layers from a function that was handed them.
 """
+import argparse
 import dis
 import importlib
 import os
@@ -50,6 +57,16 @@ for _info in pkgutil.walk_packages(kcolors.__path__, "kcolors."):
         PREIMPORT_FAILED.append(f"{_info.name} ({type(_error).__name__})")
 
 FIT_ENTRIES = {"fit", "fit_with_alpha", "local_optima"}
+OPTION_RECORDS = {"Options", "Settings", "CompressOptions"}
+
+
+def carries_options(frame):
+    """Whether this call was handed the options: a Namespace or an options record among its arguments."""
+    code = frame.f_code
+    count = code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & 0x04) + bool(code.co_flags & 0x08)
+    values = [frame.f_locals.get(n) for n in code.co_varnames[:count]]
+    values += [v for x in values if isinstance(x, (tuple, dict)) for v in (x.values() if isinstance(x, dict) else x)]
+    return any(isinstance(v, argparse.Namespace) or type(v).__name__ in OPTION_RECORDS for v in values)
 
 
 LAYERS = layers()  # read as tests/test_imports.py reads them: one reader of the package docstring
@@ -94,6 +111,8 @@ class Walk:
             return
         lo, hi = layer_of(name), layer_of(modname(caller))
         if lo is not None and hi is not None and lo < hi:
+            if not self.done and id(frame) in self.carrying:
+                self.carried_returns_up += 1
             if frame.f_code.co_flags & 0x2A0:     # a generator's yield or end: counted apart
                 if not self.done:
                     op = dis.opname[frame.f_code.co_code[frame.f_lasti]]
@@ -140,6 +159,10 @@ class Walk:
         self.whole_return_edges = Counter()
         self.whole_climb_edges = Counter()
         self.keep = []               # keep generator frames alive so ids stay unique
+        self.carried = []            # modules handed the options, in order
+        self.carried_climbs = 0
+        self.carried_returns_up = 0
+        self.carrying = set()        # ids of live frames handed the options
 
     def profile(self, frame, event, arg):
         if event == "return":
@@ -189,6 +212,12 @@ class Walk:
         if name not in self.entered:
             self.entered.append(name)
         self.functions.setdefault(name, Counter())[code.co_qualname] += 1
+        if carries_options(frame):
+            self.carrying.add(id(frame))
+            self.keep.append(frame)
+            if name not in self.carried:
+                self.carried.append(name)
+            self.carried_climbs += climb
         if name not in self.whole_entered:
             self.whole_entered.append(name)
         if climb:
@@ -207,21 +236,40 @@ class Walk:
             self.done = True
 
 
-def main():
-    holder = tempfile.TemporaryDirectory(prefix="walk-")
-    work = holder.name
-    img = os.path.join(work, "in.png")
-    out = os.path.join(work, "out.png")
+def make_input(work, case):
+    """The image each case flattens: a 64x48 gradient with noise; 'animated' makes it a 3-frame GIF."""
     rng = np.random.default_rng(0)
     y, x = np.mgrid[0:48, 0:64]
     pixels = np.stack([x * 4, y * 5, (x + y) * 2], axis=-1) + rng.integers(0, 16, (48, 64, 3))
-    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB").save(img)
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+    if case == "animated":
+        path = os.path.join(work, "in.gif")
+        frames = [image.rotate(90 * i) for i in range(3)]
+        frames[0].save(path, save_all=True, append_images=frames[1:], duration=[100, 200, 300], loop=0)
+        return path, os.path.join(work, "out.gif"), []
+    path = os.path.join(work, "in.png")
+    image.save(path)
+    return path, os.path.join(work, "out.png"), (["--target-delta-e", "3"] if case == "target" else [])
+
+
+CASES = ("still", "animated", "target")
+
+
+def main():
+    holder = tempfile.TemporaryDirectory(prefix="walk-")
+    work = holder.name
+    case = next((a.removeprefix("--case=") for a in sys.argv if a.startswith("--case=")), "still")
+    if case not in CASES:
+        print("--case= takes", ", ".join(CASES))
+        return 2
+    img, out, extra = make_input(work, case)
+    print("case:", case)
 
     walk = Walk()
     threading.setprofile(walk.profile)
     sys.setprofile(walk.profile)
     try:
-        code = kcolors.cli.main(["compress", img, "-k", "8", "-o", out, "-q"])
+        code = kcolors.cli.main(["compress", img, "-k", "8", "-o", out, "-q", *extra])
     finally:
         sys.setprofile(None)
         threading.setprofile(None)
@@ -254,6 +302,9 @@ def main():
     if "-v" in sys.argv:
         for (a, b), n in sorted(walk.returns_up.items(), key=lambda kv: -kv[1]):
             print(f"    {n:4d}  {a} (layer {layer_of(a)}) returns to {b} (layer {layer_of(b)})")
+    print(f"\noptions carried (calls handed the options record or a Namespace): {len(walk.carried)} modules,"
+          f" {walk.carried_climbs} climbs, {walk.carried_returns_up} returns up the layers")
+    print("   ", ", ".join(m.removeprefix("kcolors.") for m in walk.carried))
     print(f"whole run (until main returns): {len(walk.whole_entered)} modules entered, {walk.whole_climbs} climbs,"
           f" {walk.whole_returns_up} returns upward")
     print(f"    whole-run distinct upward-return edges: {len(walk.whole_return_edges)}")
