@@ -11,9 +11,9 @@ from PIL import Image
 
 from kcolors import load_image, quantize
 from kcolors.colorspace import SPACES, rgb2oklab, to_space
-from kcolors.pictures import (AXES, box_scale, caption_height, contact_sheet, curve_figure, grid, save_figure,
-                              side_by_side, space_box, space_figure, space_html, space_points, space_sample,
-                              swatch_image)
+from kcolors.pictures import caption_height, contact_sheet, grid, side_by_side, swatch_image
+from kcolors.plots import (AXES, box_scale, curve_figure, save_figure, space_box, space_figure, space_html,
+                           space_points, space_sample)
 from kcolors.sweep import sweep
 
 

@@ -52,7 +52,8 @@ def add_parser(sub):
 
 
 def run(args):
-    from ..pictures import check_file_output, save_figure, space_figure, space_html, space_sample
+    from ..pictures import check_file_output
+    from ..plots import save_figure, space_figure, space_html, space_sample
     from ..output import write_bytes
 
     if args.k is not None and not 1 <= args.k <= 256:

@@ -100,7 +100,7 @@ def run(args):
     curve = suggest_curve(steps, args.suggest_method) if (args.suggest or args.curve) and len(steps) >= 3 else None
     k_knee = knee(ks_done, curve) if curve is not None else None
     if args.curve:
-        from ..pictures import curve_figure, save_figure
+        from ..plots import curve_figure, save_figure
 
         fig = curve_figure(ks_done, [s.result.psnr for s in steps], [s.result.delta_e for s in steps],
                            knee=k_knee, title=Path(picture.name).name,
@@ -117,7 +117,8 @@ def run(args):
 def _check(args, ks):
     """Every refusal before any work; returns (animation output or None, its format or None)."""
     from ..animation import animation_format
-    from ..pictures import FIGURE_FORMATS, check_file_output
+    from ..pictures import check_file_output
+    from ..plots import FIGURE_FORMATS
 
     if args.suggest and len(ks) < 3:
         raise UsageError(f"--suggest needs at least 3 values of k to find a knee, not {len(ks)}")
