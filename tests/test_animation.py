@@ -6,7 +6,8 @@ from conftest import run_cli
 from PIL import Image, ImageSequence
 
 from kcolors import load_image, quantize
-from kcolors.animation import encode_animation, flatten_animation, read_animation, sweep_frames
+from kcolors.animated import flatten_animation, read_animation
+from kcolors.animation import encode_animation, sweep_frames
 from kcolors.sweep import sweep
 
 KS = [2, 3, 5]

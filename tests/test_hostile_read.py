@@ -21,7 +21,7 @@ import pytest
 from conftest import run_cli
 from PIL import Image
 
-from kcolors.animation import flatten_animation, read_animation
+from kcolors.animated import flatten_animation, read_animation
 from kcolors.errors import TooLargeError
 import kcolors.io as kio
 from kcolors.io import load_image
@@ -308,7 +308,7 @@ def test_a_text_chunk_bomb_is_called_what_it_is(tmp_path):
 
 def random_animation(rng, count, size, alpha=None):
     """An Animation of ``count`` random frames of few colours; ``alpha``: None, "all" or "some" frames with it."""
-    from kcolors.animation import Animation
+    from kcolors.animated import Animation
 
     frames = []
     for i in range(count):
@@ -325,7 +325,7 @@ def random_animation(rng, count, size, alpha=None):
 @pytest.mark.parametrize("count, size, alpha", [(40, (5, 4), None), (25, (3, 3), "all"), (30, (4, 2), "some"),
                                                 (12, [(6, 5), (2, 2), (9, 1)], None)])
 def test_frames_recoloured_together_are_as_frame_by_frame(monkeypatch, count, size, alpha):
-    import kcolors.animation as animation
+    import kcolors.animated as animation
 
     rng = np.random.default_rng(count)
     together = flatten_animation(random_animation(rng, count, size, alpha), 4)

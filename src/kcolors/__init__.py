@@ -29,8 +29,8 @@ Layers:
     save, pngstream               a Quantization to a file, safely; an indexed PNG written as a stream, all or nothing
     quantize                      the pipeline: read -> histogram -> fit -> recolour
     kcolors                       the public names (this file)
-    sweep, animation, pictures, plots, huge   many k at once; animated files; sheets and swatches; curves and colour-space plots; images too large to hold, flattened strip by strip (here or on Dask) into a streamed PNG
-    sweep_job                     a sweep of one source, as the command line and the web page make it: each k, the animation, its labels
+    sweep, animation, pictures, plots, huge   many k at once; animations written; sheets and swatches; curves and colour-space plots; images too large to hold, flattened strip by strip (here or on Dask) into a streamed PNG
+    sweep_job, animated           a sweep of one source, as the command line and the web page make it: each k, the animation, its labels; animated input read, flattened with one palette, written back in its own container
     job                           one source flattened with one options record, by every route (still, animated, strips, targets)
     batch                         whole collections, on local cores or a Dask cluster
     web                           the local web page and its HTTP API

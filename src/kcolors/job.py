@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .animation import ANIMATED_FORMATS, compress_animation, read_animation
+from .animated import compress_animation, read_animation
+from .animation import ANIMATED_FORMATS
 from .encode import encode
 from .errors import UsageError
 from .io import load_image, open_input, warnings_if_read
