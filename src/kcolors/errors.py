@@ -1,7 +1,12 @@
 """Errors kcolors raises, each carrying the exit code the command line uses.
 
 The codes are documented in the README ("Exit codes"); keep the two in step.
+
+Every class pickles whole (class, message, exit code): batch's workers send them back to the parent.
 """
+
+import os
+from errno import ENOENT
 
 
 class KcolorsError(Exception):
@@ -20,6 +25,35 @@ class InputError(KcolorsError):
     """The input cannot be read as an image (missing, empty, truncated, not an image)."""
 
     exit_code = 3
+
+
+class MissingFileError(InputError, FileNotFoundError):
+    """The input file does not exist: an InputError (exit 3) that ``except FileNotFoundError`` and
+    ``except OSError`` catch too.
+
+    Its text is kcolors' one line (``"photo.png: no such file"``), not OSError's
+    ``[Errno 2] ...`` form; ``errno`` is ENOENT and ``filename`` the name as given
+    (None when not given).
+
+    Parameters
+    ----------
+    message : str
+        The line to show.
+    filename : str, optional
+        The missing file's name.
+    """
+
+    exit_code = 3
+    # Class attributes in place of OSError's own slots, which would change str() (to "[Errno 2] ...: 'x'") and
+    # be lost by pickle; an instance's filename goes to its __dict__, which pickle keeps.
+    errno: int = ENOENT
+    strerror: str = os.strerror(ENOENT)
+    filename: "str | None" = None
+
+    def __init__(self, message: str, filename: "str | None" = None) -> None:
+        super().__init__(message)
+        if filename is not None:
+            self.filename = filename
 
 
 class TooLargeError(InputError):

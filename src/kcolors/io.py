@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from .histogram import Histogram
-from .errors import InputError, TooLargeError, UsageError
+from .errors import InputError, KcolorsError, MissingFileError, TooLargeError, UsageError
 from .headers import DECODERS, DEFAULT_MAX_FRAMES, Header, check_png_chunks, open_image, read_header
 
 __all__ = ["DECODERS", "DEFAULT_MAX_FRAMES", "DEFAULT_MAX_PIXELS", "Header", "Input", "Picture", "decode",
@@ -188,6 +188,8 @@ def _worded(name):
     """Pillow's exceptions, and those of the header walks, as one plain line naming the file."""
     try:
         yield
+    except KcolorsError:  # already one line (a MissingFileError is an OSError, a UsageError a ValueError)
+        raise
     except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise InputError(f"{name}: not an image in a format kcolors reads ({', '.join(DECODERS)})") from exc
     except ValueError as exc:
@@ -368,7 +370,7 @@ def open_input(source, *, max_bytes=None):
                              f"to flatten the images in it, use: kcolors batch {shlex.quote(str(path))} -o OUTDIR")
         fh = open(path, "rb")  # noqa: SIM115 -- closed by Input
     except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
+        raise MissingFileError(f"{path}: no such file", filename=str(path)) from None
     except PermissionError:
         raise InputError(f"{path}: permission denied") from None
     except OSError as exc:  # a symbolic-link loop, a name too long, ...

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, UsageError
+from .errors import InputError, MissingFileError, UsageError
 from .io import load_image
 from .output import write_bytes
 from .options import MAX_K, check_options
@@ -178,7 +178,7 @@ class Palette:
             with _open_regular(path) as fh:
                 colors = _parse(fh, fmt)
         except FileNotFoundError:
-            raise InputError(f"{path}: no such palette file") from None
+            raise MissingFileError(f"{path}: no such palette file", filename=str(path)) from None
         except _TooMany:
             raise InputError(f"{path}: more than {MAX_K} colours; a palette holds 1 to {MAX_K}") from None
         except _TooLarge:
