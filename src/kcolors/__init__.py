@@ -18,15 +18,16 @@ it needs.
 
 Layers:
     errors                        errors that carry the command line's exit codes
-    colorspace, kernels, simple, captions, sample   colour spaces; the compiled kernels; the from-scratch k-means; text in pictures; the sample photo
+    colorspace, kernels, simple, captions, sample, extras   colour spaces; the compiled kernels; the from-scratch k-means; text in pictures; the sample photo; which optional extras are installed
     options, histogram, metrics, output, headers, pool   the shared option check; distinct colours and counts; PSNR and CIEDE2000; files written safely; every frame's size and their number, from a file's headers; worker processes that can be killed (batch's and the web server's)
     io, table                     any image file in, read once, as a Picture (which keeps its histogram); the table of options (their flags, help, who may set them)
     kmeans, strips                the fast k-means on a histogram (k-means++ start, coarse to exact); a PNG or TIFF too large to hold, read a strip of rows at a time
+    encode                        a Quantization as file bytes (indexed PNG written here), or as the Pillow image its PNG opens to
+    save                          a Quantization to a file, safely
     result                        Quantization: a picture, its palette, each pixel's label, the figures
     remap                         each pixel to its nearest palette colour (or dithered): recolour -> Quantization
     palette                       Palette: colours that recolour any image; palette files
-    encode                        a Quantization as file bytes (indexed PNG written here)
-    save, pngstream               a Quantization to a file, safely; an indexed PNG written as a stream, all or nothing
+    pngstream                     an indexed PNG written as a stream, all or nothing
     quantize                      the pipeline: read -> histogram -> fit -> recolour
     kcolors                       the public names (this file)
     sweep, animation, pictures, plots, huge   many k at once; animations written; sheets and swatches; curves and colour-space plots; images too large to hold, flattened strip by strip (here or on Dask) into a streamed PNG
@@ -40,6 +41,9 @@ Layers:
 ``histogram`` sits below ``io`` although counting comes after reading: it is a
 structure over arrays that never reads a file, and a Picture keeps its own
 histogram, so that every palette fitted to or applied to it shares one count.
+``encode`` and ``save`` sit below ``result`` although they write a result: they
+read only what it holds (its palette, labels and picture), never its class, so
+that a Quantization can give itself as a Pillow image and save itself.
 """
 
 from .errors import KcolorsError

@@ -78,8 +78,7 @@ def png_bytes(indices, colours, alphas=None, icc=None):
         chunks.append((b"iCCP", b"ICC profile\0\0" + zlib.compress(icc)))
     chunks.append((b"PLTE", np.asarray(colours, np.uint8).tobytes() or b"\0\0\0"))
     if alphas is not None:
-        last = max((i for i, a in enumerate(alphas) if a != 255), default=-1)  # trailing 255s may be left out
-        chunks.append((b"tRNS", bytes(alphas[: last + 1]) or b"\xff"))
+        chunks.append((b"tRNS", trns_body(alphas)))
     data = compress(raw)
     del raw  # the raw rows may be as large as the image's labels: gone before the file is put together
     chunks += [(b"IDAT", data), (b"IEND", b"")]
@@ -87,6 +86,13 @@ def png_bytes(indices, colours, alphas=None, icc=None):
     for kind, body in chunks:  # joined once: the compressed data is not copied chunk by chunk
         parts += [struct.pack(">I", len(body)), kind, body, struct.pack(">I", zlib.crc32(body, zlib.crc32(kind)))]
     return b"".join(parts)
+
+
+def trns_body(alphas):
+    """The tRNS chunk's body for the entries' ``alphas``: the trailing 255s, which PNG allows to leave out, left
+    out (one byte at least)."""
+    last = max((i for i, a in enumerate(alphas) if a != 255), default=-1)
+    return bytes(alphas[: last + 1]) or b"\xff"
 
 
 def compress(raw):
@@ -98,6 +104,27 @@ def compress(raw):
 def indexed_image(result, *, binary_alpha=False):
     """The result as a PIL "P" image (transparency in ``info``)."""
     return pil_palette_image(*palette_parts(result, binary_alpha=binary_alpha))
+
+
+def png_image(result, icc=None):
+    """What :func:`png_bytes` writes of ``result``, as Pillow opens that file: a "P" image.
+
+    Its palette is the PLTE entries; ``info["transparency"]`` the tRNS as
+    Pillow's PNG reader gives it (the index of the one transparent entry
+    when every other entry is opaque, else the bytes of the entries' alpha,
+    trailing opaque entries left out), absent when the image is opaque;
+    ``info["icc_profile"]`` is ``icc``, absent when None.
+    """
+    indices, colours, alphas = palette_parts(result)
+    im = pil_palette_image(indices, colours)
+    if alphas is not None:
+        body = trns_body(alphas)
+        clear = body.find(0)
+        simple = clear >= 0 and body.count(255) == len(body) - 1  # one 0, every other byte 255
+        im.info["transparency"] = clear if simple else body
+    if icc:
+        im.info["icc_profile"] = icc
+    return im
 
 
 def pil_palette_image(indices, colours, alphas=None):

@@ -5,12 +5,15 @@ makes it, from a fitted palette (``quantize``) or a given one (``Palette.remap``
 """
 
 import math
+import os
 from functools import cached_property
 
 import numpy as np
 from PIL import Image
 
+from .encode import png_image
 from .metrics import colour_sse, composited_figures, mean_delta_e, pixel_figures, psnr_from_sse
+from .save import save as save_file
 
 
 class Quantization:
@@ -22,8 +25,11 @@ class Quantization:
         The colours, most used first for fitted palettes (n <= k). With
         alpha when the image has transparency: then the entry of alpha 0 is
         the transparent one, and it counts toward k.
-    labels : (H, W) int32 array
-        Each pixel's palette index.
+    labels : (H, W) uint8 array, or int32
+        Each pixel's palette index: uint8 whenever every index fits a byte (a
+        palette of at most 256 entries). int32 only where some pixel has no
+        entry, -1: a fully transparent pixel recoloured with a given palette
+        that has alpha but no transparent entry (alpha 0).
     alpha : (H, W) uint8 array or None
         The output's alpha (its entries' alpha), None when it is opaque.
     picture : Picture
@@ -80,6 +86,47 @@ class Quantization:
     def rgb_image(self):
         """The flattened picture as a PIL RGB image, transparency dropped."""
         return Image.fromarray(self.rgb, "RGB")
+
+    def to_pil(self) -> Image.Image:
+        """The flattened picture as a Pillow "P" (palette) image: the PNG that :meth:`save` writes, as Pillow
+        opens it.
+
+        ``getpalette()`` gives the entries, the transparent one first; with
+        transparency, ``info["transparency"]`` is as Pillow's PNG reader gives
+        it (the index of the one transparent entry when every other entry is
+        opaque, else bytes of each entry's alpha, trailing opaque entries left
+        out); ``info["icc_profile"]`` is the input's colour profile where the
+        output carries it (one kcolors could not convert to sRGB).
+
+        Pillow's ``save`` of this image writes its own bytes (its zlib, its row
+        filters): the same palette, transparency, pixels and profile in a
+        larger file. :meth:`save` writes kcolors' smaller PNG.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kcolors import quantize
+        >>> im = quantize(np.zeros((2, 2, 3), np.uint8), 2).to_pil()
+        >>> im.mode, im.size, im.getpalette()
+        ('P', (2, 2), [0, 0, 0])
+        """
+        return png_image(self, self.picture.icc)
+
+    def save(self, path: "str | os.PathLike[str]", *, force: bool = False) -> int:
+        """Write the picture to ``path``, in the format its extension names: the bytes ``kcolors compress``
+        writes with the same options (see :func:`kcolors.save`). Returns the number of bytes written.
+
+        Raises
+        ------
+        OutputExistsError
+            ``path`` exists and ``force`` is False.
+        OutputError
+            ``path`` cannot be written, or is the input itself.
+        UsageError
+            An extension kcolors does not write.
+        """
+        written: int = save_file(self, path, force=force)
+        return written
 
     @cached_property
     def counts(self):
