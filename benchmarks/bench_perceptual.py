@@ -128,7 +128,8 @@ def tool_versions():
     import kcolors
     return {
         "kcolors": getattr(kcolors, "__version__", "?"),
-        "kcolors_git": command(["git", "-C", str(REPO), "describe", "--always", "--dirty"]),
+        "kcolors_from": str(Path(kcolors.__file__).parent),
+        "kcolors_git": command(["git", "-C", str(Path(kcolors.__file__).parent), "describe", "--always", "--dirty"]),
         "pngquant": command(["pngquant", "--version"]),
         "libimagequant": package("imagequant"),
         "ssimulacra2": package("ssimulacra2"),
