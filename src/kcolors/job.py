@@ -14,6 +14,7 @@ from .animated import compress_animation, read_animation
 from .animation import ANIMATED_FORMATS
 from .encode import encode
 from .errors import UsageError
+from .extras import installed, require
 from .io import load_image, open_input, warnings_if_read
 from .output import check_output, output_format, write_files
 from .palette import PALETTE_EXTENSIONS, palette_format
@@ -120,11 +121,14 @@ def in_strips(options, source, output, fmt, strips, palette_out):
     if strips is False:
         return False
     if strips is None:  # else the ordinary reader, which also says what is wrong with a file
+        if not installed("huge"):  # no pyvips: the whole image is read, up to max_pixels
+            return False
         with warnings_if_read() as held:  # a look at the header: the reader that follows shows the decoder's
             large = a_file and strippable(source, strips_above()) is not None
             held.clear()
         return large and _refuse_whole_image_options(options, source, output, fmt, palette_out,
                                                      f"over {strips_above():,} pixels")
+    require("huge", strips)  # pyvips reads the strips
     if not a_file or sniff(source) is None:
         raise UsageError(f"{source}: --strips and --scheduler read a PNG or TIFF file (not a pipe or another "
                          "format)")

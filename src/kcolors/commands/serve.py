@@ -16,6 +16,7 @@ import socket
 import sys
 
 from ..errors import UsageError
+from ..extras import require
 from . import ExamplesFormatter, whole_number
 
 EPILOG = """examples:
@@ -360,6 +361,7 @@ def _say(line):
 
 
 def run(args):
+    require("web", "serve")  # before listening: one line naming the extra, exit 2
     import uvicorn
 
     from ..web import workers
