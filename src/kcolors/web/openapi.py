@@ -42,7 +42,7 @@ IMAGE = {"type": "string", "format": "binary", "description": "The image file (a
 
 
 def _table_fields():
-    """The fields of ``POST /api/compress``, from the options table (:data:`kcolors.options.OPTIONS`): those any
+    """The fields of ``POST /api/compress``, from the options table (:data:`kcolors.table.OPTIONS`): those any
     caller may set on the web, typed, with their range, default and help."""
     fields = {}
     for option in table_for("web"):
