@@ -12,6 +12,7 @@ from conftest import one_error_line, run_cli
 from kcolors.batch import plan
 from kcolors.errors import OutputError
 from kcolors.output import make_output_folder, output_name, output_tag
+from kcolors.table import TABLE
 
 
 def make_image(path, seed=0, size=12):
@@ -134,7 +135,9 @@ def test_palette_refuses_the_dither_options_which_change_nothing_it_writes(tmp_p
     make_image(tmp_path / "a.png")
     done = run_cli("palette", "a.png", *option, cwd=tmp_path)
     assert done.returncode == 2
-    assert one_error_line(done).startswith(f"kcolors: palette: {option[0]} changes nothing a palette holds")
+    reason = TABLE[option[0].removeprefix("--").replace("-", "_")].reason("palette")
+    assert one_error_line(done) == f"kcolors: palette: {option[0]} does not apply here: {reason}"
+    assert "changes nothing this command writes" in reason
     assert "--dither" not in run_cli("palette", "--help").stdout.decode()
 
 

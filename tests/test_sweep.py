@@ -12,11 +12,11 @@ from PIL import Image
 from kcolors import load_image, quantize
 from kcolors.errors import UsageError
 from kcolors.options import Dither
-from conftest import shared_image
 
 from kcolors.colorspace import rgb2lab
 from kcolors.metrics import ciede2000
-from kcolors.sweep import find_k, knee, metrics_csv, parse_ks, suggest, suggest_curve, sweep, tail_delta_e
+from kcolors.table import parse_ks
+from kcolors.sweep import find_k, knee, metrics_csv, suggest, suggest_curve, sweep, tail_delta_e
 
 
 @pytest.fixture
@@ -156,9 +156,10 @@ def test_suggest_curve_has_one_value_per_step(blobs):
 
 
 @pytest.mark.slow
-def test_suggest_keeps_the_riders_colours_on_the_motocross_photo():
-    """kodim05: the inertia knee is a near-grey k = 5; the tail knee is the first k with the riders' red."""
-    steps = {s.k: s for s in sweep(shared_image("kodim05.png"), range(2, 17))}
+def test_suggest_keeps_the_riders_colours_on_the_motocross_photo(motocross):
+    """kodim05 (at half size, as at full size): the inertia knee is a near-grey k = 5; the tail knee is the
+    first k with the riders' red."""
+    steps = {s.k: s for s in sweep(motocross, range(2, 17))}
 
     def vivid(k):  # palette entries with CIELAB chroma above 30
         lab = rgb2lab(steps[k].result.palette[:, :3])

@@ -11,7 +11,8 @@ from PIL import Image
 from conftest import run_cli
 from kcolors.cli import build_parser
 from kcolors.errors import UsageError
-from kcolors.sweep import parse_ks, target_missed
+from kcolors.sweep import target_missed
+from kcolors.table import parse_ks
 from kcolors.web import Settings, create_app
 from kcolors.web.jobs import SweepOptions
 
@@ -80,7 +81,7 @@ def test_the_web_keeps_its_frame_limit(client):
 def test_the_default_sweep_is_2_to_15_everywhere():
     """The seed's sweep, the web page's and the README's: k = 2..15."""
     cli_default = build_parser().parse_args(["sweep", "x.png"]).ks
-    assert parse_ks(cli_default) == list(range(2, 16))
+    assert cli_default == parse_ks("2-15") == list(range(2, 16))
     assert SweepOptions().ks == tuple(range(2, 16))
 
 

@@ -75,8 +75,6 @@ def main(argv=None):
         args.input += extra  # inputs after options (`kcolors a.png -k 8 b.png`), as pngquant takes them
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    if hasattr(args, "prepare"):  # options that combine into one value (--dither and --dither-method)
-        args.prepare(args)
     warnings.showwarning = _warning_line
     if args.command != "serve":  # the server's own handler shuts it down gracefully
         _terminate_cleanly()

@@ -10,7 +10,6 @@ import csv
 import io
 import math
 import os
-import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,29 +26,6 @@ from .remap import colour_labels
 from .quantize import MAX_K, check_options, fit_palettes, flattest, quantize, recolour
 
 METRIC_COLUMNS = ("k", "colors", "psnr", "delta_e", "inertia", "png_bytes")
-DEFAULT_KS = "2-15"  # the sweep of `kcolors sweep` and of the web page: the seed's, 2..15
-
-
-def parse_ks(text):
-    """The k values of a range or list: ``"2-15"``, ``"2,4,8,16"``, or both (``"2-5,8,16"``); one grammar everywhere.
-
-    Returns a sorted list of distinct k, each 1-256; UsageError names a fault ("15-2" goes down, "0-3" is below 1).
-    """
-    ks = set()
-    for part in str(text).replace(" ", "").split(","):
-        match = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
-        if not match:
-            raise UsageError(f"k range {text!r}: write a range like 2-15 or a list like 2,4,8,16")
-        low = int(match.group(1))
-        high = int(match.group(2) or low)
-        if high < low:
-            raise UsageError(f"k range {part!r} goes down; write it smallest first ({high}-{low})")
-        if low < 1 or high > MAX_K:
-            raise UsageError(f"k range {part!r}: k must be between 1 and {MAX_K}")
-        ks.update(range(low, high + 1))
-    return sorted(ks)
-
-
 @dataclass
 class Step:
     """One k of a sweep: the result and its figures.

@@ -1,4 +1,4 @@
-"""The table of options: every option of ``kcolors compress``, batch and the web API, once (:data:`OPTIONS`).
+"""The table of options: every option of the commands and the web API, once (:data:`OPTIONS`).
 
 Each row gives an option's name (the :class:`~kcolors.options.Options` field and the web form's), its flags,
 parser, default, help, the front ends that take it, who may set it, and the reason a front end refuses it on
@@ -7,10 +7,11 @@ purpose. argparse's arguments (:func:`kcolors.commands.add_options`), the web fo
 row here and its effect where the work is done.
 """
 
+import re
 from dataclasses import dataclass
 
 from .colorspace import SPACES
-from .errors import LargerError
+from .errors import LargerError, UsageError
 from .options import DITHER_METHODS, ENGINES, MAX_K, SEEDS
 
 # ----------------------------------------------------------------------------- the table of options
@@ -85,6 +86,29 @@ def word(text):
     return str(text).strip().lower()
 
 
+DEFAULT_KS = "2-15"  # the sweep of `kcolors sweep` and of the web page: the seed's, 2..15
+
+
+def parse_ks(text):
+    """The k values of a range or list: ``"2-15"``, ``"2,4,8,16"``, or both (``"2-5,8,16"``); one grammar everywhere.
+
+    Returns a sorted list of distinct k, each 1-256; UsageError names a fault ("15-2" goes down, "0-3" is below 1).
+    """
+    ks = set()
+    for part in str(text).replace(" ", "").split(","):
+        match = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not match:
+            raise UsageError(f"k range {text!r}: write a range like 2-15 or a list like 2,4,8,16")
+        low = int(match.group(1))
+        high = int(match.group(2) or low)
+        if high < low:
+            raise UsageError(f"k range {part!r} goes down; write it smallest first ({high}-{low})")
+        if low < 1 or high > MAX_K:
+            raise UsageError(f"k range {part!r}: k must be between 1 and {MAX_K}")
+        ks.update(range(low, high + 1))
+    return sorted(ks)
+
+
 @dataclass(frozen=True)
 class Option:
     """One option: its name (the record's field and the web form's), flags, parser, default, help, the front
@@ -95,7 +119,7 @@ class Option:
     parse: object = str  # text -> value; ValueError says what is wrong (without the name)
     default: object = None
     help: str = ""
-    commands: tuple = ("compress", "batch", "web")
+    commands: tuple = ("compress", "batch", "web")  # the front ends: commands, and "web" for the web API
     who: str = ANY
     choices: tuple = None
     metavar: str = None
@@ -108,25 +132,35 @@ class Option:
         return dict(self.refused).get(front_end)
 
 
+FLATTEN = ("compress", "batch", "web")
+FIT = FLATTEN + ("sweep", "compare", "palette", "plot")  # every command that fits a palette
+_NOT_RECOLOURED = "it changes nothing this command writes: dithering only places a palette's colours in an image"
 OPTIONS = (
-    Option("k", ("-k", "--colors"), whole, 16, f"number of colours, 1-{MAX_K} (default 16)"),
+    Option("k", ("-k", "--colors"), whole, 16, f"number of colours, 1-{MAX_K} (default 16)",
+           commands=FLATTEN + ("palette", "plot", "demo")),
+    Option("ks", ("-k", "--k", "--colors"), parse_ks, DEFAULT_KS, "the k values: a range (2-15), a list (2,4,8,16) "
+           f"or both (2-5,8); default {DEFAULT_KS}", commands=("sweep", "compare"), metavar="KS"),
     Option("space", ("--space",), word, "rgb", "colour space of the clustering and mapping: rgb (the default: best "
-           "PSNR), din99 (lowest mean ΔE2000: closest to the eye), lab (the smallest files), oklab", choices=SPACES),
+           "PSNR), din99 (lowest mean ΔE2000: closest to the eye), lab (the smallest files), oklab", choices=SPACES,
+           commands=FIT),
     Option("dither", ("--dither",), strength, 0.0, "dithering, strength 0-1 (1 if given alone; default off): error "
            "diffusion only where it helps, in smooth gradients that would band, not in flat areas or across edges",
-           metavar="STRENGTH", const=1.0),
+           metavar="STRENGTH", const=1.0, commands=FIT,
+           refused=(("palette", _NOT_RECOLOURED), ("plot", _NOT_RECOLOURED))),
     Option("dither_method", ("--dither-method",), word, None, "how to dither (implies --dither): selective (the "
            "default, as above), fs (classic Floyd-Steinberg on every pixel), ordered (a fixed Bayer pattern that "
-           "stays still from frame to frame)", choices=DITHER_METHODS),
+           "stays still from frame to frame)", choices=DITHER_METHODS, commands=FIT,
+           refused=(("palette", _NOT_RECOLOURED), ("plot", _NOT_RECOLOURED))),
     Option("engine", ("--engine",), word, "fast", "fast: k-means on the colour histogram (default); sklearn: "
-           "scikit-learn KMeans on every pixel; simple: the from-scratch numpy k-means", choices=ENGINES,
+           "scikit-learn KMeans on every pixel; simple: the from-scratch numpy k-means", choices=ENGINES, commands=FIT,
            refused=(("web", "sklearn and simple cluster every pixel and would hold a worker for minutes; the web "
                      "runs the fast engine"),)),
-    Option("seed", ("--seed",), seed, 0, f"random seed of k-means++, 0 to {SEEDS - 1:,} (default 0)"),
+    Option("seed", ("--seed",), seed, 0, f"random seed of k-means++, 0 to {SEEDS - 1:,} (default 0)", commands=FIT),
     Option("keep", ("--keep",), str, None, "colours the palette must hold exactly, #rrggbb or #rrggbbaa, "
            "comma-separated; they count within k and k-means fits the others around them (fast engine only)",
            metavar="COLOUR[,COLOUR...]"),
-    Option("palette", ("--palette",), str, None, "recolour with this palette (.gpl .json .txt) instead of fitting",
+    Option("palette", ("--palette",), str, None, "recolour with this palette instead of fitting: a .gpl .json "
+           ".txt file, or an image (a palette image's entries, or the colours of one of at most 256)",
            metavar="FILE", refused=(("web", f"it names a file: {_SERVER}"),)),
     Option("target_delta_e", ("--target-delta-e",), number, None, "choose the smallest k (up to 256; -k is then "
            "ignored) whose mean ΔE2000 is at most DE; if 256 colours miss it, write them and exit 99; the output is "
@@ -140,14 +174,14 @@ OPTIONS = (
            refused=(("web", "the answer is the flattened image; bytes_in and bytes_out in the metrics compare "
                      "the sizes"),)),
     Option("max_pixels", ("--max-pixels",), counting("pixel"), None, "refuse larger images (default 89,478,485, Pillow's "
-           "limit), checked on every frame and page before any is decoded", who=OPERATOR, metavar="N",
+           "limit), checked on every frame and page before any is decoded", who=OPERATOR, metavar="N", commands=FIT,
            refused=(("web", _OPERATOR),)),
     Option("max_frames", ("--max-frames",), counting("frame"), 1000, "refuse files of more frames, pages or images (default "
-           "1,000), counted from the headers before any is decoded", who=OPERATOR, metavar="N",
+           "1,000), counted from the headers before any is decoded", who=OPERATOR, metavar="N", commands=FIT,
            refused=(("web", _OPERATOR),)),
     Option("max_input_bytes", ("--max-input-mb",), counting("MiB"), 256, "refuse more than this many MiB from a pipe or "
            "stdin, which are held in memory (default 256); files are read in place", who=OPERATOR,
-           metavar="MB", refused=(("batch", "batch reads files, in place: the limit is for a pipe or stdin"),
+           metavar="MB", commands=FIT, refused=(("batch", "batch reads files, in place: the limit is for a pipe or stdin"),
                                   ("web", _OPERATOR))),
     # the front ends' own: where things go and how much is printed
     Option("output", ("-o", "--output", "--outdir"), help="where the output goes: a file or folder (batch: the folder)",

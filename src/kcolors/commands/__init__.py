@@ -8,6 +8,7 @@ them the same way, and the arguments become one checked :class:`~kcolors.options
 import argparse
 
 from ..errors import UsageError
+from ..extras import require
 from ..io import open_input
 from ..options import Dither
 from ..table import OPTIONS, TABLE
@@ -30,10 +31,6 @@ def whole_number(text):
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-
-
-def pixel_count(text):
-    return _argparse_type(TABLE["max_pixels"])(text)
 
 
 class _Refused(argparse.Action):
@@ -70,40 +67,20 @@ def add_option(parser, option, **changes):
     parser.add_argument(*option.flags, **dict(kwargs, **changes))
 
 
-def add_options(parser, command, *, skip=()):
+def add_options(parser, command, *, skip=(), own=None):
     """The arguments of ``command`` from the table: those it takes, and those it refuses (given, they stop
-    with the table's reason); ``skip``: names the command adds itself."""
+    with the table's reason); ``skip``: names the command adds itself; ``own``: name -> the command's own
+    default and help for that row."""
     for option in OPTIONS:
         reason = option.reason(command)
         if option.name in skip or (command not in option.commands and reason is None):
             continue
         if reason is None:
-            add_option(parser, option)
+            add_option(parser, option, **(own or {}).get(option.name, {}))
             continue
         refused = type("Refused", (_Refused,), {"reason": reason})
         parser.add_argument(*option.flags, action=refused, nargs=0 if option.flag else "?", help=argparse.SUPPRESS,
                             default=None, dest=f"refused_{option.name}")
-
-
-QUANTIZE = ("k", "space", "dither", "dither_method", "engine", "seed", "max_pixels", "max_frames", "max_input_bytes")
-
-
-def add_quantize_options(parser, *, k_default=16, with_k=True):
-    """-k, --space, --dither, --engine, --seed, --max-pixels, --max-frames, --max-input-mb, from the table: the
-    options of the fitting commands not yet built from it whole (sweep, palette, compare)."""
-    for name in QUANTIZE:
-        if name == "k" and with_k:
-            add_option(parser, TABLE["k"], default=k_default, help=f"number of colours, 1-256 (default {k_default:,})")
-        elif name != "k":
-            add_option(parser, TABLE[name])
-    parser.set_defaults(prepare=combine_dither)
-
-
-def combine_dither(args):
-    """Make ``args.dither`` the :class:`~kcolors.options.Dither` that --dither and --dither-method ask for
-    (a command's own default method is ``args.dither_default``)."""
-    strength = args.dither if args.dither or args.dither_method is None else 1.0
-    args.dither = Dither(strength, args.dither_method or getattr(args, "dither_default", "selective"))
 
 
 def options_from_args(args, command, palette=None):
@@ -111,9 +88,13 @@ def options_from_args(args, command, palette=None):
     the flag); ``palette``: the Palette that --palette loaded (or its name, to check it is given)."""
     from ..options import Options
 
-    strength = args.dither if args.dither or args.dither_method is None else 1.0
+    if getattr(args, "scheduler", None):  # before any work: one line naming the extra, exit 2
+        require("dask", f"{command} --scheduler")
+
+    given, method = getattr(args, "dither", 0.0), getattr(args, "dither_method", None)  # palette has neither
+    strength = given if given or method is None else 1.0
     # no method asked: a plain strength (the selective method on a still, the ordered one on an animation)
-    dither = float(strength) if args.dither_method is None else Dither(strength, args.dither_method)
+    dither = float(strength) if method is None else Dither(strength, method)
     fields = {name: getattr(args, DESTS.get(name, name)) for name in Options.__dataclass_fields__
               if name in TABLE and command in TABLE[name].commands and TABLE[name].reason(command) is None}
     fields.update(dither=dither, palette=palette)
@@ -123,21 +104,9 @@ def options_from_args(args, command, palette=None):
     return Options(**fields).check(spell=lambda name: flags.get(name, name))
 
 
-def add_input_limit(parser):
-    """--max-input-mb: how much a pipe or standard input may send (a file is read in place, without limit)."""
-    add_option(parser, TABLE["max_input_bytes"])
-
-
 def open_source(args, source=None):
     """The command's input opened once (:func:`kcolors.io.open_input`), for every reader that needs it."""
     return open_input(args.input if source is None else source, max_bytes=args.max_input_mb * MB)
-
-
-def check_k(k):
-    """k in range: 1 to MAX_K, what a palette image holds (the commands not yet built from the options table)."""
-    from ..options import check_options
-
-    check_options(k)
 
 
 def output_beside_input(output, input_path, suffix):

@@ -5,8 +5,9 @@ import sys
 from ..errors import UsageError
 from ..io import load_image
 from ..output import check_output
-from ..sweep import parse_ks, sweep
-from . import add_quantize_options, open_source, output_beside_input, whole_number
+from ..options import Dither
+from ..sweep import sweep
+from . import add_options, open_source, options_from_args, output_beside_input, whole_number
 
 
 def add_parser(sub):
@@ -15,13 +16,13 @@ def add_parser(sub):
                                    '"original", "k = 2 (2 colours)", ...',
                        epilog="example: kcolors compare photo.jpg -k 2,5,16 -o side.png")
     p.add_argument("input", help="image file, or - for stdin")
-    p.add_argument("-k", "--k", "--colors", dest="ks", default="4,16", metavar="KS",
-                   help="the k values: a list (2,5) or a range (2-6); default 4,16")
     p.add_argument("-o", "--output", help="the picture (.png .webp .gif .tif .bmp .jpg; default: INPUT-compare.png "
                                           "beside the input)")
     p.add_argument("--width", type=whole_number, default=None, metavar="PX",
                    help="width of each panel in pixels (default: the image's own width)")
-    add_quantize_options(p, with_k=False)
+    # a row of two by default, few colours and many (the sweep's 2-15 would draw 14 panels)
+    add_options(p, "compare", own={"ks": dict(default="4,16", help="the k values: a range (2-6), a list (2,5) or "
+                                               "both; default 4,16")})
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
     p.add_argument("-q", "--quiet", action="store_true", help="no report on stderr")
     p.set_defaults(run=run)
@@ -30,7 +31,7 @@ def add_parser(sub):
 def run(args):
     from ..pictures import save_image, side_by_side
 
-    ks = parse_ks(args.ks)
+    ks, options = args.ks, options_from_args(args, "compare")
     if len(ks) > 16:
         raise UsageError(f"compare draws at most 16 versions in a row, not {len(ks)}; use sweep --sheet for more")
     if args.width is not None and not 16 <= args.width <= 8192:
@@ -38,8 +39,10 @@ def run(args):
     output = output_beside_input(args.output, args.input, "compare.png")
     check_output(output, input_path=args.input, force=args.force)
     with open_source(args) as source:
-        picture = load_image(source, max_pixels=args.max_pixels, max_frames=args.max_frames)
-    steps = sweep(picture, ks, space=args.space, dither=args.dither, engine=args.engine, seed=args.seed)
+        picture = load_image(source, max_pixels=options.max_pixels, max_frames=options.max_frames)
+    # stills side by side: a plain strength dithers by the selective method (a sweep's frames would take ordered)
+    dither = options.dither if isinstance(options.dither, Dither) else Dither(options.dither, "selective")
+    steps = sweep(picture, ks, space=options.space, dither=dither, engine=options.engine, seed=options.seed)
     save_image(side_by_side([s.result for s in steps], picture, width=args.width), output, force=args.force)
     if not args.quiet:
         print(f"kcolors: wrote {output}", file=sys.stderr)

@@ -2,7 +2,8 @@
 
 import argparse
 
-from . import ExamplesFormatter, compress, whole_number
+from ..table import TABLE
+from . import ExamplesFormatter, add_option, compress
 
 
 def add_parser(sub):
@@ -12,8 +13,7 @@ def add_parser(sub):
                                    "The demo rewrites its own file when run again (no -f needed).",
                        epilog="examples:\n  kcolors demo\n  kcolors demo -k 4",
                        formatter_class=ExamplesFormatter)
-    p.add_argument("-k", "--colors", dest="k", type=whole_number, default=16,
-                   help="number of colours, 1-256 (default 16)")
+    add_option(p, TABLE["k"])
     p.set_defaults(run=run)
 
 

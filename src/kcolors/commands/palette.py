@@ -1,13 +1,12 @@
 """``kcolors palette``: print an image's k-colour palette, save it, draw it as swatches."""
 
-import argparse
 import json
 import sys
 
 from ..io import load_image
 from ..palette import palette_format
 from ..quantize import quantize
-from . import ExamplesFormatter, add_quantize_options, check_k, open_source
+from . import ExamplesFormatter, add_options, open_source, options_from_args
 
 
 def add_parser(sub):
@@ -18,30 +17,18 @@ def add_parser(sub):
                               "  kcolors palette photo.jpg -k 8\n"
                               "  kcolors palette photo.jpg -k 8 -o swatch.png --palette-out photo.gpl\n"
                               "  kcolors palette --from photos/ -k 16 --json",
-                       formatter_class=ExamplesFormatter,
-                       conflict_handler="resolve")  # so that the dither options below replace the shared ones
+                       formatter_class=ExamplesFormatter)
     p.add_argument("input", nargs="?", help="image file, or - for stdin")
     p.add_argument("--from", dest="from_dir", metavar="DIR", nargs="+",
                    help="the one palette of a whole collection: folders (searched recursively), files or patterns; "
                         "fitted on the summed histograms of every image, in parallel on all cores")
-    # 16, as compress: the palette printed or saved (--palette-out) is the one `kcolors IMG` fits
-    add_quantize_options(p, k_default=16)
-    for option, default in (("--dither", 0.0), ("--dither-method", None)):  # hidden, and refused if given
-        p.add_argument(option, nargs="?", default=default, action=_NothingToDither, help=argparse.SUPPRESS)
+    # -k 16, as compress: the palette printed or saved (--palette-out) is the one `kcolors IMG` fits
+    add_options(p, "palette")  # --dither and --dither-method are refused with the table's reason
     p.add_argument("-o", "--output", metavar="SWATCH", help="also draw the palette as a swatch image (.png ...)")
     p.add_argument("--palette-out", metavar="FILE", help="save the palette (.gpl .json .txt)")
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing swatch image")
     p.add_argument("--json", action="store_true", help="print JSON instead of lines")
     p.set_defaults(run=run)
-
-
-class _NothingToDither(argparse.Action):
-    """Refuses --dither and --dither-method, which the shared fitting options bring but which change nothing a
-    palette holds: dithering only places the palette's colours in an image (exit 2, not silently ignored)."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        parser.error(f"{option_string} changes nothing a palette holds (it applies when an image is recoloured); "
-                     "leave it out")
 
 
 def run(args):
@@ -52,7 +39,7 @@ def run(args):
         raise UsageError("palette needs an image (or --from DIR for a collection)")
     if args.input is not None and args.from_dir:
         raise UsageError("give an image or --from DIR, not both")
-    check_k(args.k)
+    options = options_from_args(args, "palette")
     refuse_closed_stdout()  # the palette is printed there: say so before any work, not print nothing
     if args.palette_out:
         palette_format(args.palette_out)
@@ -60,11 +47,11 @@ def run(args):
         check_output(args.output, input_path=args.input, force=args.force)
     status = 0
     if args.from_dir:
-        palette, shares, status = _collection(args)
+        palette, shares, status = _collection(args.from_dir, options)
     else:
         with open_source(args) as source:
-            picture = load_image(source, max_pixels=args.max_pixels, max_frames=args.max_frames)
-            result = quantize(picture, args.k, space=args.space, engine=args.engine, seed=args.seed)
+            picture = load_image(source, max_pixels=options.max_pixels, max_frames=options.max_frames)
+            result = quantize(picture, options.k, space=options.space, engine=options.engine, seed=options.seed)
         palette, shares = result.as_palette(), result.shares
     print_palette(palette.hex(), shares, as_json=args.json)
     if args.palette_out:
@@ -77,13 +64,11 @@ def run(args):
     return status
 
 
-def _collection(args):
+def _collection(sources, options):
     """The shared palette of ``--from``: (palette, shares, exit code); unreadable files are listed, not fatal."""
-    from ..batch import BATCH_FAILED, Settings, palette_of
+    from ..batch import BATCH_FAILED, palette_of
 
-    settings = Settings(k=args.k, space=args.space, engine=args.engine, seed=args.seed, max_pixels=args.max_pixels,
-                        max_frames=args.max_frames)
-    palette, shares, failures = palette_of(args.from_dir, settings, quiet=True)
+    palette, shares, failures = palette_of(sources, options, quiet=True)
     if failures:
         print(f"kcolors: {len(failures)} file(s) left out of the palette", file=sys.stderr)
     return palette, shares, BATCH_FAILED if failures else 0

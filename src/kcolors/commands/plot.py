@@ -4,10 +4,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..colorspace import SPACES
 from ..errors import UsageError
-from ..io import DEFAULT_MAX_PIXELS, load_image
-from . import add_input_limit, open_source, output_beside_input, pixel_count, whole_number
+from ..extras import require
+from ..io import load_image
+from . import add_options, open_source, options_from_args, output_beside_input, whole_number
 
 OUTPUTS = (".png", ".svg", ".pdf", ".html")
 
@@ -32,20 +32,15 @@ def add_parser(sub):
     p = sub.add_parser("plot", help="plot the pixels as points in 3-D colour space (PNG, or interactive HTML)",
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="image file, or - for stdin")
-    p.add_argument("-k", "--colors", dest="k", type=whole_number, default=None,
-                   help="also fit k colours (1-256) and draw the cluster centres")
     p.add_argument("-o", "--output", help=".png .svg .pdf, or .html for an interactive view that opens offline "
                                           "(default: INPUT-space.png beside the input)")
-    p.add_argument("--space", choices=SPACES, default="rgb",
-                   help="plot (and cluster) in sRGB (default), CIELAB, OKLab (x100: L 0-100, a and b about "
-                        "-35..35) or DIN99 (L 0-100, a and b about -35..40)")
     p.add_argument("--sample", type=whole_number, default=20_000, metavar="N",
                    help="draw at most N pixels, chosen at random (default 20,000)")
-    p.add_argument("--engine", choices=("fast", "sklearn", "simple"), default="fast", help="k-means engine")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sample and of k-means++ (default 0)")
-    p.add_argument("--max-pixels", type=pixel_count, default=None, metavar="N",
-                   help=f"refuse larger images (default {DEFAULT_MAX_PIXELS:,})")
-    add_input_limit(p)
+    add_options(p, "plot", own={
+        "k": dict(default=None, help="also fit k colours (1-256) and draw the cluster centres"),
+        "space": dict(help="plot (and cluster) in sRGB (default), CIELAB, OKLab (x100: L 0-100, a and b about "
+                           "-35..35) or DIN99 (L 0-100, a and b about -35..40)"),
+        "seed": dict(help="seed of the sample and of k-means++ (default 0)")})
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
     p.add_argument("-q", "--quiet", action="store_true", help="no report on stderr")
     p.set_defaults(run=run)
@@ -56,26 +51,28 @@ def run(args):
     from ..plots import save_figure, space_figure, space_html, space_sample
     from ..output import write_bytes
 
-    if args.k is not None and not 1 <= args.k <= 256:
-        raise UsageError(f"k must be between 1 and 256, not {args.k}")
+    # without -k no centres are drawn: the record is checked with the default k, which is then unused
+    options = options_from_args(argparse.Namespace(**(vars(args) | {"k": 16 if args.k is None else args.k})), "plot")
     if not 1 <= args.sample <= 1_000_000:
         raise UsageError(f"--sample must be between 1 and 1,000,000 points, not {args.sample}")
     output = output_beside_input(args.output, args.input, "space.png")
     ext = check_file_output(output, OUTPUTS, input_path=args.input, force=args.force)
+    if ext != ".html":  # the HTML plot is written by hand; the others are drawn by matplotlib
+        require("plot", f"plot to {ext}")
     with open_source(args) as source:
-        picture = load_image(source, max_pixels=args.max_pixels)
+        picture = load_image(source, max_pixels=options.max_pixels, max_frames=options.max_frames)
     centres = None
     if args.k is not None:
         from ..quantize import quantize
 
-        centres = quantize(picture, args.k, space=args.space, engine=args.engine, seed=args.seed).palette
-    colours, total = space_sample(picture, args.sample, seed=args.seed)
+        centres = quantize(picture, options.k, space=options.space, engine=options.engine, seed=options.seed).palette
+    colours, total = space_sample(picture, args.sample, seed=options.seed)
     title = Path(picture.name).name
     if ext == ".html":
-        text = space_html(colours, total, centres=centres, space=args.space, title=title)
+        text = space_html(colours, total, centres=centres, space=options.space, title=title)
         write_bytes(output, text.encode("utf-8"), force=args.force)
     else:
-        save_figure(space_figure(colours, total, centres=centres, space=args.space, title=title), output,
+        save_figure(space_figure(colours, total, centres=centres, space=options.space, title=title), output,
                     force=args.force)
     if not args.quiet:
         print(f"kcolors: plotted {len(colours):,} of {total:,} pixels; wrote {output}", file=sys.stderr)

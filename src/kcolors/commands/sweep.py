@@ -5,11 +5,12 @@ import sys
 from pathlib import Path
 
 from ..errors import OutputError, OutputExistsError, UsageError
+from ..extras import require
 from ..io import load_image
 from ..output import check_output, print_line, write_bytes
-from ..sweep import DEFAULT_KS, SUGGEST_METHODS, knee, metrics_csv, parse_ks, suggest_curve
+from ..sweep import SUGGEST_METHODS, knee, metrics_csv, suggest_curve
 from ..sweep_job import make_sweep
-from . import add_quantize_options, open_source, whole_number
+from . import add_options, open_source, options_from_args, whole_number
 
 DESCRIPTION = """\
 Flatten an image at each k of a range or list and write an animation cycling
@@ -41,8 +42,6 @@ def add_parser(sub):
     p = sub.add_parser("sweep", help="flatten at every k of a range: animation, contact sheet, metrics, curve",
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="image file, or - for stdin")
-    p.add_argument("-k", "--k", "--colors", dest="ks", default=DEFAULT_KS, metavar="KS",
-                   help=f"the k values: a range (2-15), a list (2,4,8,16) or both (2-5,8); default {DEFAULT_KS}")
     p.add_argument("-o", "--output", help="the animation: .gif, .webp, .png or .apng (default: INPUT-sweep.gif "
                                           "beside the input, when no other output is asked for)")
     p.add_argument("--duration", type=whole_number, default=500, metavar="MS",
@@ -65,21 +64,22 @@ def add_parser(sub):
     p.add_argument("--suggest-method", choices=SUGGEST_METHODS, default="tail",
                    help="the curve --suggest takes the knee of: tail, the 90th percentile of the pixels' ΔE2000 "
                         "(default), or inertia")
-    add_quantize_options(p, with_k=False)
+    add_options(p, "sweep")
     p.add_argument("-j", "--jobs", type=whole_number, default=None, metavar="N",
                    help="fits run in parallel (default: one per core)")
     p.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("-q", "--quiet", action="store_true", help="no report on stderr")
-    p.set_defaults(run=run, dither_default="ordered")  # frames seen one after another: see options.for_frames
+    p.set_defaults(run=run)
 
 
 def run(args):
-    ks = parse_ks(args.ks)
+    ks, options = args.ks, options_from_args(args, "sweep")  # a plain dither: the ordered method (for_frames)
     output, fmt = _check(args, ks)
     with open_source(args) as source:
-        picture = load_image(source, max_pixels=args.max_pixels, max_frames=args.max_frames)
+        picture = load_image(source, max_pixels=options.max_pixels, max_frames=options.max_frames)
     figures = bool(args.metrics or args.curve or args.suggest or not args.quiet)
-    made = make_sweep(picture, ks, fmt, space=args.space, dither=args.dither, engine=args.engine, seed=args.seed,
+    made = make_sweep(picture, ks, fmt, space=options.space, dither=options.dither, engine=options.engine,
+                      seed=options.seed,
                       workers=args.jobs, figures=figures, png_bytes=bool(args.metrics), label=args.label,
                       duration=args.duration, hold_last=args.hold_last, loop=args.loop)
     steps, written = made.steps, []
@@ -141,6 +141,7 @@ def _check(args, ks):
     if args.metrics:
         check_file_output(args.metrics, (".csv",), input_path=args.input, force=args.force)
     if args.curve:
+        require("plot", "sweep --curve")  # matplotlib draws it
         check_file_output(args.curve, FIGURE_FORMATS, input_path=args.input, force=args.force)
     if args.frames:
         _check_frames(args, ks)

@@ -20,8 +20,7 @@ from ..io import load_image, open_input, probe
 from ..job import flatten
 from ..options import Dither, Options, dither_method
 from ..output import output_name
-from ..table import OPTIONS, TABLE, table_for
-from ..sweep import DEFAULT_KS, parse_ks
+from ..table import DEFAULT_KS, OPTIONS, TABLE, parse_ks, table_for
 from ..sweep_job import make_sweep
 
 MB = 1024 * 1024
@@ -106,7 +105,7 @@ def parse_dither_method(fields):
 
 
 def sweep_ks(fields):
-    """The k of each frame, in the command line's grammar (:func:`kcolors.sweep.parse_ks`), at most MAX_SWEEP_FRAMES."""
+    """The k of each frame, in the command line's grammar (:func:`kcolors.table.parse_ks`), at most MAX_SWEEP_FRAMES."""
     text = fields.get("k", "").strip() or DEFAULT_KS
     ks = parse_ks(text)
     if len(ks) > MAX_SWEEP_FRAMES:
