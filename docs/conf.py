@@ -32,6 +32,7 @@ autodoc_default_options = {"members": True}
 # names these pages do not document (internal ones, numpy's, Pillow's) are looked up in Python (xref_exists).
 nitpicky = True
 
+smartquotes = False  # "--force" stays two hyphens, not an en dash
 default_role = "code"  # a single-backquoted `name` reads as code, as in a numpydoc "Parameters" type
 html_theme = "alabaster"
 html_theme_options = {"description": "Flatten images to k colours with k-means, and write them small."}
