@@ -155,7 +155,8 @@ def test_files_that_are_not_regular_files_are_refused_at_once(tmp_path):
     results = {}
     for name in ("fifo.gpl", "folder.json", "loop.txt", "missing.gpl"):
         results[name] = load_all_one(tmp_path / name)
-    assert set(results.values()) == {"InputError"}, results
+    assert results == {"fifo.gpl": "InputError", "folder.json": "InputError", "loop.txt": "InputError",
+                       "missing.gpl": "MissingFileError"}, results  # an InputError that is also a FileNotFoundError
 
 
 def load_all_one(path):
@@ -184,11 +185,15 @@ def compress_with(tmp_path, palette_name, data=None):
 
 def test_the_command_line_ends_each_with_one_line_and_leaves_nothing(tmp_path):
     cases = dict(hostile())
+    # palette.png: a name an image has, so it is read as one (--palette IMAGE), and GIMP's text is no image;
+    # palette.xyz: neither a palette file's name nor an image's
     chosen = [("deep-list.json", 3), ("overflow.json", 3), ("minus-hex.txt", 3), ("million.gpl", 3),
-              ("latin1.gpl", 3), ("flip", 3), ("fifo.gpl", 3), ("valid.gpl", 0), ("palette.png", 2)]
+              ("latin1.gpl", 3), ("flip", 3), ("fifo.gpl", 3), ("valid.gpl", 0), ("palette.png", 3),
+              ("palette.xyz", 2)]
     flips = [data for name, data in flipped(".json", VALID[".json"], 60) if outcome_of(tmp_path, name, data)]
     os.mkfifo(tmp_path / "fifo.gpl")
-    data_of = dict(cases, flip=flips[0], **{"valid.gpl": VALID[".gpl"], "palette.png": VALID[".gpl"]})
+    data_of = dict(cases, flip=flips[0], **{"valid.gpl": VALID[".gpl"], "palette.png": VALID[".gpl"],
+                                                        "palette.xyz": VALID[".gpl"]})
     with ThreadPoolExecutor(max_workers=2) as pool:
         runs = list(pool.map(lambda case: (case, compress_with(tmp_path, "flip.json" if case[0] == "flip" else
                                                                case[0], data_of.get(case[0]))), chosen))

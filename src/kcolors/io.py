@@ -9,6 +9,8 @@ twice). A file of several pages or images (a TIFF, an MPO) gives its first, and
 says so in :attr:`Picture.notes`. Writing lives in :mod:`kcolors.output`.
 """
 
+from __future__ import annotations
+
 import contextlib
 import io
 import os
@@ -19,6 +21,7 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
@@ -27,8 +30,22 @@ from .histogram import Histogram
 from .errors import InputError, KcolorsError, MissingFileError, TooLargeError, UsageError
 from .headers import DECODERS, DEFAULT_MAX_FRAMES, Header, check_png_chunks, open_image, read_header
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import TypeAlias
+
+    from numpy.typing import NDArray
+
+    from .histogram import PixelRows
+
+    # What load_image (and so quantize, Palette.remap) reads: a file's name or path ("-": standard input), its
+    # bytes, a binary file object, a Pillow image, an (H, W), (H, W, 3) or (H, W, 4) uint8 array, or a Picture.
+    StrPath: TypeAlias = "str | os.PathLike[str]"
+    FileSource: TypeAlias = "StrPath | bytes | bytearray | IO[bytes]"
+    ImageSource: TypeAlias = "FileSource | Input | Image.Image | NDArray[np.uint8] | Picture"
+
 __all__ = ["DECODERS", "DEFAULT_MAX_FRAMES", "DEFAULT_MAX_PIXELS", "Header", "Input", "Picture", "decode",
-           "load_image", "open_image", "open_input", "probe"]
+           "decode_pil", "load_image", "open_image", "open_input", "probe"]
 
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # Pillow's own limit, about 89 million
 ORIENTATION = 0x0112  # the EXIF tag that says how the camera was held
@@ -53,18 +70,18 @@ class Picture:
         was taken"), for the user to see
     """
 
-    rgb: np.ndarray
-    alpha: np.ndarray = None
+    rgb: NDArray[np.uint8]
+    alpha: NDArray[np.uint8] | None = None
     name: str = "<image>"
-    format: str = None
-    icc: bytes = None
-    n_bytes: int = None
-    path: Path = None
-    info: dict = field(default_factory=dict)
-    notes: list = field(default_factory=list)
-    _histogram: tuple = field(default=None, repr=False, compare=False)
+    format: str | None = None
+    icc: bytes | None = None
+    n_bytes: int | None = None
+    path: Path | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    _histogram: tuple[Histogram, PixelRows] | None = field(default=None, repr=False, compare=False)
 
-    def histogram(self):
+    def histogram(self) -> tuple[Histogram, PixelRows]:
         """``(Histogram, PixelRows)`` of the pixels that take part, built once and kept.
 
         The :class:`~kcolors.histogram.PixelRows` give each pixel its row in the
@@ -75,30 +92,31 @@ class Picture:
             self._histogram = Histogram.with_rows(self.rgb, alpha=self.alpha)
         return self._histogram
 
-    def forget_histogram(self):
+    def forget_histogram(self) -> None:
         """Drop the kept histogram (built again when asked): it costs 1-3 MiB whatever the size of the
         picture, which adds up over the frames of an animation."""
         self._histogram = None
 
     @property
-    def mask(self):
+    def mask(self) -> NDArray[np.bool_] | None:
         """(H, W) bool: pixels that take part in clustering (not fully transparent), or None."""
         return None if self.alpha is None else self.alpha > 0
 
     @property
-    def size(self):
+    def size(self) -> tuple[int, int]:
         """(width, height)."""
         return self.rgb.shape[1], self.rgb.shape[0]
 
     @property
-    def image(self):
+    def image(self) -> Image.Image:
         """The picture itself as a PIL image: RGB, or RGBA when it has transparency."""
         if self.alpha is None:
             return Image.fromarray(self.rgb, "RGB")
         return Image.fromarray(np.dstack([self.rgb, self.alpha]), "RGBA")
 
 
-def load_image(source, *, max_pixels=None, max_input_bytes=None, max_frames=None):
+def load_image(source: ImageSource, *, max_pixels: int | None = None, max_input_bytes: int | None = None,
+               max_frames: int | None = None) -> Picture:
     """Read an image into a :class:`Picture`: the first frame, page or image of a file holding several.
 
     Parameters
@@ -137,7 +155,8 @@ def load_image(source, *, max_pixels=None, max_input_bytes=None, max_frames=None
     return picture
 
 
-def probe(source, *, max_pixels=None, max_frames=None, max_input_bytes=None):
+def probe(source: FileSource | Input, *, max_pixels: int | None = None, max_frames: int | None = None,
+          max_input_bytes: int | None = None) -> Header:
     """The :class:`~kcolors.headers.Header` of an image: size, frames, format, read from its headers only.
 
     Every frame, page or image is checked against ``max_pixels`` and their number against ``max_frames``
@@ -156,14 +175,14 @@ def probe(source, *, max_pixels=None, max_frames=None, max_input_bytes=None):
         return _read_header(opened, limit, max_frames)
 
 
-def _read_header(source, limit, max_frames):
+def _read_header(source: Input, limit: int | None, max_frames: int | None) -> Header:
     """:func:`kcolors.headers.read_header` of an open Input, Pillow's exceptions worded."""
     cap = DEFAULT_MAX_FRAMES if max_frames is None else int(max_frames)
     with _worded(source.name):
         return read_header(source.rewound(), source.name, limit, cap)
 
 
-def decode(source, limit, max_frames=None):
+def decode(source: Input, limit: int | None, max_frames: int | None = None) -> Picture:
     """The :class:`Picture` of an open :class:`Input` (read from its start), within ``limit`` pixels a frame and
     ``max_frames`` frames (default :data:`DEFAULT_MAX_FRAMES`): the first frame, page or image, with a note
     when there are more.
@@ -183,8 +202,22 @@ def decode(source, limit, max_frames=None):
     return picture
 
 
+def decode_pil(source: Input, limit: int | None, max_frames: int | None = None) -> Image.Image:
+    """The first frame of an open :class:`Input` as Pillow decodes it, in the mode it is stored in (a "P"
+    image keeps its palette and transparency), loaded: the checks and one-line errors of :func:`decode`,
+    without the conversion to a Picture. :meth:`kcolors.Palette.from_image` reads a palette image with it."""
+    with warnings_if_read(), _worded(source.name):
+        header = _read_header(source, limit, max_frames)
+        if header.format == "PNG":
+            check_png_chunks(source.rewound(), source.name)
+        im = open_image(source.rewound())
+        _check_pixels(im, source.name, limit)
+        im.load()
+    return im
+
+
 @contextlib.contextmanager
-def _worded(name):
+def _worded(name: str) -> Iterator[None]:
     """Pillow's exceptions, and those of the header walks, as one plain line naming the file."""
     try:
         yield
@@ -203,7 +236,7 @@ def _worded(name):
 
 
 @contextlib.contextmanager
-def warnings_if_read():
+def warnings_if_read() -> Iterator[list[warnings.WarningMessage]]:
     """Hold back the warnings raised inside: shown (through the filters, as usual) if the block ends
     normally, dropped if it raises, since a refused file gets its one line of error and no more. Yields
     the list held, which the block may empty to drop them anyway."""
@@ -213,14 +246,14 @@ def warnings_if_read():
         warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
 
 
-def accepted_extensions():
+def accepted_extensions() -> frozenset[str]:
     """File extensions of the allowed decoders (lower case, with the dot): what a folder search takes."""
     Image.init()
     return frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in DECODERS or
                      (fmt == "MPO" and "JPEG" in DECODERS))
 
 
-def _check_pixels(im, name, limit):
+def _check_pixels(im: Image.Image, name: str, limit: int | None) -> None:
     w, h = im.size
     if limit and w * h > limit:
         raise TooLargeError(
@@ -228,7 +261,7 @@ def _check_pixels(im, name, limit):
         )
 
 
-def _from_pil(im, name, limit, frames=None):
+def _from_pil(im: Image.Image, name: str, limit: int | None, frames: int | None = None) -> Picture:
     """The Picture of a Pillow image (its first frame), ``frames`` in it (default: Pillow's count)."""
     _check_pixels(im, name, limit)
     info = {"n_frames": getattr(im, "n_frames", 1) if frames is None else frames}
@@ -243,7 +276,7 @@ def _from_pil(im, name, limit, frames=None):
     return Picture(rgb=rgb, alpha=alpha, name=name, icc=icc, info=info)
 
 
-def _to_srgb(im):
+def _to_srgb(im: Image.Image) -> tuple[Image.Image, bytes | None]:
     """Convert an embedded ICC profile to sRGB; return (image, profile to carry or None)."""
     icc = im.info.get("icc_profile")
     if not icc:
@@ -259,10 +292,10 @@ def _to_srgb(im):
         )
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
         return im, icc
-    return converted, None
+    return cast(Image.Image, converted), None  # None only for a conversion in place
 
 
-def _to_rgb_alpha(im):
+def _to_rgb_alpha(im: Image.Image) -> tuple[NDArray[np.uint8], NDArray[np.uint8] | None]:
     """Any Pillow mode -> ((H, W, 3) uint8, (H, W) uint8 alpha or None)."""
     if im.mode.startswith("I") or im.mode == "F":
         samples = np.asarray(im)
@@ -284,15 +317,15 @@ def _to_rgb_alpha(im):
     step = max(1, _STRIP_PIXELS // max(w, 1))
     for top in range(0, h, step):
         strip = im.crop((0, top, w, min(h, top + step)))
-        strip = np.asarray(strip.convert("RGBA" if has_alpha else "RGB") if strip.mode != ("RGBA" if has_alpha
-                                                                                          else "RGB") else strip)
-        rgb[top: top + step] = strip[..., :3]
-        if has_alpha:
-            alpha[top: top + step] = strip[..., 3]
+        pixels = np.asarray(strip.convert("RGBA" if has_alpha else "RGB") if strip.mode != ("RGBA" if has_alpha
+                                                                                           else "RGB") else strip)
+        rgb[top: top + step] = pixels[..., :3]
+        if alpha is not None:  # has_alpha
+            alpha[top: top + step] = pixels[..., 3]
     return rgb, (None if alpha is None or alpha.min(initial=255) == 255 else alpha)
 
 
-def _from_array(arr):
+def _from_array(arr: NDArray[Any]) -> Picture:
     arr = np.asarray(arr)
     if arr.dtype != np.uint8:
         raise UsageError(f"array images must be uint8, not {arr.dtype}")
@@ -317,32 +350,32 @@ class Input:
     """An input opened once: a seekable binary ``file``, its ``name`` for messages, ``path`` (None for a
     stream) and size ``n_bytes``. Use as a context manager; :func:`open_input` makes one."""
 
-    file: object
+    file: IO[bytes]
     name: str
-    path: Path = None
+    path: Path | None = None
     n_bytes: int = 0
 
-    def rewound(self):
+    def rewound(self) -> IO[bytes]:
         self.file.seek(0)
         return self.file
 
-    def close(self):
+    def close(self) -> None:
         self.file.close()
 
-    def __enter__(self):
+    def __enter__(self) -> Input:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def refuse_empty_name(source):
+def refuse_empty_name(source: object) -> None:
     """InputError for an input named "" (which Path would take for the current folder)."""
     if not str(source):
         raise InputError("the input's name is empty: give an image file, or - for standard input")
 
 
-def open_input(source, *, max_bytes=None):
+def open_input(source: FileSource, *, max_bytes: int | None = None) -> Input:
     """Open ``source`` once, for every reader that needs it (the animation check, the decoder).
 
     A regular file is read through the file itself, so a huge one never sits
@@ -354,11 +387,12 @@ def open_input(source, *, max_bytes=None):
     if isinstance(source, (bytes, bytearray)):
         return _checked_input(io.BytesIO(bytes(source)), "<bytes>", None, len(source))
     if hasattr(source, "read"):
-        name = getattr(source, "name", "<stream>")
-        if getattr(source, "seekable", lambda: False)():
-            size = source.seek(0, os.SEEK_END)
-            return _checked_input(source, str(name), None, size)
-        return _spooled(source, str(name), None, cap)
+        stream = cast("IO[bytes]", source)
+        name = getattr(stream, "name", "<stream>")
+        if getattr(stream, "seekable", lambda: False)():
+            size = stream.seek(0, os.SEEK_END)
+            return _checked_input(stream, str(name), None, size)
+        return _spooled(stream, str(name), None, cap)
     if str(source) == "-":
         return _spooled(sys.stdin.buffer, "<stdin>", None, cap)
     refuse_empty_name(source)
@@ -381,7 +415,7 @@ def open_input(source, *, max_bytes=None):
         return _spooled(fh, str(path), path, cap)
 
 
-def _spooled(stream, name, path, cap):
+def _spooled(stream: IO[bytes], name: str, path: Path | None, cap: int) -> Input:
     """Read a stream into memory once, at most ``cap`` bytes."""
     chunks, size = [], 0
     try:
@@ -399,7 +433,7 @@ def _spooled(stream, name, path, cap):
     return _checked_input(io.BytesIO(b"".join(chunks)), name, path, size)
 
 
-def _checked_input(fh, name, path, size):
+def _checked_input(fh: IO[bytes], name: str, path: Path | None, size: int) -> Input:
     if not size:
         fh.close()
         raise InputError(f"{name}: empty file, not an image")

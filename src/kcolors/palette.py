@@ -6,10 +6,18 @@ Files: ``.gpl`` (GIMP palette), ``.json`` (``{"colors": ["#rrggbb", ...]}``), ``
 (recolouring an image with transparency adds it back) and translucent entries are written
 opaque, with a warning. Loading keeps the file's order.
 
+An image is also a palette (:meth:`Palette.from_image`, ``--palette IMAGE``): a palette ("P")
+image gives the entries its pixels use, in palette order, with their tRNS alpha; any other image
+of at most 256 colours gives its colours in the order they first appear, row by row.
+
 A palette file is read as hostile input: at most :data:`MAX_FILE_BYTES`, a line at a time (a ``.gpl`` or
 ``.txt`` of a million lines is refused at its 257th colour), only a regular file (a FIFO would wait for a
-writer for ever), and every value checked, so that whatever the file holds ends in one InputError line.
+writer for ever), and every value checked, so that whatever the file holds ends in one InputError line. A
+palette image likewise: a regular file of at most :data:`MAX_IMAGE_BYTES`, its headers checked against the
+pixel and frame limits of :mod:`kcolors.io` before any pixel is decoded.
 """
+
+from __future__ import annotations
 
 import itertools
 import json
@@ -19,20 +27,34 @@ import stat
 import time
 import warnings
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
+from PIL import Image
 
-from .errors import InputError, MissingFileError, UsageError
-from .io import load_image
+from .errors import InputError, MissingFileError, TooLargeError, UsageError
+from .io import DEFAULT_MAX_PIXELS, Input, accepted_extensions, decode_pil, load_image
 from .output import write_bytes
 from .options import MAX_K, check_options
 from .remap import recolour, refuse_empty
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+
+    from numpy.typing import ArrayLike, NDArray
+
+    from .io import ImageSource, Picture, StrPath
+    from .result import Quantization
 
 PALETTE_EXTENSIONS = (".gpl", ".json", ".txt")
 # The most a palette file may hold: 256 colours with long names take a few KiB.
 MAX_FILE_BYTES = 1 << 20
 GPL_HEADERS = ("Name:", "Columns:")  # GIMP's only header lines (after the first, "GIMP Palette")
 SHOWN = 40  # characters of a bad value quoted in a message
+# The largest image file taken as a palette: one of 256 colours compresses well, and the pixel limit
+# (kcolors.io's) bounds what it decodes to; the cap refuses a huge file before a byte of it is read.
+MAX_IMAGE_BYTES = 64 << 20
+_SCAN_PIXELS = 1 << 16  # pixels looked at a time while an image's colours are gathered (see _colours_in_order)
 
 
 class PaletteAlphaWarning(UserWarning):
@@ -56,7 +78,7 @@ class Palette:
     ['#000000', '#ffffff']
     """
 
-    def __init__(self, colors, space="rgb"):
+    def __init__(self, colors: ArrayLike, space: str = "rgb") -> None:
         try:
             colors = np.asarray(colors)
         except (ValueError, TypeError) as exc:  # rows of different lengths
@@ -71,36 +93,38 @@ class Palette:
             raise UsageError("palette colours must be numbers 0-255, not NaN")
         if colors.dtype != np.uint8 and (colors.min() < 0 or colors.max() > 255):
             raise UsageError("palette colours must lie in 0-255")
-        self.colors = colors.astype(np.uint8)
-        self.space = space
+        self.colors: NDArray[np.uint8] = colors.astype(np.uint8)
+        self.space: str = space
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.colors)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Palette({self.hex()}, space={self.space!r})"
 
     @property
-    def rgb(self):
+    def rgb(self) -> NDArray[np.uint8]:
         """(k, 3) uint8: the colours without their alpha."""
         return self.colors[:, :3]
 
     @property
-    def alpha(self):
+    def alpha(self) -> NDArray[np.uint8] | None:
         """(k,) uint8 alpha of each entry, or None for a palette without alpha."""
         return self.colors[:, 3] if self.colors.shape[1] == 4 else None
 
     @property
-    def transparent_index(self):
+    def transparent_index(self) -> int:
         """The index of the transparent entry (alpha 0), or -1 where there is none."""
-        clear = np.flatnonzero(self.colors[:, 3] == 0) if self.colors.shape[1] == 4 else ()
+        if self.colors.shape[1] != 4:
+            return -1
+        clear = np.flatnonzero(self.colors[:, 3] == 0)
         return int(clear[0]) if len(clear) else -1
 
-    def hex(self):
+    def hex(self) -> list[str]:
         """The colours as ``"#rrggbb"`` strings (``"#rrggbbaa"`` with alpha)."""
         return ["#" + "".join(f"{v:02x}" for v in row) for row in self.colors.tolist()]
 
-    def with_alpha(self, clear=True):
+    def with_alpha(self, clear: bool = True) -> Palette:
         """This palette with alpha (255 where it had none), and the transparent entry when ``clear``.
 
         How an opaque palette recolours an image with transparency: its colours
@@ -120,7 +144,7 @@ class Palette:
             colors = np.vstack([colors, [[0, 0, 0, 0]]]).astype(np.uint8)
         return Palette(colors, self.space)
 
-    def remap(self, image, *, dither=0.0, max_pixels=None):
+    def remap(self, image: ImageSource, *, dither: float = 0.0, max_pixels: int | None = None) -> Quantization:
         """Recolour ``image`` with this palette (no fitting). Returns a :class:`~kcolors.Quantization`.
 
         Raises
@@ -135,13 +159,13 @@ class Palette:
         refuse_empty(picture)
         return recolour(picture, self, reorder=False, k=len(self), dither=dither, started=started)
 
-    def take(self, order):
+    def take(self, order: NDArray[np.integer[Any]] | Sequence[int]) -> Palette:
         """A palette of the colours at ``order`` (indices), in that order, in the same space."""
         return Palette(self.colors[order], self.space)
 
     # ------------------------------------------------------------------ files
 
-    def to_text(self, fmt, name="kcolors"):
+    def to_text(self, fmt: str, name: str = "kcolors") -> str:
         """The palette as the text of a ``.gpl``, ``.json`` or ``.txt`` file."""
         if fmt == ".json":
             return json.dumps({"name": name, "space": self.space, "colors": self.hex()}, indent=2) + "\n"
@@ -156,24 +180,29 @@ class Palette:
             return "GIMP Palette\nName: {}\nColumns: 8\n#\n{}\n".format(name, "\n".join(rows))
         return "\n".join(self.hex()) + "\n"
 
-    def save(self, path, *, force=True):
+    def save(self, path: StrPath, *, force: bool = True) -> None:
         """Write a ``.gpl``, ``.json`` or ``.txt`` palette file (atomically)."""
         write_bytes(path, self.to_text(palette_format(path), Path(str(path)).stem).encode(), force=force)
 
     @classmethod
-    def load(cls, path, space="rgb"):
-        """Read a ``.gpl``, ``.json`` or ``.txt`` palette file, keeping its order.
+    def load(cls, path: StrPath, space: str = "rgb") -> Palette:
+        """Read a ``.gpl``, ``.json`` or ``.txt`` palette file, keeping its order, or take the palette of an
+        image: a name that ends as an image of a format kcolors reads (see :meth:`from_image`).
 
         Raises
         ------
         InputError
-            The file is missing, unreadable, not a regular file, larger than
+            The file is missing (a :class:`~kcolors.errors.MissingFileError`,
+            also a FileNotFoundError), unreadable, not a regular file, larger than
             :data:`MAX_FILE_BYTES`, not valid UTF-8, not a palette of its kind,
             or holds no colour or more than 256: one line naming the file.
         UsageError
-            The name does not end in ``.gpl``, ``.json`` or ``.txt``.
+            The name ends in none of ``.gpl``, ``.json``, ``.txt`` and an
+            image's extensions; an image of more than 256 colours.
         """
-        fmt = palette_format(path)
+        fmt = palette_source(path)
+        if fmt == "image":
+            return cls.from_image(path, space)
         try:
             with _open_regular(path) as fh:
                 colors = _parse(fh, fmt)
@@ -199,8 +228,149 @@ class Palette:
             colors = [c + [255] * (4 - len(c)) for c in colors]
         return cls(np.array(colors, dtype=np.uint8), space)
 
+    @classmethod
+    def from_image(cls, image: ImageSource, space: str = "rgb", *, max_pixels: int | None = None) -> Palette:
+        """The palette of an image: what pngquant's ``--map`` and Pillow's ``quantize(palette=...)`` take.
 
-def usable(palette, space="rgb"):
+        A palette ("P") image gives the entries its pixels use, in palette
+        order, with their alpha from its transparency (tRNS): the unused
+        entries of a palette padded to 256 are left out. Any other image
+        (RGB, RGBA, grey, grey with alpha, ...) of at most 256 colours gives
+        those colours in the order they first appear, row by row, left to
+        right, so that a strip of swatches reads as it is drawn; its fully
+        transparent pixels, whatever their colour, are one entry,
+        ``(0, 0, 0, 0)``. Colours are sRGB: an ICC profile is converted as
+        :func:`kcolors.load_image` converts it. The palette has alpha
+        (``(n, 4)``) where an entry's alpha is below 255, else not.
+
+        Parameters
+        ----------
+        image : str, PathLike, PIL.Image.Image, (H, W[, 3|4]) uint8 array or Picture
+            A file is read as hostile input: only a regular file (a FIFO is
+            refused, never waited on) of at most :data:`MAX_IMAGE_BYTES`, its
+            headers checked against ``max_pixels`` and the frame limit before
+            any pixel is decoded; its first frame is taken.
+        space : {"rgb", "lab", "oklab", "din99"}
+        max_pixels : int, optional
+            Refuse a larger image (default: Pillow's limit, about 89 million).
+
+        Raises
+        ------
+        UsageError
+            An image of more than 256 colours: flatten it first.
+        InputError
+            The file is missing (:class:`~kcolors.errors.MissingFileError`),
+            not a regular file, too large, damaged or not an image.
+        TooLargeError
+            More pixels than ``max_pixels``, or too many frames.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> Palette.from_image(np.array([[[9, 9, 9], [255, 0, 0], [9, 9, 9]]], np.uint8)).hex()
+        ['#090909', '#ff0000']
+        """
+        limit = DEFAULT_MAX_PIXELS if max_pixels is None else int(max_pixels)
+        if isinstance(image, (str, os.PathLike)):
+            image = _read_palette_image(image, limit)
+        # for messages: a file's name (Pillow's filename, a Picture's name), else what it is
+        name = str(getattr(image, "filename", "") or getattr(image, "name", "") or "<image>")
+        if isinstance(image, Image.Image) and image.mode == "P":
+            _check_pixels(image, name, limit)
+            return cls(_used_entries(image), space)
+        return cls(_colours_in_order(load_image(image, max_pixels=limit), name), space)
+
+
+def palette_source(path: StrPath) -> str:
+    """What the palette named ``path`` is, from its name: ``".gpl"``, ``".json"``, ``".txt"`` (a palette file)
+    or ``"image"`` (an image of a format kcolors reads); UsageError for any other name, before any work."""
+    ext = Path(str(path)).suffix.lower()
+    if ext in PALETTE_EXTENSIONS:
+        return ext
+    if ext in accepted_extensions():
+        return "image"
+    raise UsageError(f"{path}: a palette is a {', '.join(PALETTE_EXTENSIONS[:-1])} or {PALETTE_EXTENSIONS[-1]} "
+                     f"file, or an image ({' '.join(sorted(accepted_extensions()))})")
+
+
+def _read_palette_image(path: StrPath, limit: int) -> Image.Image:
+    """The Pillow image (its first frame, as stored) of the image file at ``path``, read as hostile input."""
+    try:
+        fh = _open_regular(path)
+    except FileNotFoundError:
+        raise MissingFileError(f"{path}: no such palette file", filename=str(path)) from None
+    except _NotRegular as exc:
+        raise InputError(f"{path}: not a regular file ({exc})") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read palette ({exc.strerror or exc})") from None
+    with Input(fh, str(path), Path(path), os.fstat(fh.fileno()).st_size) as opened:
+        if opened.n_bytes > MAX_IMAGE_BYTES:
+            raise InputError(f"{path}: larger than {MAX_IMAGE_BYTES >> 20} MiB, too large for a palette image")
+        if not opened.n_bytes:
+            raise InputError(f"{path}: empty file, not an image")
+        im = decode_pil(opened, limit)
+    im.filename = str(path)  # for messages: Pillow leaves it empty for an image opened from a file object
+    return im
+
+
+def _check_pixels(im: Image.Image, name: str, limit: int) -> None:
+    """TooLargeError for a Pillow image of more than ``limit`` pixels, as load_image refuses one."""
+    w, h = im.size
+    if limit and w * h > limit:
+        raise TooLargeError(f"{name}: {w}x{h} is {w * h:,} pixels, over the limit of {limit:,}")
+
+
+def _used_entries(im: Image.Image) -> NDArray[np.uint8]:
+    """(n, 3) or (n, 4): the entries of the "P" image ``im`` that its pixels use, in palette order, with their
+    alpha (from the palette itself or its transparency) where any is below 255."""
+    entries = np.zeros((256, 4), np.uint8)
+    entries[:, 3] = 255  # an index past the palette's end shows as opaque black
+    stored = np.frombuffer(bytes(im.getpalette("RGBA") or b""), np.uint8).reshape(-1, 4)[:256]
+    entries[: len(stored)] = stored
+    transparency = im.info.get("transparency")
+    if isinstance(transparency, (bytes, bytearray)):  # tRNS: each entry's alpha, trailing opaque ones left out
+        alphas = np.frombuffer(bytes(transparency[:256]), np.uint8)
+        entries[: len(alphas), 3] = np.minimum(entries[: len(alphas), 3], alphas)
+    elif isinstance(transparency, int) and 0 <= transparency < 256:  # one transparent entry (GIF, a simple tRNS)
+        entries[transparency, 3] = 0
+    used = entries[np.flatnonzero(im.histogram()[:256])]  # Pillow counts the indices, without a copy of them
+    return used if (used[:, 3] < 255).any() else used[:, :3]
+
+
+def _colours_in_order(picture: Picture, name: str) -> NDArray[np.uint8]:
+    """(n, 3) or (n, 4): the colours of ``picture`` in the order they first appear, row by row; fully transparent
+    pixels are one entry, (0, 0, 0, 0). UsageError past 256, once the chunk holding the 257th is looked at."""
+    rgb = picture.rgb.reshape(-1, 3)
+    alpha = None if picture.alpha is None else picture.alpha.reshape(-1)
+    seen: set[int] = set()
+    order: list[int] = []
+    for start in range(0, len(rgb), _SCAN_PIXELS):
+        part = slice(start, start + _SCAN_PIXELS)
+        keys = _rgba_keys(rgb[part], None if alpha is None else alpha[part])
+        distinct, first = np.unique(keys, return_index=True)
+        for key in distinct[np.argsort(first, kind="stable")].tolist():
+            if key not in seen:
+                seen.add(key)
+                order.append(key)
+        if len(order) > MAX_K:
+            raise UsageError(f"{name}: has more than {MAX_K} colours, too many for a palette (one holds 1 to "
+                             f"{MAX_K}); flatten it first (kcolors IMAGE -k {MAX_K}) and give that")
+    keys = np.array(order, np.uint32)
+    colours = np.stack([keys >> 24, keys >> 16, keys >> 8, keys], axis=1).astype(np.uint8)  # the low byte of each
+    return colours if (colours[:, 3] < 255).any() else colours[:, :3]
+
+
+def _rgba_keys(rgb: NDArray[np.uint8], alpha: NDArray[np.uint8] | None) -> NDArray[np.uint32]:
+    """One uint32 a pixel, R G B A from the top byte down; 0 for every fully transparent pixel."""
+    keys = (rgb[:, 0].astype(np.uint32) << 24) | (rgb[:, 1].astype(np.uint32) << 16) | (rgb[:, 2].astype(np.uint32) << 8)
+    if alpha is None:
+        return keys | np.uint32(255)
+    keys |= alpha
+    keys[alpha == 0] = 0
+    return keys
+
+
+def usable(palette: Palette | ArrayLike, space: str = "rgb") -> Palette:
     """``palette`` (a :class:`Palette` or colours) as a Palette to recolour with, checked before any work.
 
     A Palette of no colours is a legal value, but recolours nothing; more than
@@ -219,7 +389,7 @@ def usable(palette, space="rgb"):
     return palette
 
 
-def palette_format(path):
+def palette_format(path: StrPath) -> str:
     ext = Path(str(path)).suffix.lower()
     if ext not in PALETTE_EXTENSIONS:
         raise UsageError(f"{path}: palette files must end in {', '.join(PALETTE_EXTENSIONS)}")
@@ -238,7 +408,7 @@ class _NotRegular(Exception):
     """A FIFO, a device, a folder: nothing a palette is read from."""
 
 
-def _open_regular(path):
+def _open_regular(path: StrPath) -> IO[bytes]:
     """The file at ``path`` opened to read bytes, if it is a regular file; opening never waits (a FIFO would,
     for a writer, without O_NONBLOCK)."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
@@ -253,7 +423,7 @@ def _open_regular(path):
         raise
 
 
-def _parse(fh, fmt):
+def _parse(fh: IO[bytes], fmt: str) -> list[list[int]]:
     """The colours of the open file ``fh``: lists of 3 or 4 ints. ValueError (with the line) where it is no
     palette, _TooMany past 256 colours, _TooLarge past MAX_FILE_BYTES."""
     if fmt == ".json":
@@ -265,14 +435,14 @@ def _parse(fh, fmt):
                     if text.strip() and not text.lstrip().startswith(";"))
 
 
-def _read_all(fh):
+def _read_all(fh: IO[bytes]) -> str:
     data = fh.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
         raise _TooLarge
     return data.decode("utf-8-sig")
 
 
-def _lines(fh):
+def _lines(fh: IO[bytes]) -> Iterator[tuple[int, str]]:
     """``(number, text)`` of each line of ``fh``, decoded (a byte-order mark dropped), within MAX_FILE_BYTES."""
     left, number = MAX_FILE_BYTES, 0
     while raw := fh.readline(left + 1):
@@ -284,7 +454,7 @@ def _lines(fh):
             yield number, text
 
 
-def _counted(colours):
+def _counted(colours: Iterable[list[int]]) -> list[list[int]]:
     """The colours of an iterator, stopping at the one past MAX_K (_TooMany)."""
     kept = list(itertools.islice(colours, MAX_K + 1))
     if len(kept) > MAX_K:
@@ -292,7 +462,7 @@ def _counted(colours):
     return kept
 
 
-def _gpl_colours(lines):
+def _gpl_colours(lines: Iterator[tuple[int, str]]) -> Iterator[list[int]]:
     """The colours of a GIMP palette's lines: after ``GIMP Palette``, header lines (``Name:``, ``Columns:``),
     comments (``#``) and blank lines are passed over; every other line is ``R G B`` and an optional name, which
     may hold anything, a colon too."""
@@ -306,13 +476,13 @@ def _gpl_colours(lines):
         yield _gpl_rgb(line.split()[:3], line, number)
 
 
-def _gpl_rgb(values, line, number):
+def _gpl_rgb(values: list[str], line: str, number: int) -> list[int]:
     if len(values) == 3 and all(v.isascii() and v.isdigit() and len(v) <= 3 and int(v) <= 255 for v in values):
         return [int(v) for v in values]
     raise ValueError(f"line {number}: {_shown(line)} is not a colour: R G B, each 0-255, then a name")
 
 
-def _parse_json(text):
+def _parse_json(text: str) -> list[list[int]]:
     data = json.loads(text, parse_int=_json_int)
     items = data.get("colors") if isinstance(data, dict) else data
     if not isinstance(items, list):
@@ -322,13 +492,13 @@ def _parse_json(text):
     return [_json_colour(item, i) for i, item in enumerate(items, 1)]
 
 
-def _json_int(text):
+def _json_int(text: str) -> int | float:
     """A JSON integer; one of more than 20 digits is no colour value and stays a float (infinite), refused as one
     if it stands for a colour, without the cost (or Python's refusal, past 4,300 digits) of converting it."""
     return int(text) if len(text) <= 20 else math.inf
 
 
-def _json_colour(item, number):
+def _json_colour(item: object, number: int) -> list[int]:
     """A colour of a JSON palette: "#rrggbb", "#rrggbbaa" or [R, G, B], each a whole number 0-255 (255.0 too;
     not true, 12.5, NaN or 1e400, which json reads as infinity)."""
     if isinstance(item, str):
@@ -339,12 +509,13 @@ def _json_colour(item, number):
                      "with each 0-255")
 
 
-def _json_value(value):
-    whole = type(value) is int or type(value) is float and value.is_integer()  # inf and NaN are not
-    return whole and 0 <= value <= 255
+def _json_value(value: object) -> bool:
+    if type(value) is int or type(value) is float and value.is_integer():  # inf and NaN are not
+        return 0 <= value <= 255
+    return False
 
 
-def _hex(text, number, what="line"):
+def _hex(text: str, number: int, what: str = "line") -> list[int]:
     """[r, g, b] or [r, g, b, a] of ``#rrggbb`` or ``#rrggbbaa`` (the ``#`` optional), hex digits only."""
     digits = text.strip()
     digits = digits[1:] if digits.startswith("#") else digits
@@ -353,10 +524,10 @@ def _hex(text, number, what="line"):
     return [int(digits[i:i + 2], 16) for i in range(0, len(digits), 2)]
 
 
-def _shown(text):
+def _shown(text: str) -> str:
     """``text`` quoted for a message, cut to SHOWN characters: a damaged file's line can be a megabyte."""
     return repr(text if len(text) <= SHOWN else text[:SHOWN] + "...")
 
 
-def _one_line(exc):
+def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:200]

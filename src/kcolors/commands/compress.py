@@ -10,7 +10,7 @@ from ..errors import LargerError, QualityError, UsageError, printable
 from ..io import refuse_empty_name
 from ..job import check_palette_out, flatten_file, in_strips
 from ..output import check_output, make_output_folder, output_format, output_name, print_line, refuse_closed_stdout
-from ..palette import Palette, palette_format
+from ..palette import Palette, palette_source
 from ..sample import sample_path
 from . import ExamplesFormatter, add_options, options_from_args
 
@@ -142,7 +142,7 @@ def _check(args, source, output, force, folder=None):
     if args.json and str(output) == "-":
         raise UsageError("--json and -o - both write to stdout; choose one")
     if args.palette:
-        palette_format(args.palette)
+        palette_source(args.palette)  # a palette file or an image, told by its name
     if folder is not None:  # -o FOLDER/: made, as batch makes its own (the last check: nothing else is wrong)
         make_output_folder(folder)
     check_output(output, input_path=source, force=force)

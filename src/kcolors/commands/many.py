@@ -13,7 +13,7 @@ import sys
 from ..batch import Batch, LocalPool, default_time_limit, make_runner
 from ..errors import InputError, UsageError, printable
 from ..output import print_line, refuse_closed_stdout
-from ..palette import Palette, palette_format
+from ..palette import Palette, palette_source
 from . import options_from_args
 
 # Up to this many files, of this many bytes in all, run in this process, one after another: starting the worker
@@ -31,7 +31,7 @@ def run(args, inputs):
     _refuse(args, inputs)
     options = options_from_args(args, "compress", palette=args.palette)
     if args.palette:
-        palette_format(args.palette)
+        palette_source(args.palette)  # a palette file or an image, told by its name
     if args.json:
         refuse_closed_stdout()  # before the work, not once the images are written
     palette = Palette.load(args.palette, args.space) if args.palette else None
