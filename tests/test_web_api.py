@@ -461,9 +461,9 @@ def test_excess_load_gets_503_with_retry_after(photo, monkeypatch):
 
 def test_serve_refuses_bad_options():
     r = run_cli("serve", "--port", "70000")
-    assert r.returncode == 2 and b"port must be between 0 and 65535, not 70000" in r.stderr
+    assert r.returncode == 2 and b"--port: must be a port between 0 and 65535, not 70000" in r.stderr
     r = run_cli("serve", "--max-upload-mb", "0")
-    assert r.returncode == 2 and b"the upload limit must be above 0 MB" in r.stderr
+    assert r.returncode == 2 and b"--max-upload-mb: must be above 0 MB, not 0" in r.stderr
     r = run_cli("serve", "--concurrency", "0")
     assert r.returncode == 2 and b"must be at least 1, not 0" in r.stderr
     r = run_cli("serve", "--host", "no-such-host.invalid")

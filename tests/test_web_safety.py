@@ -44,6 +44,10 @@ from kcolors.web.settings import MB, machine_memory
 from webserver import (BOUNDARY, alive, descendants, kcolors_server, multipart, open_request, photo_3mp,
                        png_bytes, read_answer, rss_bytes, tree_rss, wait_until)
 
+# Seconds: only against a hang, never a measure of speed. What must hold however busy the machine is (the
+# status, the message, the order of events, a lower bound) is asserted; how fast is benchmarks/bench_web_load.py's.
+HANG_GUARD = 60
+
 
 # ----------------------------------------------------------------------------- images and raw HTTP
 
@@ -55,9 +59,10 @@ def small():
 
 @pytest.fixture(scope="module")
 def slow_sweep():
-    """A 1 MP picture of noise (every pixel its own colour) and 32 frames: 10 s and more of work."""
+    """A 1 MP picture of noise (every pixel its own colour) and 32 frames of k = 225 to 256: minutes of work
+    (k = 2 to 33 took 10 s), far over HANG_GUARD, so that a job seen to end sooner was stopped, not finished."""
     noise = np.random.default_rng(7).integers(0, 256, (1000, 1000, 3), dtype=np.uint8)
-    return png_bytes(noise), {"k": "2-33", "format": "webp"}
+    return png_bytes(noise), {"k": "225-256", "format": "webp"}
 
 
 def png_chunk(kind, data):
@@ -75,7 +80,7 @@ def png16_rgba(width, height, pixels=True):
 
 
 def health(url):
-    return httpx.get(url + "api/health", timeout=10).json()
+    return httpx.get(url + "api/health", timeout=HANG_GUARD).json()
 
 
 def post(url, data, fields=None, path="api/compress", timeout=60):
@@ -87,7 +92,7 @@ def post(url, data, fields=None, path="api/compress", timeout=60):
 
 def test_a_job_over_its_time_limit_is_killed_and_others_pass_meanwhile(small, slow_sweep):
     image, fields = slow_sweep
-    app = create_app(Settings(job_timeout=2, concurrency=2))
+    app = create_app(Settings(job_timeout=5, concurrency=2))  # 5 s: room for the quick one on a busy machine
     answers = {}
     with TestClient(app) as client:
         client.post("/api/compress", files={"image": ("s.png", small, "image/png")})  # the zygote is warm
@@ -99,18 +104,18 @@ def test_a_job_over_its_time_limit_is_killed_and_others_pass_meanwhile(small, sl
 
         thread = threading.Thread(target=slow)
         thread.start()
-        assert wait_until(lambda: app.state.pool.running, 10)
+        assert wait_until(lambda: app.state.pool.running, HANG_GUARD)
         (pid,) = app.state.pool.running
-        start = time.monotonic()  # while the sweep runs, another upload is served at once: nothing is locked
+        # while the sweep runs, another upload is served: nothing is locked (it is answered before the sweep is)
         quick = client.post("/api/compress", files={"image": ("s.png", small, "image/png")}, data={"k": "4"})
-        assert quick.status_code == 200 and time.monotonic() - start < 2
-        assert app.state.pool.running  # the sweep was still running
-        thread.join(30)
+        assert quick.status_code == 200 and "slow" not in answers
+        assert pid in app.state.pool.running  # the sweep was still running
+        thread.join(HANG_GUARD)
     r = answers["slow"]
     assert r.status_code == 503 and r.headers["retry-after"] == "2"
-    assert r.json()["error"] == "n.png: took longer than the limit of 2 s (kcolors serve --job-timeout raises it)"
-    assert 2 <= answers["seconds"] < 6
-    assert wait_until(lambda: not alive(pid), 3), "the worker of the job outlived its time limit"
+    assert r.json()["error"] == "n.png: took longer than the limit of 5 s (kcolors serve --job-timeout raises it)"
+    assert answers["seconds"] >= 5  # killed at its limit (the message says so), not before
+    assert wait_until(lambda: not alive(pid), HANG_GUARD), "the worker of the job outlived its time limit"
     assert not app.state.pool.running
 
 
@@ -120,8 +125,8 @@ def test_a_job_over_its_time_limit_is_killed_and_others_pass_meanwhile(small, sl
 def test_a_stalled_upload_gets_408_and_holds_no_place(small):
     with kcolors_server("--read-timeout", "1", "--concurrency", "1", "--queue", "0") as url:
         body = multipart(small + bytes(100_000))
+        start = time.monotonic()  # before the server can have read a byte of it
         stalled = open_request(url.port, body, send=1024)  # headers and 1 KB, then nothing
-        start = time.monotonic()
         r = post(url, small)  # one place in all, and the stalled upload does not hold it
         assert r.status_code == 200
         status, headers, answer = read_answer(stalled)
@@ -129,18 +134,19 @@ def test_a_stalled_upload_gets_408_and_holds_no_place(small):
         stalled.close()
     assert status == 408 and headers["connection"] == "close"
     assert b"the upload stalled: nothing arrived for 1 s" in answer
-    assert 0.9 < waited < 5
+    assert 0.9 < waited < HANG_GUARD  # at the read timeout, not before
 
 
 def test_a_real_upload_is_admitted_while_18_uploads_stall(small):
-    with kcolors_server("--concurrency", "2", "--queue", "16") as url:  # 18 places
+    # 18 places; the stalled uploads would hold them for the read timeout, 120 s: over the hang guard
+    with kcolors_server("--concurrency", "2", "--queue", "16", "--read-timeout", "120") as url:
         stalled = [open_request(url.port, multipart(small + bytes(100_000)), send=1024) for _ in range(18)]
         try:
             time.sleep(0.3)
             assert health(url)["busy"] == 0  # still reading their bodies: not admitted
             start = time.monotonic()
-            r = post(url, small, {"k": "3"})
-            assert r.status_code == 200 and time.monotonic() - start < 20  # not behind the stalled (30 s)
+            r = post(url, small, {"k": "3"}, timeout=HANG_GUARD)
+            assert r.status_code == 200 and time.monotonic() - start < HANG_GUARD  # not behind the stalled
         finally:
             for sock in stalled:
                 sock.close()
@@ -157,19 +163,18 @@ def test_what_uploads_hold_in_memory_together_is_bounded(small):
         assert r.json()["error"] == "the server is receiving too many uploads at once; try again in 2 s"
         for sock in held:
             sock.close()
-        assert wait_until(lambda: post(url, small).status_code == 200, 5)
+        assert wait_until(lambda: post(url, small).status_code == 200, HANG_GUARD)
 
 
 def test_headers_that_never_come_get_408_and_the_connection_closes():
     with kcolors_server("--read-timeout", "1") as url:
-        silent = socket.create_connection(("127.0.0.1", url.port), timeout=10)
+        silent = socket.create_connection(("127.0.0.1", url.port), timeout=HANG_GUARD)
         half = socket.create_connection(("127.0.0.1", url.port))
         half.sendall(b"POST /api/compress HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-")
-        start = time.monotonic()
-        status, headers, body = read_answer(half, timeout=10)  # read to the end: the server closes it
+        status, headers, body = read_answer(half, timeout=HANG_GUARD)  # read to the end: the server closes it
         assert status == 408 and b"headers did not arrive within 1 s" in body
+        silent.settimeout(HANG_GUARD)
         assert silent.recv(100) == b""  # closed without a word: browsers open connections ahead
-        assert time.monotonic() - start < 5
         half.close()
         silent.close()
 
@@ -178,10 +183,9 @@ def test_content_length_larger_than_the_body_gets_408(small):
     with kcolors_server("--read-timeout", "1") as url:
         body = multipart(small)
         sock = open_request(url.port, body, length=len(body) + 5000)
-        start = time.monotonic()
-        status, headers, answer = read_answer(sock, timeout=10)
+        status, headers, answer = read_answer(sock, timeout=HANG_GUARD)
         sock.close()
-    assert status == 408 and b"the upload stalled" in answer and time.monotonic() - start < 5
+    assert status == 408 and b"the upload stalled" in answer
 
 
 def test_connections_over_the_cap_get_503_at_once(small):
@@ -191,12 +195,12 @@ def test_connections_over_the_cap_get_503_at_once(small):
             sock.sendall(b"GET / HTTP/1.1\r\n")
         time.sleep(0.2)
         extra = socket.create_connection(("127.0.0.1", url.port))
-        status, headers, body = read_answer(extra, timeout=5)
+        status, headers, body = read_answer(extra, timeout=HANG_GUARD)  # not kept waiting: 408 would come at 30 s
         extra.close()
         assert status == 503 and headers["retry-after"] == "2" and b"over 4 connections" in body
         for sock in idle:
             sock.close()
-        assert wait_until(lambda: post(url, small).status_code == 200, 5)
+        assert wait_until(lambda: post(url, small).status_code == 200, HANG_GUARD)
 
 
 # ----------------------------------------------------------------------------- 3. abandoned requests
@@ -206,17 +210,14 @@ def test_an_abandoned_sweep_is_stopped_when_its_client_hangs_up(small, slow_swee
     image, fields = slow_sweep
     with kcolors_server() as url:
         sock = open_request(url.port, multipart(image, fields.items()), path="/api/sweep")
-        assert wait_until(lambda: health(url)["running"] == 1, 10)
+        assert wait_until(lambda: health(url)["running"] == 1, HANG_GUARD)
         zygote = {pid for pid in descendants(url.pid) if open(f"/proc/{pid}/stat").read().split()[3] == str(url.pid)}
         (worker,) = descendants(url.pid) - zygote
-        sock.close()  # the client goes away one second into a job of ten and more
-        start = time.monotonic()
-        assert wait_until(lambda: not alive(worker), 8), "the abandoned sweep's worker is still running"
-        stopped = time.monotonic() - start
+        sock.close()  # the client goes away early in a job of minutes
+        # gone within HANG_GUARD, while the sweep takes minutes: it was killed, not finished
+        assert wait_until(lambda: not alive(worker), HANG_GUARD), "the abandoned sweep's worker is still running"
         assert health(url)["running"] == 0 and health(url)["busy"] == 0
-        r = post(url, small)
-        assert r.status_code == 200 and time.monotonic() - start < 15
-    assert stopped < 8  # the sweep takes 10 s and more: it was killed, not finished
+        assert post(url, small).status_code == 200
 
 
 # ----------------------------------------------------------------------------- 4. memory
@@ -230,10 +231,8 @@ def test_the_memory_budget_refuses_from_the_header_before_decoding():
                 "(kcolors serve --max-job-memory-mb raises it)")
     with TestClient(create_app(Settings(max_job_memory=2048 * MB))) as client:
         for data in (full, header):  # a header alone is enough to refuse: nothing is decoded
-            start = time.monotonic()
             r = client.post("/api/compress", files={"image": ("big.png", data, "image/png")})
             assert r.status_code == 413 and r.json()["error"] == expected
-            assert time.monotonic() - start < 10  # decoding it would take far longer
     with TestClient(create_app(Settings(max_job_memory=64 * 1024 * MB))) as client:  # a budget that lets it in
         r = client.post("/api/compress", files={"image": ("big.png", header, "image/png")})
         assert r.status_code == 400 and "damaged or truncated" in r.json()["error"]  # decoding was tried here
@@ -266,24 +265,25 @@ def test_a_memory_error_leaves_no_memory_held(small, monkeypatch):
     files = {"image": ("s.png", small, "image/png")}
     with TestClient(app) as client:
         assert client.post("/api/compress", files=files).status_code == 200
-        assert wait_until(lambda: not app.state.pool.idle, 5)
+        assert wait_until(lambda: not app.state.pool.idle, HANG_GUARD)
         idle = rss_bytes(descendants(os.getpid()))  # the zygote, ready; no worker
         monkeypatch.setattr(web_app.jobs, "compress", webserver.exhaust_memory)  # run by name in the worker
         r = client.post("/api/compress", files=files)
         assert r.status_code == 503 and r.json()["error"] == "out of memory for this image; try a smaller one"
         assert r.headers["retry-after"] == "2"
-        assert wait_until(lambda: rss_bytes(descendants(os.getpid())) < 2 * idle, 5), \
+        assert wait_until(lambda: rss_bytes(descendants(os.getpid())) < 2 * idle, HANG_GUARD), \
             f"{rss_bytes(descendants(os.getpid())) / MB:.0f} MiB held against {idle / MB:.0f} MiB idle"
         monkeypatch.undo()
         assert client.post("/api/compress", files=files).status_code == 200  # the next one fits again
 
 
 def test_memory_goes_back_after_jobs(small):
-    """Four 3.4 MP images at once; within 30 s the server and its processes are back under twice their idle RSS."""
+    """Four 3.5 MP images at once; then the server and its processes come back under twice their idle RSS (the
+    README's 30 s is benchmarks/bench_web_load.py's to measure; here a hang guard)."""
     photo = photo_3mp()
     with kcolors_server("--concurrency", "2") as url:
         assert post(url, small).status_code == 200
-        assert wait_until(lambda: health(url)["idle_workers"] == 0, 10, step=0.5)
+        assert wait_until(lambda: health(url)["idle_workers"] == 0, HANG_GUARD, step=0.5)
         idle = tree_rss(url.pid)  # the server and its zygote, ready
 
         def one(_):
@@ -294,7 +294,7 @@ def test_memory_goes_back_after_jobs(small):
         with ThreadPoolExecutor(4) as pool:
             assert list(pool.map(one, range(4))) == [200] * 4
         done, busy = time.monotonic(), tree_rss(url.pid)
-        assert wait_until(lambda: tree_rss(url.pid) < 2 * idle, 30, step=0.5), \
+        assert wait_until(lambda: tree_rss(url.pid) < 2 * idle, HANG_GUARD, step=0.5), \
             f"{tree_rss(url.pid) / MB:.0f} MiB against {idle / MB:.0f} MiB idle"
         print(f"\nfour 3.4 MP compresses: idle {idle / MB:.0f} MiB, just after {busy / MB:.0f} MiB, "
               f"under twice idle after {time.monotonic() - done:.1f} s ({tree_rss(url.pid) / MB:.0f} MiB)")
@@ -323,7 +323,7 @@ def test_clients_that_send_the_whole_body_first_read_the_413():
         waiting = socket.create_connection(("127.0.0.1", url.port))
         waiting.sendall(f"POST /api/compress HTTP/1.1\r\nHost: 127.0.0.1:{url.port}\r\nExpect: 100-continue\r\n"
                         f"Content-Type: {headers['Content-Type']}\r\nContent-Length: {len(body)}\r\n\r\n".encode())
-        status, _, answer = read_answer(waiting, timeout=5)  # as curl: Expect: 100-continue, no body unless asked
+        status, _, answer = read_answer(waiting, timeout=HANG_GUARD)  # as curl: Expect: 100-continue, no body yet
         assert status == 413 and b"over the limit of 4 MB" in answer
         waiting.close()
 
@@ -384,11 +384,11 @@ def test_workers_end_with_the_server(slow_sweep, how):
     image, fields = slow_sweep
     with kcolors_server() as url:
         sock = open_request(url.port, multipart(image, fields.items()), path="/api/sweep")
-        assert wait_until(lambda: health(url)["running"] == 1, 10)
+        assert wait_until(lambda: health(url)["running"] == 1, HANG_GUARD)
         below = descendants(url.pid)
         assert len(below) >= 2  # the zygote and the sweep's worker
         os.kill(url.pid, how)
-        assert wait_until(lambda: not any(alive(pid) for pid in below), 10), \
+        assert wait_until(lambda: not any(alive(pid) for pid in below), HANG_GUARD), \
             f"still running after {how.name}: {[pid for pid in below if alive(pid)]}"
         sock.close()
 
@@ -406,9 +406,9 @@ def test_every_limit_is_an_option_and_shown_by_health():
 
 
 @pytest.mark.parametrize("option, value, message", [
-    ("--read-timeout", "0", "the time limit must be above 0 s, not 0"),
-    ("--job-timeout", "inf", "the time limit must be above 0 s, not inf"),
-    ("--max-job-memory-mb", "-1", "the job memory limit must be above 0 MB, not -1"),
+    ("--read-timeout", "0", "--read-timeout: must be above 0 s, not 0"),
+    ("--job-timeout", "inf", "--job-timeout: must be above 0 s, not inf"),
+    ("--max-job-memory-mb", "-1", "--max-job-memory-mb: must be above 0 MB, not -1"),
     ("--max-connections", "0", "must be at least 1, not 0"),
 ])
 def test_serve_refuses_bad_limits(option, value, message):
@@ -427,11 +427,9 @@ def test_many_half_open_connections_are_shed_and_health_answers():
             sock = socket.create_connection(("127.0.0.1", url.port))
             sock.sendall(b"GET / HTTP/1.1\r\n")
             held.append(sock)
-        start = time.monotonic()
         statuses = []
         for sock in held:
-            statuses.append(read_answer(sock, timeout=10)[0])
+            statuses.append(read_answer(sock, timeout=HANG_GUARD)[0])
             sock.close()
-        assert time.monotonic() - start < 6
-        assert httpx.get(url + "api/health", timeout=5).status_code == 200
+        assert httpx.get(url + "api/health", timeout=HANG_GUARD).status_code == 200
     assert set(statuses) == {408, 503} and statuses.count(408) <= 50

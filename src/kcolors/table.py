@@ -37,14 +37,31 @@ def _converter(kind, what):
 whole, number = _converter(int, "a whole number"), _converter(float, "a number")
 
 
-def counting(unit):
-    """A parser of a whole number of ``unit`` s, at least 1 (a limit)."""
+def counting(unit="", low=1):
+    """A parser of a whole number of ``unit`` s, at least ``low`` (a limit)."""
     def count(text):
         value = whole(text)
-        if value < 1:
-            raise ValueError(f"must be at least 1 {unit}, not {value}")
+        if value < low:
+            raise ValueError(f"must be at least {low}{' ' + unit if unit else ''}, not {value}")
         return value
     return count
+
+
+def above_zero(unit):
+    """A parser of a number of ``unit`` s above 0 and finite (a time or memory limit)."""
+    def parse(text):
+        value = number(text)
+        if not 0 < value < float("inf"):
+            raise ValueError(f"must be above 0 {unit}, not {text}")
+        return value
+    return parse
+
+
+def port(text):
+    value = whole(text)
+    if not 0 <= value <= 65535:
+        raise ValueError(f"must be a port between 0 and 65535, not {value}")
+    return value
 
 
 def seconds(text):
@@ -174,10 +191,12 @@ OPTIONS = (
            refused=(("web", "the answer is the flattened image; bytes_in and bytes_out in the metrics compare "
                      "the sizes"),)),
     Option("max_pixels", ("--max-pixels",), counting("pixel"), None, "refuse larger images (default 89,478,485, Pillow's "
-           "limit), checked on every frame and page before any is decoded", who=OPERATOR, metavar="N", commands=FIT,
+           "limit), checked on every frame and page before any is decoded", who=OPERATOR, metavar="N",
+           commands=FIT + ("serve",),
            refused=(("web", _OPERATOR),)),
     Option("max_frames", ("--max-frames",), counting("frame"), 1000, "refuse files of more frames, pages or images (default "
-           "1,000), counted from the headers before any is decoded", who=OPERATOR, metavar="N", commands=FIT,
+           "1,000), counted from the headers before any is decoded", who=OPERATOR, metavar="N",
+           commands=FIT + ("serve",),
            refused=(("web", _OPERATOR),)),
     Option("max_input_bytes", ("--max-input-mb",), counting("MiB"), 256, "refuse more than this many MiB from a pipe or "
            "stdin, which are held in memory (default 256); files are read in place", who=OPERATOR,
@@ -224,7 +243,34 @@ BATCH_OPTIONS = (
     Option("report", ("--report",), help="write a row per file with its figures (.csv or .json)",
            commands=("batch",), who=FRONT_END, metavar="FILE"),
 )
-OPTIONS += BATCH_OPTIONS
+# the server's: its operator's, set when it starts (the defaults, from kcolors.web.settings, are its own)
+SERVE_OPTIONS = tuple(Option(*row[:5], commands=("serve",), who=OPERATOR, metavar=row[5]) for row in (
+    ("host", ("--host",), str, "127.0.0.1", "address to listen on (default 127.0.0.1: this computer only; 0.0.0.0 "
+     "opens it to the network)", None),
+    ("port", ("--port",), port, 8000, "port (default 8000; 0 picks a free one)", None),
+    ("max_upload_mb", ("--max-upload-mb",), above_zero("MB"), None, "largest upload accepted (default %(default)g "
+     "MB); larger gets HTTP 413", "MB"),
+    ("concurrency", ("--concurrency", "--workers"), counting(), None, "images processed at once, each in a worker "
+     "process (default: the number of cores, %(default)s)", "N"),
+    ("queue", ("--queue",), counting(low=0), None, "requests that may wait for a worker (default %(default)s); more "
+     "get HTTP 503", "N"),
+    ("read_timeout", ("--read-timeout",), above_zero("s"), None, "seconds a request may send nothing, headers or "
+     "body (default %(default)g); then HTTP 408", "S"),
+    ("job_timeout", ("--job-timeout",), above_zero("s"), None, "seconds one image may take, decoding included "
+     "(default %(default)g); then its worker is killed and the answer is HTTP 503", "S"),
+    ("max_job_memory_mb", ("--max-job-memory-mb",), above_zero("MB"), None, "memory one image may need, estimated "
+     "from its header before decoding (default: a quarter of this machine's, %(default).0f MB); more gets HTTP 413",
+     "MB"),
+    ("max_connections", ("--max-connections",), counting(), None, "open connections (default %(default)s); past "
+     "it, an idle one (nothing sent for 0.5 s, or 0.1 s after an answer) is closed to make room, and when none is, "
+     "the newcomer gets HTTP 503", "N"),
+    ("allow_host", ("--allow-host",), str, None, "another name the server answers to in the Host header, e.g. "
+     "behind a proxy (repeatable); other names get HTTP 421", "NAME"),
+)) + (Option("open", ("--open",), flag=True, default=False, help="open the page in the default web browser",
+             commands=("serve",), who=FRONT_END),
+      Option("verbose", ("-v", "--verbose"), flag=True, default=False, help="log every request",
+             commands=("serve",), who=FRONT_END))
+OPTIONS += BATCH_OPTIONS + SERVE_OPTIONS
 TABLE = {option.name: option for option in OPTIONS}
 
 

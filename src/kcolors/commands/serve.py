@@ -17,7 +17,7 @@ import sys
 
 from ..errors import UsageError
 from ..extras import require
-from . import ExamplesFormatter, whole_number
+from . import ExamplesFormatter, add_options
 
 EPILOG = """examples:
   kcolors serve                        the page at http://127.0.0.1:8000/, the API under /api
@@ -34,80 +34,17 @@ def add_parser(sub):
                                    "PNG, with its API under /api (OpenAPI at /api/openapi.json). Everything is "
                                    "served locally; nothing is fetched from the internet.",
                        epilog=EPILOG, formatter_class=ExamplesFormatter)
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default 127.0.0.1: this computer only; 0.0.0.0 opens it to the "
-                        "network)")
-    p.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0 picks a free one)")
-    p.add_argument("--max-upload-mb", type=_megabytes, default=defaults.max_upload_bytes / 2**20, metavar="MB",
-                   help="largest upload accepted (default %(default)g MB); larger gets HTTP 413")
-    p.add_argument("--max-pixels", type=_at_least(1), default=defaults.max_pixels, metavar="N",
-                   help=f"largest image decoded, in pixels (default {defaults.max_pixels:,}); larger gets HTTP 413")
-    p.add_argument("--max-frames", type=_at_least(1), default=defaults.max_frames, metavar="N",
-                   help=f"most frames, pages or images in an upload, counted from its headers (default "
-                        f"{defaults.max_frames:,}); more gets HTTP 413")
-    p.add_argument("--concurrency", "--workers", dest="concurrency", type=_at_least(1),
-                   default=defaults.concurrency, metavar="N",
-                   help="images processed at once, each in a worker process (default: the number of cores, "
-                        "%(default)s)")
-    p.add_argument("--queue", type=_at_least(0), default=defaults.queue, metavar="N",
-                   help="requests that may wait for a worker (default %(default)s); more get HTTP 503")
-    p.add_argument("--read-timeout", type=_seconds, default=defaults.read_timeout, metavar="S",
-                   help="seconds a request may send nothing, headers or body (default %(default)g); then HTTP 408")
-    p.add_argument("--job-timeout", type=_seconds, default=defaults.job_timeout, metavar="S",
-                   help="seconds one image may take, decoding included (default %(default)g); then its worker is "
-                        "killed and the answer is HTTP 503")
-    p.add_argument("--max-job-memory-mb", type=_memory_megabytes, default=defaults.max_job_memory / 2**20, metavar="MB",
-                   help="memory one image may need, estimated from its header before decoding (default: a quarter "
-                        f"of this machine's, {defaults.max_job_memory / 2**20:,.0f} MB); more gets HTTP 413")
-    p.add_argument("--max-connections", type=_at_least(1), default=defaults.max_connections, metavar="N",
-                   help="open connections (default %(default)s); past it, an idle one (nothing sent for 0.5 s, or "
-                        "0.1 s after an answer) is closed to make room, and when none is, the newcomer gets HTTP 503")
-    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
-                   help="another name the server answers to in the Host header, e.g. behind a proxy (repeatable); "
-                        "other names get HTTP 421")
-    p.add_argument("--open", action="store_true", help="open the page in the default web browser")
-    p.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    add_options(p, "serve", own={
+        "max_upload_mb": dict(default=defaults.max_upload_bytes / 2**20),
+        "max_pixels": dict(default=defaults.max_pixels, help=f"largest image decoded, in pixels (default "
+                                                             f"{defaults.max_pixels:,}); larger gets HTTP 413"),
+        "max_frames": dict(default=defaults.max_frames, help="most frames, pages or images in an upload, counted "
+                           f"from its headers (default {defaults.max_frames:,}); more gets HTTP 413"),
+        **{name: dict(default=getattr(defaults, name))
+           for name in ("concurrency", "queue", "read_timeout", "job_timeout", "max_connections")},
+        "max_job_memory_mb": dict(default=defaults.max_job_memory / 2**20),
+        "allow_host": dict(action="append", default=[])})
     p.set_defaults(run=run)
-
-
-def _port(text):
-    port = whole_number(text)
-    if not 0 <= port <= 65535:
-        raise _type_error(f"port must be between 0 and 65535, not {port}")
-    return port
-
-
-def _at_least(low):
-    def check(text):
-        value = whole_number(text)
-        if value < low:
-            raise _type_error(f"must be at least {low}, not {value}")
-        return value
-    return check
-
-
-def _above_zero(what, unit, noun="a number"):
-    """An argparse type: a number above 0 (``what`` and ``unit`` name it in the message)."""
-    def check(text):
-        try:
-            value = float(text)
-        except ValueError:
-            raise _type_error(f"{text!r} is not {noun}") from None
-        if not 0 < value < float("inf"):
-            raise _type_error(f"{what} must be above 0 {unit}, not {text}")
-        return value
-    return check
-
-
-_megabytes = _above_zero("the upload limit", "MB")
-_memory_megabytes = _above_zero("the job memory limit", "MB")
-_seconds = _above_zero("the time limit", "s", "a number of seconds")
-
-
-def _type_error(message):
-    import argparse
-
-    return argparse.ArgumentTypeError(message)
 
 
 def listen(host, port):
