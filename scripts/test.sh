@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything the tests need on a fresh machine, then the tests themselves:
-# a virtual environment with kcolors and its test extras, and Debian's
+# a virtual environment with kcolors and its [test] extra (every extra, the test
+# tools, scikit-image, mypy, the docs builder and build), and Debian's
 # Chromium for the browser test (Playwright is pointed at /usr/bin/chromium;
 # its own browser download does not work here). Arguments go to pytest.
 set -euo pipefail
