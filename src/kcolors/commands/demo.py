@@ -8,7 +8,7 @@ from . import ExamplesFormatter, add_option, compress
 
 def add_parser(sub):
     p = sub.add_parser("demo", help="flatten a sample photograph into ./kcolors-demo/ (what a bare kcolors does)",
-                       description="Flatten coffee.png, a photograph shipped with scikit-image, to k colours and "
+                       description="Flatten coffee.png, the sample photograph shipped with kcolors, to k colours and "
                                    "write kcolors-demo/coffee-kK.png in the current folder, with the usual report. "
                                    "The demo rewrites its own file when run again (no -f needed).",
                        epilog="examples:\n  kcolors demo\n  kcolors demo -k 4",

@@ -4,7 +4,7 @@ Routes
 ------
 ``GET /``                      the page (``static/index.html``)
 ``GET /static/...``            its script and style sheet: nothing comes from the internet
-``GET /sample.png``             the sample photograph (scikit-image's coffee), for the page's "Try a sample"
+``GET /sample.png``             the sample photograph (kcolors/data/coffee.png), for the page's "Try a sample"
 ``POST /api/compress``         multipart ``image`` + the options table's fields for the web (``k``, ``space``,
                                ``dither``, ``dither_method``, ``seed``, ``keep``, ``target_delta_e``,
                                ``target_psnr``) -> PNG, or an animation in its own container;
