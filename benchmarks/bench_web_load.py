@@ -4,8 +4,8 @@ does the memory come back?
 One server with its defaults (a worker per core, a queue of 16, 128 connections), warmed up and idle; then all
 at once:
 
-- 50 real uploads of a 3.5 MP photograph (kodim05 tiled 3 x 3 as JPEG, or a synthetic one), k = 16, each sent
-  again after its Retry-After when it gets 503, as a client should, with a 60 s time-out a try;
+- 50 real uploads of a 3.5 MP photograph (tests/images' kodim05 at half size tiled 6 x 6, as JPEG), k = 16,
+  each sent again after its Retry-After when it gets 503, as a client should, with a 60 s time-out a try;
 - 18 uploads that send their headers and 1 KB, then stall (until the load is over);
 - 4 heavy sweeps (1 MP of noise, 32 frames, WebP) whose clients hang up after a second;
 - 130 idle connections (half opened and silent, half kept alive after one answer), each reopened as soon as the

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real photographs (skipped when absent) and small images the tests make."""
+"""Shared fixtures: small crops of real photographs kept in tests/images, and small images the tests make."""
 
 import os
 import subprocess
@@ -8,30 +8,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
+IMAGES = Path(__file__).resolve().parent / "images"  # crops of Kodak photographs: tests/images/README.md
 
 
-def shared_image(name):
-    """Path of a photograph from ../shared/images, or skip the test when it is not there."""
-    path = SHARED_IMAGES / name
-    if not path.is_file():
-        pytest.skip(f"{path} not available")
+def photograph(name):
+    """Path of a photograph in tests/images (part of the repository: a clone's tests run them all)."""
+    path = IMAGES / name
+    assert path.is_file(), f"{path} is missing from the repository"
     return path
 
 
 @pytest.fixture
-def kodim03():
-    return shared_image("kodim03.png")
+def motocross():
+    """kodim05 at half size, 384x256: the whole motocross photograph, 61,280 colours."""
+    return photograph("kodim05-half.png")
 
 
 @pytest.fixture
-def kodim05():
-    return shared_image("kodim05.png")
-
-
-@pytest.fixture
-def flower():
-    return shared_image("flower_foveon.png")
+def wheels():
+    """A 256x192 crop of kodim05 at full size (red fenders, tyres and spokes): 13,706 colours."""
+    return photograph("kodim05-wheels.png")
 
 
 @pytest.fixture

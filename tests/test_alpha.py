@@ -359,5 +359,5 @@ def test_kernel_jobs_that_map_again_run_in_their_own_thread():
     done = []
     worker = threading.Thread(target=lambda: done.append(kernels.parallel_map(outer, [3, 4, 5, 6])), daemon=True)
     worker.start()
-    worker.join(timeout=30)
+    worker.join(timeout=60)  # a hang guard: the bug waited for ever
     assert done == [[5, 14, 30, 55]]

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import SHARED_IMAGES
-from kcolors.sample import sample_path
+from conftest import photograph
 from webserver import kcolors_server
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -43,9 +42,8 @@ def server():
 
 
 def photo():
-    """kodim03 from the shared photographs, else the photograph scikit-image ships."""
-    path = SHARED_IMAGES / "kodim03.png"
-    return path if path.is_file() else sample_path()
+    """kodim05 at half size, from tests/images (224 KB: over the small server's limit of 51.2 KiB, too)."""
+    return photograph("kodim05-half.png")
 
 
 def shown_image(page, selector):
@@ -169,13 +167,13 @@ def test_after_an_error_nothing_stale_is_offered(browser, small_server, tmp_path
     fake = tmp_path / "notes.png"
     fake.write_text("these are not pixels")
     page.set_input_files("#file", str(fake))
-    page.wait_for_selector("#error:not([hidden])", timeout=30_000)
+    page.wait_for_selector("#error:not([hidden])", timeout=60_000)
     assert "notes.png: not an image" in page.inner_text("#error")
     assert page.is_disabled("#sweep") and page.get_attribute("#download", "aria-disabled") == "true"
 
     big = photo()  # far over 0.05 MiB: refused by the page itself
     page.set_input_files("#file", str(big))
-    page.locator("#error", has_text=f"{big.name} is ").wait_for(timeout=10_000)
+    page.locator("#error", has_text=f"{big.name} is ").wait_for(timeout=60_000)
     assert "over this server's limit of 51.2 KiB" in page.inner_text("#error")
     assert "notes.png" not in page.inner_text("body")  # no caption still names the earlier, failed file
     assert page.is_hidden("#images") and page.is_disabled("#sweep")
@@ -218,7 +216,7 @@ def test_k_box_and_slider_agree(browser, server, tmp_path, gradient):
     page.on("request", lambda request: "/api/" in request.url and requests.append(request.url))
     for bad in ("300", "0", "2.5"):
         page.fill("#k", bad)
-        page.locator("#k-error", has_text=f"k must be a whole number from 1 to 256, not {bad}").wait_for(timeout=5_000)
+        page.locator("#k-error", has_text=f"k must be a whole number from 1 to 256, not {bad}").wait_for(timeout=60_000)
         assert page.get_attribute("#k", "aria-invalid") == "true"
     page.wait_for_timeout(600)  # past the debounce: nothing was sent
     assert requests == [] and page.get_attribute("#flattened", "data-k") == "256"

@@ -236,7 +236,7 @@ def test_space_html_draws_in_a_browser(gradient, tmp_path):
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.on("request", lambda request: fetched.append(request.url))
         page.goto(path.as_uri())
-        page.wait_for_function("window.kcolorsReady === true", timeout=10_000)
+        page.wait_for_function("window.kcolorsReady === true", timeout=60_000)
         drawn, before = page.evaluate(count_dark), page.evaluate(snapshot)
         box = page.locator("#view").bounding_box()
         page.mouse.move(box["x"] + 400, box["y"] + 400)

@@ -17,7 +17,7 @@ from PIL import Image
 from kcolors import huge, pngstream, strips
 from kcolors.errors import TooLargeError
 
-from conftest import SHARED_IMAGES, run_cli, shared_image
+from conftest import photograph, run_cli
 
 STRIP_PIXELS = "5000"  # a few rows of a small image a strip
 
@@ -27,31 +27,24 @@ def small_strips(monkeypatch):
     monkeypatch.setenv("KCOLORS_STRIP_PIXELS", STRIP_PIXELS)
 
 
-def photo_crop(name, box):
-    """A crop of a real photograph (thousands of colours), or where ../shared/images is absent a made one
-    of the same size: ramps with noise, also thousands of colours (the comparisons hold for any picture)."""
-    path = SHARED_IMAGES / name
-    if path.is_file():
-        return np.asarray(Image.open(path).convert("RGB").crop(box))
-    w, h = box[2] - box[0], box[3] - box[1]
-    y, x = np.mgrid[0:h, 0:w]
-    noise = np.random.default_rng(len(name)).normal(0, 12, (h, w, 3))
-    return np.clip(np.stack([x * 255 / w, y * 255 / h, 128 + 100 * np.sin(x / 17 + y / 23)], axis=2) + noise,
-                   0, 255).astype(np.uint8)
+def photo_crop(name, box=None):
+    """A photograph of tests/images (thousands of colours), or a crop of it, as an RGB array."""
+    image = Image.open(photograph(name)).convert("RGB")
+    return np.asarray(image.crop(box) if box else image)
 
 
 @pytest.fixture
 def photo(tmp_path):
     """A 300x200 crop of a photograph as a PNG."""
     path = tmp_path / "photo.png"
-    Image.fromarray(photo_crop("kodim05.png", (100, 100, 400, 300))).save(path)
+    Image.fromarray(photo_crop("kodim05-half.png", (50, 40, 350, 240))).save(path)
     return path
 
 
 @pytest.fixture
 def cutout(tmp_path):
     """A photograph with transparent, translucent (a feathered edge) and opaque parts, as an RGBA PNG."""
-    rgb = photo_crop("kodim03.png", (200, 100, 440, 260))
+    rgb = photo_crop("kodim03-hats.png")
     h, w = rgb.shape[:2]
     y, x = np.mgrid[0:h, 0:w]
     distance = np.hypot(x - w / 2, y - h / 2)
@@ -290,9 +283,9 @@ def test_sigterm_while_writing_leaves_no_temporary_file(tmp_path, monkeypatch):
     import signal
     import time
 
-    big = tmp_path / "big.png"
-    Image.open(shared_image("flower_foveon.png")).save(big, compress_level=1)
-    monkeypatch.setenv("KCOLORS_STRIP_PIXELS", "2268")  # one row a strip: slow enough to be caught writing
+    big = tmp_path / "big.png"  # 2304x1536, 3.5 MP: the photograph tiled 6 x 6
+    Image.fromarray(np.tile(photo_crop("kodim05-half.png"), (6, 6, 1))).save(big, compress_level=1)
+    monkeypatch.setenv("KCOLORS_STRIP_PIXELS", "2304")  # one row a strip: slow enough to be caught writing
     out = tmp_path / "out.png"
     proc = subprocess.Popen([sys.executable, "-m", "kcolors.cli", "compress", big, "-o", out, "--strips"],
                             stderr=subprocess.PIPE)
@@ -308,8 +301,8 @@ def test_the_boundary_pass_chooses_the_palette_quantize_chooses():
     from kcolors.io import load_image
     from kcolors.quantize import fit_palettes, flattest
 
-    rgb = np.asarray(Image.open(shared_image("kodim03.png")).convert("RGB"))
+    rgb = photo_crop("kodim05-half.png")
     picture = load_image(rgb)
-    candidates = fit_palettes(picture.histogram()[0], 4)  # kodim03 at k = 4: the second of two is flatter
+    candidates = fit_palettes(picture.histogram()[0], 4)  # kodim05 at half size, k = 4: one after the first is flatter
     chosen = huge._Bands(ArraySource(rgb), None, 20_000).flattest(picture.histogram()[0], candidates)
     assert chosen is flattest(picture, candidates) and chosen is not candidates[0]

@@ -118,19 +118,13 @@ def small_png(height, width):
 
 
 def photo_3mp():
-    """A 3.5 MP photograph as JPEG: kodim05 tiled 3 x 3, or a synthetic one when the photographs are absent."""
+    """A 3.5 MP photograph as JPEG: tests/images' kodim05 at half size (384x256) tiled 6 x 6, 2304x1536."""
     import numpy as np
     from PIL import Image
 
-    from conftest import SHARED_IMAGES
+    from conftest import photograph
 
-    path = SHARED_IMAGES / "kodim05.png"
-    if path.is_file():
-        picture = np.tile(np.asarray(Image.open(path).convert("RGB")), (3, 3, 1))
-    else:
-        y, x = np.mgrid[0:1536, 0:2304]
-        noise = np.random.default_rng(3).integers(0, 24, (1536, 2304, 3))
-        picture = np.clip(np.stack([x // 9, y // 6, (x + y) // 15], -1) + noise, 0, 255).astype(np.uint8)
+    picture = np.tile(np.asarray(Image.open(photograph("kodim05-half.png")).convert("RGB")), (6, 6, 1))
     buffer = io.BytesIO()
     Image.fromarray(picture).save(buffer, "JPEG", quality=90)
     return buffer.getvalue()
