@@ -1,7 +1,9 @@
 """The package's import graph, built from the source with ``ast``: no circles, and only downward imports.
 
 The layers are the list in the docstring of ``kcolors/__init__.py``; every import
-counts, at module level or inside a function.
+counts, at module level or inside a function, except those under ``if TYPE_CHECKING:``,
+which never run: a type checker's names (a Palette in a Quantization's annotations)
+may come from any layer.
 """
 
 import ast
@@ -23,11 +25,25 @@ def is_submodule(package, name):
     return any((folder / f"{name}{ending}").exists() for ending in (".py", "/__init__.py", ".c"))
 
 
+def typing_only(tree):
+    """The nodes under ``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``) blocks: imported for annotations only."""
+    skipped = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            skipped.update(id(inner) for statement in node.body for inner in ast.walk(statement))
+    return skipped
+
+
 def imports_of(path, name):
-    """The kcolors modules that the file imports (``from . import x`` names module x where it is one)."""
+    """The kcolors modules that the file imports (``from . import x`` names module x where it is one), those
+    for annotations only (under ``if TYPE_CHECKING:``) left out."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    skipped = typing_only(tree)
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")[: len(package.split(".")) - node.level + 1]
@@ -100,6 +116,16 @@ def test_imports_are_read_from_the_source():
     assert {"kcolors.histogram", "kcolors.errors"} <= graph["kcolors.io"]  # module-level imports
     assert "kcolors.kernels" in graph["kcolors.remap"]  # `from . import kernels`
     assert "kcolors.batch" in graph["kcolors.commands.palette"]  # an import inside a function
+
+
+def test_imports_for_annotations_only_are_left_out(tmp_path):
+    source = tmp_path / "quantize.py"
+    source.write_text("from typing import TYPE_CHECKING\nfrom .io import load_image\n"
+                      "if TYPE_CHECKING:\n    from .sweep import sweep\n    from . import batch\n"
+                      "def f():\n    from .palette import Palette\n")
+    found = imports_of(source, "kcolors.quantize")
+    assert {"kcolors.io", "kcolors.palette"} <= found
+    assert not {"kcolors.sweep", "kcolors.batch"} & found
 
 
 def test_no_import_circles():

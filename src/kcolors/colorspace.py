@@ -9,7 +9,14 @@ follows CIEDE2000 closely (saturated colours' chroma is compressed, as
 CIEDE2000's S_C does), so k-means there gives the lowest mean ΔE2000.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
 
 SPACES = ("rgb", "lab", "oklab", "din99")
 
@@ -106,21 +113,21 @@ _TO = {"lab": rgb2lab, "oklab": rgb2oklab, "din99": lambda rgb: lab2din99(rgb2la
 _FROM = {"lab": lab2rgb, "oklab": oklab2rgb, "din99": lambda din: lab2rgb(din992lab(din))}
 
 
-def to_space(rgb, space):
+def to_space(rgb: ArrayLike, space: str) -> NDArray[np.float64]:
     """(N, 3) sRGB on 0-255 -> points in ``space``."""
     if space == "rgb":
         return np.asarray(rgb, dtype=np.float64)
     return _TO[space](rgb)
 
 
-def from_space(points, space):
+def from_space(points: ArrayLike, space: str) -> NDArray[np.float64]:
     """Points in ``space`` -> (N, 3) sRGB floats on 0-255."""
     if space == "rgb":
         return np.clip(np.asarray(points, dtype=np.float64), 0, 255)
     return _FROM[space](points)
 
 
-def to_uint8(rgb):
+def to_uint8(rgb: ArrayLike) -> NDArray[np.uint8]:
     """Round sRGB floats on 0-255 to the nearest 8-bit value."""
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
@@ -144,14 +151,14 @@ def _alpha_frame(space):
 ALPHA_FRAMES = {space: _alpha_frame(space) for space in SPACES}
 
 
-def to_premultiplied(rgb, alpha, space):
+def to_premultiplied(rgb: ArrayLike, alpha: ArrayLike, space: str) -> NDArray[np.float64]:
     """(N, 3) sRGB and (N,) alpha, both 0-255 -> (N, 4) points of colour with alpha in ``space`` (see above)."""
     mid, half = ALPHA_FRAMES[space]
     opacity = np.asarray(alpha, dtype=np.float64)[:, None] / 255.0
     return np.hstack([(to_space(rgb, space) - mid) * opacity, opacity * half])
 
 
-def from_premultiplied(points, space):
+def from_premultiplied(points: NDArray[np.float64], space: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """(N, 4) points of colour with alpha -> ((N, 3) float sRGB 0-255, (N,) float alpha 0-255); black where alpha is 0."""
     mid, half = ALPHA_FRAMES[space]
     opacity = np.clip(points[:, 3] / half, 0.0, 1.0)

@@ -13,16 +13,22 @@ compressed with libdeflate (the ``deflate`` package), whose near-optimal
 parsing makes index maps 4-10% smaller than zlib's best level, in less time.
 """
 
+from __future__ import annotations
+
 import io
 import struct
 import warnings
 import zlib
+from typing import TYPE_CHECKING
 
 import deflate
 import numpy as np
 from PIL import Image
 
 from . import kernels
+
+if TYPE_CHECKING:
+    from .result import Quantization
 
 # Fully transparent pixels share one palette slot with this colour.
 _CLEAR = (0, 0, 0)
@@ -49,6 +55,10 @@ def palette_parts(result, *, binary_alpha=False):
     palette, labels = result.palette, result.labels
     if palette.shape[1] == 3:
         return labels.astype(np.uint8, copy=False), palette, None
+    if len(palette) < 256 and not (palette[:, 3] == 0).any() and labels.dtype != np.uint8 and labels.min() < 0:
+        # pixels of no entry (-1: transparent pixels, a given palette with no transparent entry) are transparent,
+        # as the result's alpha says: they get an entry of their own, not entry 0's colour
+        palette = np.vstack([palette, np.zeros((1, 4), np.uint8)])
     alpha = palette[:, 3].astype(np.int64)
     if binary_alpha:
         alpha = np.where(alpha < 128, 0, 255)
@@ -106,7 +116,7 @@ def indexed_image(result, *, binary_alpha=False):
     return pil_palette_image(*palette_parts(result, binary_alpha=binary_alpha))
 
 
-def png_image(result, icc=None):
+def png_image(result: Quantization, icc: bytes | None = None) -> Image.Image:
     """What :func:`png_bytes` writes of ``result``, as Pillow opens that file: a "P" image.
 
     Its palette is the PLTE entries; ``info["transparency"]`` the tRNS as
@@ -136,7 +146,7 @@ def pil_palette_image(indices, colours, alphas=None):
     return im
 
 
-def encode(result, fmt, *, icc=None):
+def encode(result: Quantization, fmt: str, *, icc: bytes | None = None) -> bytes:
     """Bytes of ``result`` in Pillow format ``fmt`` (PNG, GIF, WEBP, TIFF, BMP, JPEG)."""
     if result.alpha is not None and fmt in ("BMP", "JPEG"):
         warnings.warn(f"{fmt} holds no transparency: transparent pixels are written black", LossyFormatWarning,

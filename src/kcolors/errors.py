@@ -12,7 +12,7 @@ from errno import ENOENT
 class KcolorsError(Exception):
     """Base class: a problem explained in one line, with an exit code."""
 
-    exit_code = 1
+    exit_code: int = 1
 
 
 class UsageError(KcolorsError, ValueError):
@@ -87,7 +87,7 @@ class Terminated(BaseException):
     A BaseException, like KeyboardInterrupt, so that no ``except Exception`` on the way swallows it.
     """
 
-    exit_code = 143
+    exit_code: int = 143
 
 
 class LargerError(KcolorsError):
@@ -102,7 +102,7 @@ class QualityError(KcolorsError):
     exit_code = 99
 
 
-EXIT_CODES = {
+EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "unexpected internal error (a bug: please report it)",
     2: "invalid option or argument (or image bytes asked for on a terminal)",
@@ -120,7 +120,7 @@ EXIT_CODES = {
 }
 
 
-def printable(text):
+def printable(text: str) -> str:
     r"""``text`` as kcolors shows or writes it (stderr, reports): names that are not valid UTF-8 escaped.
 
     Python keeps the bytes of such a name as lone surrogates (``caf\udce9.png``),
@@ -139,7 +139,7 @@ def printable(text):
         return "".join(_printable_char(char) for char in text)
 
 
-def _printable_char(char):
+def _printable_char(char: str) -> str:
     code = ord(char)
     if 0xDC80 <= code <= 0xDCFF:  # a byte of a name that was not valid UTF-8 (os.fsdecode's surrogateescape)
         return f"\\x{code - 0xDC00:02x}"

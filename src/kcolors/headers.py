@@ -16,6 +16,8 @@ The frames of an APNG, an animated WebP or an AVIF sequence all have the canvas'
 in the header. This module parses; :mod:`kcolors.io` turns Pillow's exceptions into kcolors' errors.
 """
 
+from __future__ import annotations
+
 import contextlib
 import dataclasses
 import os
@@ -24,10 +26,16 @@ import struct
 import threading
 import warnings
 import zlib
+from typing import IO, TYPE_CHECKING
 
 from PIL import BmpImagePlugin, IcoImagePlugin, Image, PngImagePlugin, UnidentifiedImageError
 
 from .errors import InputError, TooLargeError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from PIL.ImageFile import ImageFile
 
 # The decoders kcolors lets Pillow use: the formats people flatten, each decoded in-process by Pillow or a
 # library it links (libpng, libjpeg, giflib-free GIF, libwebp, libavif, libtiff), within the pixel limit.
@@ -84,7 +92,7 @@ class Header:
     def pixels(self):
         return self.width * self.height
 
-    def note(self, name):
+    def note(self, name: str) -> str | None:
         """One line saying that only the first of several frames, pages or images is read (None for one)."""
         if self.frames < 2:
             return None
@@ -117,7 +125,7 @@ def pixel_limit(max_pixels):
             Image.MAX_IMAGE_PIXELS = saved
 
 
-def open_image(fp, formats=DECODERS):
+def open_image(fp: IO[bytes], formats: Sequence[str] = DECODERS) -> ImageFile:
     """``PIL.Image.open`` limited to the allowed :data:`DECODERS` (UnidentifiedImageError for the rest).
 
     Pillow's decompression-bomb check is off while it runs (kcolors checks the sizes itself, against its
@@ -130,7 +138,7 @@ def open_image(fp, formats=DECODERS):
 # --------------------------------------------------------------------------- the check
 
 
-def read_header(fp, name, max_pixels, max_frames):
+def read_header(fp: IO[bytes], name: str, max_pixels: int | None, max_frames: int) -> Header:
     """The :class:`Header` of the image in the seekable binary ``fp``, every frame checked against the limits.
 
     Parameters
@@ -224,7 +232,7 @@ def _first_size(im, fp):
 _PNG_DATA_CHUNKS = (b"fdAT",)
 
 
-def check_png_chunks(fp, name):
+def check_png_chunks(fp: IO[bytes], name: str) -> None:
     """InputError when a PNG's critical or frame-data chunk has a wrong checksum (CRC-32).
 
     The chunks are read through once, a MiB at a time; the walk stops at IEND, at the end of the file,

@@ -6,12 +6,18 @@ Histograms of several images add up, which is how one palette is fitted to a
 whole collection.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from . import kernels
 from .colorspace import to_premultiplied, to_space
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
 
 
 @dataclass(frozen=True)
@@ -34,26 +40,30 @@ class Histogram:
         part in a fit, and all share the one transparent palette entry.
     """
 
-    colors: np.ndarray
-    counts: np.ndarray
-    alpha: np.ndarray = None
+    colors: NDArray[np.uint8]
+    counts: NDArray[np.float64]
+    alpha: NDArray[np.uint8] | None = None
     transparent: float = 0.0
     # points(space) and binned(space, bits), kept: a sweep fits many k on one histogram
-    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+    _cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def of(cls, rgb, mask=None, alpha=None):
+    def of(cls, rgb: ArrayLike, mask: NDArray[np.bool_] | None = None,
+           alpha: NDArray[np.uint8] | None = None) -> Histogram:
         """Histogram of an (..., 3) uint8 array, counting only where ``mask`` is True (see :meth:`with_rows`)."""
         return cls.with_rows(rgb, mask, alpha)[0]
 
     @classmethod
-    def with_index(cls, rgb, mask=None, alpha=None):
-        """As :meth:`of`, also returning each pixel's row, (...) int32 (-1 where not counted)."""
+    def with_index(cls, rgb: ArrayLike, mask: NDArray[np.bool_] | None = None,
+                   alpha: NDArray[np.uint8] | None = None) -> tuple[Histogram, NDArray[np.uint8] | NDArray[np.int32]]:
+        """As :meth:`of`, also returning each pixel's row, (...) int32 (-1 where not counted; uint8 when every
+        pixel is counted and every row fits in a byte)."""
         histogram, rows = cls.with_rows(rgb, mask, alpha)
         return histogram, rows.index()
 
     @classmethod
-    def with_rows(cls, rgb, mask=None, alpha=None):
+    def with_rows(cls, rgb: ArrayLike, mask: NDArray[np.bool_] | None = None,
+                  alpha: NDArray[np.uint8] | None = None) -> tuple[Histogram, PixelRows]:
         """As :meth:`of`, also returning the :class:`PixelRows` that find each pixel's row again.
 
         With ``alpha`` ((..., ) uint8), fully transparent pixels are not
@@ -86,53 +96,54 @@ class Histogram:
                         np.concatenate([np.full(len(counts), 255, np.uint8), more_alpha]), transparent)
         return histogram, rows
 
-    def with_counts(self, counts):
+    def with_counts(self, counts: ArrayLike) -> Histogram:
         """The same colours counted otherwise (weights). The colours' points, computed once for both, are
         shared; what depends on the counts is not."""
         shared = {key: value for key, value in self._cache.items() if isinstance(key, str)}
         return Histogram(self.colors, np.asarray(counts, dtype=np.float64), self.alpha, self.transparent, shared)
 
-    def __reduce__(self):  # pickle (to worker processes) without the cache
+    def __reduce__(self) -> tuple[type[Histogram], tuple[Any, ...]]:  # pickle (to worker processes) without the cache
         return Histogram, (self.colors, self.counts, self.alpha, self.transparent)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.colors)
 
     @property
-    def total(self):
+    def total(self) -> float:
         """Number of pixels counted."""
         return float(self.counts.sum())
 
     @property
-    def opacity(self):
+    def opacity(self) -> NDArray[np.uint8]:
         """(M,) uint8: each colour's alpha (255 throughout when ``alpha`` is None)."""
         return np.full(len(self), 255, np.uint8) if self.alpha is None else self.alpha
 
-    def tally(self, labels, n, transparent=-1):
+    def tally(self, labels: ArrayLike, n: int, transparent: int = -1) -> NDArray[np.float64]:
         """Pixels per label, (n,) float: each colour's count to its label in ``labels`` ((M,) ints), and the
         fully transparent pixels to label ``transparent`` (where it is one, 0 <= transparent < n)."""
-        counts = np.bincount(labels, weights=self.counts, minlength=n)
+        counts = cast("NDArray[np.float64]", np.bincount(labels, weights=self.counts, minlength=n))
         if transparent >= 0:
             counts[transparent] += self.transparent
         return counts
 
-    def __add__(self, other):
+    def __add__(self, other: Histogram) -> Histogram:
         transparent = self.transparent + other.transparent
         if self.alpha is None and other.alpha is None:
             keys = np.concatenate([_pack(self.colors), _pack(other.colors)])
             unique, inverse = np.unique(keys, return_inverse=True)
-            counts = np.bincount(inverse, weights=np.concatenate([self.counts, other.counts]))
+            counts = cast("NDArray[np.float64]",  # with weights: float64
+                          np.bincount(inverse, weights=np.concatenate([self.counts, other.counts])))
             return Histogram(_unpack(unique), counts, None, transparent)
         keys = np.concatenate([_pack(self.colors, self.opacity), _pack(other.colors, other.opacity)])
         unique, inverse = np.unique(keys, return_inverse=True)
-        counts = np.bincount(inverse, weights=np.concatenate([self.counts, other.counts]))
+        counts = cast("NDArray[np.float64]", np.bincount(inverse, weights=np.concatenate([self.counts, other.counts])))
         colors, alpha = _unpack(unique, with_alpha=True)
         return Histogram(colors, counts, alpha, transparent)
 
-    def __radd__(self, other):  # so that sum(histograms) works
-        return self if other == 0 else self + other
+    def __radd__(self, other: Histogram | int) -> Histogram:  # so that sum(histograms) works
+        return self if other == 0 else self + cast(Histogram, other)
 
-    def points(self, space):
+    def points(self, space: str) -> NDArray[np.float64]:
         """The colours as float64 points in ``space`` (computed once per space).
 
         (M, 3) when every colour is opaque; (M, 4) premultiplied points (see
@@ -141,9 +152,10 @@ class Histogram:
         if space not in self._cache:
             self._cache[space] = (to_space(self.colors, space) if self.alpha is None
                                   else to_premultiplied(self.colors, self.alpha, space))
-        return self._cache[space]
+        points: NDArray[np.float64] = self._cache[space]
+        return points
 
-    def binned(self, space, bits):
+    def binned(self, space: str, bits: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Weighted mean of the points in ``space`` over RGB cubes of 2**(8-bits) levels a side.
 
         Returns ``(means, weights)``: a much smaller weighted point set that k-means
@@ -151,13 +163,13 @@ class Histogram:
         """
         return self._cubes(space, bits)[:2]
 
-    def cube_rows(self, space, bits):
+    def cube_rows(self, space: str, bits: int) -> NDArray[np.intp]:
         """(M,) intp: the row of each colour's cube in :meth:`binned` at ``bits``."""
         channels = self.colors if self.alpha is None else np.column_stack([self.colors, self.alpha])
         cubes = _cube_keys(self._cubes(space, bits)[2], bits)
         return np.searchsorted(cubes, _cube_keys(channels.astype(np.intp) >> (8 - bits), bits))
 
-    def _cubes(self, space, bits):
+    def _cubes(self, space: str, bits: int) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]]:
         """(means, weights, cube coordinates) at ``bits``; a coarser level is pooled from the one
         above it (a cube's mean is the weighted mean of its eight sub-cubes' means), which is
         exact and far cheaper than pooling every colour again."""
@@ -170,7 +182,8 @@ class Histogram:
                 points, weights, finer = self._cubes(space, bits + 1)
                 coords = finer >> 1
             self._cache[key] = _pool(coords, points, weights, bits)
-        return self._cache[key]
+        cubes: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]] = self._cache[key]
+        return cubes
 
 
 class PixelRows:
@@ -181,12 +194,14 @@ class PixelRows:
     being few. It holds the pixels it was made from (no copy).
     """
 
-    def __init__(self, shape, flat, mask, need, colours, size, uncounted, translucent=None, translucent_rows=None):
+    def __init__(self, shape: tuple[int, ...], flat: NDArray[np.uint8], mask: NDArray[Any] | None, need: int,
+                 colours: kernels.ColourSet, size: int, uncounted: bool, translucent: NDArray[np.intp] | None = None,
+                 translucent_rows: NDArray[np.int32] | None = None) -> None:
         self.shape, self.size, self._uncounted = shape, size, uncounted
         self._flat, self._mask, self._need, self._colours = flat, mask, need, colours
         self._translucent, self._translucent_rows = translucent, translucent_rows
 
-    def labels(self, by_row, outside=-1):
+    def labels(self, by_row: ArrayLike, outside: int = -1) -> NDArray[np.uint8] | NDArray[np.int32]:
         """``by_row[row]`` for each pixel, shaped as the image; ``outside`` where it was not counted
         (fully transparent). uint8 when every value fits in a byte, else int32."""
         by_row = np.asarray(by_row)
@@ -194,23 +209,27 @@ class PixelRows:
         table = np.append(by_row[:opaque], outside).astype(np.int32)
         used = np.append(by_row, outside) if self._uncounted else by_row
         narrow = len(used) == 0 or (used.min() >= 0 and used.max() <= 255)
-        out = self._colours.rows(self._flat, self._mask, self._need, table=table, narrow=narrow)
+        out: NDArray[np.uint8] | NDArray[np.int32] = self._colours.rows(self._flat, self._mask, self._need, table=table,
+                                                                         narrow=narrow)
         if self._translucent is not None:
             out[self._translucent] = by_row[self._translucent_rows]
         return out.reshape(self.shape)
 
-    def index(self):
-        """(...) int32: each pixel's row, -1 where it was not counted."""
+    def index(self) -> NDArray[np.uint8] | NDArray[np.int32]:
+        """(...) int32: each pixel's row, -1 where it was not counted (uint8 when every pixel was counted and
+        every row fits in a byte)."""
         return self.labels(np.arange(self.size, dtype=np.int32), -1)
 
-    def labels_between(self, start, stop, table):
+    def labels_between(self, start: int, stop: int, table: NDArray[np.int32]) -> NDArray[np.int32]:
         """(stop - start,) int32: ``table[row]`` for the pixels ``start`` to ``stop - 1`` (in the image's
         order), ``table[M]`` for those not counted; ``table`` as :meth:`labels` builds it. Opaque pixels
         only (a translucent one gets ``table[M]``)."""
         mask = None if self._mask is None else self._mask[start:stop]
-        return self._colours.rows(self._flat[start:stop], mask, self._need, table=table, narrow=False)
+        rows: NDArray[np.int32] = self._colours.rows(self._flat[start:stop], mask, self._need, table=table,
+                                                     narrow=False)
+        return rows
 
-    def add_weights(self, start, weights, sums):
+    def add_weights(self, start: int, weights: NDArray[np.float64], sums: NDArray[np.float64]) -> None:
         """Add the ``weights`` of the pixels ``start`` to ``start + len(weights)`` (in the image's order)
         to ``sums`` ((M,) float64) at their rows. Opaque images only (no mask, no translucent pixels)."""
         if self._mask is not None or self._translucent is not None:
@@ -218,7 +237,7 @@ class PixelRows:
         self._colours.rows(self._flat[start:start + len(weights)], counts=sums, weights=weights, out=False)
 
 
-def _cube_keys(coords, bits):
+def _cube_keys(coords: NDArray[np.intp], bits: int) -> NDArray[np.int64]:
     """One integer per row of (n, 3|4) cube coordinates below 2**bits, ascending in the order _pool gives."""
     keys = np.zeros(len(coords), dtype=np.int64)
     for ch in range(coords.shape[1]):
@@ -226,12 +245,13 @@ def _cube_keys(coords, bits):
     return keys
 
 
-def _pool(coords, points, weights, bits):
+def _pool(coords: NDArray[np.intp], points: NDArray[np.float64], weights: NDArray[np.float64],
+          bits: int) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]]:
     """Weighted means of ``points`` grouped by their cube ``coords`` ((n, 3) ints below 2**bits; (n, 4) with alpha)."""
     if coords.shape[1] == 4:
         return _pool_sparse(coords, points, weights, bits)
     cube = (coords[:, 0] << (2 * bits)) | (coords[:, 1] << bits) | coords[:, 2]
-    total = np.bincount(cube, weights=weights, minlength=1 << (3 * bits))
+    total = cast("NDArray[np.float64]", np.bincount(cube, weights=weights, minlength=1 << (3 * bits)))
     occupied = np.flatnonzero(total)
     sums = [np.bincount(cube, weights=weights * points[:, ch], minlength=len(total))[occupied] for ch in range(3)]
     cube_coords = np.stack([occupied >> (2 * bits), (occupied >> bits) & ((1 << bits) - 1),
@@ -239,7 +259,8 @@ def _pool(coords, points, weights, bits):
     return np.stack(sums, axis=1) / total[occupied, None], total[occupied], cube_coords
 
 
-def _pool_sparse(coords, points, weights, bits):
+def _pool_sparse(coords: NDArray[np.intp], points: NDArray[np.float64], weights: NDArray[np.float64],
+                 bits: int) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]]:
     """As :func:`_pool` for colour-and-alpha cubes, too many (2**24 at 6 bits) for dense tables of sums.
 
     Four coordinates of at most 6 bits make a 24-bit key, which the compiled
@@ -257,19 +278,19 @@ def _pool_sparse(coords, points, weights, bits):
     mask = (1 << bits) - 1
     cubes = np.stack([unique >> (3 * bits), (unique >> (2 * bits)) & mask, (unique >> bits) & mask, unique & mask],
                      axis=1)
-    total = np.bincount(inverse, weights=weights)
+    total = cast("NDArray[np.float64]", np.bincount(inverse, weights=weights))
     sums = np.stack([np.bincount(inverse, weights=weights * points[:, ch]) for ch in range(points.shape[1])], axis=1)
     return sums / total[:, None], total, cubes
 
 
-def _pack(colors, alpha=None):
+def _pack(colors: NDArray[np.uint8], alpha: ArrayLike | None = None) -> NDArray[Any]:
     """32-bit keys: 0xRRGGBB, or 0xRRGGBBAA with ``alpha``."""
     c = colors.astype(np.uint32)
     key = (c[:, 0] << 16) | (c[:, 1] << 8) | c[:, 2]
     return key if alpha is None else (key << 8) | np.asarray(alpha, np.uint32)
 
 
-def _unpack(keys, with_alpha=False):
+def _unpack(keys: NDArray[np.integer[Any]], with_alpha: bool = False) -> Any:
     keys = keys.astype(np.uint32)
     if with_alpha:
         return _unpack(keys >> 8), (keys & 255).astype(np.uint8)

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from typing import TypeAlias
 
     from numpy.typing import NDArray
+    from PIL.ImageFile import ImageFile
 
     from .histogram import PixelRows
 
@@ -202,7 +203,7 @@ def decode(source: Input, limit: int | None, max_frames: int | None = None) -> P
     return picture
 
 
-def decode_pil(source: Input, limit: int | None, max_frames: int | None = None) -> Image.Image:
+def decode_pil(source: Input, limit: int | None, max_frames: int | None = None) -> ImageFile:
     """The first frame of an open :class:`Input` as Pillow decodes it, in the mode it is stored in (a "P"
     image keeps its palette and transparency), loaded: the checks and one-line errors of :func:`decode`,
     without the conversion to a Picture. :meth:`kcolors.Palette.from_image` reads a palette image with it."""

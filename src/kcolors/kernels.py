@@ -9,13 +9,19 @@ with alpha); the kernels take D from the arrays and raise ValueError for any
 other. ``distinct_colors`` and ``ColourSet`` work on RGB (D = 3) only.
 """
 
+from __future__ import annotations
+
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import _kernels
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
 
 # The kernels release the GIL, so large searches are split over threads.
 # Batch workers set this to 1: there the processes already fill the cores.
@@ -73,7 +79,8 @@ def principal_axis(centres):
     return np.ascontiguousarray(axis / np.linalg.norm(axis))
 
 
-def distinct_colors(rgb, mask=None):
+def distinct_colors(rgb: ArrayLike, mask: ArrayLike | None = None) -> tuple[NDArray[np.uint8], NDArray[np.float64],
+                                                                             NDArray[np.int32]]:
     """Exact colour histogram of 8-bit RGB pixels.
 
     Parameters
@@ -114,7 +121,7 @@ class ColourSet:
     mask, 255 for an alpha channel: only opaque pixels).
     """
 
-    def __init__(self, rgb, mask=None, need=1):
+    def __init__(self, rgb: ArrayLike, mask: ArrayLike | None = None, need: int = 1) -> None:
         rgb, mask = _pixels(rgb, mask)
         chunks = _pixel_chunks(len(rgb))
         sets = [np.zeros(1 << 18, dtype=np.uint64) for _ in chunks]
@@ -126,13 +133,15 @@ class ColourSet:
         self.colors = np.empty((m, 3), dtype=np.uint8)
         _kernels.colour_ranks(self.bits, self.prefix, self.colors)
 
-    def count(self, rgb, mask=None, need=1):
+    def count(self, rgb: ArrayLike, mask: ArrayLike | None = None, need: int = 1) -> NDArray[np.float64]:
         """(M,) float64: how many of the pixels have each colour."""
         counts = np.zeros(len(self.colors))
         self.rows(rgb, mask, need, counts=counts, out=False)
         return counts
 
-    def rows(self, rgb, mask=None, need=1, *, table=None, counts=None, weights=None, narrow=None, out=True):
+    def rows(self, rgb: ArrayLike, mask: ArrayLike | None = None, need: int = 1, *, table: ArrayLike | None = None,
+             counts: NDArray[np.float64] | None = None, weights: ArrayLike | None = None, narrow: bool | None = None,
+             out: bool = True) -> Any:
         """Each pixel's row in :attr:`colors` (int32, -1 where it takes no part); with ``table``
         ((M+1,) ints), ``table[row]`` instead, ``table[M]`` where it takes no part, as uint8 when
         ``narrow`` (default: when the table's values fit in a byte), else int32. ``counts`` ((M,)
@@ -303,7 +312,7 @@ def png_rows(indices, bits):
     return out
 
 
-def release_memory():
+def release_memory() -> bool:
     """Hand the heap's free pages back to the system (glibc's ``malloc_trim``; elsewhere nothing), after a
     step that freed much: resident memory is what a peak is measured in. True when something was released."""
     return _kernels.release_memory()

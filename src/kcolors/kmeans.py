@@ -15,12 +15,19 @@ The compiled kernel (``_kernels.c``) does the nearest-centre search exactly,
 pruned by sorting centres along their principal axis.
 """
 
-from typing import NamedTuple
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from . import kernels
 from .colorspace import full_alpha
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from .histogram import Histogram
 
 # Above this many distinct colours, seed and settle on coarse histograms first.
 COARSE_ABOVE = 4_096
@@ -50,7 +57,9 @@ CAPPED_ITERATIONS = 4
 SAME_SOLUTION = 0.05
 
 
-def fit(histogram, space, k, *, seed=0, n_init=None, max_iter=300, tol=DEFAULT_TOL, inertia=True, fixed=None):
+def fit(histogram: Histogram, space: str, k: int, *, seed: int = 0, n_init: int | None = None, max_iter: int = 300,
+        tol: float = DEFAULT_TOL, inertia: bool = True,
+        fixed: NDArray[np.float64] | None = None) -> tuple[NDArray[np.float64], float]:
     """Weighted k-means of ``points`` (one per histogram colour), k-means++ seeding.
 
     Parameters
@@ -83,8 +92,9 @@ def fit(histogram, space, k, *, seed=0, n_init=None, max_iter=300, tol=DEFAULT_T
                         inertia=inertia, fixed=fixed)[0]
 
 
-def local_optima(histogram, space, k, *, count, seed=0, n_init=None, max_iter=300, tol=DEFAULT_TOL, inertia=True,
-                 fixed=None):
+def local_optima(histogram: Histogram, space: str, k: int, *, count: int, seed: int = 0, n_init: int | None = None,
+                 max_iter: int = 300, tol: float = DEFAULT_TOL, inertia: bool = True,
+                 fixed: NDArray[np.float64] | None = None) -> list[tuple[NDArray[np.float64], float]]:
     """Up to ``count`` distinct k-means solutions, ``(centres, inertia)``, lowest inertia first.
 
     The starts are ranked on the coarse level; the ``count`` best distinct ones
@@ -163,7 +173,8 @@ def _same_solution(centres, other, reach):
     return bool((nearest <= reach).all())
 
 
-def starting_centres(histogram, space, k, *, seed=0, n_init=None):
+def starting_centres(histogram: Histogram, space: str, k: int, *, seed: int = 0,
+                     n_init: int | None = None) -> NDArray[np.float64]:
     """The stage every engine shares: the best of ``n_init`` k-means++ starts, settled on the coarse level.
 
     Lloyd's iterations only find a local minimum, and which one depends on
@@ -377,8 +388,9 @@ def _farthest(points, weights, centres, labels, n):
 # --------------------------------------------------------------------------- colour with alpha
 
 
-def fit_with_alpha(histogram, space, k, *, clear, seed=0, n_init=None, max_iter=300, tol=DEFAULT_TOL, fixed=None,
-                   fixed_solid=None):
+def fit_with_alpha(histogram: Histogram, space: str, k: int, *, clear: bool, seed: int = 0, n_init: int | None = None,
+                   max_iter: int = 300, tol: float = DEFAULT_TOL, fixed: NDArray[np.float64] | None = None,
+                   fixed_solid: NDArray[np.bool_] | None = None) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """:func:`fit` for colours with alpha: the same starts and coarse levels, and the exact colours
     settled once, under the rules of transparency (:func:`settle_with_alpha`).
 
@@ -399,7 +411,9 @@ def fit_with_alpha(histogram, space, k, *, clear, seed=0, n_init=None, max_iter=
                              held_solid=fixed_solid)
 
 
-def settle_with_alpha(histogram, space, centres, *, clear, max_iter=300, tol=DEFAULT_TOL, hold=0, held_solid=None):
+def settle_with_alpha(histogram: Histogram, space: str, centres: NDArray[np.float64], *, clear: bool,
+                      max_iter: int = 300, tol: float = DEFAULT_TOL, hold: int = 0,
+                      held_solid: NDArray[np.bool_] | None = None) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """Lloyd's iterations under the two rules of transparency, from k-means centres on premultiplied points.
 
     An opaque pixel must stay exactly opaque, so opaque colours may join only

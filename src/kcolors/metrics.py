@@ -1,16 +1,24 @@
 """How close a flattened image is to its original: PSNR and mean CIEDE2000 ΔE."""
 
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .colorspace import rgb2lab
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from numpy.typing import ArrayLike, NDArray
+
 # Mean ΔE over more colours than this is estimated from a seeded sample of this size.
 DELTA_E_SAMPLE = 20_000
 
 
-def psnr_from_sse(sse, n_values):
+def psnr_from_sse(sse: float, n_values: int | float) -> float:
     """PSNR in dB for 8-bit data from a sum of squared errors over ``n_values`` samples.
 
     Returns ``inf`` when the images are identical.
@@ -35,7 +43,8 @@ def _pixel_pairs(original, flattened, mask, dtype):
 COLOUR_CHUNK = 1 << 16
 
 
-def colour_sse(colours, counts, palette, labels, chunk=COLOUR_CHUNK):
+def colour_sse(colours: NDArray[np.uint8], counts: NDArray[np.float64], palette: NDArray[np.uint8],
+               labels: NDArray[np.integer[Any]], chunk: int = COLOUR_CHUNK) -> float:
     """Sum of squared errors when ``counts[i]`` pixels of ``colours[i]`` ((M, 3) uint8) take
     ``palette[labels[i]]``: an opaque result's error, from its histogram, ``chunk`` colours at a time."""
     sse = 0.0
@@ -51,7 +60,8 @@ def psnr(original, flattened, mask=None):
     return psnr_from_sse(float(((a - b) ** 2).sum()), a.size)
 
 
-def mean_delta_e(original, flattened, weights=None, *, sample=DELTA_E_SAMPLE, seed=0):
+def mean_delta_e(original: ArrayLike, flattened: ArrayLike, weights: ArrayLike | None = None, *,
+                 sample: int = DELTA_E_SAMPLE, seed: int = 0) -> tuple[float, int | None]:
     """Mean CIEDE2000 difference between paired (N, 3) uint8 sRGB colours.
 
     ``weights`` count how often each pair occurs (pixel counts of histogram
@@ -136,7 +146,8 @@ def composite(rgb, alpha, background):
     return np.asarray(rgb, dtype=np.float64) * opacity + background * (1.0 - opacity)
 
 
-def composited_figures(original, flattened, weights=None, *, unchanged=0.0):
+def composited_figures(original: ArrayLike, flattened: ArrayLike, weights: ArrayLike | None = None, *,
+                       unchanged: float = 0.0) -> tuple[float, float, int | None]:
     """PSNR and mean CIEDE2000 of paired RGBA colours seen over black and over white, each the mean of the two.
 
     ``original`` and ``flattened`` are (N, 4) uint8 RGBA; ``weights`` count each
@@ -162,7 +173,9 @@ def composited_figures(original, flattened, weights=None, *, unchanged=0.0):
 PIXEL_CHUNK = 1 << 14
 
 
-def pixel_figures(pixels, n, *, composited, chunk=PIXEL_CHUNK, sample=DELTA_E_SAMPLE, seed=0):
+def pixel_figures(pixels: Callable[[Any], tuple[NDArray[np.uint8], NDArray[np.uint8]]], n: int, *, composited: bool,
+                  chunk: int = PIXEL_CHUNK, sample: int = DELTA_E_SAMPLE,
+                  seed: int = 0) -> tuple[float, float, int | None]:
     """PSNR and mean CIEDE2000 over ``n`` paired pixels, read ``chunk`` at a time: the figures of a result
     with no colour-by-colour labels (a dithered one), in little memory beside the image.
 

@@ -4,13 +4,27 @@ It sits at the bottom of the package, so that each public entry point (``quantiz
 ``Palette.remap``, sweeps, batches, animations) validates the same way before any work.
 """
 
+from __future__ import annotations
+
 import os
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .colorspace import SPACES
 from .errors import UsageError
+from .extras import require_engine
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import TypeAlias
+
+    from numpy.typing import NDArray
+
+    # What ``keep`` takes: colours, each "#rrggbb", "#rrggbbaa" or 3 or 4 integers 0-255, or one string of them
+    # separated by commas.
+    KeepColours: TypeAlias = "str | Iterable[str | Sequence[int]] | NDArray[np.integer]"
 
 ENGINES = ("fast", "sklearn", "simple")
 MAX_K = 256  # what a palette image (PNG, GIF) holds
@@ -36,15 +50,17 @@ class Dither(float):
     (True, 'ordered')
     """
 
-    def __new__(cls, strength=1.0, method="selective"):
+    method: str
+
+    def __new__(cls, strength: float = 1.0, method: str = "selective") -> Dither:
         dither = super().__new__(cls, strength)
         dither.method = method
         return dither
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Dither({float(self)!r}, {self.method!r})"
 
-    def __reduce__(self):  # to worker processes
+    def __reduce__(self) -> tuple[type[Dither], tuple[float, str]]:  # to worker processes
         return Dither, (float(self), self.method)
 
 
@@ -61,7 +77,7 @@ def for_frames(dither):
     return dither if isinstance(dither, Dither) else Dither(dither, "ordered")
 
 
-def check_options(k=16, space="rgb", dither=0.0, engine="fast", seed=0):
+def check_options(k: int = 16, space: str = "rgb", dither: float = 0.0, engine: str = "fast", seed: int = 0) -> None:
     """Validate the options shared by every entry point; raise UsageError naming the fix."""
     check_seed(seed)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
@@ -72,6 +88,7 @@ def check_options(k=16, space="rgb", dither=0.0, engine="fast", seed=0):
         raise UsageError(f"space must be one of {', '.join(SPACES)}, not {space!r}")
     if engine not in ENGINES:
         raise UsageError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    require_engine(engine)  # scikit-learn is an extra
     if not (isinstance(dither, (int, float)) and 0.0 <= dither <= 1.0):
         raise UsageError(f"dither strength must be between 0 and 1, not {dither!r}")
     if dither_method(dither) not in DITHER_METHODS:
@@ -119,7 +136,8 @@ def check_environment():
     return sorted(name for name in os.environ if name.startswith("KCOLORS_") and name not in ENVIRONMENT)
 
 
-def check_keep(keep, k=16, engine="fast", palette=None):
+def check_keep(keep: KeepColours | None, k: int = 16, engine: str = "fast",
+               palette: object = None) -> NDArray[np.uint8] | None:
     """The colours of a ``keep`` option (locked colours) as an (m, 4) uint8 array, or None for none.
 
     ``keep`` is a sequence of colours, each ``"#rrggbb"`` or ``"#rrggbbaa"``
@@ -189,7 +207,7 @@ def _colour(item):
 
 @dataclass(frozen=True)
 class Options:
-    """Every option that shapes the result, checked once (:meth:`check`) against :data:`OPTIONS`.
+    """Every option that shapes the result, checked once (:meth:`check`) against :data:`kcolors.table.OPTIONS`.
 
     ``dither`` is a strength, a :class:`Dither` where a method was asked for (a plain float: the selective
     method on a still, the ordered one on an animation). ``keep`` is a string of colours or a sequence of them

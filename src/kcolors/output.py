@@ -2,6 +2,8 @@
 written to a temporary beside them and renamed into place (all of a command's outputs, or none), never an
 overwrite without ``force``, never the input itself, standard output errors as exit codes."""
 
+from __future__ import annotations
+
 import contextlib
 import errno
 import hashlib
@@ -11,8 +13,12 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import OutputError, OutputExistsError, UsageError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 # Extension -> Pillow format. PNG/GIF/TIFF/BMP hold a palette; WebP is written lossless.
 FORMATS = {
@@ -34,7 +40,7 @@ TEMPORARY_EXTRA = len("..") + PID_DIGITS + len("-") + 8 + len(".part")
 DEFAULT_NAME_MAX = 255  # where the file system does not say (os.pathconf)
 
 
-def output_format(path):
+def output_format(path: str | os.PathLike[str]) -> str:
     """Pillow format for an output path, from its extension ("-" is PNG)."""
     if str(path) == "-":
         return "PNG"
@@ -101,7 +107,8 @@ def make_output_folder(folder):
         raise OutputError(f"{folder}: output folder is not writable")
 
 
-def check_output(path, *, input_path=None, force=False, extensions=None):
+def check_output(path: str | os.PathLike[str], *, input_path: str | os.PathLike[str] | None = None, force: bool = False,
+                 extensions: Iterable[str] | None = None) -> None:
     """Refuse, before any work, an output that could not or should not be written.
 
     ``extensions`` lists the endings allowed (default: the image formats of ``FORMATS``).
@@ -168,7 +175,7 @@ def _same_file(a, b):
         return False
 
 
-def write_bytes(path, data, *, force=False):
+def write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool = False) -> None:
     """Write ``data`` atomically: a temporary file beside ``path``, then a rename.
 
     A failure leaves ``path`` as it was and no temporary file behind. ``"-"``

@@ -293,7 +293,7 @@ def palette_source(path: StrPath) -> str:
                      f"file, or an image ({' '.join(sorted(accepted_extensions()))})")
 
 
-def _read_palette_image(path: StrPath, limit: int) -> Image.Image:
+def _read_palette_image(path: StrPath, limit: int | None) -> Image.Image:
     """The Pillow image (its first frame, as stored) of the image file at ``path``, read as hostile input."""
     try:
         fh = _open_regular(path)
@@ -313,7 +313,7 @@ def _read_palette_image(path: StrPath, limit: int) -> Image.Image:
     return im
 
 
-def _check_pixels(im: Image.Image, name: str, limit: int) -> None:
+def _check_pixels(im: Image.Image, name: str, limit: int | None) -> None:
     """TooLargeError for a Pillow image of more than ``limit`` pixels, as load_image refuses one."""
     w, h = im.size
     if limit and w * h > limit:
@@ -360,7 +360,7 @@ def _colours_in_order(picture: Picture, name: str) -> NDArray[np.uint8]:
     return colours if (colours[:, 3] < 255).any() else colours[:, :3]
 
 
-def _rgba_keys(rgb: NDArray[np.uint8], alpha: NDArray[np.uint8] | None) -> NDArray[np.uint32]:
+def _rgba_keys(rgb: NDArray[np.uint8], alpha: NDArray[np.uint8] | None) -> NDArray[np.integer[Any]]:  # uint32
     """One uint32 a pixel, R G B A from the top byte down; 0 for every fully transparent pixel."""
     keys = (rgb[:, 0].astype(np.uint32) << 24) | (rgb[:, 1].astype(np.uint32) << 16) | (rgb[:, 2].astype(np.uint32) << 8)
     if alpha is None:

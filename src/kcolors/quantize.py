@@ -7,7 +7,10 @@ recolouring half lives in :mod:`kcolors.remap` and the result in
 always found them.
 """
 
+from __future__ import annotations
+
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +22,15 @@ from .options import ENGINES, MAX_K, check_keep, check_options
 from .palette import Palette, usable
 from .remap import colour_labels, order_by_share, ordered_over, recolour, refuse_empty, relabel_in_place, smoothness
 from .result import Quantization, label_counts
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numpy.typing import ArrayLike, NDArray
+
+    from .histogram import Histogram
+    from .io import ImageSource, Picture
+    from .options import KeepColours
 
 __all__ = ["quantize", "fit_palette", "fit_palettes", "flattest", "recolour", "order_by_share", "ordered_over",
            "check_options", "Quantization", "ENGINES", "MAX_K"]
@@ -35,7 +47,8 @@ ALTERNATIVES = 3
 NEAR_BEST_DB = 0.05
 
 
-def fit_palette(histogram, k, *, space="rgb", engine="fast", seed=0, pixels=None, keep=None):
+def fit_palette(histogram: Histogram, k: int, *, space: str = "rgb", engine: str = "fast", seed: int = 0,
+                pixels: NDArray[np.uint8] | None = None, keep: KeepColours | None = None) -> Palette:
     """Fit a k-colour palette to a colour histogram with k-means (k-means++ seeding).
 
     Parameters
@@ -100,7 +113,8 @@ def fit_palette(histogram, k, *, space="rgb", engine="fast", seed=0, pixels=None
     return _palette(centres, space, histogram, clear)
 
 
-def fit_palettes(histogram, k, *, space="rgb", engine="fast", seed=0, pixels=None, keep=None):
+def fit_palettes(histogram: Histogram, k: int, *, space: str = "rgb", engine: str = "fast", seed: int = 0,
+                 pixels: NDArray[np.uint8] | None = None, keep: KeepColours | None = None) -> list[Palette]:
     """Equally good palettes to choose from: the best fit, then other local optima near it.
 
     With the fast engine and at most ``FEW_COLOURS`` colours, up to
@@ -123,7 +137,7 @@ def fit_palettes(histogram, k, *, space="rgb", engine="fast", seed=0, pixels=Non
     return [_palette(centres, space, histogram, clear) for centres, inertia in optima if inertia <= near]
 
 
-def flattest(picture, palettes):
+def flattest(picture: Picture, palettes: Sequence[Palette]) -> Palette:
     """Of ``palettes``, the one that recolours ``picture`` with the shortest colour boundaries; first of equals.
 
     Boundary length is the number of neighbouring pixel pairs (across and down)
@@ -134,14 +148,15 @@ def flattest(picture, palettes):
         return palettes[0]
     histogram, rows = picture.histogram()
 
-    def boundary_length(palette):
+    def boundary_length(palette: Palette) -> int:
         labels = rows.labels(colour_labels(histogram, palette.colors, palette.space), len(palette))
-        return np.count_nonzero(labels[:, 1:] != labels[:, :-1]) + np.count_nonzero(labels[1:] != labels[:-1])
+        return int(np.count_nonzero(labels[:, 1:] != labels[:, :-1]) + np.count_nonzero(labels[1:] != labels[:-1]))
 
     return min(palettes, key=boundary_length)
 
 
-def _fit_around(histogram, k, space, seed, kept, count=1):
+def _fit_around(histogram: Histogram, k: int, space: str, seed: int, kept: NDArray[np.uint8],
+                count: int = 1) -> list[Palette]:
     """Palettes of k colours that hold the ``kept`` (m, 4) colours exactly, k-means fitting the others around
     them (kept centres fixed in the seeding and every Lloyd iteration); up to ``count`` near-equal optima, as
     :func:`fit_palettes`, for images without translucent colours."""
@@ -158,7 +173,7 @@ def _fit_around(histogram, k, space, seed, kept, count=1):
                          f"{'opaque' if opaque_pixels else 'visible'} pixels: raise k or keep one")
     with_clear = bool(clear or len(transparent))
 
-    def finish(entries):
+    def finish(entries: NDArray[np.uint8]) -> Palette:
         """Kept colours first, then fitted ones (a rounded centre equal to a kept colour collapses), the
         transparent entry last; colours without alpha when none has any."""
         entries = _unique_rows(np.vstack([visible, entries.reshape(-1, 4)]).astype(np.uint8))
@@ -194,14 +209,15 @@ def _fit_around(histogram, k, space, seed, kept, count=1):
     return palettes
 
 
-def _kept_entries(palette, kept):
+def _kept_entries(palette: Palette, kept: NDArray[np.uint8]) -> NDArray[np.bool_]:
     """(n,) bool: which of ``palette``'s entries are ``kept`` colours ((m, 4), alpha 255 for a palette without)."""
     entries = palette.colors if palette.alpha is not None else np.column_stack(
         [palette.colors, np.full(len(palette), 255, np.uint8)])
-    return (entries[:, None, :] == kept[None, :, :]).all(axis=2).any(axis=1)
+    kept_entries: NDArray[np.bool_] = (entries[:, None, :] == kept[None, :, :]).all(axis=2).any(axis=1)
+    return kept_entries
 
 
-def _ordered_keeping(result, kept):
+def _ordered_keeping(result: Quantization, kept: NDArray[np.uint8]) -> Quantization:
     """A fitted result's palette ordered by share (most used first) with unused entries dropped, as
     :func:`recolour` orders it, except kept colours: those stay, used or not."""
     palette = result.as_palette()
@@ -213,7 +229,7 @@ def _ordered_keeping(result, kept):
                         engine=result.engine, seconds=result.seconds)
 
 
-def _clear_entry(histogram, k):
+def _clear_entry(histogram: Histogram, k: int) -> int:
     """Whether the palette needs the transparent entry (1) or not (0); k = 1 cannot hold it and a colour."""
     if histogram.transparent <= 0:
         return 0
@@ -223,31 +239,32 @@ def _clear_entry(histogram, k):
     return 1
 
 
-def _palette(centres, space, histogram, clear):
+def _palette(centres: NDArray[np.float64], space: str, histogram: Histogram, clear: int) -> Palette:
     """Palette entries from k-means centres: colours, or colours with alpha under the rules of transparency."""
     if histogram.alpha is None:
         colours = _unique_rows(to_uint8(from_space(centres, space)))
-        return Palette(colours, space).with_alpha(clear) if clear else Palette(colours, space)
+        return Palette(colours, space).with_alpha(bool(clear)) if clear else Palette(colours, space)
     return _alpha_palette(*kmeans.settle_with_alpha(histogram, space, centres, clear=bool(clear)), space, clear)
 
 
-def _alpha_palette(centres, solid, space, clear):
+def _alpha_palette(centres: NDArray[np.float64], solid: NDArray[np.bool_], space: str, clear: int) -> Palette:
     """Palette entries with alpha from centres of colour with alpha and which of them are solid (opaque)."""
     rgb, alpha = from_premultiplied(centres, space)
     # opaque entries exactly 255; translucent ones stay translucent (1-254) so that opaque pixels never take them
     alpha = np.where(solid, 255, np.clip(np.rint(alpha), 1, 254))
     entries = np.column_stack([to_uint8(rgb), alpha.astype(np.uint8)])
-    return Palette(_unique_rows(entries), space).with_alpha(clear)
+    return Palette(_unique_rows(entries), space).with_alpha(bool(clear))
 
 
-def _palette_of_colours(histogram, space, clear):
+def _palette_of_colours(histogram: Histogram, space: str, clear: int) -> Palette:
     """The histogram's own colours (with their alpha), and the transparent entry when needed."""
     if histogram.alpha is None and not clear:
         return Palette(histogram.colors.copy(), space)
-    return Palette(np.column_stack([histogram.colors, histogram.opacity]), space).with_alpha(clear)
+    return Palette(np.column_stack([histogram.colors, histogram.opacity]), space).with_alpha(bool(clear))
 
 
-def _fit_sklearn(histogram, start, space, pixels):
+def _fit_sklearn(histogram: Histogram, start: NDArray[np.float64], space: str,
+                 pixels: NDArray[np.uint8] | None) -> NDArray[np.float64]:
     """scikit-learn's KMeans on every pixel (the original approach), from the given start."""
     from sklearn.cluster import KMeans
 
@@ -257,10 +274,11 @@ def _fit_sklearn(histogram, start, space, pixels):
         pixels = np.repeat(histogram.colors, histogram.counts.astype(np.int64), axis=0) if pixels is None else pixels
         points = to_space(pixels, space)
     model = KMeans(n_clusters=len(start), init=start, n_init=1)
-    return model.fit(points).cluster_centers_
+    centres: NDArray[np.float64] = model.fit(points).cluster_centers_
+    return centres
 
 
-def _unique_rows(colors):
+def _unique_rows(colors: NDArray[np.uint8]) -> NDArray[np.uint8]:
     """Distinct rows in first-seen order (rounding can make two centres one colour)."""
     _, first = np.unique(colors, axis=0, return_index=True)
     return colors[np.sort(first)]
@@ -277,7 +295,7 @@ def _unique_rows(colors):
 WEIGHING_STRIP_PIXELS = 1 << 16
 
 
-def weighed_for_dithering(picture, space="rgb"):
+def weighed_for_dithering(picture: Picture, space: str = "rgb") -> Histogram:
     """The histogram of an opaque ``picture`` with each pixel counted by the smoothness around it: the
     colours a dithered result should spend its palette on. A strip of rows at a time. The colours'
     points in ``space`` are shared with the plain histogram (the recolouring uses those)."""
@@ -292,8 +310,9 @@ def weighed_for_dithering(picture, space="rgb"):
     return histogram.with_counts(sums)
 
 
-def quantize(image, k=16, *, space="rgb", dither=0.0, engine="fast", seed=0, palette=None, max_pixels=None,
-             keep=None):
+def quantize(image: ImageSource, k: int = 16, *, space: str = "rgb", dither: float = 0.0, engine: str = "fast",
+             seed: int = 0, palette: Palette | ArrayLike | None = None, max_pixels: int | None = None,
+             keep: KeepColours | None = None) -> Quantization:
     """Flatten an image to at most ``k`` colours with k-means.
 
     Parameters
@@ -366,7 +385,7 @@ def quantize(image, k=16, *, space="rgb", dither=0.0, engine="fast", seed=0, pal
     histogram, _ = picture.histogram()
     if dither > 0 and palette is None and engine == "fast" and picture.alpha is None:
         histogram = weighed_for_dithering(picture, space)
-    if palette is None:
+    if given is None:  # palette is None
         pixels = None
         if engine == "sklearn":
             pixels = picture.rgb.reshape(-1, 3) if picture.mask is None else picture.rgb[picture.mask]

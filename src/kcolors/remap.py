@@ -6,7 +6,10 @@ on the error carried from the neighbours, runs per pixel. :func:`recolour` puts 
 :class:`~kcolors.result.Quantization`, for fitted and given palettes alike.
 """
 
+from __future__ import annotations
+
 import time
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,8 +19,15 @@ from .errors import UsageError
 from .options import dither_method
 from .result import Quantization, label_counts
 
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
-def colour_labels(histogram, palette_colors, space):
+    from .histogram import Histogram
+    from .io import Picture
+    from .palette import Palette
+
+
+def colour_labels(histogram: Histogram, palette_colors: NDArray[np.uint8], space: str) -> NDArray[np.int32]:
     """(M,) int32: the nearest palette colour, in ``space``, of each histogram colour.
 
     The search runs once per distinct colour rather than once per pixel. With
@@ -163,7 +173,7 @@ def nearest_rows(picture, palette):
     return lambda top, bottom: pixel_rows.labels_between(top * w, bottom * w, table).reshape(-1, w)
 
 
-def smoothness(picture, top, bottom):
+def smoothness(picture: Picture, top: int, bottom: int) -> NDArray[np.float64]:
     """(bottom - top, W) float64: how smooth the source is around each pixel of rows top..bottom-1, from
     TEXTURE_WEIGHT (texture) to 1 (flat grey level over 3x3 pixels; see SMOOTH_STD)."""
     span = with_context(top, bottom, picture.rgb.shape[0])
@@ -204,14 +214,15 @@ def refine(picture, palette, labels, nearest, strength):
         kernels.parallel_map(strip, half)
 
 
-def refuse_empty(picture):
+def refuse_empty(picture: Picture) -> None:
     """UsageError for a picture of no pixels (an array of height or width 0): nothing to fit or recolour."""
     h, w = picture.rgb.shape[:2]
     if h == 0 or w == 0:
         raise UsageError(f"{picture.name}: the image is empty ({w}x{h} pixels)")
 
 
-def recolour(picture, palette, *, reorder, k, dither=0.0, engine="fast", started=None):
+def recolour(picture: Picture, palette: Palette, *, reorder: bool, k: int, dither: float = 0.0, engine: str = "fast",
+             started: float | None = None) -> Quantization:
     """Recolour a Picture with ``palette``: the second half of :func:`~kcolors.quantize`, and all of
     :meth:`Palette.remap <kcolors.Palette.remap>`.
 
@@ -244,7 +255,7 @@ def recolour(picture, palette, *, reorder, k, dither=0.0, engine="fast", started
                         seconds=time.perf_counter() - started)
 
 
-def relabel_in_place(labels, table, chunk=1 << 18):
+def relabel_in_place(labels: NDArray[Any], table: NDArray[np.integer[Any]], chunk: int = 1 << 18) -> None:
     """Map C-contiguous ``labels`` through ``table`` in place, 256 K at a time (a second label image
     would be a byte a pixel, or four, more). ``table``'s last entry is what -1 becomes."""
     if not labels.flags.c_contiguous:
@@ -255,7 +266,8 @@ def relabel_in_place(labels, table, chunk=1 << 18):
         flat[start:start + chunk] = table[flat[start:start + chunk]]
 
 
-def order_by_share(palette, counts, keep=None):
+def order_by_share(palette: Palette, counts: NDArray[Any],
+                   keep: NDArray[np.bool_] | None = None) -> tuple[Palette, NDArray[np.int32]]:
     """The palette ordered by pixel count, unused colours dropped (but those where the (n,) bool ``keep`` is
     True), and the old -> new label table."""
     order = np.argsort(-counts, kind="stable")
@@ -265,7 +277,7 @@ def order_by_share(palette, counts, keep=None):
     return palette.take(order), relabel
 
 
-def ordered_over(palette, histogram):
+def ordered_over(palette: Palette, histogram: Histogram) -> tuple[Palette, NDArray[np.float64]]:
     """A fitted palette ordered by its use over ``histogram`` (most used first, unused dropped).
 
     Returns ``(palette, counts)``, the counts in the new order: the palette's

@@ -4,9 +4,12 @@ A :class:`Quantization` knows nothing of how its palette was found; :func:`kcolo
 makes it, from a fitted palette (``quantize``) or a given one (``Palette.remap``).
 """
 
+from __future__ import annotations
+
 import math
 import os
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -14,6 +17,12 @@ from PIL import Image
 from .encode import png_image
 from .metrics import colour_sse, composited_figures, mean_delta_e, pixel_figures, psnr_from_sse
 from .save import save as save_file
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from .io import ImageSource, Picture
+    from .palette import Palette
 
 
 class Quantization:
@@ -38,52 +47,54 @@ class Quantization:
         The options used and the time taken (read, fit and recolour).
     """
 
-    def __init__(self, picture, palette, labels, colour_labels=None, *, k, dither=0.0, engine="fast", seconds=0.0):
-        self.picture = picture
+    def __init__(self, picture: Picture, palette: Palette, labels: NDArray[np.uint8] | NDArray[np.int32],
+                 colour_labels: NDArray[np.integer[Any]] | None = None, *, k: int, dither: float = 0.0,
+                 engine: str = "fast", seconds: float = 0.0) -> None:
+        self.picture: Picture = picture
         self._palette = palette
-        self.labels = labels
+        self.labels: NDArray[np.uint8] | NDArray[np.int32] = labels
         self._colour_labels = colour_labels
         self.k, self.space, self.dither, self.engine = k, palette.space, dither, engine
         self.seconds = seconds
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         w, h = self.picture.size
         return f"<Quantization {w}x{h} k={self.k} colours={self.colors_out} psnr={self.psnr:.2f}>"
 
     @property
-    def palette(self):
+    def palette(self) -> NDArray[np.uint8]:
         return self._palette.colors
 
     @cached_property
-    def alpha(self):
+    def alpha(self) -> NDArray[np.uint8] | None:
         entries = self._palette.alpha
         if entries is None:
             return None  # an opaque palette: only ever applied to opaque pictures (recolour adds alpha otherwise)
         return np.append(entries, np.uint8(0))[self.labels]
 
-    def as_palette(self):
+    def as_palette(self) -> Palette:
         """The palette as a :class:`Palette` (to save it or recolour other images)."""
         return self._palette
 
-    def remap(self, image, *, dither=None, max_pixels=None):
+    def remap(self, image: ImageSource, *, dither: float | None = None, max_pixels: int | None = None) -> Quantization:
         """Recolour another image (a frame, a sibling picture) with this palette."""
         dither = self.dither if dither is None else dither
         return self._palette.remap(image, dither=dither, max_pixels=max_pixels)
 
     @cached_property
-    def rgb(self):
+    def rgb(self) -> NDArray[np.uint8]:
         """(H, W, 3) uint8: every pixel replaced by its palette colour (black where transparent)."""
         table = np.vstack([self._palette.rgb, np.zeros((1, 3), np.uint8)])  # index -1 -> black
         return table[self.labels]
 
     @property
-    def image(self):
+    def image(self) -> Image.Image:
         """The flattened picture as a PIL image (RGB, or RGBA when it has transparency)."""
         if self.alpha is None:
             return self.rgb_image()
         return Image.fromarray(np.dstack([self.rgb, self.alpha]), "RGBA")
 
-    def rgb_image(self):
+    def rgb_image(self) -> Image.Image:
         """The flattened picture as a PIL RGB image, transparency dropped."""
         return Image.fromarray(self.rgb, "RGB")
 
@@ -129,7 +140,7 @@ class Quantization:
         return written
 
     @cached_property
-    def counts(self):
+    def counts(self) -> NDArray[np.int64]:
         """Pixels per palette colour.
 
         From the histogram when every pixel took its colour's nearest entry
@@ -142,24 +153,24 @@ class Quantization:
         return np.rint(counts).astype(np.int64)
 
     @property
-    def shares(self):
+    def shares(self) -> NDArray[np.float64]:
         """Fraction of the pixels per palette colour (the transparent entry is one)."""
         total = self.counts.sum()
         return self.counts / total if total else self.counts.astype(float)
 
     @property
-    def colors_in(self):
+    def colors_in(self) -> int:
         """Distinct colours of the input (RGBA values with transparency; fully transparent pixels count as one)."""
         histogram = self.picture.histogram()[0]
         return len(histogram) + (histogram.transparent > 0)
 
     @property
-    def colors_out(self):
+    def colors_out(self) -> int:
         """Distinct colours of the output."""
         return int(np.count_nonzero(self.counts))
 
     @cached_property
-    def psnr(self):
+    def psnr(self) -> float:
         """PSNR in dB (inf when the output equals the input).
 
         With transparency, over every pixel of the two pictures composited over
@@ -175,7 +186,7 @@ class Quantization:
         return psnr_from_sse(sse, 3 * histogram.total)
 
     @cached_property
-    def _composited(self):
+    def _composited(self) -> tuple[float, float, int | None]:
         """(psnr, delta_e, sample) over black and white, from the histogram or, when dithered, every pixel."""
         if self._colour_labels is not None:
             histogram, _ = self.picture.histogram()
@@ -185,11 +196,11 @@ class Quantization:
         return self._pixel_figures
 
     @cached_property
-    def _pixel_figures(self):
+    def _pixel_figures(self) -> tuple[float, float, int | None]:
         """(psnr, delta_e, sample) over every pixel, a chunk at a time (no float copy of the whole image)."""
         return pixel_figures(self._pixel_pairs, self.labels.size, composited=self._palette.alpha is not None)
 
-    def _pixel_pairs(self, index):
+    def _pixel_pairs(self, index: slice | NDArray[np.intp]) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
         """The pixels at ``index`` of the flattened rows (a slice or an array): (original, flattened) uint8,
         RGB, or RGBA when the palette has alpha."""
         original = self.picture.rgb.reshape(-1, 3)[index]
@@ -202,7 +213,7 @@ class Quantization:
         return original, table[self.labels.reshape(-1)[index]]
 
     @cached_property
-    def _delta_e(self):
+    def _delta_e(self) -> tuple[float, int | None]:
         if self._palette.alpha is not None:
             return self._composited[1:]
         if self._colour_labels is not None:
@@ -211,16 +222,16 @@ class Quantization:
         return self._pixel_figures[1:]
 
     @property
-    def delta_e(self):
+    def delta_e(self) -> float:
         """Mean CIEDE2000 ΔE (see ``delta_e_sample``); with transparency, composited as :attr:`psnr` is."""
         return self._delta_e[0]
 
     @property
-    def delta_e_sample(self):
+    def delta_e_sample(self) -> int | None:
         """None when ``delta_e`` is exact, else the size of the seeded sample it was estimated on."""
         return self._delta_e[1]
 
-    def metrics(self):
+    def metrics(self) -> dict[str, Any]:
         """The figures of ``kcolors compress --json`` (less the byte counts, which need a file)."""
         w, h = self.picture.size
         return {
@@ -233,7 +244,7 @@ class Quantization:
         }
 
 
-def label_counts(labels, n, chunk=1 << 18):
+def label_counts(labels: NDArray[np.integer[Any]], n: int, chunk: int = 1 << 18) -> NDArray[np.int64]:
     """(n,) pixels per label, -1 (transparent) not counted: 256 K pixels at a time, since np.bincount
     copies its input to 8-byte integers (8 bytes a pixel at once otherwise)."""
     flat = labels.reshape(-1)

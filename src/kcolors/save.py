@@ -1,11 +1,20 @@
 """Writing a result to a file (or standard output), safely."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from .encode import encode
 from .errors import OutputExistsError
 from .output import check_output, output_format, write_bytes
 
+if TYPE_CHECKING:
+    import os
 
-def save(result, path, *, force=False):
+    from .result import Quantization
+
+
+def save(result: Quantization, path: str | os.PathLike[str], *, force: bool = False) -> int:
     """Write ``result`` to ``path`` in the format its extension names; return the bytes written.
 
     Refuses to overwrite without ``force`` and to overwrite the input; writes a

@@ -26,7 +26,14 @@ random with probability proportional to the squared distance to the nearest
 centre so far, so that new centres land in regions not yet covered.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 
 def kmeans(points, k, *, weights=None, seed=0, n_init=1, max_iter=300, tol=1e-4):
@@ -72,7 +79,8 @@ def kmeans(points, k, *, weights=None, seed=0, n_init=1, max_iter=300, tol=1e-4)
     return min(runs, key=lambda run: run[2])
 
 
-def lloyd(points, weights, centres, max_iter=300, tol=1e-4):
+def lloyd(points: NDArray[np.float64], weights: NDArray[np.float64], centres: NDArray[np.float64], max_iter: int = 300,
+          tol: float = 1e-4) -> tuple[NDArray[np.float64], NDArray[Any], float]:
     """Lloyd's algorithm from the given ``centres``; returns (centres, labels, inertia)."""
     # "Converged" means the centres barely move, measured against the spread of the data.
     variance = np.average((points - np.average(points, axis=0, weights=weights)) ** 2, axis=0, weights=weights)
