@@ -279,3 +279,16 @@ def test_palette_image_refusals_on_the_command_line(tmp_path, case, code, line):
     assert proc.returncode == code
     assert line in one_error_line(proc)
     assert not (tmp_path / "out.png").exists()
+
+
+def test_pixels_of_no_entry_stay_transparent_in_the_file_and_the_pil_image(tmp_path):
+    """A given palette with alpha but no transparent entry: the image's transparent pixels have no entry (-1);
+    the file and to_pil() keep them transparent, as result.image does, rather than taking entry 0's colour."""
+    result = Palette([[0, 0, 255, 128], [255, 0, 0, 255]]).remap(with_alpha(photo()))
+    assert result.labels.min() == -1
+    im = result.to_pil()
+    assert np.array_equal(np.asarray(im.convert("RGBA")), np.asarray(result.image))
+    for suffix in (".png", ".gif"):
+        result.save(tmp_path / f"out{suffix}")
+        alpha = np.asarray(opened((tmp_path / f"out{suffix}").read_bytes()).convert("RGBA"))[..., 3]
+        assert np.array_equal(alpha == 0, result.alpha == 0), suffix
