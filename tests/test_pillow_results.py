@@ -9,6 +9,7 @@ from PIL import Image, ImageCms
 
 import kcolors
 from kcolors import Palette
+from kcolors.encode import LossyFormatWarning
 from kcolors.errors import InputError, OutputExistsError, UsageError
 
 from conftest import one_error_line, run_cli
@@ -288,7 +289,9 @@ def test_pixels_of_no_entry_stay_transparent_in_the_file_and_the_pil_image(tmp_p
     assert result.labels.min() == -1
     im = result.to_pil()
     assert np.array_equal(np.asarray(im.convert("RGBA")), np.asarray(result.image))
+    result.save(tmp_path / "out.png")
+    with pytest.warns(LossyFormatWarning, match="on/off transparency"):  # its translucent entry
+        result.save(tmp_path / "out.gif")
     for suffix in (".png", ".gif"):
-        result.save(tmp_path / f"out{suffix}")
         alpha = np.asarray(opened((tmp_path / f"out{suffix}").read_bytes()).convert("RGBA"))[..., 3]
         assert np.array_equal(alpha == 0, result.alpha == 0), suffix
