@@ -239,9 +239,10 @@ class Palette:
         those colours in the order they first appear, row by row, left to
         right, so that a strip of swatches reads as it is drawn; its fully
         transparent pixels, whatever their colour, are one entry,
-        ``(0, 0, 0, 0)``. Colours are sRGB: an ICC profile is converted as
-        :func:`kcolors.load_image` converts it. The palette has alpha
-        (``(n, 4)``) where an entry's alpha is below 255, else not.
+        ``(0, 0, 0, 0)``, and an ICC profile is converted to sRGB as
+        :func:`kcolors.load_image` converts it (a palette image's entries are
+        taken as stored). The palette has alpha (``(n, 4)``) where an entry's
+        alpha is below 255, else not.
 
         Parameters
         ----------
