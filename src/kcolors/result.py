@@ -54,8 +54,11 @@ class Quantization:
         self._palette = palette
         self.labels: NDArray[np.uint8] | NDArray[np.int32] = labels
         self._colour_labels = colour_labels
-        self.k, self.space, self.dither, self.engine = k, palette.space, dither, engine
-        self.seconds = seconds
+        self.k: int = k
+        self.space: str = palette.space
+        self.dither: float = dither
+        self.engine: str = engine
+        self.seconds: float = seconds
 
     def __repr__(self) -> str:
         w, h = self.picture.size
