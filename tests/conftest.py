@@ -31,6 +31,12 @@ def wheels():
 
 
 @pytest.fixture
+def hats():
+    """A 240x160 crop of kodim03 at full size (a yellow and an orange cap, the board, the sky): 10,074 colours."""
+    return photograph("kodim03-hats.png")
+
+
+@pytest.fixture
 def gradient():
     """A 48x64 RGB image with thousands of colours (smooth ramps plus a little noise)."""
     rng = np.random.default_rng(1)
