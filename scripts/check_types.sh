@@ -19,7 +19,8 @@ PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
 [ -x "$PYTHON" ] || PYTHON=$(command -v python3)
 
 PUBLIC=(src/kcolors/__init__.py src/kcolors/errors.py src/kcolors/histogram.py src/kcolors/io.py
-        src/kcolors/result.py src/kcolors/palette.py src/kcolors/quantize.py src/kcolors/save.py)
+        src/kcolors/result.py src/kcolors/palette.py src/kcolors/palette_files.py src/kcolors/inputs.py
+        src/kcolors/quantize.py src/kcolors/save.py)
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/kcolors-types.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT

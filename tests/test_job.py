@@ -49,7 +49,7 @@ def timing(data):
 def test_flatten_keeps_an_animation_in_its_own_container(fmt):
     stream = io.BytesIO(animation_bytes(fmt))
     stream.name = f"movie.{FORMATS[fmt][0]}"
-    from kcolors.io import open_input
+    from kcolors.inputs import open_input
 
     with open_input(stream) as opened:
         flat = flatten(opened, Options(k=4).check())

@@ -243,7 +243,7 @@ def test_a_palette_image_is_read_as_hostile_input(tmp_path, monkeypatch):
     big = palette_png(tmp_path / "big.png", np.zeros((40, 40)))
     with pytest.raises(kcolors.errors.TooLargeError):
         Palette.from_image(big, max_pixels=1000)
-    monkeypatch.setattr(kcolors.palette, "MAX_IMAGE_BYTES", 100)
+    monkeypatch.setattr(kcolors.palette_files, "MAX_IMAGE_BYTES", 100)
     with pytest.raises(InputError, match="too large for a palette"):
         Palette.from_image(big)
 

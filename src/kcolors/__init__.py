@@ -19,8 +19,9 @@ it needs.
 Layers:
     errors                        errors that carry the command line's exit codes
     colorspace, kernels, simple, captions, sample, extras   colour spaces; the compiled kernels; the from-scratch k-means; text in pictures; the sample photo; which optional extras are installed
-    options, histogram, metrics, output, headers, pool   the shared option check; distinct colours and counts; PSNR and CIEDE2000; files written safely; every frame's size and their number, from a file's headers; worker processes that can be killed (batch's and the web server's)
+    options, histogram, metrics, output, headers, pool, inputs   the shared option check; distinct colours and counts; PSNR and CIEDE2000; files written safely; every frame's size and their number, from a file's headers; worker processes that can be killed (batch's and the web server's); an input opened once (a stream held in memory)
     io, table                     any image file in, read once, as a Picture (which keeps its histogram); the table of options (their flags, help, who may set them)
+    palette_files                 palette files and palette images read as hostile input (.gpl, .json, .txt, a P image's entries)
     kmeans, strips                the fast k-means on a histogram (k-means++ start, coarse to exact); a PNG or TIFF too large to hold, read a strip of rows at a time
     encode                        a Quantization as file bytes (indexed PNG written here), or as the Pillow image its PNG opens to
     save                          a Quantization to a file, safely

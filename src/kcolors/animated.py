@@ -21,7 +21,8 @@ from .encode import encode
 from .errors import InputError, TooLargeError
 from .headers import check_png_chunks, pixel_limit
 from .histogram import Histogram
-from .io import DEFAULT_MAX_PIXELS, Input, Picture, load_image, open_image, open_input, probe, warnings_if_read
+from .inputs import Input, open_input
+from .io import DEFAULT_MAX_PIXELS, Picture, load_image, open_image, probe, warnings_if_read
 from .options import for_frames
 from .palette import Palette
 from .quantize import check_options, fit_palette, ordered_over
@@ -55,7 +56,7 @@ class Animation:
 def read_animation(source, *, max_pixels=None, max_frames=None):
     """Read every frame of an animated GIF, WebP, PNG or AVIF file.
 
-    ``source`` is a path or an :class:`~kcolors.io.Input` (opened once by the
+    ``source`` is a path or an :class:`~kcolors.inputs.Input` (opened once by the
     caller, who also reads it as a still image when this returns None). All
     frames are held in memory, so ``max_pixels`` bounds the pixels of all the
     frames together, and ``max_frames`` their number (default

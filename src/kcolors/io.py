@@ -5,7 +5,7 @@ carried to the output when it cannot be converted), every mode brought to RGB
 plus an optional alpha channel, limits on the pixels of every frame and on the
 frames, checked from the headers before anything is decoded (:func:`probe`,
 :mod:`kcolors.headers`), and the input opened once (a pipe cannot be read
-twice). A file of several pages or images (a TIFF, an MPO) gives its first, and
+twice: :mod:`kcolors.inputs`). A file of several pages or images (a TIFF, an MPO) gives its first, and
 says so in :attr:`Picture.notes`. Writing lives in :mod:`kcolors.output`.
 """
 
@@ -14,10 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import shlex
-import stat
 import struct
-import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +24,9 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from .histogram import Histogram
-from .errors import InputError, KcolorsError, MissingFileError, TooLargeError, UsageError
+from .errors import InputError, KcolorsError, TooLargeError, UsageError
 from .headers import DECODERS, DEFAULT_MAX_FRAMES, Header, check_png_chunks, open_image, read_header
+from .inputs import Input, open_input
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -45,8 +43,8 @@ if TYPE_CHECKING:
     FileSource: TypeAlias = "StrPath | bytes | bytearray | IO[bytes]"
     ImageSource: TypeAlias = "FileSource | Input | Image.Image | NDArray[np.uint8] | Picture"
 
-__all__ = ["DECODERS", "DEFAULT_MAX_FRAMES", "DEFAULT_MAX_PIXELS", "Header", "Input", "Picture", "decode",
-           "decode_pil", "load_image", "open_image", "open_input", "probe"]
+__all__ = ["DECODERS", "DEFAULT_MAX_FRAMES", "DEFAULT_MAX_PIXELS", "Header", "Picture", "decode",
+           "decode_pil", "load_image", "open_image", "probe"]
 
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # Pillow's own limit, about 89 million
 ORIENTATION = 0x0112  # the EXIF tag that says how the camera was held
@@ -129,7 +127,7 @@ def load_image(source: ImageSource, *, max_pixels: int | None = None, max_input_
     max_pixels : int, optional
         Refuse images with a frame, page or image of more pixels (default: Pillow's limit, about 89 million).
     max_input_bytes : int, optional
-        Refuse more bytes than this from a pipe (default :data:`DEFAULT_MAX_INPUT_BYTES`).
+        Refuse more bytes than this from a pipe (default :data:`~kcolors.inputs.DEFAULT_MAX_INPUT_BYTES`).
     max_frames : int, optional
         Refuse files of more frames, pages or images (default :data:`DEFAULT_MAX_FRAMES`), counted from
         the headers.
@@ -338,104 +336,3 @@ def _from_array(arr: NDArray[Any]) -> Picture:
     if alpha is not None and alpha.min(initial=255) == 255:
         alpha = None
     return Picture(rgb=np.ascontiguousarray(arr[..., :3]), alpha=alpha, name="<array>")
-
-
-# --------------------------------------------------------------------------- input, read once
-
-
-DEFAULT_MAX_INPUT_BYTES = 256 * 2**20  # from a pipe, FIFO or standard input, which must be held in memory
-
-
-@dataclass
-class Input:
-    """An input opened once: a seekable binary ``file``, its ``name`` for messages, ``path`` (None for a
-    stream) and size ``n_bytes``. Use as a context manager; :func:`open_input` makes one."""
-
-    file: IO[bytes]
-    name: str
-    path: Path | None = None
-    n_bytes: int = 0
-
-    def rewound(self) -> IO[bytes]:
-        self.file.seek(0)
-        return self.file
-
-    def close(self) -> None:
-        self.file.close()
-
-    def __enter__(self) -> Input:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def refuse_empty_name(source: object) -> None:
-    """InputError for an input named "" (which Path would take for the current folder)."""
-    if not str(source):
-        raise InputError("the input's name is empty: give an image file, or - for standard input")
-
-
-def open_input(source: FileSource, *, max_bytes: int | None = None) -> Input:
-    """Open ``source`` once, for every reader that needs it (the animation check, the decoder).
-
-    A regular file is read through the file itself, so a huge one never sits
-    in memory. A pipe, FIFO, process substitution (``<(...)``) or ``"-"``
-    (standard input) cannot be read twice, so it is read into memory once, up
-    to ``max_bytes`` (TooLargeError beyond: ``/dev/zero`` ends there).
-    """
-    cap = DEFAULT_MAX_INPUT_BYTES if max_bytes is None else int(max_bytes)
-    if isinstance(source, (bytes, bytearray)):
-        return _checked_input(io.BytesIO(bytes(source)), "<bytes>", None, len(source))
-    if hasattr(source, "read"):
-        stream = cast("IO[bytes]", source)
-        name = getattr(stream, "name", "<stream>")
-        if getattr(stream, "seekable", lambda: False)():
-            size = stream.seek(0, os.SEEK_END)
-            return _checked_input(stream, str(name), None, size)
-        return _spooled(stream, str(name), None, cap)
-    if str(source) == "-":
-        return _spooled(sys.stdin.buffer, "<stdin>", None, cap)
-    refuse_empty_name(source)
-    path = Path(source)
-    try:
-        info = os.stat(path)
-        if stat.S_ISDIR(info.st_mode):
-            raise InputError(f"{path}: is a folder, not an image; "  # say how to do what was meant
-                             f"to flatten the images in it, use: kcolors batch {shlex.quote(str(path))} -o OUTDIR")
-        fh = open(path, "rb")  # noqa: SIM115 -- closed by Input
-    except FileNotFoundError:
-        raise MissingFileError(f"{path}: no such file", filename=str(path)) from None
-    except PermissionError:
-        raise InputError(f"{path}: permission denied") from None
-    except OSError as exc:  # a symbolic-link loop, a name too long, ...
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if stat.S_ISREG(info.st_mode):
-        return _checked_input(fh, str(path), path, info.st_size)
-    with fh:
-        return _spooled(fh, str(path), path, cap)
-
-
-def _spooled(stream: IO[bytes], name: str, path: Path | None, cap: int) -> Input:
-    """Read a stream into memory once, at most ``cap`` bytes."""
-    chunks, size = [], 0
-    try:
-        while True:
-            chunk = stream.read(min(1 << 20, cap + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > cap:
-                raise TooLargeError(f"{name}: more than {cap:,} bytes from a stream; raise the limit with "
-                                    "--max-input-mb")
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read ({exc.strerror or exc})") from None
-    return _checked_input(io.BytesIO(b"".join(chunks)), name, path, size)
-
-
-def _checked_input(fh: IO[bytes], name: str, path: Path | None, size: int) -> Input:
-    if not size:
-        fh.close()
-        raise InputError(f"{name}: empty file, not an image")
-    return Input(fh, name, path, size)

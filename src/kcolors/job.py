@@ -15,9 +15,10 @@ from .animation import ANIMATED_FORMATS
 from .encode import encode
 from .errors import UsageError
 from .extras import installed, require
-from .io import load_image, open_input, warnings_if_read
+from .inputs import open_input
+from .io import load_image, warnings_if_read
 from .output import check_output, output_format, write_files
-from .palette import PALETTE_EXTENSIONS, palette_format
+from .palette_files import PALETTE_EXTENSIONS, palette_format
 from .quantize import quantize
 from .sweep import find_k, target_missed
 
@@ -42,7 +43,7 @@ class Flattened:
 
 
 def flatten(opened, options, fmt=None, *, figures=True):
-    """Flatten an opened input (:func:`kcolors.io.open_input`, or a file object) as ``options`` ask.
+    """Flatten an opened input (:func:`kcolors.inputs.open_input`, or a file object) as ``options`` ask.
 
     ``fmt`` is the output's Pillow format; None: an animation in its own container (GIF, WebP, APNG), a
     still as PNG. ``figures``: work out PSNR and ΔE2000 while the output is encoded (the bytes are the same).

@@ -9,7 +9,7 @@ import argparse
 
 from ..errors import UsageError
 from ..extras import require
-from ..io import open_input
+from ..inputs import open_input
 from ..options import Dither
 from ..table import OPTIONS, TABLE
 
@@ -105,7 +105,7 @@ def options_from_args(args, command, palette=None):
 
 
 def open_source(args, source=None):
-    """The command's input opened once (:func:`kcolors.io.open_input`), for every reader that needs it."""
+    """The command's input opened once (:func:`kcolors.inputs.open_input`), for every reader that needs it."""
     return open_input(args.input if source is None else source, max_bytes=args.max_input_mb * MB)
 
 

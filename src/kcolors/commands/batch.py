@@ -8,7 +8,8 @@ import sys
 from ..batch import (OUTPUT_FORMATS, Batch, LocalPool, NoWorkerError, Terminated, check_report_path,
                      default_time_limit, make_runner)
 from ..errors import InputError, UsageError, printable
-from ..palette import Palette, palette_format
+from ..palette import Palette
+from ..palette_files import palette_format
 from ..table import TABLE
 from . import ExamplesFormatter, add_options, options_from_args
 

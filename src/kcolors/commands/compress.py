@@ -7,10 +7,11 @@ import time
 from pathlib import Path
 
 from ..errors import LargerError, QualityError, UsageError, printable
-from ..io import refuse_empty_name
+from ..inputs import refuse_empty_name
 from ..job import check_palette_out, flatten_file, in_strips
 from ..output import check_output, make_output_folder, output_format, output_name, print_line, refuse_closed_stdout
-from ..palette import Palette, palette_source
+from ..palette import Palette
+from ..palette_files import palette_source
 from ..sample import sample_path
 from . import ExamplesFormatter, add_options, options_from_args
 

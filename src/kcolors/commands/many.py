@@ -13,7 +13,8 @@ import sys
 from ..batch import Batch, LocalPool, default_time_limit, make_runner
 from ..errors import InputError, UsageError, printable
 from ..output import print_line, refuse_closed_stdout
-from ..palette import Palette, palette_source
+from ..palette import Palette
+from ..palette_files import palette_source
 from . import options_from_args
 
 # Up to this many files, of this many bytes in all, run in this process, one after another: starting the worker

@@ -4,7 +4,7 @@ import json
 import sys
 
 from ..io import load_image
-from ..palette import palette_format
+from ..palette_files import palette_format
 from ..quantize import quantize
 from . import ExamplesFormatter, add_options, open_source, options_from_args
 

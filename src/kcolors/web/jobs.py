@@ -16,7 +16,8 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InputError, TooLargeError, UsageError
-from ..io import load_image, open_input, probe
+from ..inputs import open_input
+from ..io import load_image, probe
 from ..job import flatten
 from ..options import Dither, Options, dither_method
 from ..output import output_name
