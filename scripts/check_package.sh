@@ -7,7 +7,8 @@
 #   3. the installed `kcolors` flattens the shipped sample (the bytes the development install writes), runs a
 #      batch on local cores, and names the [plot] extra in one line (exit 2) for `sweep --curve`;
 #      sklearn, matplotlib, dask, pyvips, starlette and skimage do not import there;
-#   4. hooks for the typed API (`mypy --strict`) and the API reference's build: check_types and check_docs.
+#   4. the typed API (`mypy --strict`, scripts/check_types.sh) and the API reference's build with warnings as
+#      errors (scripts/check_docs.sh).
 #
 #     bash scripts/check_package.sh
 #     BUILD_PYTHON=/path/to/python bash scripts/check_package.sh   # a Python with `build` (default: .venv's)
@@ -138,13 +139,23 @@ check_local_batch() {
     fi
 }
 
-# --- hooks: the typed API and the API reference (another change fills these in) --------------------------
+# --- the typed API and the API reference: the [test] extra's mypy and Sphinx, in the development venv ------------
 check_types() {
-    :  # mypy --strict on the public modules and the typed usage file
+    local started=$SECONDS
+    if quietly types bash "$ROOT/scripts/check_types.sh"; then
+        say "types: mypy --strict passes on the public modules and tests/typed_usage.py ($((SECONDS - started)) s)"
+    else
+        fail "types: mypy --strict (scripts/check_types.sh)"
+    fi
 }
 
 check_docs() {
-    :  # the API reference, built with warnings as errors
+    local started=$SECONDS
+    if quietly docs bash "$ROOT/scripts/check_docs.sh"; then
+        say "docs: the API reference builds with no warning ($((SECONDS - started)) s)"
+    else
+        fail "docs: the API reference (scripts/check_docs.sh)"
+    fi
 }
 
 STARTED=$SECONDS
