@@ -85,6 +85,7 @@ def test_the_transparent_entry_counts_toward_k_and_k1_is_refused():
         kcolors.quantize(source, 1)
 
 
+@pytest.mark.slow
 def test_k1_with_transparency_is_refused_on_the_command_line_with_one_line(tmp_path):
     (tmp_path / "in.png").write_bytes(png(Image.fromarray(feathered(), "RGBA")))
     result = run_cli(tmp_path / "in.png", "-k", "1", "-o", tmp_path / "out.png")
@@ -181,6 +182,7 @@ def test_grey_with_alpha(tmp_path):
     check_written(rgba(png(la)), data, 16)
 
 
+@pytest.mark.slow
 def test_colour_key_transparency_on_rgb_and_grey(tmp_path):
     rgb = feathered()[..., :3].copy()
     rgb[:8] = (1, 2, 3)
@@ -192,6 +194,7 @@ def test_colour_key_transparency_on_rgb_and_grey(tmp_path):
     check_written(rgba(grey_key), through_cli(tmp_path, grey_key, "grey.png"), 16)
 
 
+@pytest.mark.slow
 def test_palette_image_with_a_transparency_table_and_a_gif(tmp_path):
     im = Image.fromarray(feathered(), "RGBA").quantize(24)
     table = bytes([0] + [255] * 10 + [128] * 13)
@@ -203,6 +206,7 @@ def test_palette_image_with_a_transparency_table_and_a_gif(tmp_path):
     check_written(rgba(gif.getvalue()), through_cli(tmp_path, gif.getvalue(), "in.gif", 8), 8)
 
 
+@pytest.mark.slow
 def test_webp_with_alpha(tmp_path):
     buffer = io.BytesIO()
     Image.fromarray(feathered(), "RGBA").save(buffer, "WEBP", lossless=True)
@@ -304,6 +308,7 @@ def test_dithering_diffuses_alpha_error_on_translucent_pixels():
 
 
 @pytest.mark.parametrize("ext", [".webp", ".png", ".gif"])
+@pytest.mark.slow
 def test_sweep_animations_keep_the_rules(tmp_path, ext):
     source = feathered(48)
     (tmp_path / "in.png").write_bytes(png(Image.fromarray(source, "RGBA")))
@@ -321,6 +326,7 @@ def test_sweep_animations_keep_the_rules(tmp_path, ext):
             assert ((frame[..., 3] > 0) & (frame[..., 3] < 255)).any() or k == 2
 
 
+@pytest.mark.slow
 def test_shared_palette_over_opaque_images_and_images_with_transparency(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -338,6 +344,7 @@ def test_shared_palette_over_opaque_images_and_images_with_transparency(tmp_path
     assert (rgba((tmp_path / "out" / "opaque-k12.png").read_bytes())[..., 3] == 255).all()
 
 
+@pytest.mark.slow
 def test_noisy_colour_and_alpha_does_not_stall(tmp_path):
     """Random RGBA: every pixel a colour of its own, so coarse 4-D levels are large. The fit once queued the
     Lloyd steps of its parallel starts on the threads those starts held, and waited for ever."""

@@ -37,6 +37,7 @@ def image(gradient, tmp_path):
 
 
 @pytest.mark.parametrize("ext", [".gif", ".webp", ".png", ".apng"])
+@pytest.mark.slow
 def test_sweep_animation(image, gradient, tmp_path, ext):
     out = tmp_path / f"sweep{ext}"
     done = run_cli("sweep", image, "-k", "5,2,3", "-o", out, "--duration", "120", "--hold-last", "900",
@@ -124,6 +125,7 @@ def make_animation(path, *, loop=2):
 
 
 @pytest.mark.parametrize("src, dst", [(".gif", ".gif"), (".webp", ".webp"), (".png", ".png"), (".gif", ".png")])
+@pytest.mark.slow
 def test_compress_keeps_animation(tmp_path, src, dst):
     source = make_animation(tmp_path / f"in{src}")
     out = tmp_path / f"out{dst}"
@@ -204,6 +206,7 @@ def test_encode_gif_keeps_every_frame_and_its_palette(tmp_path):
     assert tuple(frames[0][0, 0]) == (255, 0, 0)
 
 
+@pytest.mark.slow
 def test_animation_pixel_limit_counts_every_frame(tmp_path):
     source = make_animation(tmp_path / "in.gif")  # 3 frames of 32x24 = 2,304 pixels
     done = run_cli("compress", source, "-k", "4", "-o", tmp_path / "out.gif", "--max-pixels", "2000")

@@ -147,6 +147,7 @@ def test_plan_does_not_take_its_own_outputs_as_inputs(tmp_path, monkeypatch):
     assert [j.source for j in plan(["."], "out").jobs] == [j.source for j in first.jobs]
 
 
+@pytest.mark.slow
 def test_output_that_would_replace_its_input_is_refused(tmp_path):
     first = make_collection(tmp_path / "in", 4)[0]  # in/img00.jpg, whose output in/img00-k8.png is an input too
     Image.fromarray(synthetic(9, 8, 8)).save(tmp_path / "in" / output_name(first, K))
@@ -158,6 +159,7 @@ def test_output_that_would_replace_its_input_is_refused(tmp_path):
 # --------------------------------------------------------------------------- the local pool
 
 
+@pytest.mark.slow
 def test_local_batch_writes_every_output_reports_bad_files_and_exits_7(tmp_path):
     sources = make_collection(tmp_path / "in", 12)
     bad = add_bad_files(tmp_path / "in")
@@ -185,6 +187,7 @@ def test_local_batch_writes_every_output_reports_bad_files_and_exits_7(tmp_path)
     assert row["palette"].split() == single["palette"]
 
 
+@pytest.mark.slow
 def test_existing_outputs_are_refused_without_skip_existing_or_force(tmp_path):
     make_collection(tmp_path / "in", 3)
     assert run_cli("batch", tmp_path / "in", "-o", tmp_path / "out", "-j", "1", "-q").returncode == 0
@@ -204,6 +207,7 @@ def test_existing_outputs_are_refused_without_skip_existing_or_force(tmp_path):
     (["-k", "300"], b"k must be between 1 and 256, not 300"),
     (["--palette", "missing.gpl"], b"missing.gpl: no such palette file"),
 ])
+@pytest.mark.slow
 def test_bad_options_are_refused_before_any_work(tmp_path, args, message):
     make_collection(tmp_path / "in", 2)
     result = run_cli("batch", tmp_path / "in", "-o", tmp_path / "out", *args, cwd=tmp_path)
@@ -212,12 +216,14 @@ def test_bad_options_are_refused_before_any_work(tmp_path, args, message):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_no_images_is_an_input_error(tmp_path):
     (tmp_path / "empty").mkdir()
     result = run_cli("batch", tmp_path / "empty", "-o", tmp_path / "out")
     assert result.returncode == 3 and b"no images found in" in result.stderr
 
 
+@pytest.mark.slow
 def test_interrupted_batch_resumes_with_skip_existing_doing_each_file_once(tmp_path):
     sources = make_collection(tmp_path / "in", 30, sizes=(96, 128))
     out = tmp_path / "out"
@@ -329,6 +335,7 @@ def check_shared_palette(tmp_path, sources, out, palette_file, k):
     return palette
 
 
+@pytest.mark.slow
 def test_shared_palette_locally_is_the_palette_of_the_summed_histogram(tmp_path):
     sources = make_collection(tmp_path / "in", 9)
     result = run_cli("batch", tmp_path / "in", "-o", tmp_path / "out", "-k", 12, "--shared-palette", "--jobs", 2,
@@ -342,6 +349,7 @@ def test_shared_palette_locally_is_the_palette_of_the_summed_histogram(tmp_path)
     assert "#00000000" in listed_hex and [h[:7] for h in listed_hex if h[7:] != "00"] == palette.hex()
 
 
+@pytest.mark.slow
 def test_shared_palette_skips_unreadable_images_and_palette_from_says_so(tmp_path):
     sources = make_collection(tmp_path / "in", 4)
     add_bad_files(tmp_path / "in")
@@ -373,6 +381,7 @@ def test_collection_palette_in_process(tmp_path):
 # ------------------------------------------------------ a real Dask cluster (the `cluster` fixture: conftest.py)
 
 
+@pytest.mark.slow
 def test_dask_batch_of_22_images_with_a_corrupt_file_and_a_non_image(tmp_path, cluster):
     sources = make_collection(tmp_path / "in", 22)
     add_bad_files(tmp_path / "in")
@@ -390,6 +399,7 @@ def test_dask_batch_of_22_images_with_a_corrupt_file_and_a_non_image(tmp_path, c
     assert all(r["error"] for r in rows if r["status"] == "failed")
 
 
+@pytest.mark.slow
 def test_dask_shared_palette_matches_the_local_one(tmp_path, cluster):
     sources = make_collection(tmp_path / "in", 8)
     result = run_cli("batch", tmp_path / "in", "-o", tmp_path / "out", "-k", 10, "--shared-palette",
@@ -398,6 +408,7 @@ def test_dask_shared_palette_matches_the_local_one(tmp_path, cluster):
     check_shared_palette(tmp_path, sources, tmp_path / "out", tmp_path / "shared.json", 10)
 
 
+@pytest.mark.slow
 def test_dask_batch_finishes_correctly_when_a_worker_is_killed(tmp_path, cluster):
     from distributed import Client
 
@@ -429,6 +440,7 @@ def test_dask_batch_finishes_correctly_when_a_worker_is_killed(tmp_path, cluster
     assert not temporary_files(out)
 
 
+@pytest.mark.slow  # a Dask cluster
 def test_dask_workers_that_cannot_see_the_files_are_refused(tmp_path, cluster):
     make_collection(tmp_path / "in", 2)
     batch = Batch([tmp_path / "in"], tmp_path / "out", Settings(k=K))
@@ -450,6 +462,7 @@ def exit_on_poison(item):
     return item.upper()
 
 
+@pytest.mark.slow
 def test_a_file_that_kills_its_local_worker_fails_alone_and_the_rest_are_done():
     items = [f"file{i}" for i in range(12)]
     items[4:4] = ["poison"]
@@ -460,6 +473,7 @@ def test_a_file_that_kills_its_local_worker_fails_alone_and_the_rest_are_done():
     assert isinstance(results["poison"], kcolors.KcolorsError) and "worker process died" in str(results["poison"])
 
 
+@pytest.mark.slow
 def test_palette_from_refuses_an_image_and_a_folder_together(tmp_path):
     source = make_collection(tmp_path / "in", 1)[0]
     both = run_cli("palette", source, "--from", tmp_path / "in")

@@ -137,6 +137,7 @@ def test_the_real_output_folder_is_left_out_of_the_inputs(tmp_path, monkeypatch)
     assert [job.input_name for job in pattern] == [str(Path("in") / "a.png")]
 
 
+@pytest.mark.slow
 def test_reruns_with_skip_existing_do_not_flatten_the_last_runs_outputs(tmp_path):
     make_image(tmp_path / "in" / "a.png")
     (tmp_path / "link").symlink_to(Path("in") / "flat")
@@ -162,6 +163,7 @@ def test_printable_writes_undecodable_bytes_as_backslash_escapes():
 
 
 @pytest.mark.parametrize("report", ["report.csv", "report.json"])
+@pytest.mark.slow
 def test_names_that_are_not_utf8_are_written_with_backslash_escapes_everywhere(tmp_path, report):
     folder = tmp_path / "in"
     make_image(folder / os.fsdecode(b"caf\xe9.png"))
@@ -192,6 +194,7 @@ def test_a_link_that_loops_is_passed_over_not_a_folder_that_was_not_done(tmp_pat
     assert found.rejected == [] and found.ignored == 1
 
 
+@pytest.mark.slow
 def test_compress_lines_follow_the_same_rule(tmp_path):
     make_image(tmp_path / os.fsdecode(b"caf\xe9.png"))
     done = run_cli(os.fsdecode(b"caf\xe9.png"), "-o", "out.png", "-k", 2, cwd=tmp_path)

@@ -23,6 +23,8 @@ from processes import descendants, process_table
 from kcolors.batch import Batch, LocalPool, Settings, find_inputs, palette_of, plan
 from test_batch import K, assert_flattened, expected_output, make_collection, outputs_under, temporary_files
 
+pytestmark = pytest.mark.slow  # batches killed, timed out, left by their workers; Dask clusters: a minute in all
+
 # A PostScript program that never ends: Pillow would hand it to Ghostscript.
 LOOPING_EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n{ } loop\n"
 TESTS = str(Path(__file__).resolve().parent)

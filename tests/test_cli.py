@@ -35,6 +35,7 @@ def leftovers(folder):
 # --------------------------------------------------------------------------- refusals
 
 
+@pytest.mark.slow
 def test_missing_file(tmp_path):
     proc = run_cli(tmp_path / "nope.png", "-o", tmp_path / "out.png")
     assert proc.returncode == 3
@@ -42,6 +43,7 @@ def test_missing_file(tmp_path):
     assert not (tmp_path / "out.png").exists()
 
 
+@pytest.mark.slow
 def test_not_an_image(tmp_path):
     text = tmp_path / "notes.png"
     text.write_text("just some words, not a picture\n")
@@ -57,6 +59,7 @@ def test_zero_byte_file(tmp_path):
     assert proc.returncode == 3 and "empty file" in one_error_line(proc)
 
 
+@pytest.mark.slow
 def test_truncated_image(tmp_path, photo):
     data = photo.read_bytes()
     cut = tmp_path / "cut.png"
@@ -83,6 +86,7 @@ def test_decompression_bomb_is_refused_before_decoding(tmp_path):
     assert "900,000,000 pixels" in line and "--max-pixels" in line
 
 
+@pytest.mark.slow
 def test_max_pixels_lowers_and_raises_the_limit(tmp_path, photo):
     low = run_cli(photo, "-o", tmp_path / "a.png", "--max-pixels", "100")
     assert low.returncode == 4 and "over the limit of 100" in one_error_line(low)
@@ -97,22 +101,26 @@ def test_max_pixels_lowers_and_raises_the_limit(tmp_path, photo):
 @pytest.mark.parametrize("k, message", [("0", "k must be between 1 and 256, not 0"),
                                         ("-3", "k must be between 1 and 256, not -3"),
                                         ("257", "k must be between 1 and 256, not 257")])
+@pytest.mark.slow
 def test_k_out_of_range(tmp_path, photo, k, message):
     proc = run_cli(photo, "-k", k, "-o", tmp_path / "out.png")
     assert proc.returncode == 2 and message in one_error_line(proc)
 
 
+@pytest.mark.slow
 def test_k_not_a_number(tmp_path, photo):
     proc = run_cli(photo, "-k", "many", "-o", tmp_path / "out.png")
     assert proc.returncode == 2 and "must be a whole number, not 'many'" in proc.stderr.decode()
     assert "Traceback" not in proc.stderr.decode()
 
 
+@pytest.mark.slow
 def test_unknown_output_extension(tmp_path, photo):
     proc = run_cli(photo, "-o", tmp_path / "out.xyz")
     assert proc.returncode == 2 and "unknown output extension '.xyz'" in one_error_line(proc)
 
 
+@pytest.mark.slow
 def test_unwritable_output_folder(tmp_path, photo):
     proc = run_cli(photo, "-o", tmp_path / "no" / "such" / "out.png")
     assert proc.returncode == 5 and "does not exist" in one_error_line(proc)
@@ -129,6 +137,7 @@ def test_unwritable_output_folder(tmp_path, photo):
         (tmp_path / "locked").chmod(0o700)
 
 
+@pytest.mark.slow
 def test_output_exists_without_force(tmp_path, photo):
     out = tmp_path / "out.png"
     out.write_bytes(b"precious")
@@ -139,6 +148,7 @@ def test_output_exists_without_force(tmp_path, photo):
     assert Image.open(out).format == "PNG"
 
 
+@pytest.mark.slow
 def test_output_equal_to_input(tmp_path, photo):
     before = photo.read_bytes()
     for target in (photo, tmp_path / "." / "photo.png"):
@@ -147,6 +157,7 @@ def test_output_equal_to_input(tmp_path, photo):
     assert photo.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_bad_palette_file(tmp_path, photo):
     bad = tmp_path / "bad.gpl"
     bad.write_text("not a palette\n")
@@ -167,17 +178,20 @@ def colours(im):
     return len(im.convert("RGBA").getcolors(1 << 24))
 
 
+@pytest.mark.slow
 def test_one_by_one(tmp_path):
     figures, im = flatten(tmp_path, write(tmp_path / "dot.png", np.array([[[9, 8, 7]]], np.uint8)))
     assert im.size == (1, 1) and im.convert("RGB").getpixel((0, 0)) == (9, 8, 7)
     assert figures["colors_out"] == 1 and figures["psnr"] is None  # lossless: infinite PSNR
 
 
+@pytest.mark.slow
 def test_one_colour_image_k16(tmp_path):
     figures, im = flatten(tmp_path, write(tmp_path / "flat.png", np.full((10, 12, 3), 77, np.uint8)))
     assert figures["colors_out"] == 1 and colours(im) == 1 and figures["palette"] == ["#4d4d4d"]
 
 
+@pytest.mark.slow
 def test_k_at_or_above_distinct_colours_writes_the_input_exactly(tmp_path, gradient):
     small = gradient[:5, :5]
     source = write(tmp_path / "small.png", small)
@@ -190,12 +204,14 @@ def holes(gradient):
 
 
 @pytest.mark.parametrize("ext", [".png", ".webp", ".tif", ".gif"])
+@pytest.mark.slow
 def test_transparent_pixels_stay_transparent_in_formats_that_hold_it(tmp_path, gradient, ext):
     _, im = flatten(tmp_path, write(tmp_path / "holes.png", holes(gradient)), k=6, out="out" + ext)
     assert np.array_equal(np.asarray(im.convert("RGBA"))[..., 3], holes(gradient)[..., 3])
 
 
 @pytest.mark.parametrize("ext", [".bmp", ".jpg"])
+@pytest.mark.slow
 def test_formats_without_transparency_warn(tmp_path, gradient, ext):
     proc = run_cli(write(tmp_path / "holes.png", holes(gradient)), "-k", "6", "-o", tmp_path / ("out" + ext))
     assert proc.returncode == 0
@@ -203,6 +219,7 @@ def test_formats_without_transparency_warn(tmp_path, gradient, ext):
     assert (tmp_path / ("out" + ext)).exists()
 
 
+@pytest.mark.slow
 def test_fully_transparent_image(tmp_path):
     source = write(tmp_path / "clear.png", np.zeros((6, 6, 4), np.uint8))
     figures, im = flatten(tmp_path, source)
@@ -210,6 +227,7 @@ def test_fully_transparent_image(tmp_path):
     assert np.asarray(im.convert("RGBA"))[..., 3].max() == 0
 
 
+@pytest.mark.slow
 def test_partial_transparency_is_clustered_with_the_colour_in_png(tmp_path, gradient):
     rgba = np.dstack([gradient, np.tile(np.linspace(0, 255, 64).astype(np.uint8), (48, 1))])
     _, im = flatten(tmp_path, write(tmp_path / "fade.png", rgba), k=8)
@@ -220,6 +238,7 @@ def test_partial_transparency_is_clustered_with_the_colour_in_png(tmp_path, grad
     assert len(np.unique(out[..., 3])) >= 3  # the fade keeps steps between clear and opaque
 
 
+@pytest.mark.slow
 def test_greyscale(tmp_path):
     grey = np.tile(np.arange(0, 256, 4, dtype=np.uint8), (16, 1))
     figures, im = flatten(tmp_path, write(tmp_path / "grey.png", grey), k=4)
@@ -227,6 +246,7 @@ def test_greyscale(tmp_path):
     assert figures["colors_out"] == 4 and (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()
 
 
+@pytest.mark.slow
 def test_16_bit_png(tmp_path):
     ramp = (np.arange(32 * 32, dtype=np.uint16).reshape(32, 32) * 64).astype(np.uint16)
     source = tmp_path / "deep.png"
@@ -238,6 +258,7 @@ def test_16_bit_png(tmp_path):
     assert abs(int(value) - ramp[-1, -1] / 257) < 40  # the brightest cluster stays bright
 
 
+@pytest.mark.slow
 def test_palette_gif_with_transparency(tmp_path, gradient):
     src = Image.fromarray(gradient).quantize(32)
     src.info["transparency"] = 0
@@ -249,6 +270,7 @@ def test_palette_gif_with_transparency(tmp_path, gradient):
     assert (np.asarray(im.convert("RGBA"))[..., 3][clear_in] == 0).all()
 
 
+@pytest.mark.slow
 def test_cmyk_jpeg(tmp_path, gradient):
     source = tmp_path / "print.jpg"
     Image.fromarray(gradient).convert("CMYK").save(source, quality=95)
@@ -257,6 +279,7 @@ def test_cmyk_jpeg(tmp_path, gradient):
     assert figures["colors_out"] <= 6 and im.size == (64, 48)
 
 
+@pytest.mark.slow
 def test_exif_orientation_is_applied(tmp_path, gradient):
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90° clockwise to display
@@ -266,6 +289,7 @@ def test_exif_orientation_is_applied(tmp_path, gradient):
     assert im.size == (48, 64)
 
 
+@pytest.mark.slow
 def test_icc_profile_is_converted_to_srgb(tmp_path, gradient):
     profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     source = tmp_path / "tagged.png"
@@ -274,6 +298,7 @@ def test_icc_profile_is_converted_to_srgb(tmp_path, gradient):
     assert figures["colors_out"] <= 8 and figures["psnr"] > 20
 
 
+@pytest.mark.slow
 def test_icc_profile_that_cannot_be_converted_is_carried_to_the_output(tmp_path, gradient):
     # An RGB image tagged with an XYZ profile: littleCMS will not convert it to sRGB here,
     # so the profile must travel with the pixels rather than be dropped.
@@ -285,6 +310,7 @@ def test_icc_profile_that_cannot_be_converted_is_carried_to_the_output(tmp_path,
         assert im.info.get("icc_profile") == profile, ext
 
 
+@pytest.mark.slow
 def test_stdin_to_stdout(photo):
     proc = run_cli("-", "-k", "4", "-o", "-", stdin=photo.read_bytes())
     assert proc.returncode == 0, proc.stderr.decode()
@@ -292,6 +318,7 @@ def test_stdin_to_stdout(photo):
     assert im.format == "PNG" and im.mode == "P" and colours(im) <= 4
 
 
+@pytest.mark.slow
 def test_input_is_never_changed(tmp_path, photo):
     digest = hashlib.sha256(photo.read_bytes()).hexdigest()
     mtime = photo.stat().st_mtime_ns
@@ -303,6 +330,7 @@ def test_input_is_never_changed(tmp_path, photo):
 
 
 @pytest.mark.parametrize("k, bits", [(2, 1), (4, 2), (16, 4), (17, 8), (256, 8)])
+@pytest.mark.slow
 def test_png_is_indexed_with_the_smallest_bit_depth(tmp_path, gradient, k, bits):
     flatten(tmp_path, write(tmp_path / "in.png", gradient), k=k)
     data = (tmp_path / "out.png").read_bytes()
@@ -311,6 +339,7 @@ def test_png_is_indexed_with_the_smallest_bit_depth(tmp_path, gradient, k, bits)
 
 
 @pytest.mark.parametrize("ext, mode", [(".gif", "P"), (".webp", "RGB"), (".tif", "P"), (".bmp", "P")])
+@pytest.mark.slow
 def test_other_formats_hold_at_most_k_colours(tmp_path, photo, ext, mode):
     _, im = flatten(tmp_path, photo, k=8, out="out" + ext)
     assert im.mode == mode and colours(im) <= 8
@@ -322,6 +351,7 @@ def test_jpeg_output_warns_that_colours_come_back(tmp_path, photo):
     assert "kcolors: warning: JPEG brings new colours back" in proc.stderr.decode()
 
 
+@pytest.mark.slow
 def test_json_report_has_the_documented_keys(tmp_path, photo):
     figures, _ = flatten(tmp_path, photo, k=5)
     for key in ("k", "colors_in", "colors_out", "psnr", "delta_e", "bytes_in", "bytes_out", "seconds", "palette"):
@@ -332,6 +362,7 @@ def test_json_report_has_the_documented_keys(tmp_path, photo):
     assert figures["colors_in"] == len(np.unique(np.asarray(Image.open(photo)).reshape(-1, 3), axis=0))
 
 
+@pytest.mark.slow
 def test_stderr_report(tmp_path, photo):
     proc = run_cli(photo, "-k", "5", "-o", tmp_path / "out.png")
     err = proc.stderr.decode()
@@ -339,12 +370,14 @@ def test_stderr_report(tmp_path, photo):
     assert f"wrote {tmp_path / 'out.png'}" in err
 
 
+@pytest.mark.slow
 def test_default_output_name_beside_the_input(tmp_path, photo):
     assert run_cli(photo, "-k", "3", "-q").returncode == 0
     assert Image.open(tmp_path / "photo-k3.png").mode == "P"
 
 
 @pytest.mark.parametrize("fmt", [".gpl", ".json", ".txt"])
+@pytest.mark.slow
 def test_palette_out_and_back_in_keeps_order(tmp_path, photo, fmt):
     pal = tmp_path / ("pal" + fmt)
     first, _ = flatten(tmp_path, photo, "--palette-out", pal, k=6, out="a.png")
@@ -357,6 +390,7 @@ def test_palette_out_and_back_in_keeps_order(tmp_path, photo, fmt):
     assert np.array_equal(np.asarray(im.convert("RGB")), np.asarray(Image.open(tmp_path / "a.png").convert("RGB")))
 
 
+@pytest.mark.slow
 def test_palette_command_prints_and_draws(tmp_path, photo):
     proc = run_cli("palette", photo, "-k", "4", "--json")
     assert proc.returncode == 0
@@ -364,12 +398,14 @@ def test_palette_command_prints_and_draws(tmp_path, photo):
     assert len(printed["palette"]) == 4 and sum(printed["shares"]) == pytest.approx(1.0, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes(tmp_path, photo):
     run_cli(photo, "-k", "7", "--seed", "5", "-o", tmp_path / "a.png")
     run_cli(photo, "-k", "7", "--seed", "5", "-o", tmp_path / "b.png")
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
 
 
+@pytest.mark.slow
 def test_demo_runs_on_the_bundled_photograph(tmp_path):
     proc = run_cli(cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr.decode()
@@ -379,6 +415,7 @@ def test_demo_runs_on_the_bundled_photograph(tmp_path):
     assert run_cli(cwd=tmp_path).returncode == 0  # re-runnable
 
 
+@pytest.mark.slow
 def test_help_lists_exit_codes():
     proc = run_cli("--help")
     assert proc.returncode == 0 and "Exit codes" in proc.stdout.decode()
@@ -389,6 +426,7 @@ def test_help_lists_exit_codes():
     (["--max-pixels", "-5"], "kcolors: compress: argument --max-pixels: must be at least 1 pixel, not -5"),
     (["--space", "hsv"], "kcolors: compress: argument --space: invalid choice: 'hsv'"),
 ])
+@pytest.mark.slow
 def test_option_errors_are_one_line_with_exit_2(photo, tmp_path, args, message):
     proc = run_cli(photo, "-o", tmp_path / "out.png", *args)
     assert proc.returncode == 2 and one_error_line(proc).startswith(message)
@@ -399,6 +437,7 @@ LOOPING_EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n{ } loop\n"
 
 
 @pytest.mark.parametrize("name", ["loop.eps", "loop.png"])
+@pytest.mark.slow
 def test_postscript_is_refused_without_running_ghostscript(tmp_path, name):
     source = tmp_path / name
     source.write_bytes(LOOPING_EPS)
@@ -418,6 +457,7 @@ def part_files(folder):
     return sorted(p.name for p in Path(folder).iterdir() if p.name.endswith(".part"))
 
 
+@pytest.mark.slow
 def test_a_fifo_is_read_once(tmp_path, photo):
     fifo = tmp_path / "pipe.png"
     os.mkfifo(fifo)
@@ -428,6 +468,7 @@ def test_a_fifo_is_read_once(tmp_path, photo):
     assert len(Image.open(tmp_path / "out.png").convert("RGB").getcolors()) <= 4
 
 
+@pytest.mark.slow
 def test_process_substitution_is_read_once(tmp_path, photo):
     command = f"'{sys.executable}' -m kcolors.cli <(cat '{photo}') -k 4 -o '{tmp_path / 'out.png'}'"
     proc = subprocess.run(["bash", "-c", command], capture_output=True, timeout=60)
@@ -435,6 +476,7 @@ def test_process_substitution_is_read_once(tmp_path, photo):
     assert (tmp_path / "out.png").exists()
 
 
+@pytest.mark.slow
 def test_a_pipe_that_never_ends_is_cut_at_the_limit(tmp_path):
     started = time.monotonic()
     proc = run_cli("/dev/zero", "--max-input-mb", "2", "-o", tmp_path / "out.png")
@@ -447,6 +489,7 @@ def test_a_pipe_that_never_ends_is_cut_at_the_limit(tmp_path):
     assert not (tmp_path / "out.png").exists()
 
 
+@pytest.mark.slow
 def test_a_symbolic_link_loop_is_exit_3(tmp_path):
     (tmp_path / "a.png").symlink_to(tmp_path / "b.png")
     (tmp_path / "b.png").symlink_to(tmp_path / "a.png")
@@ -454,6 +497,7 @@ def test_a_symbolic_link_loop_is_exit_3(tmp_path):
     assert proc.returncode == 3 and "symbolic links" in one_error_line(proc)
 
 
+@pytest.mark.slow
 def test_output_follows_the_umask_and_an_overwritten_file_keeps_its_mode(tmp_path, photo):
     out = tmp_path / "out.png"
     proc = subprocess.run([sys.executable, "-m", "kcolors.cli", str(photo), "-o", str(out), "-q"],
@@ -465,6 +509,7 @@ def test_output_follows_the_umask_and_an_overwritten_file_keeps_its_mode(tmp_pat
     assert out.stat().st_mode & 0o777 == 0o640
 
 
+@pytest.mark.slow
 def test_palette_out_is_checked_before_any_work_and_both_or_neither_are_written(tmp_path, photo):
     proc = run_cli(photo, "-o", tmp_path / "out.png", "--palette-out", tmp_path / "missing" / "p.gpl")
     assert proc.returncode == 5 and "does not exist" in one_error_line(proc)
@@ -486,6 +531,7 @@ def test_both_outputs_or_neither_when_a_write_fails(tmp_path):
 
 
 @pytest.mark.parametrize("args", [["-o", "-"], ["-o", "{out}", "--json"]])
+@pytest.mark.slow
 def test_a_full_disk_on_stdout_is_exit_5(tmp_path, photo, args):
     args = [a.format(out=tmp_path / "out.png") for a in args]
     with open("/dev/full", "wb") as full:
@@ -494,6 +540,7 @@ def test_a_full_disk_on_stdout_is_exit_5(tmp_path, photo, args):
     assert proc.returncode == 5 and "standard output: cannot write" in one_error_line(proc)
 
 
+@pytest.mark.slow
 def test_stale_temporary_files_of_dead_writers_are_removed(tmp_path, photo):
     dead = subprocess.Popen(["true"])
     dead.wait()
@@ -515,6 +562,7 @@ def catches_sigterm(pid):
     return bool(caught & 1 << (signal.SIGTERM - 1))
 
 
+@pytest.mark.slow
 def test_sigterm_leaves_no_temporary_file(tmp_path):
     """SIGTERM at several points of the work (reading, fitting, writing): a clean stop, exit 143, no .part file.
 
@@ -539,6 +587,7 @@ def test_sigterm_leaves_no_temporary_file(tmp_path):
     assert 143 in codes  # at least one run was stopped part-way
 
 
+@pytest.mark.slow
 def test_pillows_bomb_warning_is_not_printed_when_the_limit_is_raised(tmp_path, photo):
     # Pillow's own limit lowered to 2,000 pixels, so that the 3,072-pixel gradient is a "bomb" to Pillow (it warns
     # between its limit and twice it; a real one is over 89 million pixels); --max-pixels raised above it
@@ -550,6 +599,7 @@ def test_pillows_bomb_warning_is_not_printed_when_the_limit_is_raised(tmp_path, 
     assert proc.stderr.decode() == ""
 
 
+@pytest.mark.slow
 def test_a_decoders_warning_is_printed_once(tmp_path):
     """A TIFF whose description tag points past the end of the file: Pillow warns each time it opens it."""
     data = io.BytesIO()

@@ -193,6 +193,7 @@ def test_colour_set_splits_large_passes_over_threads_with_the_same_answer(monkey
     assert all(np.array_equal(a, b) for a, b in zip(alone, split))
 
 
+@pytest.mark.slow
 def test_exact_level_started_from_carried_bounds_settles_as_from_scratch(monkeypatch):
     # more distinct colours than SMALL_POINTS: the exact level runs step by step, from the bounds of the cubes
     rng = np.random.default_rng(5)
@@ -282,6 +283,7 @@ def test_engines_agree_on_a_real_photo(hats):
     assert max(values) - min(values) <= 0.1, values
 
 
+@pytest.mark.slow
 def test_kernels_give_the_same_answers_from_many_threads_at_once():
     # Regression: the centre sort once used a global, so parallel k-means++ starts raced.
     from concurrent.futures import ThreadPoolExecutor

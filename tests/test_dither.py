@@ -29,6 +29,7 @@ def smooth_photo(h=96, w=120, seed=0):
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("with_alpha", [False, True])
+@pytest.mark.slow
 def test_a_strip_at_a_time_gives_the_labels_of_one_pass(method, with_alpha, monkeypatch):
     image = smooth_photo()
     if with_alpha:
@@ -52,6 +53,7 @@ def test_every_method_keeps_the_palette_and_the_rules_of_transparency(method):
     assert (result.alpha[:, 80:] == 0).all()  # transparent stays transparent
 
 
+@pytest.mark.slow
 def test_dithering_adds_at_most_a_byte_a_pixel_of_arrays_to_recolouring():
     # numpy's allocations, as tracemalloc sees them: no whole-image float copies, only strips. The C
     # kernels' scratch (a strip's worth) is not traced; whole-process peaks are in benchmarks/RESULTS.md.
@@ -125,6 +127,7 @@ def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "kcolors.cli", *args], capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_command_line_dither_method(tmp_path):
     source = tmp_path / "in.png"
     Image.fromarray(smooth_photo()).save(source)
@@ -270,6 +273,7 @@ def test_refinement_reads_rgb_bytes_as_it_reads_their_floats():
 
 
 @pytest.mark.parametrize("with_alpha", [False, True])
+@pytest.mark.slow
 def test_a_dithered_results_figures_are_those_of_the_whole_images(with_alpha):
     from kcolors.metrics import composited_figures, mean_delta_e, pixel_figures, psnr
 
@@ -298,6 +302,7 @@ def test_a_large_dithered_results_delta_e_is_a_seeded_sample_of_its_pixels():
     assert (result.delta_e, result.delta_e_sample) == mean_delta_e(image, result.rgb)  # the same draw
 
 
+@pytest.mark.slow
 def test_a_dithered_results_figures_take_no_whole_image_copies():
     # The ΔE sample's own arrays are the same at any size; what grows with the image must stay under half a
     # byte a pixel (the old way held four float64 copies of the image: 96 bytes a pixel).

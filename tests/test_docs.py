@@ -28,6 +28,7 @@ def build(out):
                           env=dict(os.environ, PYTHON=sys.executable))
 
 
+@pytest.mark.slow
 def test_docs_build_without_a_warning_and_document_the_public_api_and_every_command(tmp_path):
     before = set(_tree(ROOT / "docs"))
     proc = build(tmp_path / "html")
@@ -49,6 +50,7 @@ def test_docs_build_without_a_warning_and_document_the_public_api_and_every_comm
     assert set(_tree(ROOT / "docs")) == before, "the build left files in docs/"
 
 
+@pytest.mark.slow
 def test_a_reference_to_nothing_fails_the_build_and_one_to_internal_or_other_code_does_not(tmp_path):
     """The check itself: Sphinx's own nitpicky mode would flag every reference below (none is documented
     on the pages), and its plain mode none; xref_exists flags exactly those that name nothing."""

@@ -23,6 +23,7 @@ def test_png_reads_back_to_the_same_indices_and_palette(n_colours, shape):
 
 
 @pytest.mark.parametrize("size", [limit or 5 << 20 for limit, _ in _COMPRESSION_LEVELS])
+@pytest.mark.slow
 def test_every_compression_level_gives_a_valid_zlib_stream(size):
     raw = np.random.default_rng(size).integers(0, 4, size, dtype=np.uint8).tobytes()
     packed = compress(raw)

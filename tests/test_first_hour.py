@@ -46,6 +46,7 @@ def help_text(*command):
     return proc.stdout.decode()
 
 
+@pytest.mark.slow
 def test_space_help_names_lab_for_the_smallest_files_and_rgb_for_psnr():
     text = " ".join(help_text("compress").split())
     assert "smallest PNGs" not in text
@@ -54,6 +55,7 @@ def test_space_help_names_lab_for_the_smallest_files_and_rgb_for_psnr():
 
 
 @pytest.mark.parametrize("command", ["compress", "palette", "batch", "demo", "compare", "serve"])
+@pytest.mark.slow
 def test_every_command_has_examples_and_writes_numbers_with_separators(command):
     text = help_text(command)
     assert max(map(len, text.splitlines())) <= 120  # the description wrapped, the examples kept as written
@@ -64,6 +66,7 @@ def test_every_command_has_examples_and_writes_numbers_with_separators(command):
     assert "89,478,485" in text or command in ("demo", "serve")
 
 
+@pytest.mark.slow
 def test_demo_has_a_help_line_and_a_description():
     listing = help_text()
     assert re.search(r"^\s+demo\s+\S", listing, re.M), listing
@@ -71,6 +74,7 @@ def test_demo_has_a_help_line_and_a_description():
     assert "coffee.png" in text and "rewrites its own file" in text
 
 
+@pytest.mark.slow
 def test_help_documents_exit_code_98():
     assert 98 in EXIT_CODES
     assert "98 --skip-if-larger" in " ".join(help_text().split())
@@ -79,6 +83,7 @@ def test_help_documents_exit_code_98():
 # --------------------------------------------------------------------------- refusals
 
 
+@pytest.mark.slow
 def test_an_empty_input_name_is_one_line_and_exit_3(tmp_path):
     proc = run_cli("", cwd=tmp_path)
     assert proc.returncode == 3
@@ -87,6 +92,7 @@ def test_an_empty_input_name_is_one_line_and_exit_3(tmp_path):
 
 
 @pytest.mark.parametrize("args", [["-", "-k", "4"], ["-", "-k", "4", "-o", "-"], ["-", "--target-psnr", "20"]])
+@pytest.mark.slow
 def test_no_image_bytes_on_a_terminal(photo, args):
     master, slave = pty.openpty()
     try:
@@ -107,11 +113,13 @@ def test_no_image_bytes_on_a_terminal(photo, args):
         os.close(slave)
 
 
+@pytest.mark.slow
 def test_a_pipe_still_gets_the_image(photo):
     proc = run_cli("-", "-k", "4", stdin=photo.read_bytes())
     assert proc.returncode == 0 and proc.stdout.startswith(b"\x89PNG")
 
 
+@pytest.mark.slow
 def test_a_mistyped_command_gets_a_suggestion(tmp_path, photo):
     proc = run_cli("swep", photo, cwd=tmp_path)
     assert proc.returncode == 2
@@ -120,6 +128,7 @@ def test_a_mistyped_command_gets_a_suggestion(tmp_path, photo):
     assert proc.returncode == 2 and "did you mean palette?" in one_error_line(proc)
 
 
+@pytest.mark.slow
 def test_a_file_named_like_a_command_is_still_an_input(tmp_path):
     (tmp_path / "swep").write_text("not an image")
     proc = run_cli("swep", "-o", "out.png", cwd=tmp_path)
@@ -128,6 +137,7 @@ def test_a_file_named_like_a_command_is_still_an_input(tmp_path):
     assert proc.returncode == 3 and "did you mean" not in one_error_line(proc)
 
 
+@pytest.mark.slow
 def test_batch_over_a_missing_folder_is_refused_and_makes_nothing(tmp_path):
     proc = run_cli("batch", "nothere/", "-o", "out", cwd=tmp_path)
     assert proc.returncode == 3
@@ -135,6 +145,7 @@ def test_batch_over_a_missing_folder_is_refused_and_makes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_truncated_image_is_one_plain_clause(tmp_path, photo):
     data = photo.read_bytes()
     cut = tmp_path / "cut.png"
@@ -144,6 +155,7 @@ def test_a_truncated_image_is_one_plain_clause(tmp_path, photo):
     assert one_error_line(proc) == f"kcolors: {cut}: damaged or truncated image"
 
 
+@pytest.mark.slow
 def test_python_save_says_force_true(tmp_path, gradient):
     result = kcolors.quantize(gradient, 4)
     out = tmp_path / "a.png"
@@ -164,6 +176,7 @@ def chosen_k(err):
     return int(re.search(r"chose k = (\d+)", err).group(1))
 
 
+@pytest.mark.slow
 def test_a_target_run_names_its_output_by_the_target_and_says_the_k_first(tmp_path, photo):
     proc = run_cli(photo, "--target-psnr", "25")
     err = proc.stderr.decode()
@@ -176,6 +189,7 @@ def test_a_target_run_names_its_output_by_the_target_and_says_the_k_first(tmp_pa
     assert run_cli(photo, "--target-psnr", "25", "-f").returncode == 0
 
 
+@pytest.mark.slow
 def test_a_target_run_is_not_stopped_by_another_k_s_output(tmp_path, photo):
     (tmp_path / "photo-k16.png").write_bytes(b"someone else's")  # -k's default: not the k the target picks
     proc = run_cli(photo, "--target-psnr", "25")
@@ -184,6 +198,7 @@ def test_a_target_run_is_not_stopped_by_another_k_s_output(tmp_path, photo):
     assert (tmp_path / "photo-k16.png").read_bytes() == b"someone else's"
 
 
+@pytest.mark.slow
 def test_two_targets_both_hold_at_the_smallest_k(tmp_path, photo):
     de, db = 4.0, 26.0
     proc = run_cli(photo, "--target-delta-e", de, "--target-psnr", db, "--json", "-o", tmp_path / "both.png")
@@ -199,6 +214,7 @@ def test_two_targets_both_hold_at_the_smallest_k(tmp_path, photo):
     assert k >= max(only)
 
 
+@pytest.mark.slow
 def test_output_into_a_folder(tmp_path, photo):
     folder = tmp_path / "flat"
     folder.mkdir()
@@ -215,6 +231,7 @@ def test_output_into_a_folder(tmp_path, photo):
     assert proc.returncode == 2 and "file name" in one_error_line(proc)
 
 
+@pytest.mark.slow
 def test_the_demo_says_it_rewrites_its_file_and_names_the_sample(tmp_path):
     for _ in range(2):
         proc = run_cli(cwd=tmp_path)
@@ -229,6 +246,7 @@ def test_the_demo_says_it_rewrites_its_file_and_names_the_sample(tmp_path):
 # --------------------------------------------------------------------------- --skip-if-larger
 
 
+@pytest.mark.slow
 def test_skip_if_larger_writes_nothing_and_exits_98(tmp_path, small_input, big_input):
     out = tmp_path / "out.png"
     proc = run_cli(small_input, "--skip-if-larger", "-o", out)
@@ -242,6 +260,7 @@ def test_skip_if_larger_writes_nothing_and_exits_98(tmp_path, small_input, big_i
     assert run_cli(small_input, "-o", tmp_path / "anyway.png").returncode == 0  # without the option: written
 
 
+@pytest.mark.slow
 def test_batch_skip_if_larger_is_a_skip_not_a_failure(tmp_path, small_input, big_input):
     (tmp_path / "in").mkdir()
     for path in (small_input, big_input):
@@ -257,6 +276,7 @@ def test_batch_skip_if_larger_is_a_skip_not_a_failure(tmp_path, small_input, big
     assert rows["in/noise.jpg"]["output"] == "" and rows["in/big.png"]["status"] == "done"
 
 
+@pytest.mark.slow
 def test_skip_if_larger_counts_an_animation_whole(tmp_path):
     rng = np.random.default_rng(3)
     frames = [Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).convert("P", palette=Image.ADAPTIVE,
@@ -278,6 +298,7 @@ def palette_of(path):
     return {tuple(im.getpalette()[3 * i:3 * i + 3]) for i in range(len(im.getpalette()) // 3)}
 
 
+@pytest.mark.slow
 def test_keep_puts_the_colours_in_the_palette(tmp_path, photo):
     out = tmp_path / "kept.png"
     proc = run_cli(photo, "-k", "4", "--keep", "#ff0000,#00ff00", "-o", out)
@@ -293,6 +314,7 @@ def test_keep_puts_the_colours_in_the_palette(tmp_path, photo):
     (["-k", "2", "--keep", "#ff0000,#00ff00,#0000ff"], "--keep has 3 colours but k is 2"),
     (["--keep", "#ff0000", "--target-psnr", "30"], "--keep does not apply with a quality target"),
 ])
+@pytest.mark.slow
 def test_keep_refusals(tmp_path, photo, args, message):
     (tmp_path / "p.gpl").write_text("GIMP Palette\n255 0 0 red\n0 0 255 blue\n")
     proc = run_cli(photo, *args, "-o", "out.png", cwd=tmp_path)
@@ -300,6 +322,7 @@ def test_keep_refusals(tmp_path, photo, args, message):
     assert not (tmp_path / "out.png").exists()
 
 
+@pytest.mark.slow
 def test_batch_keep(tmp_path, photo):
     proc = run_cli("batch", photo, "-o", "out", "-k", "4", "--keep", "#ff0000", "-j", "1", "-q", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr.decode()

@@ -368,12 +368,14 @@ def run_split(tmp_path, suffix, cases):
 
 
 @pytest.mark.parametrize("fmt", DECODERS)
+@pytest.mark.slow
 def test_damaged_files_end_in_one_clear_line(tmp_path, fmt):
     failures = run_split(tmp_path, fmt.lower(), damaged(fmt))
     assert not failures, "\n".join(failures)
 
 
 @pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.slow
 def test_damaged_frames_pages_and_entries_end_in_one_clear_line(tmp_path, target):
     cases = TARGETS[target]()
     if not cases:
@@ -382,6 +384,7 @@ def test_damaged_frames_pages_and_entries_end_in_one_clear_line(tmp_path, target
     assert not failures, "\n".join(failures)
 
 
+@pytest.mark.slow
 def test_the_targets_are_really_damaged(tmp_path):
     """A check on the test itself: lies it tells are refused, damage it does is seen, valid files pass."""
     cases = dict(gif_cases() + tiff_cases() + apng_cases() + mpo_cases() + ico_cases())
@@ -401,6 +404,7 @@ def test_the_targets_are_really_damaged(tmp_path):
         assert proc.returncode == code, (label, proc.stderr)
 
 
+@pytest.mark.slow
 def test_the_fuzz_cases_are_really_damaged(tmp_path):
     """A check on the test itself: a truncated PNG and a lying PNG header are refused, not passed through."""
     tmp = tmp_path

@@ -183,6 +183,7 @@ def compress_with(tmp_path, palette_name, data=None):
     return proc.returncode, err.strip().splitlines(), out
 
 
+@pytest.mark.slow
 def test_the_command_line_ends_each_with_one_line_and_leaves_nothing(tmp_path):
     cases = dict(hostile())
     # palette.png: a name an image has, so it is read as one (--palette IMAGE), and GIMP's text is no image;

@@ -75,6 +75,7 @@ def test_palette_to_closed_stdout_is_exit_5(photo, tmp_path, extra):
 @pytest.mark.parametrize("args", [["palette", "-k", "2"], ["palette", "-k", "2", "--json"],
                                   ["-k", "2", "--json", "-f", "-o", "OUT"], ["-k", "2", "-o", "-"],
                                   ["sweep", "-k", "2-4", "--suggest", "-q"]])
+@pytest.mark.slow
 def test_a_full_disk_on_stdout_is_exit_5(photo, tmp_path, args):
     args = [str(tmp_path / "out.png") if a == "OUT" else a for a in args]
     with open("/dev/full", "wb") as full:
@@ -83,6 +84,7 @@ def test_a_full_disk_on_stdout_is_exit_5(photo, tmp_path, args):
     assert proc.returncode == 5 and "standard output" in one_error_line(proc)
 
 
+@pytest.mark.slow
 def test_json_report_to_closed_stdout_is_exit_5_before_any_work(photo, tmp_path):
     proc = kcolors_run(photo, "-k", "2", "--json", "-o", tmp_path / "out.png", close_stdout=True)
     assert proc.returncode == 5 and "standard output" in one_error_line(proc)
@@ -95,6 +97,7 @@ def test_json_report_to_closed_stdout_is_exit_5_before_any_work(photo, tmp_path)
 @pytest.mark.parametrize("name,value", [("KCOLORS_STRIPS_ABOVE", "abc"), ("KCOLORS_STRIP_PIXELS", "abc"),
                                         ("KCOLORS_STRIP_PIXELS", "0"),
                                         ("KCOLORS_DEBUG", "yes")])
+@pytest.mark.slow
 def test_a_bad_environment_variable_is_exit_2_naming_it(photo, tmp_path, name, value):
     out = tmp_path / "out.png"
     proc = kcolors_run(photo, "-k", "2", "-o", out, env={name: value})
@@ -102,6 +105,7 @@ def test_a_bad_environment_variable_is_exit_2_naming_it(photo, tmp_path, name, v
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_a_misspelt_variable_is_one_warning_line(photo, tmp_path):
     proc = kcolors_run(photo, "-k", "2", "-o", tmp_path / "out.png", "-q", env={"KCOLORS_STRIP_PIXEL": "500"})
     assert proc.returncode == 0
@@ -119,6 +123,7 @@ def test_a_bad_strip_variable_is_a_usage_error_in_python(monkeypatch):
         strips_above()
 
 
+@pytest.mark.slow
 def test_good_strip_variables_still_work(photo, tmp_path):
     out = tmp_path / "out.png"
     proc = kcolors_run(photo, "-k", "2", "-o", out, "-q", env={"KCOLORS_STRIPS_ABOVE": "100",
@@ -135,6 +140,7 @@ def name_max(folder):
 
 
 @pytest.mark.parametrize("strips", [False, True])
+@pytest.mark.slow
 def test_an_output_name_of_the_longest_length_is_written(photo, tmp_path, strips):
     name = "n" * (name_max(tmp_path) - 4) + ".png"
     env = {"KCOLORS_STRIPS_ABOVE": "100", "KCOLORS_STRIP_PIXELS": "500"} if strips else None
@@ -143,6 +149,7 @@ def test_an_output_name_of_the_longest_length_is_written(photo, tmp_path, strips
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "photo.png"])
 
 
+@pytest.mark.slow
 def test_an_output_name_too_long_is_refused_before_the_input_is_read(tmp_path):
     name = "n" * (name_max(tmp_path) - 3) + ".png"
     proc = kcolors_run(tmp_path / "missing.png", "-o", tmp_path / name)  # the output is checked first

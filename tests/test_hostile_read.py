@@ -83,6 +83,7 @@ def test_read_animation_leaves_pages_and_images_to_the_still_path(tmp_path):
     assert len(read_animation(write(tmp_path, "a.gif", hf.gif(3, (4, 4)))).frames) == 3
 
 
+@pytest.mark.slow
 def test_batch_report_has_a_note_column(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -133,6 +134,7 @@ def test_an_ico_that_starts_as_an_avif_would_is_still_looked_into(nothing_decode
         kio.probe(data, max_pixels=1000)
 
 
+@pytest.mark.slow
 def test_an_ico_bomb_is_refused_in_one_line(tmp_path):
     source = write(tmp_path, "icon.ico", hf.ico(hf.png_of_zeros(20000, 20000), claimed=(16, 16)))
     line = one_line(run_cli(source, "-o", tmp_path / "o.png"), 4)
@@ -156,6 +158,7 @@ def test_the_server_estimate_sees_the_ico_entry_and_the_frames(nothing_decoded):
 
 
 @pytest.mark.parametrize("kind", ["gif", "apng", "webp", "tiff", "mpo"])
+@pytest.mark.slow
 def test_a_file_at_the_frame_limit_passes_and_one_more_is_refused(tmp_path, kind):
     make = {"gif": lambda n: hf.gif(n, (3, 2)), "apng": lambda n: hf.apng(n, (3, 2)),
             "webp": lambda n: hf.webp(n, (3, 2)), "tiff": lambda n: hf.tiff([(3, 2)] * n),
@@ -191,6 +194,7 @@ def test_the_default_frame_limit_on_the_command_line(tmp_path):
     assert "holds more than 1,000 frames" in one_line(run_cli(over, "-o", tmp_path / "o.gif"), 4)
 
 
+@pytest.mark.slow
 def test_every_fitting_command_and_batch_take_max_frames(tmp_path):
     source = write(tmp_path, "six.gif", hf.gif(6, (3, 2)))
     for args in (["palette", source], ["sweep", source, "-k", "2,3", "-o", tmp_path / "s.gif"],

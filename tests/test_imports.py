@@ -9,6 +9,8 @@ may come from any layer.
 import ast
 from pathlib import Path
 
+import pytest
+
 import kcolors
 
 ROOT = Path(kcolors.__file__).resolve().parent
@@ -111,6 +113,7 @@ def test_find_cycle_finds_a_circle_and_none_where_there_is_none():
     assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
 
 
+@pytest.mark.slow
 def test_imports_are_read_from_the_source():
     graph = import_graph()
     assert {"kcolors.histogram", "kcolors.errors"} <= graph["kcolors.io"]  # module-level imports
@@ -128,6 +131,7 @@ def test_imports_for_annotations_only_are_left_out(tmp_path):
     assert not {"kcolors.sweep", "kcolors.batch"} & found
 
 
+@pytest.mark.slow
 def test_no_import_circles():
     cycle = find_cycle(import_graph())
     assert cycle is None, "import circle: " + " -> ".join(cycle)
@@ -146,6 +150,7 @@ def test_upward_imports_are_found():
     assert upward_imports({"kcolors.batch.run": {"kcolors.batch.tasks", "kcolors.quantize"}}, table) == []
 
 
+@pytest.mark.slow
 def test_every_module_has_a_layer_and_imports_only_below_it():
     upward = upward_imports(import_graph(), layers())
     assert not upward, "imports that do not go down a layer: " + "; ".join(upward)

@@ -58,6 +58,7 @@ def test_flatten_keeps_an_animation_in_its_own_container(fmt):
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.slow
 def test_compress_keeps_every_frame_and_its_timing(tmp_path, fmt):
     ext = FORMATS[fmt][0]
     (tmp_path / f"movie.{ext}").write_bytes(animation_bytes(fmt))
@@ -77,12 +78,14 @@ def batch_of_one_animation(tmp_path, fmt, *runner):
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.slow
 def test_batch_on_dask_keeps_every_frame_and_its_timing(tmp_path, fmt, cluster):
     _, frames, durations = batch_of_one_animation(tmp_path, fmt, "--scheduler", cluster.scheduler_address)
     assert (frames, durations) == (3, DURATIONS)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.slow
 def test_batch_keeps_every_frame_and_its_timing(tmp_path, fmt):
     _, frames, durations = batch_of_one_animation(tmp_path, fmt, "-j", "1")  # WebP becomes an APNG (--format keep)
     assert (frames, durations) == (3, DURATIONS)
@@ -97,6 +100,7 @@ def client():
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.slow
 def test_the_web_api_answers_an_animation_in_its_own_container(client, fmt):
     ext, media_type = FORMATS[fmt]
     r = client.post("/api/compress", files={"image": (f"movie.{ext}", animation_bytes(fmt), media_type)},
@@ -109,6 +113,7 @@ def test_the_web_api_answers_an_animation_in_its_own_container(client, fmt):
     assert (metrics["input"], metrics["frames"]) == (f"movie.{ext}", 3)
 
 
+@pytest.mark.slow
 def test_the_web_api_says_when_a_quality_target_is_missed(client, photo):
     met = client.post("/api/compress", files={"image": ("p.png", photo.read_bytes(), "image/png")},
                       data={"target_psnr": "20"})
@@ -119,11 +124,13 @@ def test_the_web_api_says_when_a_quality_target_is_missed(client, photo):
     assert "even 256 colours miss the target" in json.loads(missed.headers["x-kcolors-metrics"])["target_missed"]
 
 
+@pytest.mark.slow
 def test_compress_makes_the_folder_of_o_folder(tmp_path, photo):
     proc = run_cli(photo, "-k", "4", "-o", f"{tmp_path}/new/deeper/", "-q")
     assert proc.returncode == 0 and (tmp_path / "new" / "deeper" / "photo-k4.png").is_file(), proc.stderr
 
 
+@pytest.mark.slow
 def test_a_quality_target_s_folder_that_cannot_be_made_names_no_k(tmp_path, photo):
     (tmp_path / "file").write_bytes(b"")
     proc = run_cli(photo, "--target-delta-e", "0.3", "-o", f"{tmp_path}/file/tde/")
@@ -156,6 +163,7 @@ def test_skip_if_larger_writes_nothing(tmp_path):
     (dict(keep="#ffffff", engine="simple"), "keep works with the fast engine only"),
     (dict(max_frames=0), "max_frames must be a whole number, at least 1"),
 ])
+@pytest.mark.slow
 def test_one_check_names_the_option(options, message):
     with pytest.raises(UsageError, match=message):
         Options(**options).check()

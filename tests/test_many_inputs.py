@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from conftest import run_cli
@@ -70,6 +71,7 @@ def test_json_prints_one_object_per_file_as_json_lines(tmp_path):
     assert all(r["psnr"] is not None and r["delta_e"] is not None for r in rows)
 
 
+@pytest.mark.slow
 def test_stdout_stdin_and_palette_out_are_refused_with_several_inputs(tmp_path):
     make_image(tmp_path / "a.png")
     make_image(tmp_path / "b.png", 1)
@@ -80,6 +82,7 @@ def test_stdout_stdin_and_palette_out_are_refused_with_several_inputs(tmp_path):
     assert names(tmp_path) == ["a.png", "b.png"]
 
 
+@pytest.mark.slow
 def test_a_file_skipped_by_skip_if_larger_counts_as_done(tmp_path):
     tiny = tmp_path / "tiny.jpg"  # a JPEG of noise at quality 5: its 16-colour PNG is larger than it
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(tiny, quality=5)
@@ -104,6 +107,7 @@ def test_a_missed_quality_target_exits_99_and_a_failure_wins_with_7(tmp_path):
     assert done.returncode == 7, done.stderr
 
 
+@pytest.mark.slow
 def test_batch_exits_99_when_a_target_was_missed_and_nothing_failed(tmp_path):
     make_image(tmp_path / "in" / "a.png", size=40)
     done = run_cli("batch", "in", "-o", "out", "--target-psnr", 99, "-j", 1, "-q", cwd=tmp_path)
@@ -111,6 +115,7 @@ def test_batch_exits_99_when_a_target_was_missed_and_nothing_failed(tmp_path):
     assert names(tmp_path / "out") == ["a-psnr99.png"] and b"1 file missed the quality target" in done.stderr
 
 
+@pytest.mark.slow
 def test_existing_outputs_are_refused_before_any_work_unless_forced(tmp_path):
     make_image(tmp_path / "a.png")
     make_image(tmp_path / "b.png", 1)
@@ -121,6 +126,7 @@ def test_existing_outputs_are_refused_before_any_work_unless_forced(tmp_path):
     assert run_cli("a.png", "b.png", "-k", 4, "-f", "-q", cwd=tmp_path).returncode == 0
 
 
+@pytest.mark.slow
 def test_more_than_a_few_files_go_to_batch_s_worker_processes_with_the_same_report(tmp_path):
     from kcolors.batch import LocalPool
     from kcolors.commands import many
@@ -138,6 +144,7 @@ def test_more_than_a_few_files_go_to_batch_s_worker_processes_with_the_same_repo
     assert len([p for p in tmp_path.iterdir() if p.name.endswith("-k2.png")]) == many.IN_PROCESS_FILES
 
 
+@pytest.mark.slow
 def test_inputs_may_follow_the_options_as_pngquant_takes_them_and_unknown_options_are_still_refused(tmp_path):
     make_image(tmp_path / "a.png")
     make_image(tmp_path / "b.png", 1)

@@ -65,6 +65,7 @@ def test_batch_mirrors_subfolders_and_names_every_output_by_the_rule(tmp_path):
 # --------------------------------------------------------------------------- reruns with --skip-existing
 
 
+@pytest.mark.slow
 def test_a_rerun_with_another_k_writes_its_own_files(tmp_path):
     make_image(tmp_path / "in" / "a.png")
     make_image(tmp_path / "in" / "sub" / "b.jpg", 1)
@@ -78,6 +79,7 @@ def test_a_rerun_with_another_k_writes_its_own_files(tmp_path):
         assert len(im.convert("RGB").getcolors()) <= 4
 
 
+@pytest.mark.slow
 def test_a_rerun_at_the_same_k_with_another_space_counts_as_done_and_says_nothing_to_do(tmp_path):
     make_image(tmp_path / "in" / "a.png")
     make_image(tmp_path / "in" / "b.png", 1)
@@ -93,6 +95,7 @@ def test_a_rerun_at_the_same_k_with_another_space_counts_as_done_and_says_nothin
     assert {name: (tmp_path / "out" / name).read_bytes() for name in files_under(tmp_path / "out")} == before
 
 
+@pytest.mark.slow
 def test_a_batch_with_a_quality_target_names_by_it_so_a_rerun_knows_what_is_done(tmp_path):
     make_image(tmp_path / "in" / "a.png", size=16)
     first = run_cli("batch", "in", "-o", "out", "--target-delta-e", 6, "-j", 1, "-q", cwd=tmp_path)
@@ -131,6 +134,7 @@ def test_a_folder_given_as_an_image_points_to_batch(tmp_path):
 
 
 @pytest.mark.parametrize("option", [["--dither"], ["--dither", "0.5"], ["--dither-method", "fs"]])
+@pytest.mark.slow
 def test_palette_refuses_the_dither_options_which_change_nothing_it_writes(tmp_path, option):
     make_image(tmp_path / "a.png")
     done = run_cli("palette", "a.png", *option, cwd=tmp_path)
@@ -141,6 +145,7 @@ def test_palette_refuses_the_dither_options_which_change_nothing_it_writes(tmp_p
     assert "--dither" not in run_cli("palette", "--help").stdout.decode()
 
 
+@pytest.mark.slow
 def test_palette_fits_16_colours_by_default_as_compress_does(tmp_path):
     make_image(tmp_path / "a.png", size=32)  # 1,024 colours
     done = run_cli("palette", "a.png", cwd=tmp_path)
@@ -151,6 +156,7 @@ def test_palette_fits_16_colours_by_default_as_compress_does(tmp_path):
 # --------------------------------------------------------------------------- compress follows the rule
 
 
+@pytest.mark.slow
 def test_compress_into_a_folder_that_does_not_exist_makes_it_as_batch_does(tmp_path):
     make_image(tmp_path / "photo.png")
     done = run_cli("photo.png", "-k", 4, "-o", "new/deeper/", "-q", cwd=tmp_path)
@@ -158,6 +164,7 @@ def test_compress_into_a_folder_that_does_not_exist_makes_it_as_batch_does(tmp_p
     assert sorted(p.name for p in (tmp_path / "new" / "deeper").iterdir()) == ["photo-k4.png"]
 
 
+@pytest.mark.slow
 def test_compress_and_batch_name_an_output_alike(tmp_path):
     make_image(tmp_path / "in" / "icon.gif")
     one = run_cli("in/icon.gif", "-k", 4, "-o", "flat/", "-q", cwd=tmp_path)
@@ -167,6 +174,7 @@ def test_compress_and_batch_name_an_output_alike(tmp_path):
         ["icon-k4.gif"]
 
 
+@pytest.mark.slow
 def test_a_quality_target_names_the_output_by_the_target_before_the_search(tmp_path):
     make_image(tmp_path / "photo.png", size=16)
     done = run_cli("photo.png", "--target-delta-e", 6, "-o", "tde/", "-q", cwd=tmp_path)

@@ -84,6 +84,7 @@ def client():
 
 
 @pytest.mark.parametrize("option", COMPRESS, ids=lambda o: o.name)
+@pytest.mark.slow
 def test_the_web_api_takes_each_option_of_compress_or_gives_the_table_s_reason(option, client):
     value = "on" if option.flag else SAMPLES[option.name]
     fields = {option.name: value, **({"k": "4"} if option.name.startswith("target") else {})}

@@ -70,6 +70,7 @@ def test_swatch_blocks_hold_the_colours():
     assert (below < 100).any()  # hex code and share are written under each swatch
 
 
+@pytest.mark.slow
 def test_curve_figure_axes(tmp_path):
     fig = curve_figure([2, 3, 4, 5], [20.0, 23.0, float("inf"), 27.0], [9.0, 6.0, 0.0, 3.0], knee=3)
     psnr_axis, delta_e_axis = fig.axes
@@ -216,6 +217,7 @@ def test_space_html_box_whole_cube_for_a_full_range():
 
 
 @pytest.mark.browser
+@pytest.mark.slow
 def test_space_html_draws_in_a_browser(gradient, tmp_path):
     """The page draws the points offline (every request but the file refused) and turns on a drag."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="Python playwright is not installed")
@@ -254,6 +256,7 @@ def test_space_html_draws_in_a_browser(gradient, tmp_path):
 # --------------------------------------------------------------------------- the commands
 
 
+@pytest.mark.slow
 def test_cli_plot_png_and_html(image, tmp_path):
     done = run_cli("plot", image, "-k", "4", "-o", tmp_path / "s.png", "--sample", "1000")
     assert done.returncode == 0, done.stderr
@@ -264,6 +267,7 @@ def test_cli_plot_png_and_html(image, tmp_path):
 
 
 @pytest.mark.parametrize("output", ["s.png", "s.html"])
+@pytest.mark.slow
 def test_cli_plot_takes_din99(image, tmp_path, output):
     done = run_cli("plot", image, "-k", "3", "--space", "din99", "-o", tmp_path / output, "--sample", "500")
     assert done.returncode == 0, done.stderr
@@ -349,6 +353,7 @@ def test_cli_palette_swatch(image, tmp_path):
     (["compare", "missing.png", "-o", "c.png"], 3, "no such file"),
     (["compare", "{img}", "-o", "g.png"], 2, "output is the input"),
 ])
+@pytest.mark.slow
 def test_cli_refusals(image, tmp_path, args, code, words):
     done = run_cli(*[a.format(img=image) for a in args], cwd=tmp_path)
     err = done.stderr.decode()

@@ -42,6 +42,7 @@ def test_no_module_reads_a_private_attribute_of_cpython_and_prctl_is_called_once
     assert len([path for path, code in text.items() if re.search(r"\bPR_SET_PDEATHSIG, ", code)]) == 1
 
 
+@pytest.mark.slow
 def test_a_batch_worker_takes_many_tasks_and_is_replaced_after_max_tasks(monkeypatch):
     monkeypatch.setattr(kcolors.pool, "MAX_TASKS", 3)
     with LocalPool(1, time_limit=60) as pool:
@@ -50,12 +51,14 @@ def test_a_batch_worker_takes_many_tasks_and_is_replaced_after_max_tasks(monkeyp
     assert len(set(pids)) == 3, pids
 
 
+@pytest.mark.slow
 def test_a_batch_worker_that_grew_is_replaced():
     with LocalPool(1, time_limit=60) as pool:
         pids = [pid for _, pid in pool.map_unordered(hoard, [0, 1, 200, 0])]
     assert pids[0] == pids[1] == pids[2] != pids[3], pids  # it holds 200 MB more than at its start: a fresh one
 
 
+@pytest.mark.slow
 def test_a_batch_worker_is_capped_and_the_next_task_runs():
     with LocalPool(1, time_limit=60, memory_cap=256 * MB) as pool:
         results = dict(pool.map_unordered(allocate, [600, 10]))

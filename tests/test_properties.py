@@ -1,6 +1,7 @@
 """Properties that hold for any image: at most k colours, nearest-colour mapping, determinism."""
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -20,6 +21,7 @@ settings.load_profile("kcolors")
 
 
 @given(st.one_of(images, blocky), st.integers(1, 20), st.sampled_from(["rgb", "lab", "oklab", "din99"]))
+@pytest.mark.slow
 def test_at_most_k_colours_each_pixel_nearest(img, k, space):
     result = quantize(img, k, space=space)
     out = result.rgb.reshape(-1, 3)
@@ -39,6 +41,7 @@ def test_k_at_least_distinct_colours_is_lossless(img, k):
 
 
 @given(images, st.integers(1, 12), st.integers(0, 2**31 - 1), st.sampled_from([0.0, 0.5, 1.0]))
+@pytest.mark.slow
 def test_same_seed_same_answer(img, k, seed, dither):
     a = quantize(img, k, seed=seed, dither=dither)
     b = quantize(img.copy(), k, seed=seed, dither=dither)
@@ -46,6 +49,7 @@ def test_same_seed_same_answer(img, k, seed, dither):
 
 
 @given(images, st.integers(1, 12))
+@pytest.mark.slow
 def test_input_untouched_and_dither_within_palette(img, k):
     before = img.copy()
     result = quantize(img, k, dither=1.0)

@@ -19,6 +19,8 @@ from kcolors.errors import TooLargeError
 
 from conftest import photograph, run_cli
 
+pytestmark = pytest.mark.slow  # the strip path forced on many small strips, Dask bands, 3.5 MP: a minute in all
+
 STRIP_PIXELS = "5000"  # a few rows of a small image a strip
 
 

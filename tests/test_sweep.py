@@ -175,6 +175,7 @@ def test_suggest_keeps_the_riders_colours_on_the_motocross_photo(motocross):
 
 @pytest.mark.parametrize("target", [{"target_delta_e": 4.0}, {"target_delta_e": 2.5}, {"target_psnr": 25.0},
                                     {"target_psnr": 30.0}])
+@pytest.mark.slow
 def test_find_k_is_the_smallest_k_that_meets(gradient, target):
     result, met, fits = find_k(gradient, **target)
     assert met
@@ -205,6 +206,7 @@ def test_find_k_refuses_bad_targets(gradient):
 # --------------------------------------------------------------------------- the commands
 
 
+@pytest.mark.slow
 def test_cli_sweep_metrics_curve_suggest(blobs, tmp_path):
     image = save_png(blobs, tmp_path / "blobs.png")
     csv_path, curve = tmp_path / "k.csv", tmp_path / "curve.png"
@@ -218,6 +220,7 @@ def test_cli_sweep_metrics_curve_suggest(blobs, tmp_path):
     assert not (tmp_path / "blobs-sweep.gif").exists()  # other outputs asked for: no default animation
 
 
+@pytest.mark.slow
 def test_cli_sweep_suggest_by_inertia(blobs, tmp_path):
     image = save_png(blobs, tmp_path / "blobs.png")
     done = run_cli("sweep", image, "-k", "2-8", "--suggest", "--suggest-method", "inertia")
@@ -226,6 +229,7 @@ def test_cli_sweep_suggest_by_inertia(blobs, tmp_path):
     assert "(the knee of the inertia curve)" in done.stderr.decode()
 
 
+@pytest.mark.slow
 def test_cli_sweep_default_output(gradient, tmp_path):
     image = save_png(gradient, tmp_path / "g.png")
     done = run_cli("sweep", image, "-k", "2,3", "-q")
@@ -245,6 +249,7 @@ def test_cli_sweep_default_output(gradient, tmp_path):
     (["-k", "2-4", "-o", "exists.gif"], 6, "exists"),
     (["-k", "2-4", "-o", "nofolder/out.gif"], 5, "does not exist"),
 ])
+@pytest.mark.slow
 def test_cli_sweep_refusals(gradient, tmp_path, args, code, words):
     image = save_png(gradient, tmp_path / "g.png")
     (tmp_path / "exists.gif").write_bytes(b"keep")
@@ -256,6 +261,7 @@ def test_cli_sweep_refusals(gradient, tmp_path, args, code, words):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exists.gif", "g.png"]  # nothing written
 
 
+@pytest.mark.slow
 def test_cli_sweep_missing_and_bad_input(tmp_path):
     done = run_cli("sweep", tmp_path / "nope.png", "-k", "2-4", "-o", tmp_path / "o.gif")
     assert done.returncode == 3 and b"no such file" in done.stderr and b"Traceback" not in done.stderr
@@ -265,6 +271,7 @@ def test_cli_sweep_missing_and_bad_input(tmp_path):
     assert not (tmp_path / "o.gif").exists()
 
 
+@pytest.mark.slow
 def test_cli_compress_target_delta_e(gradient, tmp_path):
     image = save_png(gradient, tmp_path / "g.png")
     out = tmp_path / "t.png"
@@ -281,6 +288,7 @@ def test_cli_compress_target_delta_e(gradient, tmp_path):
     assert np.array_equal(written, quantize(gradient, k).rgb)
 
 
+@pytest.mark.slow
 def test_cli_compress_target_missed_exits_99(gradient, tmp_path):
     image = save_png(gradient, tmp_path / "g.png")
     out = tmp_path / "t.png"
@@ -296,6 +304,7 @@ def test_cli_compress_target_missed_exits_99(gradient, tmp_path):
     (["--target-psnr", "nan"], "above 0"),
     (["--target-psnr", "30", "--palette", "p.gpl"], "does not apply"),
 ])
+@pytest.mark.slow
 def test_cli_compress_target_refusals(gradient, tmp_path, args, words):
     image = save_png(gradient, tmp_path / "g.png")
     done = run_cli("compress", image, "-o", tmp_path / "o.png", *args)
@@ -313,6 +322,7 @@ def test_sweep_from_a_thread_matches(gradient):
         assert np.array_equal(step.result.palette, quantize(gradient, step.k).palette)
 
 
+@pytest.mark.slow
 def test_cli_sweep_reads_stdin(gradient, tmp_path):
     data = io.BytesIO()
     Image.fromarray(gradient).save(data, "PNG")

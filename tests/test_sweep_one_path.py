@@ -48,6 +48,7 @@ def web_sweep(client, array, fields):
 
 
 @pytest.mark.parametrize("fmt, alpha", [("gif", False), ("webp", False), ("gif", True)])
+@pytest.mark.slow
 def test_the_web_sweep_is_the_command_lines(client, tmp_path, fmt, alpha):
     """Same bytes from both: the CLI's encoders (frames, the GIF's last frame, transparency), not Pillow's save_all."""
     image = saved(ramp(alpha), tmp_path / "ramp.png")

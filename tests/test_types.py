@@ -40,6 +40,7 @@ def photo(folder):
 
 
 @needs_mypy
+@pytest.mark.slow
 def test_mypy_strict_passes_on_the_public_modules_and_the_typed_examples(mypy_cache):
     run = subprocess.run(["bash", str(ROOT / "scripts/check_types.sh")], capture_output=True, text=True,
                          env={**os.environ, "PYTHON": sys.executable, "MYPY_CACHE_DIR": str(mypy_cache)}, timeout=240)

@@ -124,6 +124,7 @@ def test_transparency_is_kept(client):
 
 
 @pytest.mark.parametrize("fmt", ["gif", "webp"])
+@pytest.mark.slow
 def test_sweep_is_an_animation_of_each_k_then_the_original(client, photo, gradient, fmt):
     r = post(client, photo, {"format": fmt, "duration": "200"}, path="/api/sweep")
     assert r.status_code == 200, r.text
@@ -251,6 +252,7 @@ def test_each_dither_method_is_accepted_and_differs(client, photo):
     assert (half["dither"], half["dither_method"]) == (0.5, "ordered")
 
 
+@pytest.mark.slow
 def test_sweeps_dither_ordered_unless_told(client, photo):
     import kcolors
     from kcolors.options import Dither
@@ -396,6 +398,7 @@ def test_a_hostile_file_name_is_tamed(client, photo):
     assert upload.safe_name("") == upload.safe_name("..") == "image"
 
 
+@pytest.mark.slow
 def test_nothing_is_written_to_disk(photo, tmp_path, monkeypatch):
     """Uploads above the multipart parser's usual 1 MB spool size stay in memory: no temporary file is made."""
     folder = tmp_path / "tmp"
@@ -459,6 +462,7 @@ def test_excess_load_gets_503_with_retry_after(photo, monkeypatch):
 # ----------------------------------------------------------------------------- the command
 
 
+@pytest.mark.slow
 def test_serve_refuses_bad_options():
     r = run_cli("serve", "--port", "70000")
     assert r.returncode == 2 and b"--port: must be a port between 0 and 65535, not 70000" in r.stderr
@@ -471,6 +475,7 @@ def test_serve_refuses_bad_options():
     assert b"Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_serve_refuses_a_port_in_use():
     import socket
 

@@ -126,6 +126,7 @@ def test_cross_origin_is_refused_on_every_method_but_get_and_head(small):
             responses["403"]["description"]
 
 
+@pytest.mark.slow
 def test_the_page_s_own_requests_pass_with_and_without_allow_host(server, small):
     """What a browser sends from the page itself: Origin http://HOST and Sec-Fetch-Site same-origin."""
     for host in (f"127.0.0.1:{server.port}", f"localhost:{server.port}", f"kcolors.example:{server.port}"):
@@ -197,6 +198,7 @@ def test_head_answers_like_get_without_a_body(server):
 # ----------------------------------------------------------------------------- 11. idle connections
 
 
+@pytest.mark.slow
 def test_idle_connections_make_room_for_new_clients():
     """At the cap, a new client closes the connection idle the longest (nginx does the same), instead of a 503."""
     with kcolors_server("--max-connections", "4") as url:
@@ -214,6 +216,7 @@ def test_idle_connections_make_room_for_new_clients():
             sock.close()
 
 
+@pytest.mark.slow
 def test_working_connections_keep_the_cap():
     """Connections in the middle of a request are not closed for a newcomer, however long they have been at it:
     it gets 503, as before."""
@@ -250,6 +253,7 @@ def padded_png(small, size):
     return small + bytes(size - len(small))
 
 
+@pytest.mark.slow
 def test_uploads_held_at_once_stay_within_the_bound(small):
     """Three uploads of 7.9 MB in hand at once (concurrency 1, queue 2): the server grows by less than its bound,
     (concurrency + queue + 2) x the upload limit. Each was held four times over (body, joined body, parsed
@@ -282,6 +286,7 @@ def test_uploads_held_at_once_stay_within_the_bound(small):
             f"{rss_bytes({url.pid}) / MB:.0f} MiB held against {idle / MB:.0f} MiB idle"
 
 
+@pytest.mark.slow
 def test_refused_uploads_give_their_memory_back(small):
     """Four uploads of 7.9 MB refused (an unknown field) one after the other: the server is back to its idle
     size. A refused upload is freed after its request ends (its traceback holds it), after the trim; glibc kept
@@ -320,6 +325,7 @@ def test_an_idle_worker_gives_back_what_its_job_freed():
     assert back, f"the idle worker holds {extra:.0f} MiB more than before the job"
 
 
+@pytest.mark.slow
 def test_a_job_is_sent_to_its_worker_without_a_copy():
     """The upload reaches the worker as it is, from a view into the body: no pickled copy on the server."""
     pool = workers.Pool(concurrency=1, job_timeout=30)
@@ -344,6 +350,7 @@ def test_a_job_is_sent_to_its_worker_without_a_copy():
     assert max(sent) == len(view) and sum(sent) < len(view) + 4096  # the view itself, and a small header
 
 
+@pytest.mark.slow
 def test_a_failed_job_leaves_no_view_the_garbage_collector_cannot_clear():
     """A failed job's traceback holds the pool's frames in a reference cycle. A view in it that still exported
     its buffer (the pickle's out-of-band wrapper did) could not be cleared by the collector, which then crashed
@@ -377,6 +384,7 @@ def fail(data):
 
 
 @pytest.mark.parametrize("stdout", ["/dev/full", "closed"])
+@pytest.mark.slow
 def test_a_server_whose_output_cannot_be_written_still_serves(stdout):
     """Its status lines are written as far as they can be (a service manager may close or fill its output);
     before, `kcolors serve > /dev/full` ended in an internal error (exit 1)."""

@@ -22,6 +22,8 @@ from PIL import Image
 
 from webserver import kcolors_server, multipart, open_request, photo_3mp, rss_bytes, tree_rss
 
+pytestmark = pytest.mark.slow  # a real server under load: tens of seconds
+
 REQUESTS, AT_ONCE = 50, 8
 HANG_GUARD = 120  # seconds: only against a hang, never a measure of speed (the machine may be busy)
 
@@ -84,7 +86,6 @@ def test_fifty_requests_eight_at_a_time_while_health_answers(server):
 # ----------------------------------------------------------------------------- hostile load (issue #11)
 
 
-@pytest.mark.slow
 def test_hostile_load_real_uploads_are_answered_and_memory_returns():
     """50 uploads of 3.5 MP at once, while 18 uploads stall and 4 heavy sweeps are abandoned after a second.
 

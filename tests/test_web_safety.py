@@ -44,6 +44,8 @@ from kcolors.web.settings import MB, machine_memory
 from webserver import (BOUNDARY, alive, descendants, kcolors_server, multipart, open_request, photo_3mp,
                        png_bytes, read_answer, rss_bytes, tree_rss, wait_until)
 
+pytestmark = pytest.mark.slow  # real servers, stalled uploads, killed jobs: a minute and more in all
+
 # Seconds: only against a hang, never a measure of speed. What must hold however busy the machine is (the
 # status, the message, the order of events, a lower bound) is asserted; how fast is benchmarks/bench_web_load.py's.
 HANG_GUARD = 60
