@@ -108,6 +108,7 @@ def test_opaque_pixels_never_take_a_translucent_entry_even_when_few():
 
 @pytest.mark.parametrize("engine", ["fast", "simple", "sklearn"])
 @pytest.mark.parametrize("space", ["rgb", "din99"])
+@pytest.mark.slow
 def test_every_engine_and_space_keeps_the_rules(engine, space):
     source = feathered(32)
     result = kcolors.quantize(source, 8, engine=engine, space=space)
@@ -227,6 +228,7 @@ def test_one_translucent_pixel(tmp_path):
     assert rgba(data).tolist() == source.tolist()
 
 
+@pytest.mark.slow
 def test_animated_gif_with_transparent_frames(tmp_path):
     frames = []
     for shift in range(3):

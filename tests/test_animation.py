@@ -58,6 +58,7 @@ def test_sweep_animation(image, gradient, tmp_path, ext):
 
 
 @pytest.mark.parametrize("ext", [".gif", ".webp"])
+@pytest.mark.slow
 def test_labels_add_no_colour(image, gradient, tmp_path, ext):
     out = tmp_path / f"labelled{ext}"
     assert run_cli("sweep", image, "-k", "2,3,5", "-o", out, "--label").returncode == 0
@@ -70,6 +71,7 @@ def test_labels_add_no_colour(image, gradient, tmp_path, ext):
         assert changed[:, 0].max() < 24 and changed[:, 1].max() < 48  # ... in the top-left corner only
 
 
+@pytest.mark.slow
 def test_frames_and_sheet(image, gradient, tmp_path):
     folder, sheet = tmp_path / "frames", tmp_path / "sheet.png"
     done = run_cli("sweep", image, "-k", "2,3,5", "--frames", folder, "--sheet", sheet, "--cell", "64")
@@ -167,6 +169,7 @@ def test_animation_to_a_still_format_warns(tmp_path):
 
 
 @pytest.mark.parametrize("dst", [".gif", ".png", ".webp"])
+@pytest.mark.slow
 def test_transparency_of_each_frame_is_its_own(tmp_path, dst):
     """A frame's transparent pixels show the background, not the frame before (GIF disposal)."""
     y, x = np.mgrid[0:20, 0:30]

@@ -370,6 +370,7 @@ def test_histograms_summed_in_groups_equal_the_plain_sum():
     assert np.array_equal(total.total().colors, plain.colors) and np.array_equal(total.total().counts, plain.counts)
 
 
+@pytest.mark.slow
 def test_collection_palette_in_process(tmp_path):
     sources = make_collection(tmp_path / "in", 5)
     jobs = plan([tmp_path / "in"], tmp_path / "out").jobs

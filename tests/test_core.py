@@ -277,6 +277,7 @@ def test_pil_image_and_greyscale_input():
     assert all(r == g == b for r, g, b in result.palette.tolist())  # grey in, grey out
 
 
+@pytest.mark.slow
 def test_engines_agree_on_a_real_photo(hats):
     picture = kcolors.load_image(hats)  # 10,074 colours: sklearn and simple take 0.2 s on it, 3 s on 61,280
     values = [quantize(picture, 16, engine=e).psnr for e in ("fast", "sklearn", "simple")]

@@ -328,6 +328,7 @@ def random_animation(rng, count, size, alpha=None):
 
 @pytest.mark.parametrize("count, size, alpha", [(40, (5, 4), None), (25, (3, 3), "all"), (30, (4, 2), "some"),
                                                 (12, [(6, 5), (2, 2), (9, 1)], None)])
+@pytest.mark.slow
 def test_frames_recoloured_together_are_as_frame_by_frame(monkeypatch, count, size, alpha):
     import kcolors.animated as animation
 

@@ -94,6 +94,7 @@ def test_a_file_skipped_by_skip_if_larger_counts_as_done(tmp_path):
     assert "tiny.jpg: skipped: larger than input" in err and "1 done, 1 skipped, 0 failed of 2" in err
 
 
+@pytest.mark.slow
 def test_a_missed_quality_target_exits_99_and_a_failure_wins_with_7(tmp_path):
     make_image(tmp_path / "a.png", size=40)
     make_image(tmp_path / "b.png", 1, size=40)

@@ -195,6 +195,7 @@ def test_the_web_download_is_named_by_the_same_rule_with_the_k_asked_or_the_targ
     assert by_target["output"] == "icon-psnr20.png"
 
 
+@pytest.mark.slow
 def test_the_demo_still_writes_kcolors_demo_coffee_k16_png(tmp_path):
     done = run_cli("-q", cwd=tmp_path)
     assert done.returncode == 0, done.stderr

@@ -94,6 +94,7 @@ def _text_in_axes(fig, axes, text):
 
 
 @pytest.mark.parametrize("knee", [2, 5, 9, 12])
+@pytest.mark.slow
 def test_curve_knee_label_sits_by_the_knee_inside_the_plot(knee):
     ks = list(range(2, 13))
     delta_e = [12 * 0.75 ** (k - 2) + 1 for k in ks]

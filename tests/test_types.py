@@ -49,6 +49,7 @@ def test_mypy_strict_passes_on_the_public_modules_and_the_typed_examples(mypy_ca
 
 
 @needs_mypy
+@pytest.mark.slow
 def test_misusing_the_api_is_a_type_error(tmp_path, mypy_cache):
     """The public names carry real types: unannotated code would make each of these an Any, and mypy silent."""
     misuse = tmp_path / "misuse.py"

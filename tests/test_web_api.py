@@ -61,6 +61,7 @@ def colours(data):
 # ----------------------------------------------------------------------------- success
 
 
+@pytest.mark.slow
 def test_compress_answers_an_indexed_png_and_its_figures(client, photo, gradient):
     r = post(client, photo, {"k": "6", "space": "oklab", "dither": "off"})
     assert r.status_code == 200
