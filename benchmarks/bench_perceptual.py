@@ -42,6 +42,9 @@ Peer outputs and every figure measured on them, the reference PNGs and the slic 
 (default benchmarks/.cache/perceptual, gitignored), keyed by image (name and content hash), tool, tool version,
 k, regime and the metrics' versions. kcolors' own runs are measured afresh every time, unless
 `--cache-kcolors`, which keys them by a hash of src/kcolors (*.py, *.c) and the kcolors arguments.
+On the project's 2-core machine a whole run took 22 minutes with `--jobs 2` (others loading it; flower_foveon,
+3.4 MP, about 100 s a run, a Kodak photo 3-6 s), and 3.3 minutes once the peers were cached (its 104 kcolors
+runs); peak memory about 1.9 GB a process (SSIMULACRA2 on flower_foveon).
 
     python benchmarks/bench_perceptual.py --jobs 2                          # everything: 13 photos, 4 k, 2 regimes
     python benchmarks/bench_perceptual.py --images kodim01,kodim05 --k 16   # a quick look
