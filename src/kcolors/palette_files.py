@@ -64,9 +64,9 @@ def read_colours(path: StrPath, fmt: str) -> list[list[int]]:
     Raises
     ------
     InputError
-    The file is missing (a :class:`~kcolors.errors.MissingFileError`, also a FileNotFoundError),
-    unreadable, not a regular file, larger than :data:`MAX_FILE_BYTES`, not valid UTF-8, not a palette
-    of its kind, or holds no colour or more than 256: one line naming the file.
+        The file is missing (a :class:`~kcolors.errors.MissingFileError`, also a FileNotFoundError),
+        unreadable, not a regular file, larger than :data:`MAX_FILE_BYTES`, not valid UTF-8, not a palette
+        of its kind, or holds no colour or more than 256: one line naming the file.
     """
     try:
         with _open_regular(path) as fh:
