@@ -259,7 +259,7 @@ SERVE_OPTIONS = tuple(Option(*row[:5], commands=("serve",), who=OPERATOR, metava
     ("job_timeout", ("--job-timeout",), above_zero("s"), None, "seconds one image may take, decoding included "
      "(default %(default)g); then its worker is killed and the answer is HTTP 503", "S"),
     ("max_job_memory_mb", ("--max-job-memory-mb",), above_zero("MB"), None, "memory one image may need, estimated "
-     "from its header before decoding (default: a quarter of this machine's, %(default).0f MB); more gets HTTP 413",
+     "from its header before decoding (default: a quarter of this machine's); more gets HTTP 413",
      "MB"),
     ("max_connections", ("--max-connections",), counting(), None, "open connections (default %(default)s); past "
      "it, an idle one (nothing sent for 0.5 s, or 0.1 s after an answer) is closed to make room, and when none is, "

@@ -42,7 +42,9 @@ def add_parser(sub):
                            f"from its headers (default {defaults.max_frames:,}); more gets HTTP 413"),
         **{name: dict(default=getattr(defaults, name))
            for name in ("concurrency", "queue", "read_timeout", "job_timeout", "max_connections")},
-        "max_job_memory_mb": dict(default=defaults.max_job_memory / 2**20),
+        "max_job_memory_mb": dict(default=defaults.max_job_memory / 2**20, help="memory one image may need, "
+                                  "estimated from its header before decoding (default: a quarter of this machine's, "
+                                  f"{defaults.max_job_memory / 2**20:,.0f} MB); more gets HTTP 413"),
         "allow_host": dict(action="append", default=[])})
     p.set_defaults(run=run)
 
