@@ -314,7 +314,7 @@ def test_unreadable_subfolder_for_real_exits_7(tmp_path):
 def cluster():
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None, silence_logs=40) as local:
+                                  dashboard_address=":0", silence_logs=40) as local:
         yield local
 
 
@@ -430,7 +430,7 @@ with DaskCluster(address, time_limit=None, worker_timeout=0.5) as runner:
 
 def test_a_dask_batch_whose_worker_dies_holding_results_ends_without_a_traceback(tmp_path):
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=0, processes=True, host="127.0.0.1", dashboard_address=None,
+    with distributed.LocalCluster(n_workers=0, processes=True, host="127.0.0.1", dashboard_address=":0",
                                   silence_logs=40) as scheduler:
         worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", scheduler.scheduler_address,
                                    "--no-nanny", "--nthreads", "1"], stderr=subprocess.DEVNULL)
