@@ -54,7 +54,8 @@ def require(extra, feature):
     lacking = missing(extra)
     if lacking:
         packages = " ".join(f"'{name}'" if "[" in name else name for name in EXTRAS[extra][1])  # for a shell
-        raise UsageError(f"{feature} needs the [{extra}] extra ({', '.join(lacking)} is not installed): "
+        raise UsageError(f"{feature} needs the [{extra}] extra ({', '.join(lacking)} "
+                         f"{'is' if len(lacking) == 1 else 'are'} not installed): "
                          f"pip install {packages}, or reinstall kcolors with '.[{extra}]'")
 
 
