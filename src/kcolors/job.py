@@ -122,13 +122,12 @@ def in_strips(options, source, output, fmt, strips, palette_out):
     if strips is False:
         return False
     if strips is None:  # else the ordinary reader, which also says what is wrong with a file
-        if not installed("huge"):  # no pyvips: the whole image is read, up to max_pixels
-            return False
         with warnings_if_read() as held:  # a look at the header: the reader that follows shows the decoder's
             large = a_file and strippable(source, strips_above()) is not None
             held.clear()
-        return large and _refuse_whole_image_options(options, source, output, fmt, palette_out,
-                                                     f"over {strips_above():,} pixels")
+        # without pyvips (the [huge] extra) a large image is read whole, up to max_pixels
+        return large and installed("huge") and _refuse_whole_image_options(
+            options, source, output, fmt, palette_out, f"over {strips_above():,} pixels")
     require("huge", strips)  # pyvips reads the strips
     if not a_file or sniff(source) is None:
         raise UsageError(f"{source}: --strips and --scheduler read a PNG or TIFF file (not a pipe or another "

@@ -95,8 +95,9 @@ def options_from_args(args, command, palette=None):
     strength = given if given or method is None else 1.0
     # no method asked: a plain strength (the selective method on a still, the ordered one on an animation)
     dither = float(strength) if method is None else Dither(strength, method)
-    fields = {name: getattr(args, DESTS.get(name, name)) for name in Options.__dataclass_fields__
-              if name in TABLE and command in TABLE[name].commands and TABLE[name].reason(command) is None}
+    given_fields = {name: getattr(args, DESTS.get(name, name)) for name in Options.__dataclass_fields__
+                    if name in TABLE and command in TABLE[name].commands and TABLE[name].reason(command) is None}
+    fields = {name: value for name, value in given_fields.items() if value is not None}  # None: the record's default
     fields.update(dither=dither, palette=palette)
     if fields.get("max_input_bytes") is not None:
         fields["max_input_bytes"] *= MB

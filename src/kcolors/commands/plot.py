@@ -51,8 +51,7 @@ def run(args):
     from ..plots import save_figure, space_figure, space_html, space_sample
     from ..output import write_bytes
 
-    # without -k no centres are drawn: the record is checked with the default k, which is then unused
-    options = options_from_args(argparse.Namespace(**(vars(args) | {"k": 16 if args.k is None else args.k})), "plot")
+    options = options_from_args(args, "plot")  # without -k, the record's default k, unused: no centres are drawn
     if not 1 <= args.sample <= 1_000_000:
         raise UsageError(f"--sample must be between 1 and 1,000,000 points, not {args.sample}")
     output = output_beside_input(args.output, args.input, "space.png")
