@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import struct
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
@@ -39,8 +38,8 @@ if TYPE_CHECKING:
 
     # What load_image (and so quantize, Palette.remap) reads: a file's name or path ("-": standard input), its
     # bytes, a binary file object, a Pillow image, an (H, W), (H, W, 3) or (H, W, 4) uint8 array, or a Picture.
-    StrPath: TypeAlias = "str | os.PathLike[str]"
-    FileSource: TypeAlias = "StrPath | bytes | bytearray | IO[bytes]"
+    from .inputs import FileSource
+
     ImageSource: TypeAlias = "FileSource | Input | Image.Image | NDArray[np.uint8] | Picture"
 
 __all__ = ["DECODERS", "DEFAULT_MAX_FRAMES", "DEFAULT_MAX_PIXELS", "Header", "Picture", "decode",
@@ -190,10 +189,7 @@ def decode(source: Input, limit: int | None, max_frames: int | None = None) -> P
     """
     name = source.name
     with warnings_if_read(), _worded(name):
-        header = _read_header(source, limit, max_frames)
-        if header.format == "PNG":
-            check_png_chunks(source.rewound(), name)
-        im = open_image(source.rewound())
+        header, im = _opened(source, limit, max_frames)
         picture = _from_pil(im, name, limit, header.frames)  # decoded here, outside the lock of open_image
     picture.n_bytes, picture.path, picture.format = source.n_bytes, source.path, im.format
     note = header.note(name)
@@ -206,13 +202,19 @@ def decode_pil(source: Input, limit: int | None, max_frames: int | None = None) 
     image keeps its palette and transparency), loaded: the checks and one-line errors of :func:`decode`,
     without the conversion to a Picture. :meth:`kcolors.Palette.from_image` reads a palette image with it."""
     with warnings_if_read(), _worded(source.name):
-        header = _read_header(source, limit, max_frames)
-        if header.format == "PNG":
-            check_png_chunks(source.rewound(), source.name)
-        im = open_image(source.rewound())
+        _, im = _opened(source, limit, max_frames)
         _check_pixels(im, source.name, limit)
         im.load()
     return im
+
+
+def _opened(source: Input, limit: int | None, max_frames: int | None) -> tuple[Header, ImageFile]:
+    """The checked header of an open Input and its Pillow image, opened but not decoded: every frame's size
+    and their number checked, a PNG's chunks too (their CRCs), before any pixel is read."""
+    header = _read_header(source, limit, max_frames)
+    if header.format == "PNG":
+        check_png_chunks(source.rewound(), source.name)
+    return header, open_image(source.rewound())
 
 
 @contextlib.contextmanager

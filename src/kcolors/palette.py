@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 
     from numpy.typing import ArrayLike, NDArray
 
-    from .io import ImageSource, StrPath
+    from .inputs import StrPath
+    from .io import ImageSource
     from .result import Quantization
 
 class PaletteAlphaWarning(UserWarning):

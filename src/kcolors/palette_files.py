@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
     from numpy.typing import NDArray
 
-    from .io import ImageSource, Picture, StrPath
+    from .inputs import StrPath
+    from .io import ImageSource, Picture
 
 PALETTE_EXTENSIONS = (".gpl", ".json", ".txt")
 # The most a palette file may hold: 256 colours with long names take a few KiB.
