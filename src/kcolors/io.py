@@ -42,8 +42,8 @@ if TYPE_CHECKING:
 
     ImageSource: TypeAlias = "FileSource | Input | Image.Image | NDArray[np.uint8] | Picture"
 
-__all__ = ["DECODERS", "DEFAULT_MAX_FRAMES", "DEFAULT_MAX_PIXELS", "Header", "Picture", "decode",
-           "decode_pil", "load_image", "open_image", "probe"]
+__all__ = ["DECODERS", "DEFAULT_MAX_FRAMES", "DEFAULT_MAX_PIXELS", "Header", "Picture", "check_pixels",
+           "decode", "decode_pil", "load_image", "open_image", "probe"]
 
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # Pillow's own limit, about 89 million
 ORIENTATION = 0x0112  # the EXIF tag that says how the camera was held
@@ -203,7 +203,7 @@ def decode_pil(source: Input, limit: int | None, max_frames: int | None = None) 
     without the conversion to a Picture. :meth:`kcolors.Palette.from_image` reads a palette image with it."""
     with warnings_if_read(), _worded(source.name):
         _, im = _opened(source, limit, max_frames)
-        _check_pixels(im, source.name, limit)
+        check_pixels(im, source.name, limit)
         im.load()
     return im
 
@@ -254,17 +254,17 @@ def accepted_extensions() -> frozenset[str]:
                      (fmt == "MPO" and "JPEG" in DECODERS))
 
 
-def _check_pixels(im: Image.Image, name: str, limit: int | None) -> None:
+def check_pixels(im: Image.Image, name: str, limit: int | None,
+                 hint: str = " (raise it with --max-pixels)") -> None:
+    """TooLargeError for a Pillow image of more than ``limit`` pixels; ``hint`` ends the message."""
     w, h = im.size
     if limit and w * h > limit:
-        raise TooLargeError(
-            f"{name}: {w}x{h} is {w * h:,} pixels, over the limit of {limit:,} (raise it with --max-pixels)"
-        )
+        raise TooLargeError(f"{name}: {w}x{h} is {w * h:,} pixels, over the limit of {limit:,}{hint}")
 
 
 def _from_pil(im: Image.Image, name: str, limit: int | None, frames: int | None = None) -> Picture:
     """The Picture of a Pillow image (its first frame), ``frames`` in it (default: Pillow's count)."""
-    _check_pixels(im, name, limit)
+    check_pixels(im, name, limit)
     info = {"n_frames": getattr(im, "n_frames", 1) if frames is None else frames}
     if info["n_frames"] > 1:
         info["duration"] = im.info.get("duration")

@@ -21,9 +21,9 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from .errors import InputError, MissingFileError, TooLargeError, UsageError
+from .errors import InputError, MissingFileError, UsageError
 from .inputs import Input
-from .io import DEFAULT_MAX_PIXELS, accepted_extensions, decode_pil, load_image
+from .io import DEFAULT_MAX_PIXELS, accepted_extensions, check_pixels, decode_pil, load_image
 from .options import MAX_K
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ def image_colours(image: ImageSource, max_pixels: int | None = None) -> NDArray[
     # for messages: a file's name (Pillow's filename, a Picture's name), else what it is
     name = str(getattr(image, "filename", "") or getattr(image, "name", "") or "<image>")
     if isinstance(image, Image.Image) and image.mode == "P":
-        _check_pixels(image, name, limit)
+        check_pixels(image, name, limit, hint="")  # --max-pixels is not a palette image's limit
         return _used_entries(image)
     return _colours_in_order(load_image(image, max_pixels=limit), name)
 
@@ -127,13 +127,6 @@ def _read_palette_image(path: StrPath, limit: int | None) -> Image.Image:
         im = decode_pil(opened, limit)
     im.filename = str(path)  # for messages: Pillow leaves it empty for an image opened from a file object
     return im
-
-
-def _check_pixels(im: Image.Image, name: str, limit: int | None) -> None:
-    """TooLargeError for a Pillow image of more than ``limit`` pixels, as load_image refuses one."""
-    w, h = im.size
-    if limit and w * h > limit:
-        raise TooLargeError(f"{name}: {w}x{h} is {w * h:,} pixels, over the limit of {limit:,}")
 
 
 def _used_entries(im: Image.Image) -> NDArray[np.uint8]:
