@@ -11,7 +11,7 @@ from ..errors import UsageError
 from ..extras import require
 from ..inputs import open_input
 from ..options import Dither
-from ..table import OPTIONS, TABLE
+from ..table import OPTIONS, TABLE, whole
 
 MB = 2**20
 
@@ -25,14 +25,6 @@ class ExamplesFormatter(argparse.HelpFormatter):
         return super()._fill_text(text, width, indent)
 
 
-def whole_number(text):
-    """An int option (ranges are checked where the value is used, with a message naming the option)."""
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-
-
 class _Refused(argparse.Action):
     """An option a command refuses on purpose: given, it stops with the table's reason, before any work."""
 
@@ -42,14 +34,19 @@ class _Refused(argparse.Action):
         parser.error(f"{option_string} does not apply here: {self.reason}")
 
 
-def _argparse_type(option):
+def _argparse_type(parser, name):
+    """``parser`` (text -> value, ValueError saying what is wrong) as an argparse type named ``name``."""
     def parse(text):
         try:
-            return option.parse(text)
+            return parser(text)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
-    parse.__name__ = option.name
+    parse.__name__ = name
     return parse
+
+
+# a command's own int options (ranges are checked where the value is used, with a message naming the option)
+whole_number = _argparse_type(whole, "whole_number")
 
 
 DESTS = {"max_input_bytes": "max_input_mb"}  # the command line gives it in MiB
@@ -61,7 +58,8 @@ def add_option(parser, option, **changes):
     if option.flag:
         kwargs.update(action="store_true")
     else:
-        kwargs.update(type=_argparse_type(option), choices=option.choices, metavar=option.metavar)
+        kwargs.update(type=_argparse_type(option.parse, option.name), choices=option.choices,
+                      metavar=option.metavar)
         if option.const is not None:
             kwargs.update(nargs="?", const=option.const)
     parser.add_argument(*option.flags, **dict(kwargs, **changes))
