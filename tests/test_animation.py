@@ -8,6 +8,7 @@ from PIL import Image, ImageSequence
 from kcolors import load_image, quantize
 from kcolors.animated import flatten_animation, read_animation
 from kcolors.animation import encode_animation, sweep_frames
+from kcolors.colorspace import to_space
 from kcolors.sweep import sweep
 
 KS = [2, 3, 5]
@@ -139,8 +140,9 @@ def test_compress_keeps_animation(tmp_path, src, dst):
     used = np.unique(np.concatenate([f.reshape(-1, 3) for f in frames]), axis=0)
     assert len(used) <= 6  # one palette for all frames
     originals, _, _ = frames_of(source)
-    for frame, original in zip(frames, originals):  # each frame: every pixel its nearest palette colour
-        distances = ((original.reshape(-1, 1, 3).astype(int) - used[None].astype(int)) ** 2).sum(axis=2)
+    for frame, original in zip(frames, originals):  # each frame: every pixel its nearest palette colour (blend)
+        points, entries = to_space(original.reshape(-1, 3), "blend"), to_space(used, "blend")
+        distances = ((points[:, None, :] - entries[None]) ** 2).sum(axis=2)
         assert np.array_equal(frame.reshape(-1, 3), used[distances.argmin(axis=1)])
 
 

@@ -90,7 +90,7 @@ def test_ordered_pattern_depends_only_on_colour_and_place():
 def changed(image, dither, columns):
     """Share of pixels in ``columns`` that dithering gives another colour than plain recolouring, with one
     palette (a dithered fit weighs the pixels otherwise: see the tests below)."""
-    palette = quantize(image, 8).as_palette()
+    palette = quantize(image, 8, space="rgb").as_palette()  # dithered results are made in rgb
     plain, dithered = palette.remap(image).rgb[:, columns], palette.remap(image, dither=dither).rgb[:, columns]
     return np.mean((plain != dithered).any(axis=2))
 
@@ -144,7 +144,7 @@ def test_command_line_dither_method(tmp_path):
 
 
 def test_a_dithered_fit_weighs_smooth_pixels_fully_and_texture_down_to_the_floor():
-    from kcolors.quantize import weighed_for_dithering
+    from kcolors.remap import weighed_for_dithering
     from kcolors.remap import TEXTURE_WEIGHT
     from kcolors.io import load_image
 

@@ -50,7 +50,7 @@ def help_text(*command):
 def test_space_help_names_lab_for_the_smallest_files_and_rgb_for_psnr():
     text = " ".join(help_text("compress").split())
     assert "smallest PNGs" not in text
-    assert "rgb (the default: best PSNR)" in text
+    assert "blend (the default:" in text and "rgb (the highest PSNR)" in text
     assert "din99 (lowest mean ΔE2000" in text and "lab (the smallest files)" in text
 
 

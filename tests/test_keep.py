@@ -7,6 +7,7 @@ import pytest
 import kcolors
 from kcolors import Histogram, fit_palette, quantize
 from kcolors.errors import UsageError
+from kcolors.colorspace import to_space
 from kcolors.kernels import assign
 from kcolors.kmeans import fit, fit_with_alpha, kmeanspp_around
 from kcolors.quantize import fit_palettes
@@ -35,8 +36,9 @@ def test_white_and_black_kept_exactly_within_k_on_a_gradient():
     result = quantize(gradient(), 4, keep=["#ffffff", "#000000"])
     assert (255, 255, 255) in rows(result.palette) and (0, 0, 0) in rows(result.palette)
     assert len(result.palette) <= 4
-    # every pixel still takes its nearest palette colour, kept ones included
-    nearest, _ = assign(gradient().reshape(-1, 3).astype(float), result.palette.astype(float))
+    # every pixel still takes its nearest palette colour (in the default space), kept ones included
+    assert result.space == "blend"
+    nearest, _ = assign(to_space(gradient().reshape(-1, 3), "blend"), to_space(result.palette, "blend"))
     assert np.array_equal(result.labels.ravel(), nearest)
 
 

@@ -10,7 +10,7 @@ from conftest import run_cli
 from PIL import Image
 
 from kcolors import load_image, quantize
-from kcolors.colorspace import SPACES, rgb2oklab, to_space
+from kcolors.colorspace import SPACES, fitting_space, rgb2oklab, to_space
 from kcolors.pictures import caption_height, contact_sheet, grid, side_by_side, swatch_image
 from kcolors.plots import (AXES, box_scale, curve_figure, save_figure, space_box, space_figure, space_html,
                            space_points, space_sample)
@@ -185,8 +185,9 @@ def test_every_space_plots_the_whole_srgb_cube_inside_its_axes_lightness_upwards
     points = space_points(cube, space)
     for axis, (low, high) in enumerate(AXES[space][1]):
         assert low - 0.01 <= points[:, axis].min() and points[:, axis].max() <= high + 0.01, (space, axis)
-    upwards = 2 if space == "rgb" else 0  # Blue in RGB, lightness in the others
-    assert np.allclose(points[:, 2], to_space(cube, space)[:, upwards])
+    drawn = fitting_space(space)  # blend fits, and is drawn, in sRGB
+    upwards = 2 if drawn == "rgb" else 0  # Blue in RGB, lightness in the others
+    assert np.allclose(points[:, 2], to_space(cube, drawn)[:, upwards])
     fig = space_figure(cube, len(cube), space=space)
     assert fig.axes[0].get_zlabel() == AXES[space][0][2]
 

@@ -178,7 +178,7 @@ def test_a_palette_image_gives_the_entries_it_uses_in_palette_order(tmp_path):
     path = palette_png(tmp_path / "p.png", [[3, 1, 3], [200, 1, 3]])
     palette = Palette.from_image(path)
     assert palette.colors.tolist() == [[200, 0, 0], [0, 0, 200], [196, 196, 196]]  # entries 1, 3 and 200
-    assert palette.space == "rgb" and Palette.from_image(path, space="oklab").space == "oklab"
+    assert palette.space == "blend" and Palette.from_image(path, space="oklab").space == "oklab"
 
 
 def test_a_palette_image_keeps_its_trns_alpha(tmp_path):

@@ -13,7 +13,7 @@ from kcolors import load_image, quantize
 from kcolors.errors import UsageError
 from kcolors.options import Dither
 
-from kcolors.colorspace import rgb2lab
+from kcolors.colorspace import rgb2lab, to_space
 from kcolors.metrics import ciede2000
 from kcolors.table import parse_ks
 from kcolors.sweep import find_k, knee, metrics_csv, suggest, suggest_curve, sweep, tail_delta_e
@@ -98,10 +98,15 @@ def test_sweep_builds_the_histogram_once(gradient, monkeypatch):
 
 
 def test_inertia_is_the_weighted_squared_error(gradient):
-    (step,) = sweep(gradient, [4])
+    (step,) = sweep(gradient, [4], space="rgb")
     sse = ((gradient.astype(float) - step.result.rgb) ** 2).sum()
     assert step.inertia == pytest.approx(sse, rel=1e-9)
     assert step.result.psnr == pytest.approx(10 * math.log10(255**2 * gradient.size / sse))
+    # in the default space, the same sum of the blend's squared distances (each pixel to its own colour)
+    (step,) = sweep(gradient, [4])
+    pixels = gradient.reshape(-1, 3)
+    blend_sse = ((to_space(pixels, "blend") - to_space(step.result.rgb.reshape(-1, 3), "blend")) ** 2).sum()
+    assert step.result.space == "blend" and step.inertia == pytest.approx(blend_sse, rel=1e-9)
 
 
 def test_metrics_csv_psnr_rises_with_k(gradient):

@@ -95,7 +95,7 @@ def test_defaults_and_lossless(client):
     few[:4] = (200, 10, 10)
     r = post(client, png_bytes(few))
     m = json.loads(r.headers["x-kcolors-metrics"])
-    assert (m["k"], m["space"], m["dither"], m["colors_out"], m["psnr"]) == (16, "rgb", 0.0, 2, None)
+    assert (m["k"], m["space"], m["dither"], m["colors_out"], m["psnr"]) == (16, "blend", 0.0, 2, None)
 
 
 @pytest.mark.parametrize("word, strength", [("on", 1.0), ("true", 1.0), ("OFF", 0.0), ("", 0.0), ("0.25", 0.25)])
@@ -349,7 +349,7 @@ def test_an_image_over_the_pixel_limit_is_413(client):
     ({"k": "257"}, "k must be between 1 and 256, not 257"),
     ({"k": "eight"}, "k must be a whole number, not 'eight'"),
     ({"k": "2.5"}, "k must be a whole number, not '2.5'"),
-    ({"space": "hsv"}, "space must be one of rgb, lab, oklab, din99, not 'hsv'"),
+    ({"space": "hsv"}, "space must be one of blend, rgb, lab, oklab, din99, not 'hsv'"),
     ({"dither": "maybe"}, "dither must be on, off or a strength from 0 to 1, not 'maybe'"),
     ({"dither": "1.5"}, "dither strength must be between 0 and 1, not 1.5"),
     ({"dither": "nan"}, "dither strength must be between 0 and 1, not nan"),

@@ -22,7 +22,7 @@ Layers:
     options, histogram, metrics, output, headers, pool, inputs   the shared option check; distinct colours and counts; PSNR and CIEDE2000; files written safely; every frame's size and their number, from a file's headers; worker processes that can be killed (batch's and the web server's); an input opened once (a stream held in memory)
     io, table                     any image file in, read once, as a Picture (which keeps its histogram); the table of options (their flags, help, who may set them)
     palette_files                 palette files and palette images read as hostile input (.gpl, .json, .txt, a P image's entries)
-    kmeans, strips                the fast k-means on a histogram (k-means++ start, coarse to exact); a PNG or TIFF too large to hold, read a strip of rows at a time
+    kmeans, blend, strips         the fast k-means on a histogram (k-means++ start, coarse to exact); the default space's last round (colours matched by sRGB and OKLab distance together); a PNG or TIFF too large to hold, read a strip of rows at a time
     encode                        a Quantization as file bytes (indexed PNG written here), or as the Pillow image its PNG opens to
     save                          a Quantization to a file, safely
     result                        Quantization: a picture, its palette, each pixel's label, the figures

@@ -144,7 +144,7 @@ static inline uint32_t kc_ctz64_plain(uint64_t x)
 /* same code, with the same sums in the same order, as a 3-D-only kernel.    */
 /* ------------------------------------------------------------------------ */
 
-#define MAX_DIM 4
+#define MAX_DIM 6 /* 6: a colour's coordinates in two spaces side by side (assign only) */
 #define TEMPLATE KC_ALWAYS_INLINE
 
 typedef struct {
@@ -204,7 +204,7 @@ static int search_init(Search *s, const double *centres, Py_ssize_t k, const dou
     }
     for (Py_ssize_t j = 0; j < k; j++) {
         const double *c = centres + dim * j;
-        keyed[j].key = dim == 3 ? project(c, axis, 3) : project(c, axis, 4);
+        keyed[j].key = dim == 3 ? project(c, axis, 3) : dim == 4 ? project(c, axis, 4) : project(c, axis, 6);
         keyed[j].index = (int32_t)j;
     }
     qsort(keyed, (size_t)k, sizeof(Keyed), cmp_keyed);
@@ -286,10 +286,16 @@ static Py_ssize_t search_nearest4(const Search *s, double x, double y, double z,
     return search_nearest_dim(s, q, hint, best_d2, 4);
 }
 
+static Py_ssize_t search_nearest6(const Search *s, const double *x, Py_ssize_t hint, double *best_d2)
+{
+    return search_nearest_dim(s, x, hint, best_d2, 6);
+}
+
 TEMPLATE Py_ssize_t search_nearest(const Search *s, const double *x, Py_ssize_t hint, double *best_d2, const int dim)
 {
     return dim == 3 ? search_nearest3(s, x[0], x[1], x[2], hint, best_d2)
-                    : search_nearest4(s, x[0], x[1], x[2], x[3], hint, best_d2);
+         : dim == 4 ? search_nearest4(s, x[0], x[1], x[2], x[3], hint, best_d2)
+                    : search_nearest6(s, x, hint, best_d2);
 }
 
 /* As search_nearest, also giving the squared distance to the second nearest
@@ -336,14 +342,17 @@ static int get_buf(PyObject *obj, Py_buffer *b, int writable, const char *name)
     return 0;
 }
 
-/* The dimension of the points, from the axis buffer (3 or 4 doubles); -1 with ValueError otherwise. */
-static int axis_dim(const Py_buffer *axis)
+/* The dimension of the points, from the axis buffer (3 or 4 doubles, or 6 where `six` allows it); -1 with
+ * ValueError otherwise. */
+static int axis_dim(const Py_buffer *axis, int six)
 {
-    if (axis->len != 3 * (Py_ssize_t)sizeof(double) && axis->len != 4 * (Py_ssize_t)sizeof(double)) {
-        PyErr_Format(PyExc_ValueError, "axis must hold 3 or 4 float64 values, not %zd bytes", axis->len);
+    Py_ssize_t d = axis->len / (Py_ssize_t)sizeof(double);
+    if (axis->len % (Py_ssize_t)sizeof(double) || !(d == 3 || d == 4 || (six && d == 6))) {
+        PyErr_Format(PyExc_ValueError, "axis must hold 3%s or 4 float64 values, not %zd bytes", six ? ", 6" : "",
+                     axis->len);
         return -1;
     }
-    return (int)(axis->len / (Py_ssize_t)sizeof(double));
+    return (int)d;
 }
 
 /* Number of rows of `dim` float64 values in b; -1 with ValueError when b does not hold whole rows. */
@@ -552,7 +561,7 @@ e1: PyBuffer_Release(&rgb);
 /*        axis f64[D], labels i32[n] in/out (hints; -1 = none),              */
 /*        sums f64[k*D] out or None, counts f64[k] out or None,              */
 /*        bounds f64[n*2] in/out or None, shifts f64[k] or None) -> inertia  */
-/* D, the points' dimension (3 or 4), is the length of `axis`.               */
+/* D, the points' dimension (3, 4 or 6), is the length of `axis`.           */
 /*                                                                           */
 /* With `bounds` (Hamerly's algorithm), each point keeps an upper bound on   */
 /* the distance to its centre and a lower bound on the distance to any other */
@@ -619,6 +628,12 @@ static double assign4(const Search *s, Py_ssize_t n, const double *P, const doub
     return assign_dim(s, n, P, W, D, max_shift, L, S, C, B, 4);
 }
 
+static double assign6(const Search *s, Py_ssize_t n, const double *P, const double *W, const double *D,
+                      double max_shift, int32_t *L, double *S, double *C, double *B)
+{
+    return assign_dim(s, n, P, W, D, max_shift, L, S, C, B, 6);
+}
+
 static PyObject *assign(PyObject *Py_UNUSED(self), PyObject *args)
 {
     PyObject *o_pts, *o_w, *o_cent, *o_axis, *o_lab, *o_sums, *o_cnt, *o_bnd = Py_None, *o_shift = Py_None;
@@ -639,7 +654,7 @@ static PyObject *assign(PyObject *Py_UNUSED(self), PyObject *args)
     if (has_b && get_buf(o_bnd, &bnd, 1, "bounds") < 0) goto e7;
     if (has_s && get_buf(o_shift, &shf, 0, "shifts") < 0) goto e8;
 
-    int dim = axis_dim(&axis);
+    int dim = axis_dim(&axis, 1);
     if (dim < 0) goto e9;
     Py_ssize_t n = rows(&pts, dim, "points"), k = rows(&cent, dim, "centres");
     if (n < 0 || k < 0 || check_len(&lab, n, sizeof(int32_t), "labels") < 0
@@ -658,7 +673,8 @@ static PyObject *assign(PyObject *Py_UNUSED(self), PyObject *args)
     if (D) for (Py_ssize_t j = 0; j < k; j++) if (D[j] > max_shift) max_shift = D[j];
     Py_BEGIN_ALLOW_THREADS
     inertia = dim == 3 ? assign3(&s, n, P, W, D, max_shift, L, S, C, B)
-                       : assign4(&s, n, P, W, D, max_shift, L, S, C, B);
+            : dim == 4 ? assign4(&s, n, P, W, D, max_shift, L, S, C, B)
+                       : assign6(&s, n, P, W, D, max_shift, L, S, C, B);
     Py_END_ALLOW_THREADS
     search_free(&s);
     result = PyFloat_FromDouble(B ? NAN : inertia);
@@ -900,7 +916,7 @@ static PyObject *lloyd(PyObject *Py_UNUSED(self), PyObject *args)
     const double *P = pts.buf, *W = w.buf;
     double *C = cent.buf;
     int32_t *L = lab.buf;
-    int dim = axis_dim(&axis);
+    int dim = axis_dim(&axis, 0);
     Py_ssize_t n = dim < 0 ? -1 : rows(&pts, dim, "points"), k = dim < 0 ? -1 : rows(&cent, dim, "centres");
     if (dim < 0 || n < 0 || k < 0 || check_len(&w, n, sizeof(double), "weights") < 0
         || check_len(&lab, n, sizeof(int32_t), "labels") < 0) {
@@ -1268,7 +1284,7 @@ static PyObject *dither_rows(PyObject *Py_UNUSED(self), PyObject *args)
              && get_buf(o_lab, &lab, 1, "labels") == 0 && (!has_kind || get_buf(o_kind, &kind, 0, "kind") == 0)
              && (!has_solid || get_buf(o_solid, &solid, 0, "solid") == 0)
              && (!has_near || get_buf(o_near, &given, 0, "nearest") == 0);
-    int dim = ok ? axis_dim(&axis) : -1;
+    int dim = ok ? axis_dim(&axis, 0) : -1;
     Py_ssize_t k = dim > 0 ? rows(&cent, dim, "centres") : -1, all_rows = dim > 0 ? rows(&pts, dim, "points") : -1;
     Py_ssize_t r = width > 0 && all_rows >= 0 ? all_rows / width - 2 : -1;
     Py_ssize_t m = has_solid && ok ? solid.len / (Py_ssize_t)sizeof(int32_t) : 0;

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import ImageSequence
 
 from .animation import ANIMATED_FORMATS, DEFAULT_DURATION, encode_animation, indexed_image, result_frame
+from .colorspace import DEFAULT_SPACE
 from .encode import encode
 from .errors import InputError, TooLargeError
 from .headers import check_png_chunks, pixel_limit
@@ -111,7 +112,7 @@ def _read_frames(source, name, limit, fmt):
     return Animation(frames, durations, loop, name, fmt)
 
 
-def flatten_animation(animation, k=16, *, space="rgb", dither=0.0, engine="fast", seed=0, palette=None):
+def flatten_animation(animation, k=16, *, space=DEFAULT_SPACE, dither=0.0, engine="fast", seed=0, palette=None):
     """Flatten every frame with one palette, fitted on the sum of all frames' histograms.
 
     Returns a list of Quantization, one per frame, all with the same palette

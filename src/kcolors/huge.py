@@ -29,6 +29,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import kernels
+from .colorspace import DEFAULT_SPACE
 from .encode import palette_parts
 from .errors import UsageError
 from .histogram import Histogram
@@ -45,7 +46,7 @@ from .strips import default_strip_pixels, prefetched
 _COMPRESSORS = max(1, min(4, os.cpu_count() or 1))  # strips compressed at once
 
 
-def flatten_to_png(source, output, k, *, space="rgb", engine="fast", seed=0, palette=None, force=False,
+def flatten_to_png(source, output, k, *, space=DEFAULT_SPACE, engine="fast", seed=0, palette=None, force=False,
                    client=None, level=LEVEL, strip_pixels=None):
     """Flatten the :class:`~kcolors.strips.Source` ``source`` to ``k`` colours and write ``output`` (an indexed PNG).
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .colorspace import SPACES
+from .colorspace import DEFAULT_SPACE, SPACES
 from .errors import UsageError
 from .extras import require_engine
 
@@ -77,7 +77,7 @@ def for_frames(dither):
     return dither if isinstance(dither, Dither) else Dither(dither, "ordered")
 
 
-def check_options(k: int = 16, space: str = "rgb", dither: float = 0.0, engine: str = "fast", seed: int = 0) -> None:
+def check_options(k: int = 16, space: str = DEFAULT_SPACE, dither: float = 0.0, engine: str = "fast", seed: int = 0) -> None:
     """Validate the options shared by every entry point; raise UsageError naming the fix."""
     check_seed(seed)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
@@ -215,7 +215,7 @@ class Options:
     """
 
     k: int = 16
-    space: str = "rgb"
+    space: str = DEFAULT_SPACE
     dither: float = 0.0
     engine: str = "fast"
     seed: int = 0

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .colorspace import DEFAULT_SPACE
 from .errors import UsageError
 from .output import write_bytes
 from .io import load_image
@@ -51,7 +52,7 @@ class Palette:
     colors : (k, 3) or (k, 4) uint8 array-like
         RGB, or RGBA. With alpha, an entry of alpha 0 is the transparent one
         and opaque pixels are only matched to entries of alpha 255.
-    space : {"rgb", "lab", "oklab", "din99"}
+    space : {"blend", "rgb", "lab", "oklab", "din99"}
 
     Examples
     --------
@@ -60,7 +61,7 @@ class Palette:
     ['#000000', '#ffffff']
     """
 
-    def __init__(self, colors: ArrayLike, space: str = "rgb") -> None:
+    def __init__(self, colors: ArrayLike, space: str = DEFAULT_SPACE) -> None:
         try:
             colors = np.asarray(colors)
         except (ValueError, TypeError) as exc:  # rows of different lengths
@@ -145,6 +146,10 @@ class Palette:
         """A palette of the colours at ``order`` (indices), in that order, in the same space."""
         return Palette(self.colors[order], self.space)
 
+    def in_space(self, space: str) -> Palette:
+        """The same colours, matched in ``space`` (this palette when it is its own)."""
+        return self if space == self.space else Palette(self.colors, space)
+
     # ------------------------------------------------------------------ files
 
     def to_text(self, fmt: str, name: str = "kcolors") -> str:
@@ -167,7 +172,7 @@ class Palette:
         write_bytes(path, self.to_text(palette_format(path), Path(str(path)).stem).encode(), force=force)
 
     @classmethod
-    def load(cls, path: StrPath, space: str = "rgb") -> Palette:
+    def load(cls, path: StrPath, space: str = DEFAULT_SPACE) -> Palette:
         """Read a ``.gpl``, ``.json`` or ``.txt`` palette file, keeping its order, or take the palette of an
         image: a name that ends as an image of a format kcolors reads (see :meth:`from_image`).
 
@@ -188,7 +193,7 @@ class Palette:
         return cls(read_colours(path, fmt), space)
 
     @classmethod
-    def from_image(cls, image: ImageSource, space: str = "rgb", *, max_pixels: int | None = None) -> Palette:
+    def from_image(cls, image: ImageSource, space: str = DEFAULT_SPACE, *, max_pixels: int | None = None) -> Palette:
         """The palette of an image: what pngquant's ``--map`` and Pillow's ``quantize(palette=...)`` take.
 
         A palette ("P") image gives the entries its pixels use, in palette
@@ -210,7 +215,7 @@ class Palette:
             refused, never waited on) of at most :data:`~kcolors.palette_files.MAX_IMAGE_BYTES`, its
             headers checked against ``max_pixels`` and the frame limit before
             any pixel is decoded; its first frame is taken.
-        space : {"rgb", "lab", "oklab", "din99"}
+        space : {"blend", "rgb", "lab", "oklab", "din99"}
         max_pixels : int, optional
             Refuse a larger image (default: Pillow's limit, about 89 million).
 
@@ -233,7 +238,7 @@ class Palette:
         return cls(image_colours(image, max_pixels), space)
 
 
-def usable(palette: Palette | ArrayLike, space: str = "rgb") -> Palette:
+def usable(palette: Palette | ArrayLike, space: str = DEFAULT_SPACE) -> Palette:
     """``palette`` (a :class:`Palette` or colours) as a Palette to recolour with, checked before any work.
 
     A Palette of no colours is a legal value, but recolours nothing; more than

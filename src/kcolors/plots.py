@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .colorspace import to_space
+from .colorspace import fitting_space, to_space
 from .errors import UsageError
 from .output import write_bytes
 
@@ -109,7 +109,9 @@ def space_sample(picture, n=SPACE_SAMPLE, *, seed=0):
 
 
 # Each space's axis names and limits, which hold the whole sRGB cube (OKLab x 100, as the clustering sees it).
+# ``blend`` fits in sRGB (colorspace.fitting_space), so its plot is sRGB's.
 AXES = {
+    "blend": (("Red", "Green", "Blue"), ((0, 255), (0, 255), (0, 255))),
     "rgb": (("Red", "Green", "Blue"), ((0, 255), (0, 255), (0, 255))),
     "lab": (("a* (green-red)", "b* (blue-yellow)", "L* (lightness)"), ((-90, 100), (-110, 100), (0, 100))),
     "oklab": (("a (green-red)", "b (blue-yellow)", "L (lightness)"), ((-35, 35), (-35, 35), (0, 100))),
@@ -122,6 +124,7 @@ def space_points(colours, space):
     :data:`~kcolors.colorspace.SPACES`, (a, b, L) with lightness upwards."""
     if space not in AXES:
         raise UsageError(f"plot space must be one of {', '.join(AXES)}, not {space!r}")
+    space = fitting_space(space)
     points = to_space(np.asarray(colours).reshape(-1, 3), space)
     return points if space == "rgb" else points[:, [1, 2, 0]]
 
@@ -140,7 +143,7 @@ def space_figure(colours, total, *, centres=None, space="rgb", title=None):
     centres : (k, 3) or (k, 4) uint8 array, optional
         Cluster centres, drawn large with a black edge on top (the transparent
         entry, which has no colour, is left out).
-    space : {"rgb", "lab", "oklab", "din99"}
+    space : {"blend", "rgb", "lab", "oklab", "din99"}
 
     Returns
     -------

@@ -15,12 +15,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import kernels, kmeans, simple
-from .colorspace import from_premultiplied, from_space, to_premultiplied, to_space, to_uint8
+from .blend import settle
+from .colorspace import (DEFAULT_SPACE, fitting_space, from_premultiplied, from_space, matching_space,
+                         to_premultiplied, to_space, to_uint8)
 from .io import load_image
 from .errors import UsageError
 from .options import ENGINES, MAX_K, check_keep, check_options
 from .palette import Palette, usable
-from .remap import colour_labels, order_by_share, ordered_over, recolour, refuse_empty, relabel_in_place, smoothness
+from .remap import (colour_labels, order_by_share, ordered_over, recolour, refuse_empty, relabel_in_place,
+                    weighed_for_dithering)
 from .result import Quantization, label_counts
 
 if TYPE_CHECKING:
@@ -47,7 +50,7 @@ ALTERNATIVES = 3
 NEAR_BEST_DB = 0.05
 
 
-def fit_palette(histogram: Histogram, k: int, *, space: str = "rgb", engine: str = "fast", seed: int = 0,
+def fit_palette(histogram: Histogram, k: int, *, space: str = DEFAULT_SPACE, engine: str = "fast", seed: int = 0,
                 pixels: NDArray[np.uint8] | None = None, keep: KeepColours | None = None) -> Palette:
     """Fit a k-colour palette to a colour histogram with k-means (k-means++ seeding).
 
@@ -58,8 +61,9 @@ def fit_palette(histogram: Histogram, k: int, *, space: str = "rgb", engine: str
     k : int
         Number of colours, 1-256. With k at or above the number of distinct
         colours the palette is those colours, exactly.
-    space : {"rgb", "lab", "oklab", "din99"}
-        Where distances are measured and means taken.
+    space : {"blend", "rgb", "lab", "oklab", "din99"}
+        Where distances are measured and means taken (``blend``: see
+        :mod:`kcolors.blend`; ``rgb`` for a histogram with transparency).
     engine : {"fast", "sklearn", "simple"}
         How Lloyd's iterations run: ``fast``, compiled, on the histogram from
         coarse to exact; ``sklearn``, scikit-learn's KMeans on every pixel;
@@ -93,6 +97,9 @@ def fit_palette(histogram: Histogram, k: int, *, space: str = "rgb", engine: str
     """
     check_options(k, space, 0.0, engine, seed)
     kept = check_keep(keep, k, engine)
+    if _matching(histogram, space) != space:  # fitted as it will be matched; the palette keeps the space asked for
+        return fit_palette(histogram, k, space=_matching(histogram, space), engine=engine, seed=seed, pixels=pixels,
+                           keep=keep).in_space(space)
     if kept is not None:
         return _fit_around(histogram, k, space, seed, kept)[0]
     clear = _clear_entry(histogram, k)
@@ -102,18 +109,19 @@ def fit_palette(histogram: Histogram, k: int, *, space: str = "rgb", engine: str
     if engine == "fast" and histogram.alpha is not None:
         return _alpha_palette(*kmeans.fit_with_alpha(histogram, space, visible, clear=bool(clear), seed=seed),
                               space, clear)
+    fit_space = fitting_space(space)
     if engine == "fast":
-        centres, _ = kmeans.fit(histogram, space, visible, seed=seed, inertia=False)
+        centres, _ = kmeans.fit(histogram, fit_space, visible, seed=seed, inertia=False)
     else:  # same start as the fast engine, so that the engines differ only in their Lloyd iterations
-        start = kmeans.starting_centres(histogram, space, visible, seed=seed)
+        start = kmeans.starting_centres(histogram, fit_space, visible, seed=seed)
         if engine == "simple":
-            centres, _, _ = simple.lloyd(histogram.points(space), histogram.counts, start)
+            centres, _, _ = simple.lloyd(histogram.points(fit_space), histogram.counts, start)
         else:
-            centres = _fit_sklearn(histogram, start, space, pixels)
+            centres = _fit_sklearn(histogram, start, fit_space, pixels)
     return _palette(centres, space, histogram, clear)
 
 
-def fit_palettes(histogram: Histogram, k: int, *, space: str = "rgb", engine: str = "fast", seed: int = 0,
+def fit_palettes(histogram: Histogram, k: int, *, space: str = DEFAULT_SPACE, engine: str = "fast", seed: int = 0,
                  pixels: NDArray[np.uint8] | None = None, keep: KeepColours | None = None) -> list[Palette]:
     """Equally good palettes to choose from: the best fit, then other local optima near it.
 
@@ -125,6 +133,9 @@ def fit_palettes(histogram: Histogram, k: int, *, space: str = "rgb", engine: st
     """
     check_options(k, space, 0.0, engine, seed)
     kept = check_keep(keep, k, engine)
+    if _matching(histogram, space) != space:  # as in fit_palette
+        return [p.in_space(space) for p in fit_palettes(histogram, k, space=_matching(histogram, space), engine=engine,
+                                                         seed=seed, pixels=pixels, keep=keep)]
     if kept is not None:
         return _fit_around(histogram, k, space, seed, kept, ALTERNATIVES if k <= FEW_COLOURS else 1)
     clear = _clear_entry(histogram, k)
@@ -132,7 +143,7 @@ def fit_palettes(histogram: Histogram, k: int, *, space: str = "rgb", engine: st
     # translucent colours: one fit (the alpha rules re-settle each solution, so near-equal optima part ways)
     if engine != "fast" or k > FEW_COLOURS or len(histogram) <= visible or histogram.alpha is not None:
         return [fit_palette(histogram, k, space=space, engine=engine, seed=seed, pixels=pixels)]
-    optima = kmeans.local_optima(histogram, space, visible, count=ALTERNATIVES, seed=seed)
+    optima = kmeans.local_optima(histogram, fitting_space(space), visible, count=ALTERNATIVES, seed=seed)
     near = optima[0][1] * 10 ** (NEAR_BEST_DB / 10)
     return [_palette(centres, space, histogram, clear) for centres, inertia in optima if inertia <= near]
 
@@ -198,13 +209,14 @@ def _fit_around(histogram: Histogram, k: int, space: str, seed: int, kept: NDArr
         return [finish(np.column_stack([to_uint8(rgb), alpha.astype(np.uint8)]))]
     # opaque pixels only: they take the opaque kept colours, never the translucent ones
     held = visible[visible[:, 3] == 255]
-    fixed = to_space(held[:, :3], space) if len(held) else None
-    optima = kmeans.local_optima(histogram, space, free + len(held), count=count, seed=seed, fixed=fixed)
+    fit_space = fitting_space(space)
+    fixed = to_space(held[:, :3], fit_space) if len(held) else None
+    optima = kmeans.local_optima(histogram, fit_space, free + len(held), count=count, seed=seed, fixed=fixed)
     near = optima[0][1] * 10 ** (NEAR_BEST_DB / 10)
     palettes = []
     for centres, inertia in optima:
         if inertia <= near:
-            colours = to_uint8(from_space(centres[len(held):], space))
+            colours = to_uint8(_colours(histogram, centres, space, hold=len(held))[len(held):])
             palettes.append(finish(np.column_stack([colours, np.full(len(colours), 255, np.uint8)])))
     return palettes
 
@@ -239,10 +251,21 @@ def _clear_entry(histogram: Histogram, k: int) -> int:
     return 1
 
 
+def _matching(histogram: Histogram, space: str) -> str:
+    """The space ``histogram``'s pixels are matched in, and so fitted in (colorspace.matching_space): ``rgb`` for
+    ``blend`` with transparency."""
+    return matching_space(space, dithered=False, alpha=histogram.alpha is not None or histogram.transparent > 0)
+
+
+def _colours(histogram: Histogram, centres: NDArray[np.float64], space: str, *, hold: int = 0) -> NDArray[np.float64]:
+    """sRGB floats of the centres of a fit in ``fitting_space(space)``: ``blend``'s after its last rounds."""
+    return settle(histogram, centres, hold=hold) if space == "blend" else from_space(centres, space)
+
+
 def _palette(centres: NDArray[np.float64], space: str, histogram: Histogram, clear: int) -> Palette:
     """Palette entries from k-means centres: colours, or colours with alpha under the rules of transparency."""
     if histogram.alpha is None:
-        colours = _unique_rows(to_uint8(from_space(centres, space)))
+        colours = _unique_rows(to_uint8(_colours(histogram, centres, space)))
         return Palette(colours, space).with_alpha(bool(clear)) if clear else Palette(colours, space)
     return _alpha_palette(*kmeans.settle_with_alpha(histogram, space, centres, clear=bool(clear)), space, clear)
 
@@ -284,33 +307,7 @@ def _unique_rows(colors: NDArray[np.uint8]) -> NDArray[np.uint8]:
     return colors[np.sort(first)]
 
 
-# A dithered result is fitted on a histogram where each pixel counts by how smooth the source is around it
-# (remap.smoothness): dithering (and the source's own noise) hides the palette's error in texture, but in
-# smooth areas the steps of too few colours show, and so does the grain of dithering between colours far
-# apart (libimagequant weighs its histogram with a noise map for the same reason). Smoothness constants chosen
-# on 6 photos x k = 16, 64, 256 (standard deviations 1-4, floors 0.15-0.5 tried) and checked on the 7 other
-# Kodak photos: the selective dither's PSNR, SSIM and blurred ΔE2000 all beat pngquant's and libimagequant's
-# on 9 of 18 image x k and 10 of 21 there, against 7 and 3 with the plain histogram (bench_dither.py's
-# measures, in process; RESULTS.md, "Dithering").
-WEIGHING_STRIP_PIXELS = 1 << 16
-
-
-def weighed_for_dithering(picture: Picture, space: str = "rgb") -> Histogram:
-    """The histogram of an opaque ``picture`` with each pixel counted by the smoothness around it: the
-    colours a dithered result should spend its palette on. A strip of rows at a time. The colours'
-    points in ``space`` are shared with the plain histogram (the recolouring uses those)."""
-    histogram, rows = picture.histogram()
-    histogram.points(space)
-    h, w = picture.rgb.shape[:2]
-    sums = np.zeros(len(histogram))
-    step = max(1, WEIGHING_STRIP_PIXELS // max(w, 1))
-    for top in range(0, h, step):
-        bottom = min(h, top + step)
-        rows.add_weights(top * w, smoothness(picture, top, bottom).ravel(), sums)
-    return histogram.with_counts(sums)
-
-
-def quantize(image: ImageSource, k: int = 16, *, space: str = "rgb", dither: float = 0.0, engine: str = "fast",
+def quantize(image: ImageSource, k: int = 16, *, space: str = DEFAULT_SPACE, dither: float = 0.0, engine: str = "fast",
              seed: int = 0, palette: Palette | ArrayLike | None = None, max_pixels: int | None = None,
              keep: KeepColours | None = None) -> Quantization:
     """Flatten an image to at most ``k`` colours with k-means.
@@ -322,8 +319,12 @@ def quantize(image: ImageSource, k: int = 16, *, space: str = "rgb", dither: flo
         part and stay transparent.
     k : int
         Number of colours, 1-256.
-    space : {"rgb", "lab", "oklab", "din99"}
+    space : {"blend", "rgb", "lab", "oklab", "din99"}
         Colour space of the clustering and of the nearest-colour mapping.
+        ``blend`` (the default) fits in sRGB and matches each colour by
+        sRGB and OKLab distance together (:mod:`kcolors.blend`); dithered
+        results and images with transparency are made in ``rgb``. ``rgb``
+        gives the highest PSNR.
     dither : float or Dither
         Dithering strength, 0 (none) to 1: a plain number is the selective
         method (the palette fitted for dithering, error diffusion where a
@@ -382,6 +383,7 @@ def quantize(image: ImageSource, k: int = 16, *, space: str = "rgb", dither: flo
     started = time.perf_counter()
     picture = load_image(image, max_pixels=max_pixels)
     refuse_empty(picture)
+    space = matching_space(space, dithered=dither > 0, alpha=picture.alpha is not None)
     histogram, _ = picture.histogram()
     if dither > 0 and palette is None and engine == "fast" and picture.alpha is None:
         histogram = weighed_for_dithering(picture, space)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import kernels
-from .colorspace import to_premultiplied, to_space
+from .colorspace import DEFAULT_SPACE, to_premultiplied, to_space
 from .errors import UsageError
 from .io import load_image
 from .options import for_frames
@@ -69,7 +69,7 @@ def inertia(result):
     return float(histogram.counts @ ((points - nearest) ** 2).sum(axis=1))
 
 
-def sweep(image, ks, *, space="rgb", dither=0.0, engine="fast", seed=0, max_pixels=None, figures=True,
+def sweep(image, ks, *, space=DEFAULT_SPACE, dither=0.0, engine="fast", seed=0, max_pixels=None, figures=True,
           png_bytes=False, workers=None):
     """Flatten one image at every k of ``ks``, reading it and building its histogram once.
 
@@ -98,7 +98,7 @@ def sweep(image, ks, *, space="rgb", dither=0.0, engine="fast", seed=0, max_pixe
                             figures=figures, png_bytes=png_bytes, workers=workers))
 
 
-def sweep_steps(image, ks, *, space="rgb", dither=0.0, engine="fast", seed=0, max_pixels=None, figures=True,
+def sweep_steps(image, ks, *, space=DEFAULT_SPACE, dither=0.0, engine="fast", seed=0, max_pixels=None, figures=True,
                 png_bytes=False, workers=None):
     """As :func:`sweep`, but a generator: each Step is yielded, smallest k first, as soon as it is ready.
 
@@ -310,7 +310,7 @@ def meets(result, *, delta_e=None, psnr=None):
     return psnr is None or result.psnr >= psnr
 
 
-def find_k(image, *, target_delta_e=None, target_psnr=None, max_k=MAX_K, space="rgb", dither=0.0, engine="fast",
+def find_k(image, *, target_delta_e=None, target_psnr=None, max_k=MAX_K, space=DEFAULT_SPACE, dither=0.0, engine="fast",
            seed=0, max_pixels=None):
     """The smallest k (at most ``max_k``) whose result meets the quality target(s).
 

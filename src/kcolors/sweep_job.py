@@ -9,12 +9,13 @@ from itertools import chain
 import numpy as np
 
 from .animation import encode_animation, gif_original, sweep_frames
+from .colorspace import DEFAULT_SPACE
 from .sweep import sweep_steps
 
 MadeSweep = namedtuple("MadeSweep", "steps data labels")
 
 
-def make_sweep(picture, ks, fmt=None, *, space="rgb", dither=0.0, engine="fast", seed=0, workers=None,
+def make_sweep(picture, ks, fmt=None, *, space=DEFAULT_SPACE, dither=0.0, engine="fast", seed=0, workers=None,
                figures=False, png_bytes=False, label=False, duration=500, hold_last=2000, loop=0):
     """Flatten ``picture`` at every k of ``ks`` and, given a format, make the animation: each k, then the original.
 

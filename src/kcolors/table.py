@@ -10,7 +10,7 @@ row here and its effect where the work is done.
 import re
 from dataclasses import dataclass
 
-from .colorspace import SPACES
+from .colorspace import DEFAULT_SPACE, SPACES
 from .errors import LargerError, UsageError
 from .options import DITHER_METHODS, ENGINES, MAX_K, SEEDS
 
@@ -157,8 +157,10 @@ OPTIONS = (
            commands=FLATTEN + ("palette", "plot", "demo")),
     Option("ks", ("-k", "--k", "--colors"), parse_ks, DEFAULT_KS, "the k values: a range (2-15), a list (2,4,8,16) "
            f"or both (2-5,8); default {DEFAULT_KS}", commands=("sweep", "compare"), metavar="KS"),
-    Option("space", ("--space",), word, "rgb", "colour space of the clustering and mapping: rgb (the default: best "
-           "PSNR), din99 (lowest mean ΔE2000: closest to the eye), lab (the smallest files), oklab", choices=SPACES,
+    Option("space", ("--space",), word, DEFAULT_SPACE, "colour space of the clustering and mapping: blend (the "
+           "default: fitted in sRGB, each colour matched by sRGB and OKLab distance together; ahead of pngquant on "
+           "PSNR, SSIMULACRA2 and butteraugli), rgb (the highest PSNR), din99 (lowest mean ΔE2000), lab (the "
+           "smallest files), oklab", choices=SPACES,
            commands=FIT),
     Option("dither", ("--dither",), strength, 0.0, "dithering, strength 0-1 (1 if given alone; default off): error "
            "diffusion only where it helps, in smooth gradients that would band, not in flat areas or across edges",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from ..colorspace import DEFAULT_SPACE
 from ..errors import InputError, TooLargeError, UsageError
 from ..inputs import open_input
 from ..io import load_image, probe
@@ -53,7 +54,7 @@ class SweepOptions:
     """The checked fields of ``POST /api/sweep``."""
 
     ks: tuple = tuple(parse_ks(DEFAULT_KS))
-    space: str = "rgb"
+    space: str = DEFAULT_SPACE
     dither: float = 0.0  # a plain float: the ordered method (options.for_frames); or an options.Dither
     seed: int = 0
     format: str = "gif"
