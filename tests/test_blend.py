@@ -60,3 +60,20 @@ def test_on_a_photograph_blend_trades_little_psnr_for_a_closer_look():
                     for r in (rgb, blend)]
         assert ok_error[1] < 0.98 * ok_error[0], (k, ok_error)
         assert rgb.psnr - 0.4 < blend.psnr < rgb.psnr, (k, rgb.psnr, blend.psnr)
+
+
+def test_a_histogram_of_many_colours_is_matched_a_slice_at_a_time(monkeypatch):
+    from kcolors import blend
+    from kcolors.histogram import Histogram
+
+    rng = np.random.default_rng(4)
+    histogram = Histogram.of(rng.integers(0, 256, (60, 50, 3), dtype=np.uint8))
+    colours = rng.integers(0, 256, (20, 3), dtype=np.uint8)
+    whole = blend.nearest(histogram, colours)
+    some = histogram.counts > 0
+    some[::3] = False
+    monkeypatch.setattr(blend, "CHUNK_COLOURS", 97)
+    fresh = Histogram.of(histogram.colors.reshape(1, -1, 3))  # no cached blend points
+    assert np.array_equal(blend.nearest(fresh, colours), whole)
+    assert np.array_equal(blend.nearest(fresh, colours, some), whole[some])
+    assert "blend" not in fresh._cache  # sliced: the blend points were not kept

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import kernels
-from .colorspace import BLEND_RGB, to_space
+from .colorspace import to_space
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -25,17 +25,38 @@ if TYPE_CHECKING:
     from .histogram import Histogram
 
 BLEND_ROUNDS = 1
+# A histogram of more colours than this is matched a slice at a time, its blend points made for each slice and
+# dropped: a huge image's exact histogram holds up to 2**24 colours, whose 6 coordinates would take 48 bytes
+# each (800 MB) beside the 24 of their sRGB points. Smaller ones keep their points (Histogram.points caches).
+CHUNK_COLOURS = 1 << 20
+
+
+def nearest(histogram: Histogram, colours: NDArray[np.integer] | NDArray[np.floating],
+            among: NDArray[np.bool_] | None = None) -> NDArray[np.int32]:
+    """(M,) int32: the nearest of the (n, 3) sRGB ``colours`` by the blend for each of ``histogram``'s colours
+    (or of those where ``among`` is True)."""
+    entries = to_space(colours, "blend")
+    if among is None and len(histogram) <= CHUNK_COLOURS:
+        return kernels.assign(histogram.points("blend"), entries)[0]
+    source = histogram.colors if among is None else histogram.colors[among]
+    labels = np.empty(len(source), dtype=np.int32)
+    for start in range(0, len(source), CHUNK_COLOURS):
+        part = slice(start, start + CHUNK_COLOURS)
+        labels[part] = kernels.assign(to_space(source[part], "blend"), entries)[0]
+    return labels
 
 
 def settle(histogram: Histogram, centres: NDArray[np.float64], *, hold: int = 0) -> NDArray[np.float64]:
     """(k, 3) sRGB ``centres`` of an opaque ``histogram``'s fit -> (k, 3) sRGB centres after BLEND_ROUNDS rounds
     of matching by the blend and moving to sRGB means. The first ``hold`` centres (kept colours) stay where
     they are; a centre that no colour joins stays too."""
-    points = histogram.points("blend")
     centres = np.array(centres, dtype=np.float64)
+    weights, rgb = histogram.counts, histogram.points("rgb")
     for _ in range(BLEND_ROUNDS):
-        _, _, sums, counts = kernels.assign(points, to_space(centres, "blend"), weights=histogram.counts, sums=True)
+        labels = nearest(histogram, centres)
+        counts = np.bincount(labels, weights, minlength=len(centres))
+        sums = np.column_stack([np.bincount(labels, weights * rgb[:, c], minlength=len(centres)) for c in range(3)])
         moved = counts > 0
         moved[:hold] = False
-        centres[moved] = sums[moved, :3] / (counts[moved, None] * BLEND_RGB)  # the sRGB half, unscaled
+        centres[moved] = sums[moved] / counts[moved, None]
     return centres

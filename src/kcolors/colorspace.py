@@ -130,19 +130,19 @@ def din992lab(din):
 # between nearby colours (uniform colours, Gaussian steps of 8).
 BLEND_OKLAB_SHARE = 0.45
 OKLAB_IN_RGB = 34.0**0.5
-BLEND_RGB = (1.0 - BLEND_OKLAB_SHARE) ** 0.5
+_BLEND_RGB = (1.0 - BLEND_OKLAB_SHARE) ** 0.5
 _BLEND_OKLAB = BLEND_OKLAB_SHARE**0.5 * OKLAB_IN_RGB
 
 
 def rgb2blend(rgb):
     """(N, 3) sRGB on 0-255 -> (N, 6) points of ``blend``: scaled sRGB, then scaled OKLab x 100."""
     rgb = np.asarray(rgb).reshape(-1, 3)
-    return np.hstack([BLEND_RGB * rgb, _BLEND_OKLAB * rgb2oklab(rgb)])
+    return np.hstack([_BLEND_RGB * rgb, _BLEND_OKLAB * rgb2oklab(rgb)])
 
 
 def blend2rgb(points):
     """(N, 6) points of ``blend`` -> (N, 3) sRGB on 0-255, from their sRGB half."""
-    return np.clip(np.asarray(points, dtype=np.float64)[:, :3] / BLEND_RGB, 0, 255)
+    return np.clip(np.asarray(points, dtype=np.float64)[:, :3] / _BLEND_RGB, 0, 255)
 
 
 def fitting_space(space: str) -> str:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import kernels
+from . import blend, kernels
 from .colorspace import fitting_space, matching_space, to_premultiplied, to_space
 from .errors import UsageError
 from .options import dither_method
@@ -38,6 +38,8 @@ def colour_labels(histogram: Histogram, palette_colors: NDArray[np.uint8], space
     """
     if len(palette_colors) == 0:
         return np.zeros(len(histogram), dtype=np.int32)
+    if palette_colors.shape[1] == 3 and space == "blend":
+        return blend.nearest(histogram, palette_colors)
     if palette_colors.shape[1] == 3:
         labels, _ = kernels.assign(histogram.points(space), to_space(palette_colors, space))
         return labels
@@ -59,7 +61,7 @@ def colour_labels(histogram: Histogram, palette_colors: NDArray[np.uint8], space
             # an opaque image's colours among opaque entries (say a collection's palette, with its transparent
             # entry, on a photo): matched by the blend, as without that entry (matching_space: blend's alpha
             # form is rgb's, for images with transparency)
-            found = kernels.assign(histogram.points(space)[chosen], to_space(palette_colors[among, :3], space))[0]
+            found = blend.nearest(histogram, palette_colors[among, :3], chosen)
         else:
             found = kernels.assign(points[chosen], entries[among])[0]
         labels[chosen] = among[found]
