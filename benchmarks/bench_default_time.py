@@ -1,7 +1,7 @@
 """What the default space costs: `kcolors PHOTO -k K` (blend) against the same with `--space rgb` (the default
 before it, the same code path and bytes as then), whole process, paired.
 
-Run:  python benchmarks/bench_default_time.py [PHOTO ...] [--k 16,256] [--rounds 9]
+Run:  python benchmarks/bench_default_time.py [PHOTO ...] [--k 16,256] [--rounds 9] [--dither]
       (default photo: ../shared/images/kodim05.png, 0.4 MP)
 
 Each round runs every (photo, k, space) once, in alternating order, as `python -m kcolors` with `-q`; the
@@ -22,9 +22,9 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_PHOTO = HERE.parent.parent / "shared" / "images" / "kodim05.png"
 
 
-def run_once(photo, k, space, out):
+def run_once(photo, k, space, out, extra=()):
     """Wall seconds and peak RSS (MiB) of one `kcolors photo -k K` (space None: the default)."""
-    cmd = [sys.executable, "-m", "kcolors", str(photo), "-k", str(k), "-o", out, "-f", "-q"]
+    cmd = [sys.executable, "-m", "kcolors", str(photo), "-k", str(k), "-o", out, "-f", "-q", *extra]
     cmd += [] if space is None else ["--space", space]
     started = time.perf_counter()
     child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -43,6 +43,7 @@ def main():
     parser.add_argument("photos", nargs="*", type=Path, default=[DEFAULT_PHOTO])
     parser.add_argument("--k", default="16,256", help="comma-separated k values (default 16,256)")
     parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--dither", action="store_true", help="both with --dither")
     args = parser.parse_args()
     ks = [int(k) for k in args.k.split(",")]
     times, peaks = {}, {}
@@ -53,7 +54,7 @@ def main():
                 for k in ks:
                     spaces = ("rgb", None) if r % 2 == 0 else (None, "rgb")
                     for space in spaces:
-                        seconds, peak = run_once(photo, k, space, out)
+                        seconds, peak = run_once(photo, k, space, out, ["--dither"] if args.dither else [])
                         times.setdefault((photo.name, k, space), []).append(seconds)
                         peaks[(photo.name, k, space)] = max(peaks.get((photo.name, k, space), 0), peak)
     print(f"python {' '.join(sys.argv)}  ({args.rounds} rounds, medians; machine: {os.cpu_count()} CPUs, "

@@ -32,6 +32,7 @@ COMPRESS = [  # (image, extra arguments)
     ("kodim02.png", ["-k", "16", "-o", "{out}.gif"]), ("kodim02.png", ["-k", "16", "-o", "{out}.webp"]),
     # the default before blend: the same bytes as the k = 64 and 4 rows had then
     ("kodim05.png", ["-k", "64", "--space", "rgb"]), ("kodim01.png", ["-k", "4", "--space", "rgb"]),
+    ("kodim07.png", ["-k", "16", "--dither", "0.5", "--space", "rgb"]),
 ]
 BATCH_IMAGES = ["kodim02.png", "kodim04.png", "kodim08.png", "kodim11.png"]
 

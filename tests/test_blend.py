@@ -37,16 +37,54 @@ def test_only_the_search_takes_six_coordinates():
         kmeans.lloyd(points, np.ones(300), points[:5])
 
 
-def test_default_is_blend_and_dithered_or_translucent_results_are_made_in_rgb(gradient):
-    assert quantize(gradient, 8).space == "blend"
-    assert quantize(gradient, 8, dither=1.0).space == "rgb"
+def test_default_is_blend_and_translucent_results_are_made_in_rgb(gradient):
+    assert quantize(gradient, 8).space == "blend" and quantize(gradient, 8, dither=1.0).space == "blend"
     rgba = np.dstack([gradient, np.full(gradient.shape[:2], 255, np.uint8)])
     rgba[:4, :4, 3] = 0
-    assert quantize(rgba, 8).space == "rgb"
-    assert quantize(gradient, 8, space="oklab", dither=1.0).space == "oklab"  # only blend changes
-    # a given palette in blend dithers in rgb too, with the same colours
+    assert quantize(rgba, 8).space == "rgb" and quantize(rgba, 8, dither=1.0).space == "rgb"
+    assert quantize(rgba, 8, space="oklab").space == "oklab"  # only blend changes
+    # a given palette in blend recolours an image with transparency in rgb, with the same colours
     palette = kcolors.Palette(quantize(gradient, 8).palette)
-    assert palette.space == "blend" and palette.remap(gradient, dither=1.0).space == "rgb"
+    assert palette.space == "blend" and palette.remap(rgba).space == "rgb"
+
+
+@pytest.mark.parametrize("method", ["selective", "fs", "ordered"])
+def test_dithering_in_blend_is_dithering_on_its_six_coordinates(gradient, method):
+    """The kernels diffuse error over blend's 6 coordinates: at no strength, each pixel takes its nearest
+    colour by the blend; at full strength the result differs from that and from dithering in rgb."""
+    from kcolors.options import Dither
+
+    palette = kcolors.Palette(quantize(gradient, 6).palette)
+    plain = palette.remap(gradient).labels
+    assert np.mean(palette.remap(gradient, dither=Dither(1e-9, method)).labels != plain) < 1e-3
+    dithered = palette.remap(gradient, dither=Dither(1.0, method))
+    in_rgb = palette.in_space("rgb").remap(gradient, dither=Dither(1.0, method))
+    assert dithered.space == "blend" and np.mean(dithered.labels != plain) > 0.05
+    assert not np.array_equal(dithered.labels, in_rgb.labels)
+
+
+def test_refinement_in_six_coordinates_lowers_its_cost():
+    """refine_rows on blend's points: the blurred error plus each pixel's own error, both in blend's coordinates,
+    goes down (as the 3-D tests of test_dither.py check for sRGB)."""
+    from kcolors import remap
+
+    rng = np.random.default_rng(5)
+    image = np.clip(np.linspace(0, 255, 40)[None, :, None] + rng.normal(0, 6, (24, 40, 3)), 0, 255).astype(np.uint8)
+    colours = np.array([[0, 0, 0], [90, 90, 90], [170, 170, 170], [255, 255, 255], [200, 40, 40]], np.uint8)
+    points, entries = to_space(image.reshape(-1, 3), "blend"), to_space(colours, "blend")
+    labels = rng.integers(0, len(colours), (24, 40)).astype(np.uint8)
+    blur = remap.blur_autocorrelation()
+
+    def cost(lab):
+        error = (points - entries[lab.ravel()]).reshape(24, 40, 6)
+        from scipy.ndimage import convolve1d
+        g = blur / blur.sum()
+        blurred = convolve1d(convolve1d(error, g, axis=0, mode="constant"), g, axis=1, mode="constant")
+        return (blurred**2).sum() + 0.2 * (error**2).sum()
+
+    before = labels.copy()
+    kernels.refine_rows(points, 40, 0, 24, entries, labels, np.full(24 * 40, 0.2), blur, 3)
+    assert not np.array_equal(labels, before) and cost(labels) < cost(before)
 
 
 def test_on_a_photograph_blend_trades_little_psnr_for_a_closer_look():

@@ -369,9 +369,8 @@ def test_alternatives_only_with_few_colours_and_the_fast_engine(gradient):
     assert len(fit_palettes(histogram, 16)) == 1
     assert len(fit_palettes(histogram, 4, engine="simple")) == 1
     # a dithered result chooses among the alternatives the same way, fitted on the histogram weighed for dithering
-    # (in rgb: the default space, blend, makes dithered results in rgb)
     picture = load_image(gradient)
-    weighed = flattest(picture, fit_palettes(weighed_for_dithering(picture), 4, space="rgb"))
+    weighed = flattest(picture, fit_palettes(weighed_for_dithering(picture), 4))
     assert sorted(quantize(gradient, 4, dither=1.0).palette.tolist()) == sorted(weighed.colors.tolist())
 
 

@@ -90,7 +90,7 @@ def test_ordered_pattern_depends_only_on_colour_and_place():
 def changed(image, dither, columns):
     """Share of pixels in ``columns`` that dithering gives another colour than plain recolouring, with one
     palette (a dithered fit weighs the pixels otherwise: see the tests below)."""
-    palette = quantize(image, 8, space="rgb").as_palette()  # dithered results are made in rgb
+    palette = quantize(image, 8).as_palette()
     plain, dithered = palette.remap(image).rgb[:, columns], palette.remap(image, dither=dither).rgb[:, columns]
     return np.mean((plain != dithered).any(axis=2))
 

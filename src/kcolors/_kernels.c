@@ -8,7 +8,9 @@
  * assign, lloyd and kmeanspp take points of dimension D = 3 (colours) or
  * D = 4 (premultiplied colour and alpha), read from the buffers' lengths,
  * which they check (ValueError unless D is 3 or 4 and the arrays agree);
- * the colour_* kernels and refine_rows are RGB only (3 coordinates); dither_rows takes either.
+ * assign, dither_rows and refine_rows also take D = 6 (a colour in sRGB and
+ * OKLab side by side: the default space, blend); the colour_* kernels are
+ * RGB only; refine_rows takes colours only (3 or 6).
  *
  *   colour_bits, colour_ranks, colour_rows
  *                    the exact colour histogram of 8-bit RGB pixels, and
@@ -1268,6 +1270,14 @@ static void dither_rows4(const double *P, Py_ssize_t r, Py_ssize_t w, const uint
     dither_rows_dim(P, r, w, K, pal, strength, method, y0, outside, carry, L8, L32, near, band, nearest, 4);
 }
 
+static void dither_rows6(const double *P, Py_ssize_t r, Py_ssize_t w, const uint8_t *K, const Palette *pal,
+                         double strength, int method, Py_ssize_t y0, int32_t outside,
+                         double *carry, uint8_t *L8, int32_t *L32, int32_t *near, double *band,
+                         const int32_t *nearest)
+{
+    dither_rows_dim(P, r, w, K, pal, strength, method, y0, outside, carry, L8, L32, near, band, nearest, 6);
+}
+
 static PyObject *dither_rows(PyObject *Py_UNUSED(self), PyObject *args)
 {
     PyObject *o_pts, *o_kind, *o_cent, *o_solid, *o_axis, *o_carry, *o_lab, *o_near;
@@ -1284,7 +1294,7 @@ static PyObject *dither_rows(PyObject *Py_UNUSED(self), PyObject *args)
              && get_buf(o_lab, &lab, 1, "labels") == 0 && (!has_kind || get_buf(o_kind, &kind, 0, "kind") == 0)
              && (!has_solid || get_buf(o_solid, &solid, 0, "solid") == 0)
              && (!has_near || get_buf(o_near, &given, 0, "nearest") == 0);
-    int dim = ok ? axis_dim(&axis, 0) : -1;
+    int dim = ok ? axis_dim(&axis, 1) : -1;
     Py_ssize_t k = dim > 0 ? rows(&cent, dim, "centres") : -1, all_rows = dim > 0 ? rows(&pts, dim, "points") : -1;
     Py_ssize_t r = width > 0 && all_rows >= 0 ? all_rows / width - 2 : -1;
     Py_ssize_t m = has_solid && ok ? solid.len / (Py_ssize_t)sizeof(int32_t) : 0;
@@ -1330,7 +1340,9 @@ static PyObject *dither_rows(PyObject *Py_UNUSED(self), PyObject *args)
         const int32_t *nearest = has_near ? given.buf : NULL;
         if (dim == 3) dither_rows3(pts.buf, r, width, K, &pal, strength, method, y0, outside, carry.buf, L8, L32, near, band,
                                    nearest);
-        else dither_rows4(pts.buf, r, width, K, &pal, strength, method, y0, outside, carry.buf, L8, L32, near, band,
+        else if (dim == 4) dither_rows4(pts.buf, r, width, K, &pal, strength, method, y0, outside, carry.buf, L8, L32,
+                                        near, band, nearest);
+        else dither_rows6(pts.buf, r, width, K, &pal, strength, method, y0, outside, carry.buf, L8, L32, near, band,
                           nearest);
         Py_END_ALLOW_THREADS
     }
@@ -1419,7 +1431,8 @@ static PyObject *png_rows(PyObject *Py_UNUSED(self), PyObject *args)
 /* autocorrelation g2 = G * G (separable: `blur` is its 1-D kernel, radius   */
 /* R) and a = g2 * e kept up to date, a change d at pixel p costs            */
 /*     -2 d.a_p + g2(0) |d|^2 + weight_p (|d|^2 - 2 d.e_p).                  */
-/* Outside the span the error counts as zero. Opaque colours only (D = 3).   */
+/* Outside the span the error counts as zero. Opaque colours only: D = 3,   */
+/* or 6 (blend's points, as doubles; the length of `axis` says which).       */
 /* `nearest`: the refined pixels' undithered colours (searched for if None). */
 /* ------------------------------------------------------------------------ */
 
@@ -1430,18 +1443,19 @@ TEMPLATE int32_t label_at(const uint8_t *L8, const int32_t *L32, Py_ssize_t i)
 
 /* Each of the m points' nearest centre (3-D), into near. */
 /* Pixel i's channel ch of the points: bytes (RGB) when P8 is given, else doubles. */
-static inline double point_at(const uint8_t *P8, const double *P, Py_ssize_t i, int ch)
+static inline double point_at(const uint8_t *P8, const double *P, Py_ssize_t i, int ch, int dim)
 {
-    return P8 ? (double)P8[3 * i + ch] : P[3 * i + ch];
+    return P8 ? (double)P8[3 * i + ch] : P[dim * i + ch];
 }
 
 static void nearest_of_points(const Search *search, const uint8_t *P8, const double *P, Py_ssize_t m,
-                              int32_t *near)
+                              int32_t *near, int dim)
 {
     Py_ssize_t hint = -1;
     for (Py_ssize_t i = 0; i < m; i++) {
-        double d2, q[3] = {point_at(P8, P, i, 0), point_at(P8, P, i, 1), point_at(P8, P, i, 2)};
-        hint = search_nearest(search, q, hint, &d2, 3);
+        double d2, q[MAX_DIM];
+        for (int ch = 0; ch < dim; ch++) q[ch] = point_at(P8, P, i, ch, dim);
+        hint = dim == 3 ? search_nearest(search, q, hint, &d2, 3) : search_nearest(search, q, hint, &d2, 6);
         near[i] = search->order[hint];
     }
 }
@@ -1449,37 +1463,37 @@ static void nearest_of_points(const Search *search, const uint8_t *P8, const dou
 /* near: the undithered colour of each pixel of rows first..last-1. The error e (all n rows) and its
  * blurred view a (rows first..last-1) in floats: they are what the search keeps per pixel (a thread's
  * strip, 18 bytes a pixel), and a float's precision is far below a colour level. row: 3 * w floats. */
-static void refine_span(const uint8_t *P8, const double *P, Py_ssize_t n, Py_ssize_t w, Py_ssize_t first,
-                        Py_ssize_t last, const double *C, uint8_t *L8, int32_t *L32, const double *weight,
-                        const double *blur, int radius, int sweeps, float *e, float *a, float *row,
-                        const int32_t *near)
+TEMPLATE void refine_span_dim(const uint8_t *P8, const double *P, Py_ssize_t n, Py_ssize_t w, Py_ssize_t first,
+                               Py_ssize_t last, const double *C, uint8_t *L8, int32_t *L32, const double *weight,
+                               const double *blur, int radius, int sweeps, float *e, float *a, float *row,
+                               const int32_t *near, const int dim)
 {
     const int R = radius;
     double g0 = blur[R] * blur[R];
     for (Py_ssize_t i = 0; i < n * w; i++) {
-        const double *c = C + 3 * label_at(L8, L32, i);
-        for (int ch = 0; ch < 3; ch++) e[3 * i + ch] = (float)(point_at(P8, P, i, ch) - c[ch]);
+        const double *c = C + dim * label_at(L8, L32, i);
+        for (int ch = 0; ch < dim; ch++) e[dim * i + ch] = (float)(point_at(P8, P, i, ch, dim) - c[ch]);
     }
     /* a = g2 * e, on the rows that may change (only those are read): a row at a time, down the columns
      * into row, then along it. */
     for (Py_ssize_t y = first; y < last; y++) {
         for (Py_ssize_t x = 0; x < w; x++) {
-            double s[3] = {0, 0, 0};
+            double s[MAX_DIM] = {0};
             for (int t = -R; t <= R; t++) {
                 Py_ssize_t yy = y + t;
                 if (yy < 0 || yy >= n) continue;
-                for (int ch = 0; ch < 3; ch++) s[ch] += blur[t + R] * e[3 * (yy * w + x) + ch];
+                for (int ch = 0; ch < dim; ch++) s[ch] += blur[t + R] * e[dim * (yy * w + x) + ch];
             }
-            for (int ch = 0; ch < 3; ch++) row[3 * x + ch] = (float)s[ch];
+            for (int ch = 0; ch < dim; ch++) row[dim * x + ch] = (float)s[ch];
         }
         for (Py_ssize_t x = 0; x < w; x++) {
-            double s[3] = {0, 0, 0};
+            double s[MAX_DIM] = {0};
             for (int t = -R; t <= R; t++) {
                 Py_ssize_t xx = x + t;
                 if (xx < 0 || xx >= w) continue;
-                for (int ch = 0; ch < 3; ch++) s[ch] += blur[t + R] * row[3 * xx + ch];
+                for (int ch = 0; ch < dim; ch++) s[ch] += blur[t + R] * row[dim * xx + ch];
             }
-            for (int ch = 0; ch < 3; ch++) a[3 * ((y - first) * w + x) + ch] = (float)s[ch];
+            for (int ch = 0; ch < dim; ch++) a[dim * ((y - first) * w + x) + ch] = (float)s[ch];
         }
     }
     for (int sweep = 0; sweep < sweeps; sweep++) {
@@ -1489,8 +1503,8 @@ static void refine_span(const uint8_t *P8, const double *P, Py_ssize_t n, Py_ssi
                 Py_ssize_t i = y * w + x;
                 int32_t cur = label_at(L8, L32, i), best = cur;
                 double best_cost = -1e-9, lam = weight[i - first * w];
-                const double *cc = C + 3 * cur;
-                const float *ai = a + 3 * (i - first * w), *ei = e + 3 * i;
+                const double *cc = C + dim * cur;
+                const float *ai = a + dim * (i - first * w), *ei = e + dim * i;
                 int32_t cand[9];
                 int m = 0;
                 cand[m++] = near[i - first * w];
@@ -1502,17 +1516,17 @@ static void refine_span(const uint8_t *P8, const double *P, Py_ssize_t n, Py_ssi
                 for (int j = 0; j < m; j++) {
                     int32_t c = cand[j];
                     if (c == cur || c == best) continue;
-                    double d[3], dd = 0, da = 0, de = 0;
-                    for (int ch = 0; ch < 3; ch++) {
-                        d[ch] = C[3 * c + ch] - cc[ch];
+                    double d[MAX_DIM], dd = 0, da = 0, de = 0;
+                    for (int ch = 0; ch < dim; ch++) {
+                        d[ch] = C[dim * c + ch] - cc[ch];
                         dd += d[ch] * d[ch]; da += d[ch] * ai[ch]; de += d[ch] * ei[ch];
                     }
                     double cost = -2 * da + g0 * dd + lam * (dd - 2 * de);
                     if (cost < best_cost) { best_cost = cost; best = c; }
                 }
                 if (best == cur) continue;
-                double d[3];
-                for (int ch = 0; ch < 3; ch++) { d[ch] = C[3 * best + ch] - cc[ch]; e[3 * i + ch] -= (float)d[ch]; }
+                double d[MAX_DIM];
+                for (int ch = 0; ch < dim; ch++) { d[ch] = C[dim * best + ch] - cc[ch]; e[dim * i + ch] -= (float)d[ch]; }
                 if (L8) L8[i] = (uint8_t)best; else L32[i] = best;
                 changed++;
                 Py_ssize_t y0 = y - R < first ? first : y - R, y1 = y + R >= last ? last - 1 : y + R;
@@ -1521,13 +1535,28 @@ static void refine_span(const uint8_t *P8, const double *P, Py_ssize_t n, Py_ssi
                     double by = blur[yy - y + R];
                     for (Py_ssize_t xx = x0; xx <= x1; xx++) {
                         double g = by * blur[xx - x + R];
-                        float *aj = a + 3 * ((yy - first) * w + xx);
-                        for (int ch = 0; ch < 3; ch++) aj[ch] -= (float)(g * d[ch]);
+                        float *aj = a + dim * ((yy - first) * w + xx);
+                        for (int ch = 0; ch < dim; ch++) aj[ch] -= (float)(g * d[ch]);
                     }
                 }
             }
         if (!changed) break;
     }
+}
+
+static void refine_span3(const uint8_t *P8, const double *P, Py_ssize_t n, Py_ssize_t w, Py_ssize_t first,
+                         Py_ssize_t last, const double *C, uint8_t *L8, int32_t *L32, const double *weight,
+                         const double *blur, int radius, int sweeps, float *e, float *a, float *row,
+                         const int32_t *near)
+{
+    refine_span_dim(P8, P, n, w, first, last, C, L8, L32, weight, blur, radius, sweeps, e, a, row, near, 3);
+}
+
+static void refine_span6(const double *P, Py_ssize_t n, Py_ssize_t w, Py_ssize_t first, Py_ssize_t last,
+                         const double *C, uint8_t *L8, int32_t *L32, const double *weight, const double *blur,
+                         int radius, int sweeps, float *e, float *a, float *row, const int32_t *near)
+{
+    refine_span_dim(NULL, P, n, w, first, last, C, L8, L32, weight, blur, radius, sweeps, e, a, row, near, 6);
 }
 
 static PyObject *refine_rows(PyObject *Py_UNUSED(self), PyObject *args)
@@ -1544,12 +1573,14 @@ static PyObject *refine_rows(PyObject *Py_UNUSED(self), PyObject *args)
              && get_buf(o_axis, &axis, 0, "axis") == 0 && get_buf(o_lab, &lab, 1, "labels") == 0
              && get_buf(o_weight, &weight, 0, "weights") == 0 && get_buf(o_blur, &blur, 0, "blur") == 0
              && (!has_near || get_buf(o_near, &given, 0, "nearest") == 0);
-    Py_ssize_t k = ok ? rows(&cent, 3, "centres") : -1;
-    Py_ssize_t all = !ok ? -1 : bytes ? (pts.len % 3 ? -1 : pts.len / 3) : rows(&pts, 3, "points");
+    /* 3 coordinates (sRGB, as bytes or doubles, or another space's), or 6 (blend's: doubles) */
+    int dim = ok && axis.len == 6 * (Py_ssize_t)sizeof(double) && !bytes ? 6 : 3;
+    Py_ssize_t k = ok ? rows(&cent, dim, "centres") : -1;
+    Py_ssize_t all = !ok ? -1 : bytes ? (pts.len % 3 ? -1 : pts.len / 3) : rows(&pts, dim, "points");
     Py_ssize_t n = width > 0 && all >= 0 ? all / width : -1;
     Py_ssize_t taps = ok ? blur.len / (Py_ssize_t)sizeof(double) : 0;
     Py_ssize_t item = n > 0 ? lab.len / (n * width) : 0;
-    if (ok && (k < 1 || n < 1 || all != n * width || axis.len != 3 * (Py_ssize_t)sizeof(double) || first < 0
+    if (ok && (k < 1 || n < 1 || all != n * width || axis.len != dim * (Py_ssize_t)sizeof(double) || first < 0
                || last > n || first >= last || (item != 1 && item != 4) || lab.len != n * width * item
                || weight.len != (last - first) * width * (Py_ssize_t)sizeof(double) || taps % 2 == 0
                || blur.len != taps * (Py_ssize_t)sizeof(double)
@@ -1569,12 +1600,12 @@ static PyObject *refine_rows(PyObject *Py_UNUSED(self), PyObject *args)
             if (G[i] < 0 || G[i] >= k) { PyErr_SetString(PyExc_ValueError, "refine_rows: a nearest label outside the palette"); ok = 0; }
     }
     /* e (n rows), a (last - first rows) and row (one), in one block */
-    float *e = ok ? malloc(sizeof(float) * 3 * (n + last - first + 1) * width) : NULL;
-    float *a = e ? e + 3 * n * width : NULL, *row = a ? a + 3 * (last - first) * width : NULL;
+    float *e = ok ? malloc(sizeof(float) * dim * (n + last - first + 1) * width) : NULL;
+    float *a = e ? e + dim * n * width : NULL, *row = a ? a + dim * (last - first) * width : NULL;
     /* the undithered colours: as given, or searched for here */
     int32_t *found = ok && !has_near ? malloc(sizeof(int32_t) * (last - first) * width) : NULL;
     Search search = {0};
-    if (ok && (!e || !a || !row || (!has_near && (!found || search_init(&search, cent.buf, k, axis.buf, 3) < 0)))) {
+    if (ok && (!e || !a || !row || (!has_near && (!found || search_init(&search, cent.buf, k, axis.buf, dim) < 0)))) {
         PyErr_NoMemory();
         ok = 0;
     }
@@ -1585,10 +1616,14 @@ static PyObject *refine_rows(PyObject *Py_UNUSED(self), PyObject *args)
         const double *P = bytes ? NULL : pts.buf;
         Py_BEGIN_ALLOW_THREADS
         if (!has_near)
-            nearest_of_points(&search, P8 ? P8 + 3 * first * width : NULL, P ? P + 3 * first * width : NULL,
-                              (last - first) * width, found);
-        refine_span(P8, P, n, width, first, last, cent.buf, L8, L32, weight.buf, blur.buf, (int)(taps / 2), sweeps,
-                    e, a, row, has_near ? given.buf : found);
+            nearest_of_points(&search, P8 ? P8 + 3 * first * width : NULL, P ? P + dim * first * width : NULL,
+                              (last - first) * width, found, dim);
+        if (dim == 3)
+            refine_span3(P8, P, n, width, first, last, cent.buf, L8, L32, weight.buf, blur.buf, (int)(taps / 2),
+                         sweeps, e, a, row, has_near ? given.buf : found);
+        else
+            refine_span6(P, n, width, first, last, cent.buf, L8, L32, weight.buf, blur.buf, (int)(taps / 2), sweeps,
+                         e, a, row, has_near ? given.buf : found);
         Py_END_ALLOW_THREADS
     }
     search_free(&search); free(e); free(found);

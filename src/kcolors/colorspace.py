@@ -123,12 +123,14 @@ def din992lab(din):
 # ``blend``: the squared distance between two colours is (1 - s) times their sRGB one plus s times their OKLab
 # one (in sRGB units), s = BLEND_OKLAB_SHARE; as points, a colour's sRGB and scaled OKLab coordinates side by
 # side. sRGB distance alone gives the highest PSNR; matching pixels by OKLab distance is what people see
-# (SSIMULACRA2 and butteraugli), but costs 0.4-1.3 dB. Matched by the blend, with centres at their clusters'
-# sRGB means (blend.settle), the palette keeps PSNR above pngquant's and libimagequant's and wins on both
-# perceptual measures; s chosen on 6 photos (0.3, 0.45, 0.6 tried) and checked on 7 others (RESULTS.md,
-# "Quality as people see it"). OKLAB_IN_RGB = sqrt(34): the median ratio of sRGB to OKLab x 100 distances
-# between nearby colours (uniform colours, Gaussian steps of 8).
-BLEND_OKLAB_SHARE = 0.45
+# (SSIMULACRA2 and butteraugli), but costs 0.4-1.3 dB. Matched (and dithered) by the blend, with centres at
+# their clusters' sRGB means (blend.settle), the palette keeps PSNR above pngquant's and libimagequant's and wins
+# on both perceptual measures. s = 0.3: on the 13 benchmark photos, the largest share (0.3, 0.4, 0.45, 0.5
+# tried) at which PSNR stays above both peers on at least 36 of 39 image x k in both regimes; undithered, 0.45
+# had been chosen on 6 of them and confirmed on the other 7, but dithered, it lost PSNR at k = 256 there
+# (RESULTS.md, "The default space, blend"). OKLAB_IN_RGB = sqrt(34): the median ratio of sRGB to OKLab x 100
+# distances between nearby colours (uniform colours, Gaussian steps of 8).
+BLEND_OKLAB_SHARE = 0.3
 OKLAB_IN_RGB = 34.0**0.5
 _BLEND_RGB = (1.0 - BLEND_OKLAB_SHARE) ** 0.5
 _BLEND_OKLAB = BLEND_OKLAB_SHARE**0.5 * OKLAB_IN_RGB
@@ -151,10 +153,10 @@ def fitting_space(space: str) -> str:
     return "rgb" if space == "blend" else space
 
 
-def matching_space(space: str, *, dithered: bool, alpha: bool) -> str:
-    """The space a result in ``space`` is made in: ``blend`` becomes ``rgb`` for dithering and for images with
-    transparency, whose kernels measure 3 (colour) or 4 (colour and alpha) coordinates."""
-    return "rgb" if space == "blend" and (dithered or alpha) else space
+def matching_space(space: str, *, alpha: bool) -> str:
+    """The space a result in ``space`` is made in: ``blend`` becomes ``rgb`` for an image with transparency, whose
+    points of colour and alpha are rgb's (to_premultiplied)."""
+    return "rgb" if space == "blend" and alpha else space
 
 
 _TO = {"blend": rgb2blend, "lab": rgb2lab, "oklab": rgb2oklab, "din99": lambda rgb: lab2din99(rgb2lab(rgb))}

@@ -254,7 +254,7 @@ def _clear_entry(histogram: Histogram, k: int) -> int:
 def _matching(histogram: Histogram, space: str) -> str:
     """The space ``histogram``'s pixels are matched in, and so fitted in (colorspace.matching_space): ``rgb`` for
     ``blend`` with transparency."""
-    return matching_space(space, dithered=False, alpha=histogram.alpha is not None or histogram.transparent > 0)
+    return matching_space(space, alpha=histogram.alpha is not None or histogram.transparent > 0)
 
 
 def _colours(histogram: Histogram, centres: NDArray[np.float64], space: str, *, hold: int = 0) -> NDArray[np.float64]:
@@ -321,10 +321,10 @@ def quantize(image: ImageSource, k: int = 16, *, space: str = DEFAULT_SPACE, dit
         Number of colours, 1-256.
     space : {"blend", "rgb", "lab", "oklab", "din99"}
         Colour space of the clustering and of the nearest-colour mapping.
-        ``blend`` (the default) fits in sRGB and matches each colour by
-        sRGB and OKLab distance together (:mod:`kcolors.blend`); dithered
-        results and images with transparency are made in ``rgb``. ``rgb``
-        gives the highest PSNR.
+        ``blend`` (the default) fits in sRGB and matches (and dithers) each
+        colour by sRGB and OKLab distance together (:mod:`kcolors.blend`);
+        images with transparency are made in ``rgb``. ``rgb`` gives the
+        highest PSNR.
     dither : float or Dither
         Dithering strength, 0 (none) to 1: a plain number is the selective
         method (the palette fitted for dithering, error diffusion where a
@@ -383,7 +383,7 @@ def quantize(image: ImageSource, k: int = 16, *, space: str = DEFAULT_SPACE, dit
     started = time.perf_counter()
     picture = load_image(image, max_pixels=max_pixels)
     refuse_empty(picture)
-    space = matching_space(space, dithered=dither > 0, alpha=picture.alpha is not None)
+    space = matching_space(space, alpha=picture.alpha is not None)
     histogram, _ = picture.histogram()
     if dither > 0 and palette is None and engine == "fast" and picture.alpha is None:
         histogram = weighed_for_dithering(picture, space)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import blend, kernels
-from .colorspace import fitting_space, matching_space, to_premultiplied, to_space
+from .colorspace import DEFAULT_SPACE, matching_space, to_premultiplied, to_space
 from .errors import UsageError
 from .options import dither_method
 from .result import Quantization, label_counts
@@ -121,7 +121,6 @@ def dithered_labels(picture, palette, dither, clear=-1):
     transparent pixels take entry ``clear`` and neither take nor pass error.
     """
     h, w = picture.rgb.shape[:2]
-    palette = palette.in_space(fitting_space(palette.space))  # the kernels dither 3 or 4 coordinates, not blend's 6
     with_alpha = palette.alpha is not None
     if with_alpha:
         entries = to_premultiplied(palette.rgb, palette.alpha, palette.space)
@@ -244,7 +243,7 @@ def recolour(picture: Picture, palette: Palette, *, reorder: bool, k: int, dithe
     """
     started = time.perf_counter() if started is None else started
     histogram, rows = picture.histogram()
-    palette = palette.in_space(matching_space(palette.space, dithered=dither > 0, alpha=picture.alpha is not None))
+    palette = palette.in_space(matching_space(palette.space, alpha=picture.alpha is not None))
     if picture.alpha is not None and palette.alpha is None:  # its colours, and the transparent entry
         palette = palette.with_alpha()
     clear = palette.transparent_index
@@ -313,7 +312,7 @@ def ordered_over(palette: Palette, histogram: Histogram) -> tuple[Palette, NDArr
 WEIGHING_STRIP_PIXELS = 1 << 16
 
 
-def weighed_for_dithering(picture: Picture, space: str = "rgb") -> Histogram:
+def weighed_for_dithering(picture: Picture, space: str = DEFAULT_SPACE) -> Histogram:
     """The histogram of an opaque ``picture`` with each pixel counted by the smoothness around it: the
     colours a dithered result should spend its palette on. A strip of rows at a time. The colours'
     points in ``space`` are shared with the plain histogram (the recolouring uses those)."""
