@@ -97,8 +97,9 @@ def fit_palette(histogram: Histogram, k: int, *, space: str = DEFAULT_SPACE, eng
     """
     check_options(k, space, 0.0, engine, seed)
     kept = check_keep(keep, k, engine)
-    if _matching(histogram, space) != space:  # fitted as it will be matched; the palette keeps the space asked for
-        return fit_palette(histogram, k, space=_matching(histogram, space), engine=engine, seed=seed, pixels=pixels,
+    matched = matching_space(space, alpha=histogram.alpha is not None or histogram.transparent > 0)
+    if matched != space:  # fitted as it is matched; the palette keeps the space asked for
+        return fit_palette(histogram, k, space=matched, engine=engine, seed=seed, pixels=pixels,
                            keep=keep).in_space(space)
     if kept is not None:
         return _fit_around(histogram, k, space, seed, kept)[0]
@@ -133,9 +134,10 @@ def fit_palettes(histogram: Histogram, k: int, *, space: str = DEFAULT_SPACE, en
     """
     check_options(k, space, 0.0, engine, seed)
     kept = check_keep(keep, k, engine)
-    if _matching(histogram, space) != space:  # as in fit_palette
-        return [p.in_space(space) for p in fit_palettes(histogram, k, space=_matching(histogram, space), engine=engine,
-                                                         seed=seed, pixels=pixels, keep=keep)]
+    matched = matching_space(space, alpha=histogram.alpha is not None or histogram.transparent > 0)
+    if matched != space:  # as in fit_palette
+        fitted = fit_palettes(histogram, k, space=matched, engine=engine, seed=seed, pixels=pixels, keep=keep)
+        return [palette.in_space(space) for palette in fitted]
     if kept is not None:
         return _fit_around(histogram, k, space, seed, kept, ALTERNATIVES if k <= FEW_COLOURS else 1)
     clear = _clear_entry(histogram, k)
@@ -249,12 +251,6 @@ def _clear_entry(histogram: Histogram, k: int) -> int:
         raise UsageError("k must be at least 2 for an image with transparent pixels: one palette entry is the "
                          "transparent one")
     return 1
-
-
-def _matching(histogram: Histogram, space: str) -> str:
-    """The space ``histogram``'s pixels are matched in, and so fitted in (colorspace.matching_space): ``rgb`` for
-    ``blend`` with transparency."""
-    return matching_space(space, alpha=histogram.alpha is not None or histogram.transparent > 0)
 
 
 def _colours(histogram: Histogram, centres: NDArray[np.float64], space: str, *, hold: int = 0) -> NDArray[np.float64]:
