@@ -245,6 +245,7 @@ def test_dithering_control_and_close_up(browser, server):
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     page.goto(server)
     options = page.locator("#space option").all_text_contents()
+    assert page.locator("#space").input_value() == "blend"  # the command line's default
     assert not any("smallest" in o for o in options if o.startswith("RGB"))
     assert any("smallest" in o for o in options if o.startswith("CIELAB"))
     page.click("#sample")  # the welcoming empty state offers a photograph
@@ -268,7 +269,7 @@ def test_dithering_control_and_close_up(browser, server):
     for method in ("selective", "fs", "ordered"):
         page.locator(".segmented label", has_text=names[method].capitalize()).click()
         page.locator("#figures dd", has_text=re.compile(f"^{names[method]}$")).wait_for(timeout=60_000)
-        assert page.evaluate("window.sentForms.at(-1)") == {"k": "6", "space": "rgb", "dither": "on",
+        assert page.evaluate("window.sentForms.at(-1)") == {"k": "6", "space": "blend", "dither": "on",
                                                             "dither_method": method}
         shown[method] = shown_image(page, "#flattened").tobytes()
         zooms[method] = page.evaluate(zoom, "zoom-flattened")
@@ -282,7 +283,7 @@ def test_dithering_control_and_close_up(browser, server):
     page.locator(".segmented label", has_text="Off").click()
     assert page.is_checked('input[name="dither"][value="off"]')
     page.locator("#figures dd", has_text=re.compile("^off$")).wait_for(timeout=60_000)
-    assert page.evaluate("window.sentForms.at(-1)") == {"k": "6", "space": "rgb", "dither": "off"}
+    assert page.evaluate("window.sentForms.at(-1)") == {"k": "6", "space": "blend", "dither": "off"}
     page.close()
 
 

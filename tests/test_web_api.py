@@ -488,3 +488,16 @@ def test_serve_refuses_a_port_in_use():
     assert r.returncode == 2
     assert r.stderr.decode().strip() == (f"kcolors: cannot listen on 127.0.0.1:{port}: Address already in use; "
                                          f"choose another with --port")
+
+
+def test_the_page_offers_every_space_and_selects_the_default():
+    """The page's colour-space menu is written by hand: it must offer the table's spaces, the default selected."""
+    import re
+    from importlib.resources import files
+
+    from kcolors.colorspace import DEFAULT_SPACE, SPACES
+
+    page = (files("kcolors.web") / "static" / "index.html").read_text()
+    menu = page[page.index('<select id="space"'):page.index("</select>", page.index('<select id="space"'))]
+    assert re.findall(r'<option value="(\w+)"', menu) and set(re.findall(r'<option value="(\w+)"', menu)) == set(SPACES)
+    assert re.findall(r'<option value="(\w+)" selected', menu) == [DEFAULT_SPACE]

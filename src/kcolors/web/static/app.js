@@ -24,6 +24,7 @@ const state = {
 };
 
 const SPACE_HELP = {
+  blend: "Clusters in RGB, matches each pixel by RGB and OKLab distance together: ahead of pngquant on SSIMULACRA2 and butteraugli, and on PSNR.",
   rgb: "Clusters in RGB: the best PSNR (closest to the pixel values).",
   lab: "Clusters in CIELAB: usually the smallest PNG (kodim03 at k = 16: 23.7 KiB against 32.2 KiB in RGB).",
   din99: "Clusters in DIN99: the lowest ΔE2000, the closest to what the eye sees.",
