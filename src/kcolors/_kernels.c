@@ -1663,21 +1663,34 @@ static PyObject *smoothness_rows(PyObject *Py_UNUSED(self), PyObject *args)
     }
     const uint8_t *P = rgb.buf;
     double *O = out.buf;
+    /* each pixel's grey level once (not nine times), in three rows that turn; summed in the same order */
+    double *grey = malloc(sizeof(double) * 3 * w);
+    if (!grey) { PyBuffer_Release(&rgb); PyBuffer_Release(&out); return PyErr_NoMemory(); }
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t y = 0; y < r; y++)
+    for (Py_ssize_t y = 0; y < n; y++) {
+        double *row = grey + (y % 3) * w;
+        for (Py_ssize_t x = 0; x < w; x++) {
+            const uint8_t *p = P + 3 * (y * w + x);
+            row[x] = (p[0] + p[1] + p[2]) / 3.0;
+        }
+        if (y < 2) continue;
+        Py_ssize_t yo = y - 2; /* the output row, centred on input row y - 1 */
         for (Py_ssize_t x = 0; x < w; x++) {
             double sum = 0, sum_sq = 0;
-            for (int dy = 0; dy < 3; dy++)
+            for (int dy = 0; dy < 3; dy++) {
+                const double *g_row = grey + ((yo + dy) % 3) * w;
                 for (int dx = -1; dx <= 1; dx++) {
                     Py_ssize_t xx = x + dx < 0 ? 0 : x + dx >= w ? w - 1 : x + dx;
-                    const uint8_t *p = P + 3 * ((y + dy) * w + xx);
-                    double g = (p[0] + p[1] + p[2]) / 3.0;
+                    double g = g_row[xx];
                     sum += g; sum_sq += g * g;
                 }
+            }
             double mean = sum / 9, v = sum_sq / 9 - mean * mean;
-            O[y * w + x] = floor_weight + (1 - floor_weight) / (1 + (v > 0 ? v : 0) / scale);
+            O[yo * w + x] = floor_weight + (1 - floor_weight) / (1 + (v > 0 ? v : 0) / scale);
         }
+    }
     Py_END_ALLOW_THREADS
+    free(grey);
     PyBuffer_Release(&rgb); PyBuffer_Release(&out);
     Py_RETURN_NONE;
 }
