@@ -406,11 +406,21 @@ def test_a_dask_result_lost_with_the_last_worker_does_not_hang_the_batch(monkeyp
 
 
 # The batch's side of a cluster whose worker dies holding results it has not fetched yet: the worker is killed
-# once the client has seen every other task finished, before it fetches their results.
+# once the client has seen every other task finished, before it fetches their results. Those fetches are held
+# back until the kill (the batch starts them as soon as a task finishes, and on a quick machine they could all
+# end before it), so the worker surely dies holding them.
 LOSES_ITS_WORKER = """
 import os, signal, sys, time
-from kcolors.batch import DaskCluster
+from kcolors.batch import DaskCluster, cluster
 from kcolors.errors import NoWorkerError
+
+fetch, held = cluster._Fetches.start, []
+def first_only(self, future):  # the first result is fetched; the others wait for the kill
+    if held is None or not hasattr(first_only, "done"):
+        first_only.done = True
+        return fetch(self, future)
+    held.append((self, future))
+cluster._Fetches.start = first_only
 
 address, worker = sys.argv[1], int(sys.argv[2])
 with DaskCluster(address, time_limit=None, worker_timeout=0.5) as runner:
@@ -423,6 +433,9 @@ with DaskCluster(address, time_limit=None, worker_timeout=0.5) as runner:
                     time.sleep(0.01)
                 os.kill(worker, signal.SIGKILL)
                 worker = 0
+                waiting, held = held, None
+                for fetches, future in waiting:
+                    fetch(fetches, future)
     except NoWorkerError as exc:
         print(f"kcolors: {exc}", file=sys.stderr)
 """
