@@ -1,7 +1,9 @@
 """What the default space costs: `kcolors PHOTO -k K` (blend) against the same with `--space rgb` (the default
 before it, the same code path and bytes as then), whole process, paired.
 
-Run:  python benchmarks/bench_default_time.py [PHOTO ...] [--k 16,256] [--rounds 9] [--dither]
+Run:  python benchmarks/bench_default_time.py [PHOTO ...] [--k 16,256] [--rounds 9] [--dither] [--against SRC]
+      (--against SRC: the baseline is another checkout's default, its src/ folder put first on PYTHONPATH, say a
+      `git worktree` of the commit before blend with its extension built, instead of `--space rgb` here)
       (default photo: ../shared/images/kodim05.png, 0.4 MP)
 
 Each round runs every (photo, k, space) once, in alternating order, as `python -m kcolors` with `-q`; the
@@ -22,12 +24,17 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_PHOTO = HERE.parent.parent / "shared" / "images" / "kodim05.png"
 
 
-def run_once(photo, k, space, out, extra=()):
-    """Wall seconds and peak RSS (MiB) of one `kcolors photo -k K` (space None: the default)."""
+def run_once(photo, k, space, out, extra=(), against=None):
+    """Wall seconds and peak RSS (MiB) of one `kcolors photo -k K` (space None: the default); with ``against``,
+    space "rgb" means that checkout's default instead."""
     cmd = [sys.executable, "-m", "kcolors", str(photo), "-k", str(k), "-o", out, "-f", "-q", *extra]
-    cmd += [] if space is None else ["--space", space]
+    env = None
+    if against and space == "rgb":
+        env = {**os.environ, "PYTHONPATH": str(against)}
+    elif space is not None:
+        cmd += ["--space", space]
     started = time.perf_counter()
-    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - started
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -44,6 +51,7 @@ def main():
     parser.add_argument("--k", default="16,256", help="comma-separated k values (default 16,256)")
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--dither", action="store_true", help="both with --dither")
+    parser.add_argument("--against", type=Path, help="the baseline: this src/ folder's default, not --space rgb")
     args = parser.parse_args()
     ks = [int(k) for k in args.k.split(",")]
     times, peaks = {}, {}
@@ -54,12 +62,14 @@ def main():
                 for k in ks:
                     spaces = ("rgb", None) if r % 2 == 0 else (None, "rgb")
                     for space in spaces:
-                        seconds, peak = run_once(photo, k, space, out, ["--dither"] if args.dither else [])
+                        seconds, peak = run_once(photo, k, space, out, ["--dither"] if args.dither else [],
+                                                 args.against)
                         times.setdefault((photo.name, k, space), []).append(seconds)
                         peaks[(photo.name, k, space)] = max(peaks.get((photo.name, k, space), 0), peak)
     print(f"python {' '.join(sys.argv)}  ({args.rounds} rounds, medians; machine: {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f} at the end)\n")
-    print("| photo | k | --space rgb, ms | default (blend), ms | ratio | peak MiB rgb / blend |")
+    base = f"{args.against}'s default" if args.against else "--space rgb"
+    print(f"| photo | k | {base}, ms | default (blend), ms | ratio | peak MiB base / blend |")
     print("| --- | --- | --- | --- | --- | --- |")
     for photo in args.photos:
         for k in ks:
