@@ -146,7 +146,7 @@ static inline uint32_t kc_ctz64_plain(uint64_t x)
 /* same code, with the same sums in the same order, as a 3-D-only kernel.    */
 /* ------------------------------------------------------------------------ */
 
-#define MAX_DIM 6 /* 6: a colour's coordinates in two spaces side by side (assign only) */
+#define MAX_DIM 6 /* 6: a colour's coordinates in two spaces side by side (assign, dither_rows, refine_rows) */
 #define TEMPLATE KC_ALWAYS_INLINE
 
 typedef struct {
@@ -1441,7 +1441,7 @@ TEMPLATE int32_t label_at(const uint8_t *L8, const int32_t *L32, Py_ssize_t i)
     return L8 ? (int32_t)L8[i] : L32[i];
 }
 
-/* Each of the m points' nearest centre (3-D), into near. */
+/* Each of the m points' nearest centre (3 or 6 coordinates), into near. */
 /* Pixel i's channel ch of the points: bytes (RGB) when P8 is given, else doubles. */
 static inline double point_at(const uint8_t *P8, const double *P, Py_ssize_t i, int ch, int dim)
 {
@@ -1462,7 +1462,8 @@ static void nearest_of_points(const Search *search, const uint8_t *P8, const dou
 
 /* near: the undithered colour of each pixel of rows first..last-1. The error e (all n rows) and its
  * blurred view a (rows first..last-1) in floats: they are what the search keeps per pixel (a thread's
- * strip, 18 bytes a pixel), and a float's precision is far below a colour level. row: 3 * w floats. */
+ * strip, 18 bytes a pixel in 3 coordinates, 30 in 6), and a float's precision is far below a colour level.
+ * row: dim * w floats. */
 TEMPLATE void refine_span_dim(const uint8_t *P8, const double *P, Py_ssize_t n, Py_ssize_t w, Py_ssize_t first,
                                Py_ssize_t last, const double *C, uint8_t *L8, int32_t *L32, const double *weight,
                                const double *blur, int radius, int sweeps, float *e, float *a, float *row,
@@ -1526,7 +1527,10 @@ TEMPLATE void refine_span_dim(const uint8_t *P8, const double *P, Py_ssize_t n, 
                 }
                 if (best == cur) continue;
                 double d[MAX_DIM];
-                for (int ch = 0; ch < dim; ch++) { d[ch] = C[dim * best + ch] - cc[ch]; e[dim * i + ch] -= (float)d[ch]; }
+                for (int ch = 0; ch < dim; ch++) {
+                    d[ch] = C[dim * best + ch] - cc[ch];
+                    e[dim * i + ch] -= (float)d[ch];
+                }
                 if (L8) L8[i] = (uint8_t)best; else L32[i] = best;
                 changed++;
                 Py_ssize_t y0 = y - R < first ? first : y - R, y1 = y + R >= last ? last - 1 : y + R;

@@ -37,8 +37,9 @@ def nearest(histogram: Histogram, colours: NDArray[np.integer] | NDArray[np.floa
     """(M,) int32: the nearest of the (n, 3) sRGB ``colours`` by the blend for each of ``histogram``'s colours
     (or of those where ``among`` is True)."""
     entries = to_space(colours, "blend")
-    if among is None and len(histogram) <= CHUNK_COLOURS:
-        return kernels.assign(histogram.points("blend"), entries)[0]
+    if len(histogram) <= CHUNK_COLOURS:  # its points, kept for the searches that follow
+        points = histogram.points("blend")
+        return kernels.assign(points if among is None else points[among], entries)[0]
     source = histogram.colors if among is None else histogram.colors[among]
     labels = np.empty(len(source), dtype=np.int32)
     for start in range(0, len(source), CHUNK_COLOURS):

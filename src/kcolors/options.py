@@ -77,7 +77,8 @@ def for_frames(dither):
     return dither if isinstance(dither, Dither) else Dither(dither, "ordered")
 
 
-def check_options(k: int = 16, space: str = DEFAULT_SPACE, dither: float = 0.0, engine: str = "fast", seed: int = 0) -> None:
+def check_options(k: int = 16, space: str = DEFAULT_SPACE, dither: float = 0.0, engine: str = "fast",
+                  seed: int = 0) -> None:
     """Validate the options shared by every entry point; raise UsageError naming the fix."""
     check_seed(seed)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):

@@ -379,7 +379,6 @@ def quantize(image: ImageSource, k: int = 16, *, space: str = DEFAULT_SPACE, dit
     started = time.perf_counter()
     picture = load_image(image, max_pixels=max_pixels)
     refuse_empty(picture)
-    space = matching_space(space, alpha=picture.alpha is not None)
     histogram, _ = picture.histogram()
     if dither > 0 and palette is None and engine == "fast" and picture.alpha is None:
         histogram = weighed_for_dithering(picture, space)

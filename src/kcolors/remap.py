@@ -302,7 +302,7 @@ def ordered_over(palette: Palette, histogram: Histogram) -> tuple[Palette, NDArr
 
 
 # A dithered result is fitted on a histogram where each pixel counts by how smooth the source is around it
-# (remap.smoothness): dithering (and the source's own noise) hides the palette's error in texture, but in
+# (smoothness, above): dithering (and the source's own noise) hides the palette's error in texture, but in
 # smooth areas the steps of too few colours show, and so does the grain of dithering between colours far
 # apart (libimagequant weighs its histogram with a noise map for the same reason). Smoothness constants chosen
 # on 6 photos x k = 16, 64, 256 (standard deviations 1-4, floors 0.15-0.5 tried) and checked on the 7 other

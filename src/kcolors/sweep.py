@@ -310,8 +310,8 @@ def meets(result, *, delta_e=None, psnr=None):
     return psnr is None or result.psnr >= psnr
 
 
-def find_k(image, *, target_delta_e=None, target_psnr=None, max_k=MAX_K, space=DEFAULT_SPACE, dither=0.0, engine="fast",
-           seed=0, max_pixels=None):
+def find_k(image, *, target_delta_e=None, target_psnr=None, max_k=MAX_K, space=DEFAULT_SPACE, dither=0.0,
+           engine="fast", seed=0, max_pixels=None):
     """The smallest k (at most ``max_k``) whose result meets the quality target(s).
 
     Quality rises with k, so the search doubles k (1, 2, 4, ...) until the

@@ -38,8 +38,8 @@ def add_parser(sub):
                    help="draw at most N pixels, chosen at random (default 20,000)")
     add_options(p, "plot", own={
         "k": dict(default=None, help="also fit k colours (1-256) and draw the cluster centres"),
-        "space": dict(help="plot (and cluster) in sRGB (blend, the default, and rgb), CIELAB, OKLab (x100: L 0-100, a and b about "
-                           "-35..35) or DIN99 (L 0-100, a and b about -35..40)"),
+        "space": dict(help="plot (and cluster) in sRGB (blend, the default, and rgb), CIELAB, OKLab (x100: L "
+                           "0-100, a and b about -35..35) or DIN99 (L 0-100, a and b about -35..40)"),
         "seed": dict(help="seed of the sample and of k-means++ (default 0)")})
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
     p.add_argument("-q", "--quiet", action="store_true", help="no report on stderr")
