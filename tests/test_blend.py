@@ -107,11 +107,12 @@ def test_a_histogram_of_many_colours_is_matched_a_slice_at_a_time(monkeypatch):
     rng = np.random.default_rng(4)
     histogram = Histogram.of(rng.integers(0, 256, (60, 50, 3), dtype=np.uint8))
     colours = rng.integers(0, 256, (20, 3), dtype=np.uint8)
-    whole = blend.nearest(histogram, colours)
+    whole, whole_inertia = blend.nearest(histogram, colours), blend.inertia(histogram, colours)
     some = histogram.counts > 0
     some[::3] = False
     monkeypatch.setattr(blend, "CHUNK_COLOURS", 97)
     fresh = Histogram.of(histogram.colors.reshape(1, -1, 3))  # no cached blend points
     assert np.array_equal(blend.nearest(fresh, colours), whole)
     assert np.array_equal(blend.nearest(fresh, colours, some), whole[some])
+    assert blend.inertia(fresh, colours) == pytest.approx(whole_inertia, rel=1e-12)
     assert "blend" not in fresh._cache  # sliced: the blend points were not kept

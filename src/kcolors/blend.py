@@ -21,6 +21,8 @@ from . import kernels
 from .colorspace import to_space
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from numpy.typing import NDArray
 
     from .histogram import Histogram
@@ -32,20 +34,37 @@ BLEND_ROUNDS = 1
 CHUNK_COLOURS = 1 << 20
 
 
+def slices(histogram: Histogram,
+           among: NDArray[np.bool_] | None = None) -> Iterator[tuple[slice, NDArray[np.float64]]]:
+    """``(part, points)``: the blend points of ``histogram``'s colours (of those where ``among`` is True), ``part``
+    their rows among them; all at once from the kept points, or CHUNK_COLOURS at a time, made and dropped."""
+    if len(histogram) <= CHUNK_COLOURS:  # its points, kept for the searches that follow
+        points = histogram.points("blend")
+        yield slice(None), points if among is None else points[among]
+        return
+    source = histogram.colors if among is None else histogram.colors[among]
+    for start in range(0, len(source), CHUNK_COLOURS):
+        part = slice(start, start + CHUNK_COLOURS)
+        yield part, to_space(source[part], "blend")
+
+
 def nearest(histogram: Histogram, colours: NDArray[np.integer] | NDArray[np.floating],
             among: NDArray[np.bool_] | None = None) -> NDArray[np.int32]:
     """(M,) int32: the nearest of the (n, 3) sRGB ``colours`` by the blend for each of ``histogram``'s colours
     (or of those where ``among`` is True)."""
     entries = to_space(colours, "blend")
-    if len(histogram) <= CHUNK_COLOURS:  # its points, kept for the searches that follow
-        points = histogram.points("blend")
-        return kernels.assign(points if among is None else points[among], entries)[0]
-    source = histogram.colors if among is None else histogram.colors[among]
-    labels = np.empty(len(source), dtype=np.int32)
-    for start in range(0, len(source), CHUNK_COLOURS):
-        part = slice(start, start + CHUNK_COLOURS)
-        labels[part] = kernels.assign(to_space(source[part], "blend"), entries)[0]
+    labels = np.empty(len(histogram) if among is None else int(np.count_nonzero(among)), dtype=np.int32)
+    for part, points in slices(histogram, among):
+        labels[part] = kernels.assign(points, entries)[0]
     return labels
+
+
+def inertia(histogram: Histogram, colours: NDArray[np.integer] | NDArray[np.floating]) -> float:
+    """The count-weighted sum of each of ``histogram``'s colours' squared blend distance to the nearest of the
+    (n, 3) sRGB ``colours``."""
+    entries = to_space(colours, "blend")
+    return float(sum(kernels.assign(points, entries, weights=histogram.counts[part])[1]
+                     for part, points in slices(histogram)))
 
 
 def settle(histogram: Histogram, centres: NDArray[np.float64], *, hold: int = 0) -> NDArray[np.float64]:

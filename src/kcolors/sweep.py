@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import kernels
+from . import blend, kernels
 from .colorspace import DEFAULT_SPACE, to_premultiplied, to_space
 from .errors import UsageError
 from .io import load_image
@@ -58,6 +58,8 @@ def inertia(result):
     histogram, _ = result.picture.histogram()
     if len(histogram) == 0 or len(result.palette) == 0:
         return 0.0
+    if result.palette.shape[1] == 3 and result.space == "blend":  # a slice at a time for many colours
+        return blend.inertia(histogram, result.palette)
     if result.palette.shape[1] == 3:
         _, total = kernels.assign(histogram.points(result.space), to_space(result.palette, result.space),
                                   weights=histogram.counts)
