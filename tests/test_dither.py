@@ -13,7 +13,7 @@ import kcolors
 from kcolors import quantize
 from kcolors.options import Dither, dither_method
 from kcolors.palette import Palette
-from kcolors import remap
+from kcolors import remap, weighing
 
 METHODS = ("selective", "fs", "ordered")
 
@@ -144,15 +144,14 @@ def test_command_line_dither_method(tmp_path):
 
 
 def test_a_dithered_fit_weighs_smooth_pixels_fully_and_texture_down_to_the_floor():
-    from kcolors.remap import weighed_for_dithering
-    from kcolors.remap import TEXTURE_WEIGHT
     from kcolors.io import load_image
+    from kcolors.weighing import TEXTURE_WEIGHT, weighed_for_dithering
 
     flat = load_image(np.full((20, 30, 3), 90, np.uint8))
-    assert weighed_for_dithering(flat).counts.tolist() == [600.0]  # no texture: every pixel counts 1
+    assert weighed_for_dithering(flat, "rgb").counts.tolist() == [600.0]  # no texture: every pixel counts 1
     picture = load_image(smooth_photo())
     plain, _ = picture.histogram()
-    weighed = weighed_for_dithering(picture)
+    weighed = weighed_for_dithering(picture, "rgb")
     assert np.array_equal(weighed.colors, plain.colors)
     assert np.all(weighed.counts <= plain.counts + 1e-9)
     assert np.all(weighed.counts >= TEXTURE_WEIGHT * plain.counts - 1e-9)
@@ -237,11 +236,11 @@ def test_smoothness_is_the_3x3_variance_of_grey_mapped_to_weights():
     image = rng.integers(0, 256, (9, 11, 3)).astype(np.uint8)
     image[:4] = 77  # a flat band: weight 1
     picture = kcolors.io.load_image(image)
-    got = remap.smoothness(picture, 0, 9)
+    got = weighing.smoothness(picture, 0, 9)
     grey = np.pad(image.astype(float).mean(axis=2), 1, mode="edge")  # the edges repeated, as the strips do
     windows = np.lib.stride_tricks.sliding_window_view(grey, (3, 3))
     variance = windows.var(axis=(2, 3))
-    expected = remap.TEXTURE_WEIGHT + (1 - remap.TEXTURE_WEIGHT) / (1 + variance / remap.SMOOTH_STD**2)
+    expected = weighing.TEXTURE_WEIGHT + (1 - weighing.TEXTURE_WEIGHT) / (1 + variance / weighing.SMOOTH_STD**2)
     assert np.allclose(got, expected)
     assert np.allclose(got[:3], 1.0) and got[5:].max() < 0.5
 

@@ -181,11 +181,11 @@ class ArraySource:
 
     def strips(self, start=0, stop=None, strip_pixels=None):
         self.passes.append(start)
-        rows = self.strip_rows(strip_pixels)
-        for n, y in enumerate(range(start, self.height if stop is None else stop, rows)):
+        rows, stop = self.strip_rows(strip_pixels), self.height if stop is None else stop
+        for n, y in enumerate(range(start, stop, rows)):
             if len(self.passes) - 1 == self.fail_in and n == self.fail_at:
                 raise self.error("the disk went away")
-            yield y, self.rgb[y:y + rows], None
+            yield y, self.rgb[y:min(y + rows, stop)], None
 
 
 @pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
@@ -215,6 +215,36 @@ def test_array_source_matches_quantize(tmp_path, gradient):
     im = Image.open(tmp_path / "a.png")
     assert np.array_equal(np.asarray(im), expected.labels) and n_bytes == (tmp_path / "a.png").stat().st_size
     assert result.psnr == pytest.approx(expected.psnr) and result.colors_in == expected.colors_in
+
+
+@pytest.mark.parametrize("strip_pixels", [1, 3 * 40, 7 * 40, 10_000])  # a row, a few rows, the whole image
+@pytest.mark.parametrize("bands", [[0, 33], [0, 1, 2, 33], [0, 10, 11, 20, 32, 33]])
+def test_bands_of_strips_weigh_the_default_fit_as_the_image_in_memory(strip_pixels, bands):
+    from kcolors.io import load_image
+    from kcolors.weighing import weighed_for_blend
+
+    rgb = np.ascontiguousarray(photo_crop("kodim05-wheels.png")[:33, :40])  # height 33: strips end at odd rows
+    source, plain, weighed = ArraySource(rgb), huge._Counts(), huge._Counts()
+    for y0, y1 in reversed(list(zip(bands[:-1], bands[1:]))):  # bottom first: the sums are exact in any order
+        histogram, weights = huge.band_histogram(source, y0, y1, True, strip_pixels)
+        plain.add(histogram)
+        weighed.add(weights)
+    expected = weighed_for_blend(load_image(rgb))
+    assert np.array_equal(weighed.histogram().colors, expected.colors)
+    assert np.array_equal(weighed.histogram().counts, expected.counts)  # equal, not close
+    assert np.array_equal(plain.histogram().counts, load_image(rgb).histogram()[0].counts)
+
+
+def test_an_image_with_transparency_is_not_weighed_in_strips(cutout):
+    rgba = np.asarray(Image.open(cutout).convert("RGBA"))
+
+    class WithAlpha(ArraySource):
+        def strips(self, start=0, stop=None, strip_pixels=None):
+            for y, rgb, _ in super().strips(start, stop, strip_pixels):
+                yield y, rgb, rgba[y:y + len(rgb), :, 3]
+
+    histogram, weighed = huge.band_histogram(WithAlpha(np.ascontiguousarray(rgba[..., :3])), 0, len(rgba), True)
+    assert weighed is None and histogram.transparent > 0
 
 
 # --------------------------------------------------------------------------- pieces

@@ -42,6 +42,7 @@ from .quantize import fit_palettes
 from .remap import colour_labels, order_by_share
 from .result import Quantization
 from .strips import default_strip_pixels, prefetched
+from .weighing import StripWeighing, weighs_blend
 
 _COMPRESSORS = max(1, min(4, os.cpu_count() or 1))  # strips compressed at once
 
@@ -64,9 +65,10 @@ def flatten_to_png(source, output, k, *, space=DEFAULT_SPACE, engine="fast", see
     given = None if palette is None else usable(palette, space)  # before the first pass over the rows
     started = time.perf_counter()
     runner = _Bands(source, client, strip_pixels)
-    histogram = runner.histogram()
-    if palette is None:
-        candidates = fit_palettes(histogram, k, space=space, engine=engine, seed=seed)
+    histogram, weighed = runner.histograms(weigh=palette is None and weighs_blend(space, 0.0, engine))
+    if palette is None:  # fitted on the histogram quantize's fitting_histogram gives the image in memory
+        fitting = histogram if weighed is None else histogram.with_counts(weighed.counts)
+        candidates = fit_palettes(fitting, k, space=space, engine=engine, seed=seed)
         fitted = candidates[0] if len(candidates) == 1 else runner.flattest(histogram, candidates)
     else:
         fitted = given
@@ -118,13 +120,16 @@ class _Bands:
         finally:
             self.client.cancel(futures)
 
-    def histogram(self):
+    def histograms(self, weigh):
+        """The image's Histogram and, if ``weigh``, the one weighed for the default's fit
+        (:class:`~kcolors.weighing.StripWeighing`), None for an image with transparency."""
         if self.client is None:
-            return next(self.map(band_histogram))
-        counts = _Counts()
-        for histogram in self.map(band_histogram):
+            return next(self.map(band_histogram, weigh))
+        counts, weighed = _Counts(), _Counts() if weigh else None
+        for histogram, weights in self.map(band_histogram, weigh):
             counts.add(histogram)
-        return counts.histogram()
+            weighed = None if weights is None or weighed is None else weighed.add(weights)
+        return counts.histogram(), None if weighed is None else weighed.histogram()
 
     def flattest(self, histogram, palettes):
         """Of equally good ``palettes``, the one with the shortest colour boundaries (first of equals)."""
@@ -163,12 +168,22 @@ def _dask_bands(source, client, strip_pixels):
     return [(y, min(y + per_band, source.height)) for y in range(0, source.height, per_band)]
 
 
-def band_histogram(source, y0, y1, strip_pixels=None):
-    """The Histogram of rows ``y0`` to ``y1``, counted a strip at a time."""
-    counts = _Counts()
-    for _, rgb, alpha in prefetched(source.strips(y0, y1, strip_pixels)):
-        counts.add(Histogram.of(rgb, alpha=alpha))
-    return counts.histogram()
+def band_histogram(source, y0, y1, weigh=False, strip_pixels=None):
+    """``(histogram, weighed)``: the Histogram of rows ``y0`` to ``y1``, counted a strip at a time, and if
+    ``weigh`` the same rows weighed for the default's fit (None where a pixel is not opaque), for which a row of
+    context above and below the band is read too."""
+    counts, weighed = _Counts(), _Counts() if weigh else None
+    start, stop = (max(y0 - 1, 0), min(y1 + 1, source.height)) if weigh else (y0, y1)
+    weighing = StripWeighing(above=start < y0)
+    for y, rgb, alpha in prefetched(source.strips(start, stop, strip_pixels)):
+        inside = slice(max(y0 - y, 0), max(min(y1 - y, len(rgb)), 0))
+        if inside.stop > inside.start:
+            counts.add(Histogram.of(rgb[inside], alpha=None if alpha is None else alpha[inside]))
+        if weighed is not None:
+            weighed = None if alpha is not None else weighed.add_sums(weighing.add(rgb))
+    if weighed is not None:
+        weighed.add_sums(weighing.finish(below=stop > y1))
+    return counts.histogram(), None if weighed is None else weighed.histogram()
 
 
 def band_edges(source, y0, y1, tables, strip_pixels=None):
@@ -237,6 +252,14 @@ class _Counts:
             self.keys, inverse = np.unique(keys, return_inverse=True)
             self.counts = np.bincount(inverse, weights=np.concatenate([self.counts, histogram.counts[~solid]]))
         self.transparent += histogram.transparent
+        return self
+
+    def add_sums(self, weighed):
+        """Add opaque colours' sums, ``(colours, sums)`` as :meth:`StripWeighing.add` gives them (or None)."""
+        if weighed is not None:
+            colours, sums = weighed
+            self.opaque[_rgb_keys(colours)] += sums
+        return self
 
     def histogram(self):
         """The Histogram, in the order :meth:`Histogram.with_index` gives an image's: opaque colours in

@@ -22,9 +22,9 @@ from .io import load_image
 from .errors import UsageError
 from .options import ENGINES, MAX_K, check_keep, check_options
 from .palette import Palette, usable
-from .remap import (colour_labels, order_by_share, ordered_over, recolour, refuse_empty, relabel_in_place,
-                    weighed_for_dithering)
+from .remap import colour_labels, order_by_share, ordered_over, recolour, refuse_empty, relabel_in_place
 from .result import Quantization, label_counts
+from .weighing import fitting_histogram
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -379,10 +379,8 @@ def quantize(image: ImageSource, k: int = 16, *, space: str = DEFAULT_SPACE, dit
     started = time.perf_counter()
     picture = load_image(image, max_pixels=max_pixels)
     refuse_empty(picture)
-    histogram, _ = picture.histogram()
-    if dither > 0 and palette is None and engine == "fast" and picture.alpha is None:
-        histogram = weighed_for_dithering(picture, space)
     if given is None:  # palette is None
+        histogram = fitting_histogram(picture, space=space, dither=dither, engine=engine)
         pixels = None
         if engine == "sklearn":
             pixels = picture.rgb.reshape(-1, 3) if picture.mask is None else picture.rgb[picture.mask]

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import blend, kernels
-from .colorspace import DEFAULT_SPACE, matching_space, to_premultiplied, to_space
+from .colorspace import matching_space, to_premultiplied, to_space
 from .errors import UsageError
 from .options import dither_method
 from .result import Quantization, label_counts
+from .weighing import smoothness, with_context
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -81,13 +82,6 @@ DITHER_HALVES_PIXELS = 1 << 21
 # (strength 0.55-1, constant 2-1000, clamps of the error owed and edge and flat-area rules, which lost).
 SELECTIVE_BAND = 5.0
 SELECTIVE_FULL = 0.65
-
-# How smooth the source is around a pixel: 1 where the grey level is flat over 3x3 pixels, falling to
-# TEXTURE_WEIGHT as its standard deviation grows past SMOOTH_STD grey levels. Where it is smooth, the steps of
-# too few colours show, and so does grain; in texture the source hides both. A dithered fit weighs its
-# histogram by it (weighed_for_dithering, below) and the refinement below lets smooth areas dither more.
-SMOOTH_STD = 2.0
-TEXTURE_WEIGHT = 0.3
 
 # The selective method ends with a direct search (refine_rows in _kernels.c): each pixel may take its
 # nearest colour or a neighbour's where that lowers the error of the image blurred with a Gaussian of
@@ -170,11 +164,6 @@ def dithered_labels(picture, palette, dither, clear=-1):
     return labels
 
 
-def with_context(top, bottom, h):
-    """The rows top..bottom-1 with a row of context above and below, the image's edge rows repeated."""
-    return np.r_[max(top - 1, 0), top:bottom, min(bottom, h - 1)]
-
-
 def nearest_rows(picture, palette):
     """``rows(top, bottom)`` -> (bottom - top, W) int32: each pixel's undithered colour in those rows of an
     opaque picture, found through the histogram (one search per distinct colour), a strip at a time."""
@@ -182,13 +171,6 @@ def nearest_rows(picture, palette):
     table = np.append(colour_labels(histogram, palette.colors, palette.space), -1).astype(np.int32)
     w = picture.rgb.shape[1]
     return lambda top, bottom: pixel_rows.labels_between(top * w, bottom * w, table).reshape(-1, w)
-
-
-def smoothness(picture: Picture, top: int, bottom: int) -> NDArray[np.float64]:
-    """(bottom - top, W) float64: how smooth the source is around each pixel of rows top..bottom-1, from
-    TEXTURE_WEIGHT (texture) to 1 (flat grey level over 3x3 pixels; see SMOOTH_STD)."""
-    span = with_context(top, bottom, picture.rgb.shape[0])
-    return kernels.smoothness_rows(picture.rgb[span], TEXTURE_WEIGHT, SMOOTH_STD**2)
 
 
 def blur_autocorrelation():
@@ -299,29 +281,3 @@ def ordered_over(palette: Palette, histogram: Histogram) -> tuple[Palette, NDArr
                              palette.transparent_index)
     ordered, _ = order_by_share(palette, counts)
     return ordered, np.sort(counts)[::-1][: len(ordered)]
-
-
-# A dithered result is fitted on a histogram where each pixel counts by how smooth the source is around it
-# (smoothness, above): dithering (and the source's own noise) hides the palette's error in texture, but in
-# smooth areas the steps of too few colours show, and so does the grain of dithering between colours far
-# apart (libimagequant weighs its histogram with a noise map for the same reason). Smoothness constants chosen
-# on 6 photos x k = 16, 64, 256 (standard deviations 1-4, floors 0.15-0.5 tried) and checked on the 7 other
-# Kodak photos: the selective dither's PSNR, SSIM and blurred ΔE2000 all beat pngquant's and libimagequant's
-# on 9 of 18 image x k and 10 of 21 there, against 7 and 3 with the plain histogram (bench_dither.py's
-# measures, in process; RESULTS.md, "Dithering").
-WEIGHING_STRIP_PIXELS = 1 << 16
-
-
-def weighed_for_dithering(picture: Picture, space: str = DEFAULT_SPACE) -> Histogram:
-    """The histogram of an opaque ``picture`` with each pixel counted by the smoothness around it: the
-    colours a dithered result should spend its palette on. A strip of rows at a time. The colours'
-    points in ``space`` are shared with the plain histogram (the recolouring uses those)."""
-    histogram, rows = picture.histogram()
-    histogram.points(space)
-    h, w = picture.rgb.shape[:2]
-    sums = np.zeros(len(histogram))
-    step = max(1, WEIGHING_STRIP_PIXELS // max(w, 1))
-    for top in range(0, h, step):
-        bottom = min(h, top + step)
-        rows.add_weights(top * w, smoothness(picture, top, bottom).ravel(), sums)
-    return histogram.with_counts(sums)

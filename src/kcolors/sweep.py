@@ -24,6 +24,7 @@ from .options import for_frames
 from .palette import Palette
 from .remap import colour_labels
 from .quantize import MAX_K, check_options, fit_palettes, flattest, quantize, recolour
+from .weighing import fitting_histogram
 
 METRIC_COLUMNS = ("k", "colors", "psnr", "delta_e", "inertia", "png_bytes")
 @dataclass
@@ -123,7 +124,8 @@ def sweep_steps(image, ks, *, space=DEFAULT_SPACE, dither=0.0, engine="fast", se
     for k in ks:
         check_options(k, space, dither, engine)
     picture = load_image(image, max_pixels=max_pixels)
-    histogram, _ = picture.histogram()  # built here, once, before the workers share it
+    # built here, once, before the workers share it (and with it the picture's own)
+    histogram = fitting_histogram(picture, space=space, dither=dither, engine=engine)
     workers = min(workers or os.cpu_count() or 1, len(ks))
 
     def finish(k, fitted):
