@@ -10,6 +10,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -303,6 +304,23 @@ def test_keep_colours(browser, server, tmp_path, gradient):
     page.close()
 
 
+def test_keep_small_areas_colours(browser, server, tmp_path):
+    # The wheels crop has no green; a small green patch takes a fender's or a tyre's colour at k = 6, its own with
+    # the box ticked.
+    rgb = np.array(Image.open(photograph("kodim05-wheels.png")).convert("RGB"))
+    rgb[60:75, 100:115] = (20, 190, 40)
+    page = page_with(browser, server, tmp_path / "helmet.png", rgb)
+    set_k(page, 6)
+    before = shown_image(page, "#flattened").convert("RGB").getpixel((107, 67))
+    page.check("#regions")
+    page.wait_for_function("(old) => document.getElementById('flattened').src !== old",
+                           arg=page.get_attribute("#flattened", "src"), timeout=60_000)
+    page.wait_for_selector('#flattened[data-k="6"]', timeout=60_000)
+    after = shown_image(page, "#flattened").convert("RGB").getpixel((107, 67))
+    assert before[1] < 150 and after[1] > 150 and after[0] < 80, (before, after)
+    page.close()
+
+
 def test_drop_an_image(browser, server, gradient):
     page = browser.new_page()
     page.goto(server)
@@ -323,7 +341,6 @@ def test_drop_an_image(browser, server, gradient):
 
 
 def test_an_image_with_transparency_is_shown_over_a_checkerboard(browser, server, tmp_path):
-    import numpy as np
     from test_alpha import feathered
 
     path = tmp_path / "cutout.png"

@@ -124,7 +124,7 @@ def test_the_threshold_routes_large_images_to_strips(photo, tmp_path, monkeypatc
 
 
 @pytest.mark.parametrize("option", [("--dither",), ("--target-psnr", "30"), ("--palette-out", "p.gpl"),
-                                    ("-o", "out.gif"), ("--engine", "sklearn")])
+                                    ("-o", "out.gif"), ("--engine", "sklearn"), ("--regions",)])
 def test_options_that_need_the_whole_image_are_refused(photo, tmp_path, option):
     args = ["-o", tmp_path / "out.png"] if option[0] != "-o" else ["-o", tmp_path / option[1]]
     extra = [] if option[0] == "-o" else list(option)

@@ -355,8 +355,10 @@ def test_an_image_over_the_pixel_limit_is_413(client):
     ({"dither": "nan"}, "dither strength must be between 0 and 1, not nan"),
     ({"seed": "-1"}, "seed must be a whole number from 0 to 4,294,967,295, not -1"),
     ({"colors": "8"}, "unknown field 'colors'; the fields are image, k, space, dither, dither_method, seed, keep, "
-                      "target_delta_e, target_psnr, engine, palette, skip_if_larger, max_pixels, max_frames, max_input_bytes, "
+                      "regions, target_delta_e, target_psnr, engine, palette, skip_if_larger, max_pixels, max_frames, max_input_bytes, "
                       "output, force, palette_out, json, quiet, strips, scheduler"),  # the last refused, with a reason
+    ({"regions": "maybe"}, "regions must be on or off, not 'maybe'"),
+    ({"regions": "on", "dither": "on"}, "regions does not apply with dithering: a dithered region keeps its mean colour"),
     ({"keep": "#ffffff,blue"}, "keep: 'blue' is not a colour (#rrggbb, #rrggbbaa, or 3 or 4 integers 0-255)"),
     ({"k": "2", "keep": "#ffffff,#000000,#ff0000"}, "keep has 3 colours but k is 2: kept colours count within k"),
     ({"dither_method": "atkinson"}, "dither_method must be one of selective, fs, ordered, not 'atkinson'"),

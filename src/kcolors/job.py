@@ -53,8 +53,9 @@ def flatten(opened, options, fmt=None, *, figures=True):
     if movie is not None:
         if options.targeted:
             raise UsageError(f"{movie.name}: --target-delta-e and --target-psnr do not apply to animations; give -k")
-        if options.keep:
-            raise UsageError(f"{movie.name}: --keep does not apply to animations yet")
+        if options.keep or options.regions:
+            raise UsageError(f"{movie.name}: {'--keep' if options.keep else '--regions'} does not apply to "
+                             "animations yet")
         fmt = fmt or (movie.format if movie.format in ANIMATED_FORMATS else "PNG")  # its own (an AVIF's: APNG)
         result, data = compress_animation(movie, options, fmt)
         return Flattened(result, data, fmt, frames=len(movie.frames))
@@ -68,7 +69,7 @@ def flatten(opened, options, fmt=None, *, figures=True):
         missed = None if met else target_missed(result, options.target_delta_e, options.target_psnr)
     else:
         result = quantize(picture, options.k, space=options.space, dither=options.dither, engine=options.engine,
-                          seed=options.seed, palette=options.palette, keep=options.keep)
+                          seed=options.seed, palette=options.palette, keep=options.keep, regions=options.regions)
     # libdeflate frees the GIL, so the PNG is compressed on one core while the other computes the figures.
     with ThreadPoolExecutor(max_workers=1) as pool:
         encoding = pool.submit(encode, result, fmt, icc=result.picture.icc)
@@ -139,7 +140,7 @@ def _refuse_whole_image_options(options, source, output, fmt, palette_out, why):
     """True, or UsageError for the options that need the whole image in memory."""
     for given, what in ((options.dither, "--dither"), (options.target_delta_e is not None, "--target-delta-e"),
                         (options.target_psnr is not None, "--target-psnr"), (palette_out, "--palette-out"),
-                        (options.skip_if_larger, "--skip-if-larger"), (options.keep, "--keep"),
+                        (options.skip_if_larger, "--skip-if-larger"), (options.keep, "--keep"), (options.regions, "--regions"),
                         (options.engine == "sklearn", "--engine sklearn"),
                         (fmt != "PNG", f"{fmt} output"), (str(output) == "-", "-o - (standard output)")):
         if given:

@@ -206,6 +206,21 @@ def _colour(item):
     return values + [255] * (4 - len(values))
 
 
+def check_regions(regions: object, dither: object = 0.0, engine: str = "fast", palette: object = None) -> None:
+    """UsageError unless ``regions`` (:mod:`kcolors.regions`) is off or can apply: a palette fitted by the
+    fast engine, undithered (a dithered region keeps its mean colour by dithering)."""
+    if not isinstance(regions, (bool, np.bool_)):
+        raise UsageError(f"regions must be True or False, not {regions!r}")
+    if not regions:
+        return
+    if palette is not None:
+        raise UsageError("regions does not apply with a given palette (it is already fixed)")
+    if engine != "fast":
+        raise UsageError("regions refits around colours it holds, which only the fast engine does")
+    if dither > 0:  # type: ignore[operator]
+        raise UsageError("regions does not apply with dithering: a dithered region keeps its mean colour")
+
+
 @dataclass(frozen=True)
 class Options:
     """Every option that shapes the result, checked once (:meth:`check`) against :data:`kcolors.table.OPTIONS`.
@@ -221,6 +236,7 @@ class Options:
     engine: str = "fast"
     seed: int = 0
     keep: object = None
+    regions: bool = False
     palette: object = None
     target_delta_e: float = None
     target_psnr: float = None
@@ -260,6 +276,12 @@ class Options:
             raise UsageError(f"{name('keep')} does not apply with {name('palette')}: that palette is already fixed")
         if self.keep and self.targeted:
             raise UsageError(f"{name('keep')} does not apply with a quality target yet; give {name('k')}")
+        if self.regions and self.targeted:
+            raise UsageError(f"{name('regions')} does not apply with a quality target yet; give {name('k')}")
+        try:
+            check_regions(self.regions, self.dither, self.engine, self.palette)
+        except UsageError as exc:  # its messages say regions
+            raise UsageError(name("regions") + str(exc).removeprefix("regions")) from None
         try:
             check_keep(self.keep, self.k, self.engine)
         except UsageError as exc:  # its messages say keep

@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .colorspace import DEFAULT_SPACE
+from . import kmeans
+from .blend import settle
+from .colorspace import DEFAULT_SPACE, from_premultiplied, from_space, to_uint8
 from .errors import UsageError
 from .output import write_bytes
 from .io import load_image
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 
     from numpy.typing import ArrayLike, NDArray
 
+    from .histogram import Histogram
     from .inputs import StrPath
     from .io import ImageSource
     from .result import Quantization
@@ -257,3 +260,39 @@ def usable(palette: Palette | ArrayLike, space: str = DEFAULT_SPACE) -> Palette:
     return palette
 
 
+# --------------------------------------------------------------------------- palettes from a fit's centres
+
+
+def centre_colours(histogram: Histogram, centres: NDArray[np.float64], space: str, *, hold: int = 0) -> NDArray[np.float64]:
+    """sRGB floats of the centres of a fit in ``fitting_space(space)``: ``blend``'s after its last rounds."""
+    return settle(histogram, centres, hold=hold) if space == "blend" else from_space(centres, space)
+
+
+def centres_palette(centres: NDArray[np.float64], space: str, histogram: Histogram, clear: int) -> Palette:
+    """Palette entries from k-means centres: colours, or colours with alpha under the rules of transparency."""
+    if histogram.alpha is None:
+        colours = unique_rows(to_uint8(centre_colours(histogram, centres, space)))
+        return Palette(colours, space).with_alpha(bool(clear)) if clear else Palette(colours, space)
+    return alpha_palette(*kmeans.settle_with_alpha(histogram, space, centres, clear=bool(clear)), space, clear)
+
+
+def alpha_palette(centres: NDArray[np.float64], solid: NDArray[np.bool_], space: str, clear: int) -> Palette:
+    """Palette entries with alpha from centres of colour with alpha and which of them are solid (opaque)."""
+    rgb, alpha = from_premultiplied(centres, space)
+    # opaque entries exactly 255; translucent ones stay translucent (1-254) so that opaque pixels never take them
+    alpha = np.where(solid, 255, np.clip(np.rint(alpha), 1, 254))
+    entries = np.column_stack([to_uint8(rgb), alpha.astype(np.uint8)])
+    return Palette(unique_rows(entries), space).with_alpha(bool(clear))
+
+
+def colours_palette(histogram: Histogram, space: str, clear: int) -> Palette:
+    """The histogram's own colours (with their alpha), and the transparent entry when needed."""
+    if histogram.alpha is None and not clear:
+        return Palette(histogram.colors.copy(), space)
+    return Palette(np.column_stack([histogram.colors, histogram.opacity]), space).with_alpha(bool(clear))
+
+
+def unique_rows(colors: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """Distinct rows in first-seen order (rounding can make two centres one colour)."""
+    _, first = np.unique(colors, axis=0, return_index=True)
+    return colors[np.sort(first)]

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import kernels, kmeans, simple
-from .blend import settle
-from .colorspace import (DEFAULT_SPACE, fitting_space, from_premultiplied, from_space, matching_space,
+from .colorspace import (DEFAULT_SPACE, fitting_space, from_premultiplied, matching_space,
                          to_premultiplied, to_space, to_uint8)
 from .io import load_image
 from .errors import UsageError
-from .options import ENGINES, MAX_K, check_keep, check_options
-from .palette import Palette, usable
+from .options import ENGINES, MAX_K, check_keep, check_options, check_regions
+from .palette import Palette, alpha_palette, centre_colours, centres_palette, colours_palette, unique_rows, usable
 from .remap import colour_labels, order_by_share, ordered_over, recolour, refuse_empty, relabel_in_place
 from .result import Quantization, label_counts
+from .regions import repaired
 from .weighing import fitting_histogram
 
 if TYPE_CHECKING:
@@ -106,9 +106,9 @@ def fit_palette(histogram: Histogram, k: int, *, space: str = DEFAULT_SPACE, eng
     clear = _clear_entry(histogram, k)
     visible = k - clear
     if len(histogram) <= visible:  # nothing to merge: every colour is its own cluster
-        return _palette_of_colours(histogram, space, clear)
+        return colours_palette(histogram, space, clear)
     if engine == "fast" and histogram.alpha is not None:
-        return _alpha_palette(*kmeans.fit_with_alpha(histogram, space, visible, clear=bool(clear), seed=seed),
+        return alpha_palette(*kmeans.fit_with_alpha(histogram, space, visible, clear=bool(clear), seed=seed),
                               space, clear)
     fit_space = fitting_space(space)
     if engine == "fast":
@@ -119,7 +119,7 @@ def fit_palette(histogram: Histogram, k: int, *, space: str = DEFAULT_SPACE, eng
             centres, _, _ = simple.lloyd(histogram.points(fit_space), histogram.counts, start)
         else:
             centres = _fit_sklearn(histogram, start, fit_space, pixels)
-    return _palette(centres, space, histogram, clear)
+    return centres_palette(centres, space, histogram, clear)
 
 
 def fit_palettes(histogram: Histogram, k: int, *, space: str = DEFAULT_SPACE, engine: str = "fast", seed: int = 0,
@@ -147,7 +147,7 @@ def fit_palettes(histogram: Histogram, k: int, *, space: str = DEFAULT_SPACE, en
         return [fit_palette(histogram, k, space=space, engine=engine, seed=seed, pixels=pixels)]
     optima = kmeans.local_optima(histogram, fitting_space(space), visible, count=ALTERNATIVES, seed=seed)
     near = optima[0][1] * 10 ** (NEAR_BEST_DB / 10)
-    return [_palette(centres, space, histogram, clear) for centres, inertia in optima if inertia <= near]
+    return [centres_palette(centres, space, histogram, clear) for centres, inertia in optima if inertia <= near]
 
 
 def flattest(picture: Picture, palettes: Sequence[Palette]) -> Palette:
@@ -189,7 +189,7 @@ def _fit_around(histogram: Histogram, k: int, space: str, seed: int, kept: NDArr
     def finish(entries: NDArray[np.uint8]) -> Palette:
         """Kept colours first, then fitted ones (a rounded centre equal to a kept colour collapses), the
         transparent entry last; colours without alpha when none has any."""
-        entries = _unique_rows(np.vstack([visible, entries.reshape(-1, 4)]).astype(np.uint8))
+        entries = unique_rows(np.vstack([visible, entries.reshape(-1, 4)]).astype(np.uint8))
         if len(transparent):
             entries = np.vstack([entries, transparent])
         elif clear:
@@ -218,7 +218,7 @@ def _fit_around(histogram: Histogram, k: int, space: str, seed: int, kept: NDArr
     palettes = []
     for centres, inertia in optima:
         if inertia <= near:
-            colours = to_uint8(_colours(histogram, centres, space, hold=len(held))[len(held):])
+            colours = to_uint8(centre_colours(histogram, centres, space, hold=len(held))[len(held):])
             palettes.append(finish(np.column_stack([colours, np.full(len(colours), 255, np.uint8)])))
     return palettes
 
@@ -253,35 +253,6 @@ def _clear_entry(histogram: Histogram, k: int) -> int:
     return 1
 
 
-def _colours(histogram: Histogram, centres: NDArray[np.float64], space: str, *, hold: int = 0) -> NDArray[np.float64]:
-    """sRGB floats of the centres of a fit in ``fitting_space(space)``: ``blend``'s after its last rounds."""
-    return settle(histogram, centres, hold=hold) if space == "blend" else from_space(centres, space)
-
-
-def _palette(centres: NDArray[np.float64], space: str, histogram: Histogram, clear: int) -> Palette:
-    """Palette entries from k-means centres: colours, or colours with alpha under the rules of transparency."""
-    if histogram.alpha is None:
-        colours = _unique_rows(to_uint8(_colours(histogram, centres, space)))
-        return Palette(colours, space).with_alpha(bool(clear)) if clear else Palette(colours, space)
-    return _alpha_palette(*kmeans.settle_with_alpha(histogram, space, centres, clear=bool(clear)), space, clear)
-
-
-def _alpha_palette(centres: NDArray[np.float64], solid: NDArray[np.bool_], space: str, clear: int) -> Palette:
-    """Palette entries with alpha from centres of colour with alpha and which of them are solid (opaque)."""
-    rgb, alpha = from_premultiplied(centres, space)
-    # opaque entries exactly 255; translucent ones stay translucent (1-254) so that opaque pixels never take them
-    alpha = np.where(solid, 255, np.clip(np.rint(alpha), 1, 254))
-    entries = np.column_stack([to_uint8(rgb), alpha.astype(np.uint8)])
-    return Palette(_unique_rows(entries), space).with_alpha(bool(clear))
-
-
-def _palette_of_colours(histogram: Histogram, space: str, clear: int) -> Palette:
-    """The histogram's own colours (with their alpha), and the transparent entry when needed."""
-    if histogram.alpha is None and not clear:
-        return Palette(histogram.colors.copy(), space)
-    return Palette(np.column_stack([histogram.colors, histogram.opacity]), space).with_alpha(bool(clear))
-
-
 def _fit_sklearn(histogram: Histogram, start: NDArray[np.float64], space: str,
                  pixels: NDArray[np.uint8] | None) -> NDArray[np.float64]:
     """scikit-learn's KMeans on every pixel (the original approach), from the given start."""
@@ -297,15 +268,9 @@ def _fit_sklearn(histogram: Histogram, start: NDArray[np.float64], space: str,
     return centres
 
 
-def _unique_rows(colors: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    """Distinct rows in first-seen order (rounding can make two centres one colour)."""
-    _, first = np.unique(colors, axis=0, return_index=True)
-    return colors[np.sort(first)]
-
-
 def quantize(image: ImageSource, k: int = 16, *, space: str = DEFAULT_SPACE, dither: float = 0.0, engine: str = "fast",
              seed: int = 0, palette: Palette | ArrayLike | None = None, max_pixels: int | None = None,
-             keep: KeepColours | None = None) -> Quantization:
+             keep: KeepColours | None = None, regions: bool = False) -> Quantization:
     """Flatten an image to at most ``k`` colours with k-means.
 
     Parameters
@@ -344,6 +309,10 @@ def quantize(image: ImageSource, k: int = 16, *, space: str = DEFAULT_SPACE, dit
         the rest around them (see :func:`fit_palette`). Kept colours stay in
         the palette even where no pixel takes them. Not with ``palette``,
         and with the fast engine only.
+    regions : bool
+        Give small areas whose colour the fit gave away entries of their
+        own, for PSNR (:mod:`kcolors.regions`). Opaque images, undithered,
+        fitted palettes only.
 
     Returns
     -------
@@ -375,6 +344,7 @@ def quantize(image: ImageSource, k: int = 16, *, space: str = DEFAULT_SPACE, dit
     """
     check_options(k, space, dither, engine, seed)
     kept = check_keep(keep, k, engine, palette)
+    check_regions(regions, dither, engine, palette)
     given = None if palette is None else usable(palette, space)
     started = time.perf_counter()
     picture = load_image(image, max_pixels=max_pixels)
@@ -389,9 +359,16 @@ def quantize(image: ImageSource, k: int = 16, *, space: str = DEFAULT_SPACE, dit
         kernels.release_memory()  # the fit's temporaries, left resident below the recolouring and encoding
     else:
         fitted = given
-    if kept is not None:  # ordered by share as below, but kept colours stay even where unused
-        return _ordered_keeping(recolour(picture, fitted, reorder=False, k=k, dither=dither, engine=engine,
-                                         started=started), kept)
-    return recolour(picture, fitted, reorder=palette is None, k=k, dither=dither, engine=engine, started=started)
+
+    def finished(fitted: Palette) -> Quantization:
+        if kept is not None:  # ordered by share as below, but kept colours stay even where unused
+            return _ordered_keeping(recolour(picture, fitted, reorder=False, k=k, dither=dither, engine=engine,
+                                             started=started), kept)
+        return recolour(picture, fitted, reorder=palette is None, k=k, dither=dither, engine=engine, started=started)
+
+    if not regions or picture.alpha is not None:
+        return finished(fitted)
+    return repaired(picture, finished(fitted), lambda held: finished(flattest(picture, fit_palettes(
+        histogram, k, space=space, engine=engine, seed=seed, keep=held))), held=None if kept is None else kept.tolist())
 
 

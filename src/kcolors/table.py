@@ -91,6 +91,16 @@ def strength(text):
     return value
 
 
+def switch(text):
+    """A yes or no: on, true, yes, 1 or off, false, no, 0 (a web form's checkbox sends on)."""
+    word = str(text).strip().lower()
+    if word in ("on", "true", "yes", "1"):
+        return True
+    if word in ("off", "false", "no", "0"):
+        return False
+    raise ValueError(f"must be on or off, not {word!r}")
+
+
 def seed(text):
     """A seed of k-means++: a whole number, 0 <= seed < 2**32."""
     value = whole(text)
@@ -178,6 +188,9 @@ OPTIONS = (
     Option("keep", ("--keep",), str, None, "colours the palette must hold exactly, #rrggbb or #rrggbbaa, "
            "comma-separated; they count within k and k-means fits the others around them (fast engine only)",
            metavar="COLOUR[,COLOUR...]"),
+    Option("regions", ("--regions",), switch, flag=True, default=False, help="give small areas whose colour the fit gave "
+           "away (a green helmet, a red sign) palette entries of their own, at some cost in PSNR; opaque images, "
+           "undithered"),
     Option("palette", ("--palette",), str, None, "recolour with this palette instead of fitting: a .gpl .json "
            ".txt file, or an image (a palette image's entries, or the colours of one of at most 256)",
            metavar="FILE", refused=(("web", f"it names a file: {_SERVER}"),)),

@@ -6,7 +6,7 @@ Routes
 ``GET /static/...``            its script and style sheet: nothing comes from the internet
 ``GET /sample.png``             the sample photograph (kcolors/data/coffee.png), for the page's "Try a sample"
 ``POST /api/compress``         multipart ``image`` + the options table's fields for the web (``k``, ``space``,
-                               ``dither``, ``dither_method``, ``seed``, ``keep``, ``target_delta_e``,
+                               ``dither``, ``dither_method``, ``seed``, ``keep``, ``regions``, ``target_delta_e``,
                                ``target_psnr``) -> PNG, or an animation in its own container;
                                the figures in the ``X-Kcolors-Metrics`` header (JSON)
 ``POST /api/compress.json``    the same, answered as JSON: ``{"metrics": {...}, "png_base64": "..."}``

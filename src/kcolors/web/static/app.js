@@ -216,6 +216,7 @@ async function compress() {
   const opts = options();
   const keep = $("keep").value.trim();
   if (keep) opts.keep = keep;
+  if ($("regions").checked && opts.dither === "off") opts.regions = "on";
   setStatus(`Flattening to ${plural(Number(opts.k), "colour")}…`);
   $("working").hidden = false;
   try {
@@ -525,6 +526,7 @@ function init() {
     state.keep = $("keep").value.trim();
     compress();
   };
+  $("regions").addEventListener("change", schedule);
   $("keep").addEventListener("change", keepChanged);
   $("keep").addEventListener("keydown", (e) => { if (e.key === "Enter") keepChanged(); });
   $("sweep").addEventListener("click", sweep);
