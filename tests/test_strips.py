@@ -176,6 +176,10 @@ class ArraySource:
     def height(self):
         return self.rgb.shape[0]
 
+    @property
+    def pixels(self):
+        return self.width * self.height
+
     def strip_rows(self, strip_pixels=None):
         return max(1, (strip_pixels or 1000) // self.width)
 
@@ -224,7 +228,7 @@ def test_bands_of_strips_weigh_the_default_fit_as_the_image_in_memory(strip_pixe
     from kcolors.weighing import weighed_for_blend
 
     rgb = np.ascontiguousarray(photo_crop("kodim05-wheels.png")[:33, :40])  # height 33: strips end at odd rows
-    source, plain, weighed = ArraySource(rgb), huge._Counts(), huge._Counts()
+    source, plain, weighed = ArraySource(rgb), huge._Counts(rgb.shape[0] * rgb.shape[1]), huge._Counts()
     for y0, y1 in reversed(list(zip(bands[:-1], bands[1:]))):  # bottom first: the sums are exact in any order
         histogram, weights = huge.band_histogram(source, y0, y1, True, strip_pixels)
         plain.add(histogram)

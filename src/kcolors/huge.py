@@ -125,7 +125,7 @@ class _Bands:
         (:class:`~kcolors.weighing.StripWeighing`), None for an image with transparency."""
         if self.client is None:
             return next(self.map(band_histogram, weigh))
-        counts, weighed = _Counts(), _Counts() if weigh else None
+        counts, weighed = _Counts(self.source.pixels), _Counts() if weigh else None
         for histogram, weights in self.map(band_histogram, weigh):
             counts.add(histogram)
             weighed = None if weights is None or weighed is None else weighed.add(weights)
@@ -172,7 +172,7 @@ def band_histogram(source, y0, y1, weigh=False, strip_pixels=None):
     """``(histogram, weighed)``: the Histogram of rows ``y0`` to ``y1``, counted a strip at a time, and if
     ``weigh`` the same rows weighed for the default's fit (None where a pixel is not opaque), for which a row of
     context above and below the band is read too."""
-    counts, weighed = _Counts(), _Counts() if weigh else None
+    counts, weighed = _Counts(source.pixels), _Counts() if weigh else None
     start, stop = (max(y0 - 1, 0), min(y1 + 1, source.height)) if weigh else (y0, y1)
     weighing = StripWeighing(above=start < y0)
     for y, rgb, alpha in prefetched(source.strips(start, stop, strip_pixels)):
@@ -236,17 +236,20 @@ def band_segment(source, y0, y1, table, bits, level, strip_pixels=None):
 
 
 class _Counts:
-    """A histogram summed strip by strip: opaque colours in a dense table of 2**24 counts (128 MiB, the same
-    at any size of image; a strip's colours are added in one indexed step), translucent ones sorted."""
+    """A histogram summed strip by strip: opaque colours in a dense table of 2**24 counts (the same at any size
+    of image; a strip's colours are added in one indexed step), translucent ones sorted. The table holds whole
+    counts in 32 bits (64 MiB) for an image of fewer than 2**32 ``pixels``; otherwise, and for weights, float64
+    (128 MiB; weights in whole steps, weighing.WEIGHT_STEP, are summed exactly)."""
 
-    def __init__(self):
-        self.opaque = np.zeros(1 << 24, np.float64)
+    def __init__(self, pixels=None):
+        whole = pixels is not None and pixels < 1 << 32
+        self.opaque = np.zeros(1 << 24, np.uint32 if whole else np.float64)
         self.keys, self.counts, self.transparent = np.zeros(0, np.uint32), np.zeros(0), 0.0
 
     def add(self, histogram):
         opacity = histogram.opacity
         solid = opacity == 255
-        self.opaque[_rgb_keys(histogram.colors[solid])] += histogram.counts[solid]
+        self.opaque[_rgb_keys(histogram.colors[solid])] += histogram.counts[solid].astype(self.opaque.dtype)
         if not solid.all():
             keys = np.concatenate([self.keys, _rgba_keys(histogram.colors[~solid], opacity[~solid])])
             self.keys, inverse = np.unique(keys, return_inverse=True)
@@ -266,7 +269,7 @@ class _Counts:
         ascending 0xRRGGBB order, then translucent ones in ascending 0xRRGGBBAA order (k-means++ draws
         by position, so the order is part of getting the same palette)."""
         keys = np.flatnonzero(self.opaque).astype(np.uint32)
-        colours, counts = _rgb_colours(keys), self.opaque[keys]
+        colours, counts = _rgb_colours(keys), self.opaque[keys].astype(np.float64)
         if not len(self.keys):
             return Histogram(colours, counts, None, self.transparent)
         return Histogram(np.vstack([colours, _rgb_colours(self.keys >> 8)]), np.concatenate([counts, self.counts]),
