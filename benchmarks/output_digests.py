@@ -30,9 +30,12 @@ COMPRESS = [  # (image, extra arguments)
     ("kodim03.png", ["-k", "32", "--space", "lab"]), ("kodim07.png", ["-k", "16", "--dither", "0.5"]),
     ("kodim12.png", ["-k", "8", "--engine", "simple"]), ("flower_foveon.png", ["-k", "16"]),
     ("kodim02.png", ["-k", "16", "-o", "{out}.gif"]), ("kodim02.png", ["-k", "16", "-o", "{out}.webp"]),
-    # the default before blend: the same bytes as the k = 64 and 4 rows had then
-    ("kodim05.png", ["-k", "64", "--space", "rgb"]), ("kodim01.png", ["-k", "4", "--space", "rgb"]),
-    ("kodim07.png", ["-k", "16", "--dither", "0.5", "--space", "rgb"]),
+    # the default before blend and effort: the same bytes as the k = 64 and 4 rows had then
+    ("kodim05.png", ["-k", "64", "--space", "rgb", "--effort", "10"]),
+    ("kodim01.png", ["-k", "4", "--space", "rgb", "--effort", "10"]),
+    ("kodim07.png", ["-k", "16", "--dither", "0.5", "--space", "rgb", "--effort", "10"]),
+    # the default before effort (10, the top level): the same bytes as the default's rows had then
+    ("kodim05.png", ["-k", "64", "--effort", "10"]), ("kodim09.png", ["-k", "256", "--effort", "10"]),
 ]
 BATCH_IMAGES = ["kodim02.png", "kodim04.png", "kodim08.png", "kodim11.png"]
 

@@ -189,6 +189,20 @@ def test_after_an_error_nothing_stale_is_offered(browser, small_server, tmp_path
     page.close()
 
 
+def record_forms(page):
+    """What the page sends from now on (Chromium does not show a body with a file in it): the fields of each form,
+    but the image, in ``window.sentForms``."""
+    page.evaluate("""() => {
+        window.sentForms = [];
+        const fetchOf = window.fetch;
+        window.fetch = (url, init) => {
+            if (init && init.body instanceof FormData)
+                window.sentForms.push(Object.fromEntries([...init.body.entries()].filter(([k]) => k !== "image")));
+            return fetchOf(url, init);
+        };
+    }""")
+
+
 def page_with(browser, server, path, image):
     """A new page with ``image`` saved at ``path`` uploaded and flattened at the default k = 16."""
     page = browser.new_page()
@@ -253,16 +267,7 @@ def test_dithering_control_and_close_up(browser, server):
     page.wait_for_selector('#flattened[data-k="16"]', timeout=60_000)
     assert page.inner_text("#original-caption") == "original: coffee.png"
     set_k(page, 6)
-    # What the page sends (Chromium does not show a body with a file in it): the fields of each form, but the image.
-    page.evaluate("""() => {
-        window.sentForms = [];
-        const fetchOf = window.fetch;
-        window.fetch = (url, init) => {
-            if (init && init.body instanceof FormData)
-                window.sentForms.push(Object.fromEntries([...init.body.entries()].filter(([k]) => k !== "image")));
-            return fetchOf(url, init);
-        };
-    }""")
+    record_forms(page)
     shown = {"off": shown_image(page, "#flattened").tobytes()}
     zoom = "(id) => Array.from(document.getElementById(id).getContext('2d').getImageData(0, 0, 48, 48).data)"
     zooms = {"off": page.evaluate(zoom, "zoom-flattened")}
@@ -318,6 +323,17 @@ def test_keep_small_areas_colours(browser, server, tmp_path):
     page.wait_for_selector('#flattened[data-k="6"]', timeout=60_000)
     after = shown_image(page, "#flattened").convert("RGB").getpixel((107, 67))
     assert before[1] < 150 and after[1] > 150 and after[0] < 80, (before, after)
+    page.close()
+
+
+def test_effort_is_sent_and_its_result_shown(browser, server, tmp_path, gradient):
+    page = page_with(browser, server, tmp_path / "ramp.png", gradient)
+    record_forms(page)
+    page.select_option("#effort", "2")
+    page.wait_for_function("() => window.sentForms.length > 0", timeout=60_000)
+    assert page.evaluate("window.sentForms.at(-1)")["effort"] == "2"
+    page.wait_for_selector('#flattened[data-k="16"]', timeout=60_000)
+    assert page.is_hidden("#error")
     page.close()
 
 

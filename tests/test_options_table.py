@@ -21,7 +21,7 @@ with warnings.catch_warnings():  # Starlette 1.x suggests httpx2; httpx is what 
 COMPRESS = [o for o in OPTIONS if "compress" in o.commands]
 # a value each option takes, for the checks below: a row added to the table without one fails here
 SAMPLES = {"k": "4", "space": "lab", "dither": "0.5", "dither_method": "fs", "engine": "simple", "seed": "3",
-           "keep": "#ffffff", "palette": "p.gpl", "target_delta_e": "20", "target_psnr": "15", "max_pixels": "10000",
+           "keep": "#ffffff", "effort": "5", "palette": "p.gpl", "target_delta_e": "20", "target_psnr": "15", "max_pixels": "10000",
            "max_frames": "5", "max_input_bytes": "10", "output": "out.png", "palette_out": "p.gpl",
            "scheduler": "tcp://127.0.0.1:1"}
 

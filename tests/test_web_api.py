@@ -354,10 +354,11 @@ def test_an_image_over_the_pixel_limit_is_413(client):
     ({"dither": "1.5"}, "dither strength must be between 0 and 1, not 1.5"),
     ({"dither": "nan"}, "dither strength must be between 0 and 1, not nan"),
     ({"seed": "-1"}, "seed must be a whole number from 0 to 4,294,967,295, not -1"),
-    ({"colors": "8"}, "unknown field 'colors'; the fields are image, k, space, dither, dither_method, seed, keep, "
+    ({"colors": "8"}, "unknown field 'colors'; the fields are image, k, space, dither, dither_method, effort, seed, keep, "
                       "regions, target_delta_e, target_psnr, engine, palette, skip_if_larger, max_pixels, max_frames, max_input_bytes, "
                       "output, force, palette_out, json, quiet, strips, scheduler"),  # the last refused, with a reason
     ({"regions": "maybe"}, "regions must be on or off, not 'maybe'"),
+    ({"effort": "11"}, "effort must be a whole number from 1 to 10, not 11"),
     ({"regions": "on", "dither": "on"}, "regions does not apply with dithering: a dithered region keeps its mean colour"),
     ({"keep": "#ffffff,blue"}, "keep: 'blue' is not a colour (#rrggbb, #rrggbbaa, or 3 or 4 integers 0-255)"),
     ({"k": "2", "keep": "#ffffff,#000000,#ff0000"}, "keep has 3 colours but k is 2: kept colours count within k"),

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import ImageSequence
 
+from .effort import DEFAULT_EFFORT
 from .animation import ANIMATED_FORMATS, DEFAULT_DURATION, encode_animation, indexed_image, result_frame
 from .colorspace import DEFAULT_SPACE
 from .encode import encode
@@ -112,13 +113,14 @@ def _read_frames(source, name, limit, fmt):
     return Animation(frames, durations, loop, name, fmt)
 
 
-def flatten_animation(animation, k=16, *, space=DEFAULT_SPACE, dither=0.0, engine="fast", seed=0, palette=None):
+def flatten_animation(animation, k=16, *, space=DEFAULT_SPACE, dither=0.0, engine="fast", seed=0, palette=None,
+                      effort=DEFAULT_EFFORT):
     """Flatten every frame with one palette, fitted on the sum of all frames' histograms.
 
     Returns a list of Quantization, one per frame, all with the same palette
     (most used colour first over the whole animation; ``palette``, if given, is
-    used as it is). A plain number for ``dither`` means the ordered method
-    (:func:`~kcolors.options.for_frames`), which does not shimmer from frame to frame.
+    used as it is). ``effort`` as in :func:`~kcolors.quantize` (the fit's). A plain number for ``dither``
+    means the ordered method (:func:`~kcolors.options.for_frames`), which does not shimmer from frame to frame.
 
     Small frames are counted, and recoloured when not dithered, together: a run of them as one row of pixels
     (:func:`_runs`), since each histogram costs a fixed 1-3 MiB and 1 ms whatever its size (a thousand
@@ -129,7 +131,7 @@ def flatten_animation(animation, k=16, *, space=DEFAULT_SPACE, dither=0.0, engin
     frames = animation.frames
     if palette is None:
         total = _total_histogram(frames)
-        palette, _ = ordered_over(fit_palette(total, k, space=space, engine=engine, seed=seed), total)
+        palette, _ = ordered_over(fit_palette(total, k, space=space, engine=engine, seed=seed, effort=effort), total)
     elif not isinstance(palette, Palette):
         palette = Palette(palette, space)
     results = [_alone(palette.remap(frames[0], dither=dither), frames[0])]  # the one reported: figures as for a still
@@ -224,7 +226,8 @@ def compress_animation(animation, options, fmt):
     """
     # a plain strength (no method asked) means the ordered method here (options.for_frames)
     results = flatten_animation(animation, options.k, space=options.space, dither=options.dither,
-                                engine=options.engine, seed=options.seed, palette=options.palette)
+                                engine=options.engine, seed=options.seed, palette=options.palette,
+                                effort=options.effort)
     if fmt in ANIMATED_FORMATS:
         return results[0], animation_bytes(results, animation, fmt)
     warnings.warn(f"{animation.name}: {fmt} holds one picture: only the first of {len(results)} frames is written; "

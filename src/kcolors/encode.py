@@ -25,6 +25,7 @@ import deflate
 import numpy as np
 from PIL import Image
 
+from .effort import DEFAULT_EFFORT, effort_of
 from . import kernels
 
 if TYPE_CHECKING:
@@ -77,8 +78,9 @@ def palette_parts(result, *, binary_alpha=False):
     return indices, colours, (alphas if min(alphas, default=255) < 255 else None)
 
 
-def png_bytes(indices, colours, alphas=None, icc=None):
-    """An indexed PNG: smallest bit depth for the palette, no row filter, zlib-compressed."""
+def png_bytes(indices, colours, alphas=None, icc=None, most=12):
+    """An indexed PNG: smallest bit depth for the palette, no row filter, zlib-compressed (libdeflate's level
+    at most ``most``: an effort level's, see :func:`compress`)."""
     h, w = indices.shape
     n = max(len(colours), 1)
     bits = next(b for b in (1, 2, 4, 8) if n <= 1 << b)
@@ -89,7 +91,7 @@ def png_bytes(indices, colours, alphas=None, icc=None):
     chunks.append((b"PLTE", np.asarray(colours, np.uint8).tobytes() or b"\0\0\0"))
     if alphas is not None:
         chunks.append((b"tRNS", trns_body(alphas)))
-    data = compress(raw)
+    data = compress(raw, most)
     del raw  # the raw rows may be as large as the image's labels: gone before the file is put together
     chunks += [(b"IDAT", data), (b"IEND", b"")]
     parts = [b"\x89PNG\r\n\x1a\n"]
@@ -105,9 +107,10 @@ def trns_body(alphas):
     return bytes(alphas[: last + 1]) or b"\xff"
 
 
-def compress(raw):
-    """``raw`` as a zlib stream (an IDAT's body), at the best level its size allows; frees the GIL."""
-    level = next(level for limit, level in _COMPRESSION_LEVELS if limit is None or len(raw) <= limit)
+def compress(raw, most=12):
+    """``raw`` as a zlib stream (an IDAT's body), at the best level its size allows, at most ``most``; frees
+    the GIL."""
+    level = min(next(level for limit, level in _COMPRESSION_LEVELS if limit is None or len(raw) <= limit), most)
     return deflate.zlib_compress(raw, level)  # a bytearray: no copy
 
 
@@ -163,7 +166,7 @@ def encode(result: Quantization, fmt: str, *, icc: bytes | None = None) -> bytes
         return _pil_bytes(result.image, "WEBP", lossless=True, quality=100, method=4, exact=True, icc_profile=icc)
     indices, colours, alphas = palette_parts(result, binary_alpha=fmt in ("GIF", "BMP"))
     if fmt == "PNG":
-        return png_bytes(indices, colours, alphas, icc)
+        return png_bytes(indices, colours, alphas, icc, effort_of(getattr(result, "effort", DEFAULT_EFFORT)).deflate)
     im = pil_palette_image(indices, colours, alphas)
     if fmt == "GIF":
         return _pil_bytes(im, "GIF", transparency=alphas.index(0) if alphas else None)

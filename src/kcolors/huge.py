@@ -43,12 +43,13 @@ from .remap import colour_labels, order_by_share
 from .result import Quantization
 from .strips import default_strip_pixels, prefetched
 from .weighing import StripWeighing, weighs_blend
+from .effort import DEFAULT_EFFORT
 
 _COMPRESSORS = max(1, min(4, os.cpu_count() or 1))  # strips compressed at once
 
 
 def flatten_to_png(source, output, k, *, space=DEFAULT_SPACE, engine="fast", seed=0, palette=None, force=False,
-                   client=None, level=LEVEL, strip_pixels=None):
+                   client=None, level=LEVEL, strip_pixels=None, effort=DEFAULT_EFFORT):
     """Flatten the :class:`~kcolors.strips.Source` ``source`` to ``k`` colours and write ``output`` (an indexed PNG).
 
     Memory is bounded by the strips, not the image: a few strips, the 2**24
@@ -65,10 +66,10 @@ def flatten_to_png(source, output, k, *, space=DEFAULT_SPACE, engine="fast", see
     given = None if palette is None else usable(palette, space)  # before the first pass over the rows
     started = time.perf_counter()
     runner = _Bands(source, client, strip_pixels)
-    histogram, weighed = runner.histograms(weigh=palette is None and weighs_blend(space, 0.0, engine))
+    histogram, weighed = runner.histograms(weigh=palette is None and weighs_blend(space, 0.0, engine, effort))
     if palette is None:  # fitted on the histogram quantize's fitting_histogram gives the image in memory
         fitting = histogram if weighed is None else histogram.with_counts(weighed.counts)
-        candidates = fit_palettes(fitting, k, space=space, engine=engine, seed=seed)
+        candidates = fit_palettes(fitting, k, space=space, engine=engine, seed=seed, effort=effort)
         fitted = candidates[0] if len(candidates) == 1 else runner.flattest(histogram, candidates)
     else:
         fitted = given

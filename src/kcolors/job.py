@@ -69,7 +69,8 @@ def flatten(opened, options, fmt=None, *, figures=True):
         missed = None if met else target_missed(result, options.target_delta_e, options.target_psnr)
     else:
         result = quantize(picture, options.k, space=options.space, dither=options.dither, engine=options.engine,
-                          seed=options.seed, palette=options.palette, keep=options.keep, regions=options.regions)
+                          seed=options.seed, palette=options.palette, keep=options.keep, regions=options.regions,
+                          effort=options.effort)
     # libdeflate frees the GIL, so the PNG is compressed on one core while the other computes the figures.
     with ThreadPoolExecutor(max_workers=1) as pool:
         encoding = pool.submit(encode, result, fmt, icc=result.picture.icc)
@@ -156,6 +157,7 @@ def _flatten_in_strips(source, output, options, force, client):
 
     striped = open_strips(source, max_pixels=options.max_pixels)
     result, n_bytes = flatten_to_png(striped, output, options.k, space=options.space, engine=options.engine,
-                                     seed=options.seed, palette=options.palette, force=force, client=client)
+                                     seed=options.seed, palette=options.palette, force=force, client=client,
+                                     effort=options.effort)
     return Flattened(result, None, "PNG", name=striped.path, bytes_in=striped.n_bytes, output=output,
                      bytes_out=n_bytes)

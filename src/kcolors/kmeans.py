@@ -58,8 +58,8 @@ SAME_SOLUTION = 0.05
 
 
 def fit(histogram: Histogram, space: str, k: int, *, seed: int = 0, n_init: int | None = None, max_iter: int = 300,
-        tol: float = DEFAULT_TOL, inertia: bool = True,
-        fixed: NDArray[np.float64] | None = None) -> tuple[NDArray[np.float64], float]:
+        tol: float = DEFAULT_TOL, inertia: bool = True, fixed: NDArray[np.float64] | None = None,
+        exact: bool = True, iterations: int | None = None) -> tuple[NDArray[np.float64], float]:
     """Weighted k-means of ``points`` (one per histogram colour), k-means++ seeding.
 
     Parameters
@@ -81,6 +81,10 @@ def fit(histogram: Histogram, space: str, k: int, *, seed: int = 0, n_init: int 
         Centres held fixed (kept colours, in ``space``): they count within k,
         come first in the result, act as already chosen in the k-means++
         seeding, and no Lloyd iteration moves them (see :func:`lloyd`'s ``hold``).
+    exact, iterations : bool, int or None
+        How far the fit goes (an effort level's, :mod:`kcolors.effort`): ``exact=False`` ends on the finest
+        level of cubes instead of the exact colours; ``iterations`` caps Lloyd's iterations on each level
+        after the first.
 
     Returns
     -------
@@ -89,12 +93,13 @@ def fit(histogram: Histogram, space: str, k: int, *, seed: int = 0, n_init: int 
         Weighted sum of squared distances to the nearest centre (NaN when not measured).
     """
     return local_optima(histogram, space, k, count=1, seed=seed, n_init=n_init, max_iter=max_iter, tol=tol,
-                        inertia=inertia, fixed=fixed)[0]
+                        inertia=inertia, fixed=fixed, exact=exact, iterations=iterations)[0]
 
 
 def local_optima(histogram: Histogram, space: str, k: int, *, count: int, seed: int = 0, n_init: int | None = None,
                  max_iter: int = 300, tol: float = DEFAULT_TOL, inertia: bool = True,
-                 fixed: NDArray[np.float64] | None = None) -> list[tuple[NDArray[np.float64], float]]:
+                 fixed: NDArray[np.float64] | None = None, exact: bool = True,
+                 iterations: int | None = None) -> list[tuple[NDArray[np.float64], float]]:
     """Up to ``count`` distinct k-means solutions, ``(centres, inertia)``, lowest inertia first.
 
     The starts are ranked on the coarse level; the ``count`` best distinct ones
@@ -102,27 +107,30 @@ def local_optima(histogram: Histogram, space: str, k: int, *, count: int, seed: 
     minima, and two of nearly equal inertia can differ in other ways (how
     speckled the recoloured image is): this lets the caller choose among them.
     With ``count=1`` it is :func:`fit` (and ``inertia=False`` spares the
-    measuring of the answer's inertia, as there). ``fixed`` as in :func:`fit`.
+    measuring of the answer's inertia, as there). ``fixed``, ``exact`` and ``iterations`` as in :func:`fit`.
     """
     coarse, *finer = _levels(histogram, space, k)
+    if not exact and finer:  # end on the finest cubes
+        finer.pop()
     scale = spread(histogram.points(space), histogram.counts)
     threshold = tol * scale  # one stopping rule for every level
     runs = ranked_starts(coarse.points, coarse.weights, k, seed=seed, n_init=n_init, max_iter=max_iter,
                          threshold=threshold, fixed=fixed)
     inertia = inertia or count > 1  # the runs are ranked by it
     hold = 0 if fixed is None else len(fixed)
-    settled = [_settle(run, [coarse, *finer], histogram, space, max_iter, threshold, inertia, hold)
+    settled = [_settle(run, [coarse, *finer], histogram, space, max_iter, threshold, inertia, hold, iterations)
                for run in _distinct(runs, scale, count)]
     return sorted(settled, key=lambda run: run[1]) if inertia else settled
 
 
-def _settle(run, levels, histogram, space, max_iter, threshold, inertia=True, hold=0):
+def _settle(run, levels, histogram, space, max_iter, threshold, inertia=True, hold=0, iterations=None):
     """A run's centres, from the first of ``levels``, moved by Lloyd's iterations on each finer level in
-    turn; the inertia measured on the last level only if asked (NaN otherwise); the first ``hold``
-    centres held fixed on every level."""
+    turn (at most ``iterations`` on each, if given); the inertia measured on the last level only if asked (NaN
+    otherwise); the first ``hold`` centres held fixed on every level."""
     for i, level in enumerate(levels[1:], start=1):
         last = i == len(levels) - 1
         cap = CAPPED_ITERATIONS if len(level.points) > CAPPED_ABOVE else max_iter
+        cap = cap if iterations is None else min(cap, iterations)
         start = None
         if level.bits is None and levels[i - 1].bits is not None and len(level.points) > SMALL_POINTS:
             start = _carried_bounds(histogram, space, levels[i - 1], level, run[0])
@@ -250,7 +258,7 @@ def kmeanspp_around(points, weights, k, fixed, seed, n_trials=None):
     return centres
 
 
-def default_n_init(k):
+def default_n_init(k: int) -> int:
     """k-means++ starts to try: 10 up to 64 colours, where an unlucky start costs most, else 3.
 
     They run on the coarse histogram, where a start costs milliseconds.

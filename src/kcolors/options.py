@@ -14,6 +14,7 @@ import numpy as np
 
 from .colorspace import DEFAULT_SPACE, SPACES
 from .errors import UsageError
+from .effort import DEFAULT_EFFORT, effort_of
 from .extras import require_engine
 
 if TYPE_CHECKING:
@@ -237,6 +238,7 @@ class Options:
     seed: int = 0
     keep: object = None
     regions: bool = False
+    effort: int = DEFAULT_EFFORT
     palette: object = None
     target_delta_e: float = None
     target_psnr: float = None
@@ -259,6 +261,10 @@ class Options:
         """
         name = spell or (lambda option: option)
         check_options(self.k, self.space, self.dither, self.engine, self.seed)
+        try:
+            effort_of(self.effort)
+        except UsageError as exc:  # its message says effort
+            raise UsageError(name("effort") + str(exc).removeprefix("effort")) from None
         for field in ("max_pixels", "max_frames", "max_input_bytes"):
             value = getattr(self, field)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))

@@ -10,13 +10,14 @@ always found them.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import kernels, kmeans, simple
 from .colorspace import (DEFAULT_SPACE, fitting_space, from_premultiplied, matching_space,
                          to_premultiplied, to_space, to_uint8)
+from .effort import DEFAULT_EFFORT, effort_of
 from .io import load_image
 from .errors import UsageError
 from .options import ENGINES, MAX_K, check_keep, check_options, check_regions
@@ -51,7 +52,8 @@ NEAR_BEST_DB = 0.05
 
 
 def fit_palette(histogram: Histogram, k: int, *, space: str = DEFAULT_SPACE, engine: str = "fast", seed: int = 0,
-                pixels: NDArray[np.uint8] | None = None, keep: KeepColours | None = None) -> Palette:
+                pixels: NDArray[np.uint8] | None = None, keep: KeepColours | None = None,
+                effort: int = DEFAULT_EFFORT) -> Palette:
     """Fit a k-colour palette to a colour histogram with k-means (k-means++ seeding).
 
     Parameters
@@ -80,6 +82,9 @@ def fit_palette(histogram: Histogram, k: int, *, space: str = DEFAULT_SPACE, eng
         centres around them, held fixed (fast engine only). Without alpha a
         kept colour is opaque; alpha 0 makes it the transparent entry. A kept
         colour stays in the palette even if no pixel takes it.
+    effort : int
+        1 to 10 (:mod:`kcolors.effort`): the fast engine's starts, and how
+        far and how long Lloyd's iterations run.
 
     Returns
     -------
@@ -100,9 +105,9 @@ def fit_palette(histogram: Histogram, k: int, *, space: str = DEFAULT_SPACE, eng
     matched = matching_space(space, alpha=histogram.alpha is not None or histogram.transparent > 0)
     if matched != space:  # fitted as it is matched; the palette keeps the space asked for
         return fit_palette(histogram, k, space=matched, engine=engine, seed=seed, pixels=pixels,
-                           keep=keep).in_space(space)
+                           keep=keep, effort=effort).in_space(space)
     if kept is not None:
-        return _fit_around(histogram, k, space, seed, kept)[0]
+        return _fit_around(histogram, k, space, seed, kept, effort=effort)[0]
     clear = _clear_entry(histogram, k)
     visible = k - clear
     if len(histogram) <= visible:  # nothing to merge: every colour is its own cluster
@@ -112,7 +117,7 @@ def fit_palette(histogram: Histogram, k: int, *, space: str = DEFAULT_SPACE, eng
                               space, clear)
     fit_space = fitting_space(space)
     if engine == "fast":
-        centres, _ = kmeans.fit(histogram, fit_space, visible, seed=seed, inertia=False)
+        centres, _ = kmeans.fit(histogram, fit_space, visible, seed=seed, inertia=False, **_fit_work(effort, visible))
     else:  # same start as the fast engine, so that the engines differ only in their Lloyd iterations
         start = kmeans.starting_centres(histogram, fit_space, visible, seed=seed)
         if engine == "simple":
@@ -123,31 +128,41 @@ def fit_palette(histogram: Histogram, k: int, *, space: str = DEFAULT_SPACE, eng
 
 
 def fit_palettes(histogram: Histogram, k: int, *, space: str = DEFAULT_SPACE, engine: str = "fast", seed: int = 0,
-                 pixels: NDArray[np.uint8] | None = None, keep: KeepColours | None = None) -> list[Palette]:
+                 pixels: NDArray[np.uint8] | None = None, keep: KeepColours | None = None,
+                 effort: int = DEFAULT_EFFORT) -> list[Palette]:
     """Equally good palettes to choose from: the best fit, then other local optima near it.
 
     With the fast engine and at most ``FEW_COLOURS`` colours, up to
     ``ALTERNATIVES`` distinct k-means solutions whose error is within
     ``NEAR_BEST_DB`` of the best one's, lowest error first (see
     :func:`flattest`); otherwise the one palette of :func:`fit_palette`.
-    ``keep`` as in :func:`fit_palette`.
+    ``keep`` and ``effort`` as in :func:`fit_palette`.
     """
     check_options(k, space, 0.0, engine, seed)
     kept = check_keep(keep, k, engine)
     matched = matching_space(space, alpha=histogram.alpha is not None or histogram.transparent > 0)
     if matched != space:  # as in fit_palette
-        fitted = fit_palettes(histogram, k, space=matched, engine=engine, seed=seed, pixels=pixels, keep=keep)
+        fitted = fit_palettes(histogram, k, space=matched, engine=engine, seed=seed, pixels=pixels, keep=keep,
+                              effort=effort)
         return [palette.in_space(space) for palette in fitted]
     if kept is not None:
-        return _fit_around(histogram, k, space, seed, kept, ALTERNATIVES if k <= FEW_COLOURS else 1)
+        return _fit_around(histogram, k, space, seed, kept, ALTERNATIVES if k <= FEW_COLOURS else 1, effort=effort)
     clear = _clear_entry(histogram, k)
     visible = k - clear
     # translucent colours: one fit (the alpha rules re-settle each solution, so near-equal optima part ways)
     if engine != "fast" or k > FEW_COLOURS or len(histogram) <= visible or histogram.alpha is not None:
-        return [fit_palette(histogram, k, space=space, engine=engine, seed=seed, pixels=pixels)]
-    optima = kmeans.local_optima(histogram, fitting_space(space), visible, count=ALTERNATIVES, seed=seed)
+        return [fit_palette(histogram, k, space=space, engine=engine, seed=seed, pixels=pixels, effort=effort)]
+    optima = kmeans.local_optima(histogram, fitting_space(space), visible, count=ALTERNATIVES, seed=seed,
+                                 **_fit_work(effort, visible))
     near = optima[0][1] * 10 ** (NEAR_BEST_DB / 10)
     return [centres_palette(centres, space, histogram, clear) for centres, inertia in optima if inertia <= near]
+
+
+def _fit_work(effort: int, k: int) -> dict[str, Any]:
+    """The fast engine's knobs at an effort level (:mod:`kcolors.effort`): starts, how far, how long."""
+    work = effort_of(effort)
+    starts = None if work.starts is None else min(work.starts, kmeans.default_n_init(k))
+    return {"n_init": starts, "exact": work.exact, "iterations": work.iterations}
 
 
 def flattest(picture: Picture, palettes: Sequence[Palette]) -> Palette:
@@ -169,7 +184,7 @@ def flattest(picture: Picture, palettes: Sequence[Palette]) -> Palette:
 
 
 def _fit_around(histogram: Histogram, k: int, space: str, seed: int, kept: NDArray[np.uint8],
-                count: int = 1) -> list[Palette]:
+                count: int = 1, effort: int = DEFAULT_EFFORT) -> list[Palette]:
     """Palettes of k colours that hold the ``kept`` (m, 4) colours exactly, k-means fitting the others around
     them (kept centres fixed in the seeding and every Lloyd iteration); up to ``count`` near-equal optima, as
     :func:`fit_palettes`, for images without translucent colours."""
@@ -213,7 +228,8 @@ def _fit_around(histogram: Histogram, k: int, space: str, seed: int, kept: NDArr
     held = visible[visible[:, 3] == 255]
     fit_space = fitting_space(space)
     fixed = to_space(held[:, :3], fit_space) if len(held) else None
-    optima = kmeans.local_optima(histogram, fit_space, free + len(held), count=count, seed=seed, fixed=fixed)
+    optima = kmeans.local_optima(histogram, fit_space, free + len(held), count=count, seed=seed, fixed=fixed,
+                                 **_fit_work(effort, free + len(held)))
     near = optima[0][1] * 10 ** (NEAR_BEST_DB / 10)
     palettes = []
     for centres, inertia in optima:
@@ -240,7 +256,7 @@ def _ordered_keeping(result: Quantization, kept: NDArray[np.uint8]) -> Quantizat
     relabel_in_place(labels, relabel)
     by_colour = None if result._colour_labels is None else relabel[result._colour_labels]
     return Quantization(result.picture, ordered, labels, by_colour, k=result.k, dither=result.dither,
-                        engine=result.engine, seconds=result.seconds)
+                        engine=result.engine, seconds=result.seconds, effort=result.effort)
 
 
 def _clear_entry(histogram: Histogram, k: int) -> int:
@@ -270,7 +286,7 @@ def _fit_sklearn(histogram: Histogram, start: NDArray[np.float64], space: str,
 
 def quantize(image: ImageSource, k: int = 16, *, space: str = DEFAULT_SPACE, dither: float = 0.0, engine: str = "fast",
              seed: int = 0, palette: Palette | ArrayLike | None = None, max_pixels: int | None = None,
-             keep: KeepColours | None = None, regions: bool = False) -> Quantization:
+             keep: KeepColours | None = None, regions: bool = False, effort: int = DEFAULT_EFFORT) -> Quantization:
     """Flatten an image to at most ``k`` colours with k-means.
 
     Parameters
@@ -313,6 +329,10 @@ def quantize(image: ImageSource, k: int = 16, *, space: str = DEFAULT_SPACE, dit
         Give small areas whose colour the fit gave away entries of their
         own, for PSNR (:mod:`kcolors.regions`). Opaque images, undithered,
         fitted palettes only.
+    effort : int
+        1 (the quickest) to 10 (the most thorough); 8 by default: how much
+        work the fit, the dithering and the PNG's compression get
+        (:mod:`kcolors.effort`).
 
     Returns
     -------
@@ -345,17 +365,18 @@ def quantize(image: ImageSource, k: int = 16, *, space: str = DEFAULT_SPACE, dit
     check_options(k, space, dither, engine, seed)
     kept = check_keep(keep, k, engine, palette)
     check_regions(regions, dither, engine, palette)
+    effort_of(effort)
     given = None if palette is None else usable(palette, space)
     started = time.perf_counter()
     picture = load_image(image, max_pixels=max_pixels)
     refuse_empty(picture)
     if given is None:  # palette is None
-        histogram = fitting_histogram(picture, space=space, dither=dither, engine=engine)
+        histogram = fitting_histogram(picture, space=space, dither=dither, engine=engine, effort=effort)
         pixels = None
         if engine == "sklearn":
             pixels = picture.rgb.reshape(-1, 3) if picture.mask is None else picture.rgb[picture.mask]
         fitted = flattest(picture, fit_palettes(histogram, k, space=space, engine=engine, seed=seed, pixels=pixels,
-                                                keep=kept))
+                                                keep=kept, effort=effort))
         kernels.release_memory()  # the fit's temporaries, left resident below the recolouring and encoding
     else:
         fitted = given
@@ -363,12 +384,14 @@ def quantize(image: ImageSource, k: int = 16, *, space: str = DEFAULT_SPACE, dit
     def finished(fitted: Palette) -> Quantization:
         if kept is not None:  # ordered by share as below, but kept colours stay even where unused
             return _ordered_keeping(recolour(picture, fitted, reorder=False, k=k, dither=dither, engine=engine,
-                                             started=started), kept)
-        return recolour(picture, fitted, reorder=palette is None, k=k, dither=dither, engine=engine, started=started)
+                                             started=started, effort=effort), kept)
+        return recolour(picture, fitted, reorder=palette is None, k=k, dither=dither, engine=engine, started=started,
+                        effort=effort)
 
     if not regions or picture.alpha is not None:
         return finished(fitted)
     return repaired(picture, finished(fitted), lambda held: finished(flattest(picture, fit_palettes(
-        histogram, k, space=space, engine=engine, seed=seed, keep=held))), held=None if kept is None else kept.tolist())
+        histogram, k, space=space, engine=engine, seed=seed, keep=held, effort=effort))),
+        held=None if kept is None else kept.tolist())
 
 

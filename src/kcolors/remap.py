@@ -18,6 +18,7 @@ from .colorspace import matching_space, to_premultiplied, to_space
 from .errors import UsageError
 from .options import dither_method
 from .result import Quantization, label_counts
+from .effort import DEFAULT_EFFORT, effort_of
 from .weighing import smoothness, with_context
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ REFINE_SWEEPS = 2
 REFINE_STRIP_PIXELS = 1 << 13
 
 
-def dithered_labels(picture, palette, dither, clear=-1):
+def dithered_labels(picture, palette, dither, clear=-1, sweeps=REFINE_SWEEPS):
     """(H, W) labels of ``picture`` dithered onto ``palette`` (see :class:`~kcolors.options.Dither`).
 
     The image is dithered a strip of rows at a time, in the space the palette
@@ -158,8 +159,8 @@ def dithered_labels(picture, palette, dither, clear=-1):
     halves = 2 if h * w >= DITHER_HALVES_PIXELS and h >= 2 else 1
     edges = [round(h * i / halves) for i in range(halves + 1)]
     kernels.parallel_map(lambda span: band(*span), list(zip(edges[:-1], edges[1:])))
-    if nearest is not None and REFINE_SWEEPS > 0:
-        refine(picture, palette, labels, nearest, float(dither))
+    if nearest is not None and sweeps > 0:
+        refine(picture, palette, labels, nearest, float(dither), sweeps)
     kernels.release_memory()  # the strips' memory, kept by each worker thread's malloc arena once freed
     return labels
 
@@ -181,7 +182,7 @@ def blur_autocorrelation():
     return kernel / (2 * BLUR_SIGMA * np.sqrt(np.pi))
 
 
-def refine(picture, palette, labels, nearest, strength):
+def refine(picture, palette, labels, nearest, strength, sweeps=REFINE_SWEEPS):
     """Improve the selective method's ``labels`` of an opaque ``picture`` in place (see REFINE_WEIGHT), given
     each pixel's undithered colour by ``nearest`` (:func:`nearest_rows`): a strip of rows at a time, each
     with BLUR_RADIUS rows of context on either side, whose labels count but do not change. Strips two
@@ -199,7 +200,7 @@ def refine(picture, palette, labels, nearest, strength):
         points = rgb if palette.space == "rgb" else to_space(rgb, palette.space)
         weights = smoothness(picture, top, bottom)
         np.divide(REFINE_WEIGHT / strength, weights, out=weights)
-        kernels.refine_rows(points, w, top - lo, bottom - lo, entries, labels[lo:hi], weights, blur, REFINE_SWEEPS,
+        kernels.refine_rows(points, w, top - lo, bottom - lo, entries, labels[lo:hi], weights, blur, sweeps,
                             nearest(top, bottom))
 
     tops = range(0, h, rows)
@@ -215,13 +216,14 @@ def refuse_empty(picture: Picture) -> None:
 
 
 def recolour(picture: Picture, palette: Palette, *, reorder: bool, k: int, dither: float = 0.0, engine: str = "fast",
-             started: float | None = None) -> Quantization:
+             started: float | None = None, effort: int = DEFAULT_EFFORT) -> Quantization:
     """Recolour a Picture with ``palette``: the second half of :func:`~kcolors.quantize`, and all of
     :meth:`Palette.remap <kcolors.Palette.remap>`.
 
     ``reorder`` (for fitted palettes): most used colour first, unused colours
     dropped. A given palette keeps its order. ``started`` is the
-    ``time.perf_counter()`` the result's ``seconds`` count from.
+    ``time.perf_counter()`` the result's ``seconds`` count from. ``effort``: how many sweeps the selective
+    dither's direct search makes (:mod:`kcolors.effort`), and how hard the result is encoded.
     """
     started = time.perf_counter() if started is None else started
     histogram, rows = picture.histogram()
@@ -230,7 +232,7 @@ def recolour(picture: Picture, palette: Palette, *, reorder: bool, k: int, dithe
         palette = palette.with_alpha()
     clear = palette.transparent_index
     if dither > 0:
-        labels = dithered_labels(picture, palette, dither, clear)
+        labels = dithered_labels(picture, palette, dither, clear, sweeps=effort_of(effort).refine_sweeps)
         by_colour = None
         counts = label_counts(labels, len(palette))
     else:
@@ -246,7 +248,7 @@ def recolour(picture: Picture, palette: Palette, *, reorder: bool, k: int, dithe
     if by_colour is not None:
         labels = rows.labels(by_colour, clear)
     return Quantization(picture, palette, labels, by_colour, k=k, dither=dither, engine=engine,
-                        seconds=time.perf_counter() - started)
+                        seconds=time.perf_counter() - started, effort=effort)
 
 
 def relabel_in_place(labels: NDArray[Any], table: NDArray[np.integer[Any]], chunk: int = 1 << 18) -> None:

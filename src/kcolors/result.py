@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from .effort import DEFAULT_EFFORT
 from .encode import png_image
 from .metrics import colour_sse, composited_figures, mean_delta_e, pixel_figures, psnr_from_sse
 from .save import save as save_file
@@ -49,7 +50,7 @@ class Quantization:
 
     def __init__(self, picture: Picture, palette: Palette, labels: NDArray[np.uint8] | NDArray[np.int32],
                  colour_labels: NDArray[np.integer[Any]] | None = None, *, k: int, dither: float = 0.0,
-                 engine: str = "fast", seconds: float = 0.0) -> None:
+                 engine: str = "fast", seconds: float = 0.0, effort: int = DEFAULT_EFFORT) -> None:
         self.picture: Picture = picture
         self._palette = palette
         self.labels: NDArray[np.uint8] | NDArray[np.int32] = labels
@@ -59,6 +60,7 @@ class Quantization:
         self.dither: float = dither
         self.engine: str = engine
         self.seconds: float = seconds
+        self.effort: int = effort  # how hard it is encoded, too (encode.py)
 
     def __repr__(self) -> str:
         w, h = self.picture.size

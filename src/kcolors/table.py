@@ -10,6 +10,7 @@ row here and its effect where the work is done.
 import re
 from dataclasses import dataclass
 
+from .effort import DEFAULT_EFFORT, MAX_EFFORT
 from .colorspace import DEFAULT_SPACE, SPACES
 from .errors import LargerError, UsageError
 from .options import DITHER_METHODS, ENGINES, MAX_K, SEEDS
@@ -184,6 +185,9 @@ OPTIONS = (
            "scikit-learn KMeans on every pixel; simple: the from-scratch numpy k-means", choices=ENGINES, commands=FIT,
            refused=(("web", "sklearn and simple cluster every pixel and would hold a worker for minutes; the web "
                      "runs the fast engine"),)),
+    Option("effort", ("--effort",), whole, DEFAULT_EFFORT, f"1 (quickest) to {MAX_EFFORT} (most thorough; default "
+           f"{DEFAULT_EFFORT}): how much work the fit, the dithering and the PNG's compression get; lower levels give up a "
+           "little PSNR and a few per cent of size for time (benchmarks/RESULTS.md, Effort)", metavar="N"),
     Option("seed", ("--seed",), seed, 0, f"random seed of k-means++, 0 to {SEEDS - 1:,} (default 0)", commands=FIT),
     Option("keep", ("--keep",), str, None, "colours the palette must hold exactly, #rrggbb or #rrggbbaa, "
            "comma-separated; they count within k and k-means fits the others around them (fast engine only)",

@@ -17,6 +17,7 @@ import numpy as np
 from . import kernels
 from .blend import CHUNK_COLOURS
 from .colorspace import DEFAULT_SPACE
+from .effort import DEFAULT_EFFORT, effort_of
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -70,9 +71,9 @@ def blend_weights(rows: NDArray[np.uint8]) -> NDArray[np.float64]:
     return np.multiply(weights, WEIGHT_STEP, out=weights)
 
 
-def weighs_blend(space: str, dither: object, engine: str) -> bool:
+def weighs_blend(space: str, dither: object, engine: str, effort: int = DEFAULT_EFFORT) -> bool:
     """Whether an opaque image's fitted palette in ``space`` comes from :func:`weighed_for_blend`'s histogram."""
-    return space == "blend" and not dither > 0 and engine == "fast"  # type: ignore[operator]
+    return space == "blend" and not dither > 0 and engine == "fast" and effort_of(effort).weigh  # type: ignore[operator]
 
 
 def weighed_for_dithering(picture: Picture, space: str = DEFAULT_SPACE) -> Histogram:
@@ -90,13 +91,14 @@ def weighed_for_blend(picture: Picture) -> Histogram:
     return _weighed(picture, shared, lambda top, bottom: blend_weights(picture.rgb[with_context(top, bottom, h)]))
 
 
-def fitting_histogram(picture: Picture, *, space: str, dither: object, engine: str) -> Histogram:
+def fitting_histogram(picture: Picture, *, space: str, dither: object, engine: str,
+                      effort: int = DEFAULT_EFFORT) -> Histogram:
     """The histogram a palette for ``picture`` is fitted on: weighed by smoothness for an opaque image fitted
-    by the fast engine when dithered, or in ``blend``; else the plain one."""
+    by the fast engine when dithered, or in ``blend`` (at an effort level that weighs); else the plain one."""
     if engine == "fast" and picture.alpha is None:
         if dither > 0:  # type: ignore[operator]
             return weighed_for_dithering(picture, space)
-        if weighs_blend(space, dither, engine):
+        if weighs_blend(space, dither, engine, effort):
             return weighed_for_blend(picture)
     return picture.histogram()[0]
 

@@ -217,6 +217,7 @@ async function compress() {
   const keep = $("keep").value.trim();
   if (keep) opts.keep = keep;
   if ($("regions").checked && opts.dither === "off") opts.regions = "on";
+  if ($("effort").value !== "8") opts.effort = $("effort").value;  // 8: the default
   setStatus(`Flattening to ${plural(Number(opts.k), "colour")}…`);
   $("working").hidden = false;
   try {
@@ -527,6 +528,7 @@ function init() {
     compress();
   };
   $("regions").addEventListener("change", schedule);
+  $("effort").addEventListener("change", schedule);
   $("keep").addEventListener("change", keepChanged);
   $("keep").addEventListener("keydown", (e) => { if (e.key === "Enter") keepChanged(); });
   $("sweep").addEventListener("click", sweep);
