@@ -6,6 +6,7 @@ stderr and a documented exit code (see ``errors.EXIT_CODES``).
 """
 
 import argparse
+import functools
 import os
 import signal
 import sys
@@ -18,8 +19,22 @@ from .errors import EXIT_CODES, KcolorsError, Terminated, printable
 COMMANDS = ("compress", "palette", "demo", "sweep", "plot", "compare", "batch", "serve")
 
 
+def _columns():
+    """The help's width as argparse finds it, without ``shutil`` (whose import, with bz2 and lzma, was 2.6 ms of
+    every start-up: argparse makes a formatter for each option it adds): $COLUMNS, else the terminal's, else 80."""
+    try:
+        return int(os.environ.get("COLUMNS", "")) or os.get_terminal_size(sys.__stdout__.fileno()).columns
+    except (ValueError, OSError, AttributeError):
+        return 80
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with its errors as one line (``kcolors: …``) and exit code 2, like every other refusal."""
+
+    def __init__(self, *args, **options):
+        layout = options.get("formatter_class", argparse.HelpFormatter)
+        options["formatter_class"] = functools.partial(layout, width=_columns() - 2)  # argparse leaves 2 columns
+        super().__init__(*args, **options)
 
     def error(self, message):
         _error(f"{self.prog.split()[-1]}: {message}" if " " in self.prog else message)
@@ -44,7 +59,7 @@ def build_parser(commands=COMMANDS):
         module = _command_module(name) if name in commands else None
         if module is not None:
             module.add_parser(sub)
-        elif name not in commands:
+        elif name not in commands and len(commands) != 1:  # one command asked for: the others are not needed
             sub.add_parser(name, add_help=False)
     return parser
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from .histogram import Histogram
 from .errors import InputError, KcolorsError, TooLargeError, UsageError
@@ -271,6 +271,8 @@ def _from_pil(im: Image.Image, name: str, limit: int | None, frames: int | None 
         info["loop"] = im.info.get("loop")
     im.load()
     if im.getexif().get(ORIENTATION, 1) != 1:  # exif_transpose copies the image even when it is upright
+        from PIL import ImageOps  # here: 1.5 ms of every start-up (with ImageChops), for turned images only
+
         im = ImageOps.exif_transpose(im)
     im, icc = _to_srgb(im)
     rgb, alpha = _to_rgb_alpha(im)
@@ -287,6 +289,8 @@ def _to_srgb(im: Image.Image) -> tuple[Image.Image, bytes | None]:
     if im.mode in ("LA", "PA", "La"):
         return im, icc  # no colour management for these modes: carry the profile
     out_mode = "RGBA" if im.mode == "RGBA" else "RGB"
+    from PIL import ImageCms  # here: 2 ms of every start-up, for images with a profile only
+
     try:
         converted = ImageCms.profileToProfile(
             im, ImageCms.ImageCmsProfile(io.BytesIO(icc)), ImageCms.createProfile("sRGB"), outputMode=out_mode

@@ -6,7 +6,7 @@ given), :func:`flatten_file` adds what a file needs (strips for images too large
 the checks of the output, and the image and its palette written both or neither).
 """
 
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,6 @@ from .io import load_image, warnings_if_read
 from .output import check_output, output_format, write_files
 from .palette_files import PALETTE_EXTENSIONS, palette_format
 from .quantize import quantize
-from .sweep import find_k, target_missed
 
 
 @dataclass
@@ -63,6 +62,8 @@ def flatten(opened, options, fmt=None, *, figures=True):
     picture = load_image(opened, max_pixels=options.max_pixels, max_frames=options.max_frames)
     fits = missed = None
     if options.targeted:
+        from .sweep import find_k, target_missed  # the k search: only for a quality target
+
         result, met, fits = find_k(picture, target_delta_e=options.target_delta_e, target_psnr=options.target_psnr,
                                    space=options.space, dither=options.dither, engine=options.engine,
                                    seed=options.seed)
@@ -72,12 +73,33 @@ def flatten(opened, options, fmt=None, *, figures=True):
                           seed=options.seed, palette=options.palette, keep=options.keep, regions=options.regions,
                           effort=options.effort)
     # libdeflate frees the GIL, so the PNG is compressed on one core while the other computes the figures.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        encoding = pool.submit(encode, result, fmt, icc=result.picture.icc)
-        if figures:
-            result.psnr, result.delta_e  # noqa: B018 -- computed here, on this thread, while encoding runs
-        data = encoding.result()
-    return Flattened(result, data, fmt, fits=fits, missed=missed)
+    encoding = _beside(encode, result, fmt, icc=result.picture.icc)
+    if figures:
+        result.psnr, result.delta_e  # noqa: B018 -- computed here, on this thread, while encoding runs
+    return Flattened(result, encoding(), fmt, fits=fits, missed=missed)
+
+
+def _beside(function, *args, **options):
+    """``function(*args, **options)`` started on a thread of its own; returns what waits for its answer (or
+    raises its error). A plain thread: ``concurrent.futures`` takes 4 ms to import, at every start."""
+    answer = {}
+
+    def run():
+        try:
+            answer["value"] = function(*args, **options)
+        except BaseException as exc:  # handed to the caller, whatever it is
+            answer["error"] = exc
+
+    thread = threading.Thread(target=run, name="kcolors-encode")
+    thread.start()
+
+    def wait():
+        thread.join()
+        if "error" in answer:
+            raise answer["error"]
+        return answer["value"]
+
+    return wait
 
 
 def flatten_file(source, output, options, *, force=False, palette_out=None, strips=None, client=None,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -52,6 +51,9 @@ def _map(function, jobs):
     if len(jobs) == 1 or THREADS == 1 or getattr(_in_pool, "active", False):
         return [function(*job) for job in jobs]
     if _pool is None or _pool._max_workers != THREADS:
+        # imported here: 4 ms of every start-up (it imports logging), which an image too small to split never uses
+        from concurrent.futures import ThreadPoolExecutor
+
         _pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="kcolors")
     return list(_pool.map(lambda job: _pooled(function, job), jobs))
 

@@ -15,7 +15,6 @@ Files and images are read as hostile input (:mod:`kcolors.palette_files`).
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from pathlib import Path
@@ -158,6 +157,8 @@ class Palette:
     def to_text(self, fmt: str, name: str = "kcolors") -> str:
         """The palette as the text of a ``.gpl``, ``.json`` or ``.txt`` file."""
         if fmt == ".json":
+            import json
+
             return json.dumps({"name": name, "space": self.space, "colors": self.hex()}, indent=2) + "\n"
         if fmt == ".gpl":
             # GIMP palettes hold no alpha: the transparent entry is left out (an image with transparency

@@ -11,7 +11,6 @@ pixel and frame limits of :mod:`kcolors.io` before any pixel is decoded.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import os
 import stat
@@ -273,6 +272,8 @@ def _gpl_rgb(values: list[str], line: str, number: int) -> list[int]:
 
 
 def _parse_json(text: str) -> list[list[int]]:
+    import json  # here, not at start-up: only a .json palette needs it
+
     data = json.loads(text, parse_int=_json_int)
     items = data.get("colors") if isinstance(data, dict) else data
     if not isinstance(items, list):
@@ -295,6 +296,8 @@ def _json_colour(item: object, number: int) -> list[int]:
         return _hex(item, number, "colour")
     if isinstance(item, list) and len(item) == 3 and all(_json_value(v) for v in item):
         return [int(v) for v in item]
+    import json
+
     raise ValueError(f"colour {number}: {_shown(json.dumps(item))} is not '#rrggbb', '#rrggbbaa' or [R, G, B] "
                      "with each 0-255")
 

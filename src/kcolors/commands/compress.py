@@ -1,6 +1,5 @@
 """``kcolors compress``: flatten one image to k colours and write it."""
 
-import json
 import os
 import sys
 import time
@@ -128,6 +127,8 @@ def _report(args, flat, started, note=""):
     if flat.frames:
         figures.update(frames=flat.frames)
     if args.json:
+        import json  # --json only
+
         print_line(json.dumps(figures))
     if not args.quiet:
         for line in notes:
