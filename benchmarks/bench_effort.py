@@ -67,6 +67,8 @@ def main():
     ks, levels = [int(k) for k in args.k.split(",")], [int(e) for e in args.levels.split(",")]
     tools = [("kcolors", e) for e in levels] + [("pngquant", 0), ("pngquant", 1)]  # 1: OMP_NUM_THREADS=1
     times, peaks, quality = {}, {}, {}
+    # with PYTHONDONTWRITEBYTECODE set, an edited editable install compiles its changed modules at every start
+    plain_env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
     with tempfile.TemporaryDirectory() as work:
         for r in range(args.rounds):
             for photo in args.photos:
@@ -77,10 +79,10 @@ def main():
                         if tool == "kcolors":
                             cmd = [sys.executable, "-m", "kcolors", photo, "-k", str(k), "--effort", str(level),
                                    "-o", out, "-f", "-q"] + (["--dither"] if args.dither else [])
-                            env = None
+                            env = plain_env
                         else:
                             cmd = ["pngquant", *([] if args.dither else ["--nofs"]), str(k), "-f", "-o", out, photo]
-                            env = {**os.environ, "OMP_NUM_THREADS": "1"} if level else None
+                            env = {**plain_env, "OMP_NUM_THREADS": "1"} if level else plain_env
                         seconds, peak = run(cmd, env)
                         times.setdefault((photo.name, k, tool, level), []).append(seconds)
                         key = (k, tool, level)
