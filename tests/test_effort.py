@@ -90,3 +90,16 @@ def test_the_command_line_batch_and_web_take_it(motocross, tmp_path):
     assert done.returncode == 0, done.stderr
     written = Image.open(next((tmp_path / "out").iterdir()))
     assert np.array_equal(np.asarray(written), np.asarray(Image.open(io.BytesIO(expected))))
+
+
+@pytest.mark.parametrize("workers", [1, 2])  # 2: the fits in forked processes
+def test_a_sweep_at_a_level_gives_the_compress_results_at_that_level(workers):
+    from conftest import photograph
+
+    from kcolors.sweep import sweep_steps
+
+    path = photograph("kodim05-wheels.png")
+    for step in sweep_steps(path, [5, 20], workers=workers, figures=False, effort=4):
+        alone = kcolors.quantize(path, step.k, effort=4)
+        assert np.array_equal(step.result.palette, alone.palette) and np.array_equal(step.result.labels, alone.labels)
+        assert step.result.effort == 4

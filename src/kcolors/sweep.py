@@ -24,6 +24,7 @@ from .options import for_frames
 from .palette import Palette
 from .remap import colour_labels
 from .quantize import MAX_K, check_options, fit_palettes, flattest, quantize, recolour
+from .effort import DEFAULT_EFFORT
 from .weighing import fitting_histogram
 
 METRIC_COLUMNS = ("k", "colors", "psnr", "delta_e", "inertia", "png_bytes")
@@ -73,7 +74,7 @@ def inertia(result):
 
 
 def sweep(image, ks, *, space=DEFAULT_SPACE, dither=0.0, engine="fast", seed=0, max_pixels=None, figures=True,
-          png_bytes=False, workers=None):
+          png_bytes=False, workers=None, effort=DEFAULT_EFFORT):
     """Flatten one image at every k of ``ks``, reading it and building its histogram once.
 
     Parameters
@@ -81,7 +82,7 @@ def sweep(image, ks, *, space=DEFAULT_SPACE, dither=0.0, engine="fast", seed=0, 
     image : path, bytes, array, PIL image or Picture
     ks : iterable of int
         The k values (each 1-256); the steps come back in ascending k.
-    space, dither, engine, seed, max_pixels
+    space, dither, engine, seed, max_pixels, effort
         As for :func:`kcolors.quantize`, but a plain number for ``dither`` means the ordered method
         (:func:`~kcolors.options.for_frames`): the frames of a sweep are seen one after another.
     figures : bool
@@ -98,11 +99,11 @@ def sweep(image, ks, *, space=DEFAULT_SPACE, dither=0.0, engine="fast", seed=0, 
     list of Step
     """
     return list(sweep_steps(image, ks, space=space, dither=dither, engine=engine, seed=seed, max_pixels=max_pixels,
-                            figures=figures, png_bytes=png_bytes, workers=workers))
+                            figures=figures, png_bytes=png_bytes, workers=workers, effort=effort))
 
 
 def sweep_steps(image, ks, *, space=DEFAULT_SPACE, dither=0.0, engine="fast", seed=0, max_pixels=None, figures=True,
-                png_bytes=False, workers=None):
+                png_bytes=False, workers=None, effort=DEFAULT_EFFORT):
     """As :func:`sweep`, but a generator: each Step is yielded, smallest k first, as soon as it is ready.
 
     All fits start at once, so the caller can use the first steps (encode them
@@ -125,11 +126,11 @@ def sweep_steps(image, ks, *, space=DEFAULT_SPACE, dither=0.0, engine="fast", se
         check_options(k, space, dither, engine)
     picture = load_image(image, max_pixels=max_pixels)
     # built here, once, before the workers share it (and with it the picture's own)
-    histogram = fitting_histogram(picture, space=space, dither=dither, engine=engine)
+    histogram = fitting_histogram(picture, space=space, dither=dither, engine=engine, effort=effort)
     workers = min(workers or os.cpu_count() or 1, len(ks))
 
     def finish(k, fitted):
-        result = _result(picture, k, fitted, space=space, dither=dither, engine=engine, seed=seed)
+        result = _result(picture, k, fitted, space=space, dither=dither, engine=engine, seed=seed, effort=effort)
         step = Step(k, result)
         if figures:
             result.psnr, result.delta_e  # noqa: B018 -- computed on this thread, cached on the result
@@ -148,7 +149,7 @@ def sweep_steps(image, ks, *, space=DEFAULT_SPACE, dither=0.0, engine="fast", se
 
         processes = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
                                         initializer=_worker_start, initargs=(histogram,))
-        fits = [processes.submit(_worker_fit, k, space, engine, seed) for k in ks]  # smallest (quickest) first
+        fits = [processes.submit(_worker_fit, k, space, engine, seed, effort) for k in ks]  # smallest first
         steps = [threads.submit(lambda k=k, fit=fit: finish(k, fit.result())) for k, fit in zip(ks, fits)]
     else:
         steps = [threads.submit(finish, k, None) for k in ks]
@@ -189,20 +190,21 @@ def _worker_start(histogram):
     kernels.THREADS = 1  # the processes already fill the cores
 
 
-def _worker_fit(k, space, engine, seed):
-    return [palette.colors for palette in fit_palettes(_worker_histogram, k, space=space, engine=engine, seed=seed)]
+def _worker_fit(k, space, engine, seed, effort):
+    return [palette.colors for palette in fit_palettes(_worker_histogram, k, space=space, engine=engine, seed=seed,
+                                                       effort=effort)]
 
 
-def _result(picture, k, fitted, *, space, dither, engine, seed):
+def _result(picture, k, fitted, *, space, dither, engine, seed, effort=DEFAULT_EFFORT):
     """The Quantization of ``picture`` at ``k``: as :func:`quantize`, from palettes already fitted (:func:`fit_palettes`) if given.
 
     Like ``quantize``, the palette is put in order of use (most used first)
     and colours no pixel takes are dropped.
     """
     if fitted is None:
-        return quantize(picture, k, space=space, dither=dither, engine=engine, seed=seed)
+        return quantize(picture, k, space=space, dither=dither, engine=engine, seed=seed, effort=effort)
     palette = flattest(picture, [Palette(colors, space) for colors in fitted])
-    return recolour(picture, palette, reorder=True, k=k, dither=dither, engine=engine)
+    return recolour(picture, palette, reorder=True, k=k, dither=dither, engine=engine, effort=effort)
 
 
 def metrics_csv(steps):

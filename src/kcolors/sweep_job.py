@@ -8,6 +8,7 @@ from itertools import chain
 
 import numpy as np
 
+from .effort import DEFAULT_EFFORT
 from .animation import encode_animation, gif_original, sweep_frames
 from .colorspace import DEFAULT_SPACE
 from .sweep import sweep_steps
@@ -16,7 +17,8 @@ MadeSweep = namedtuple("MadeSweep", "steps data labels")
 
 
 def make_sweep(picture, ks, fmt=None, *, space=DEFAULT_SPACE, dither=0.0, engine="fast", seed=0, workers=None,
-               figures=False, png_bytes=False, label=False, duration=500, hold_last=2000, loop=0):
+               figures=False, png_bytes=False, label=False, duration=500, hold_last=2000, loop=0,
+               effort=DEFAULT_EFFORT):
     """Flatten ``picture`` at every k of ``ks`` and, given a format, make the animation: each k, then the original.
 
     Parameters
@@ -25,7 +27,7 @@ def make_sweep(picture, ks, fmt=None, *, space=DEFAULT_SPACE, dither=0.0, engine
     ks : iterable of int
     fmt : {"GIF", "WEBP", "PNG"}, optional
         The animation's format; None makes only the steps.
-    space, dither, engine, seed, workers, figures, png_bytes
+    space, dither, engine, seed, workers, figures, png_bytes, effort
         As for :func:`kcolors.sweep.sweep_steps`.
     label : bool
         Caption each frame ``"k = 5"`` (and ``"original"``); captioned frames all differ, so none is merged.
@@ -41,7 +43,7 @@ def make_sweep(picture, ks, fmt=None, *, space=DEFAULT_SPACE, dither=0.0, engine
     """
     made = MadeSweep([], None, [])
     stream = sweep_steps(picture, ks, space=space, dither=dither, engine=engine, seed=seed, figures=figures,
-                         png_bytes=png_bytes, workers=workers)
+                         png_bytes=png_bytes, workers=workers, effort=effort)
     if fmt is None:
         made.steps.extend(stream)
         return made

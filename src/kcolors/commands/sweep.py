@@ -79,7 +79,7 @@ def run(args):
         picture = load_image(source, max_pixels=options.max_pixels, max_frames=options.max_frames)
     figures = bool(args.metrics or args.curve or args.suggest or not args.quiet)
     made = make_sweep(picture, ks, fmt, space=options.space, dither=options.dither, engine=options.engine,
-                      seed=options.seed,
+                      seed=options.seed, effort=options.effort,
                       workers=args.jobs, figures=figures, png_bytes=bool(args.metrics), label=args.label,
                       duration=args.duration, hold_last=args.hold_last, loop=args.loop)
     steps, written = made.steps, []
