@@ -9,7 +9,8 @@ from kcolors import Histogram, fit_palette, quantize
 from kcolors.errors import UsageError
 from kcolors.colorspace import to_space
 from kcolors.kernels import assign
-from kcolors.kmeans import fit, fit_with_alpha, kmeanspp_around
+from kcolors.kmeans import fit, kmeanspp_around
+from kcolors.kmeans_alpha import fit_with_alpha
 from kcolors.quantize import fit_palettes
 
 

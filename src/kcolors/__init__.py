@@ -23,7 +23,7 @@ Layers:
     io, table                     any image file in, read once, as a Picture (which keeps its histogram); the table of options (their flags, help, who may set them)
     palette_files                 palette files and palette images read as hostile input (.gpl, .json, .txt, a P image's entries)
     kmeans, blend, strips         the fast k-means on a histogram (k-means++ start, coarse to exact); the default space's last round (colours matched by sRGB and OKLab distance together); a PNG or TIFF too large to hold, read a strip of rows at a time
-    weighing, regions             histograms weighed by how smooth the source is around each pixel: what dithered fits and the default's fit spend their colours on; small areas whose colour a fit gave away, found, to be given entries of their own (--regions)
+    weighing, regions, kmeans_alpha   histograms weighed by how smooth the source is around each pixel: what dithered fits and the default's fit spend their colours on; small areas whose colour a fit gave away, found, to be given entries of their own (--regions); k-means on colours with alpha, under the rules of transparency
     encode                        a Quantization as file bytes (indexed PNG written here), or as the Pillow image its PNG opens to
     save                          a Quantization to a file, safely
     result                        Quantization: a picture, its palette, each pixel's label, the figures

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import kmeans
+from . import kmeans_alpha
 from .blend import settle
 from .colorspace import DEFAULT_SPACE, from_premultiplied, from_space, to_uint8
 from .errors import UsageError
@@ -274,7 +274,7 @@ def centres_palette(centres: NDArray[np.float64], space: str, histogram: Histogr
     if histogram.alpha is None:
         colours = unique_rows(to_uint8(centre_colours(histogram, centres, space)))
         return Palette(colours, space).with_alpha(bool(clear)) if clear else Palette(colours, space)
-    return alpha_palette(*kmeans.settle_with_alpha(histogram, space, centres, clear=bool(clear)), space, clear)
+    return alpha_palette(*kmeans_alpha.settle_with_alpha(histogram, space, centres, clear=bool(clear)), space, clear)
 
 
 def alpha_palette(centres: NDArray[np.float64], solid: NDArray[np.bool_], space: str, clear: int) -> Palette:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import kernels, kmeans, simple
+from . import kernels, kmeans, kmeans_alpha, simple
 from .colorspace import (DEFAULT_SPACE, fitting_space, from_premultiplied, matching_space,
                          to_premultiplied, to_space, to_uint8)
 from .effort import DEFAULT_EFFORT, effort_of
@@ -93,7 +93,7 @@ def fit_palette(histogram: Histogram, k: int, *, space: str = DEFAULT_SPACE, eng
         translucent or fully transparent pixels. Then the transparent entry
         (alpha 0) counts toward k, opaque entries have alpha exactly 255, and
         opaque pixels are only ever given opaque entries (see
-        :func:`kcolors.kmeans.settle_with_alpha`).
+        :func:`kcolors.kmeans_alpha.settle_with_alpha`).
 
     Raises
     ------
@@ -113,7 +113,7 @@ def fit_palette(histogram: Histogram, k: int, *, space: str = DEFAULT_SPACE, eng
     if len(histogram) <= visible:  # nothing to merge: every colour is its own cluster
         return colours_palette(histogram, space, clear)
     if engine == "fast" and histogram.alpha is not None:
-        return alpha_palette(*kmeans.fit_with_alpha(histogram, space, visible, clear=bool(clear), seed=seed),
+        return alpha_palette(*kmeans_alpha.fit_with_alpha(histogram, space, visible, clear=bool(clear), seed=seed),
                               space, clear)
     fit_space = fitting_space(space)
     if engine == "fast":
@@ -219,7 +219,7 @@ def _fit_around(histogram: Histogram, k: int, space: str, seed: int, kept: NDArr
         return [finish(others)]
     if histogram.alpha is not None:  # translucent colours: every visible kept colour may take pixels
         fixed = to_premultiplied(visible[:, :3], visible[:, 3], space) if len(visible) else None
-        centres, solid = kmeans.fit_with_alpha(histogram, space, free + len(visible), clear=with_clear, seed=seed,
+        centres, solid = kmeans_alpha.fit_with_alpha(histogram, space, free + len(visible), clear=with_clear, seed=seed,
                                                fixed=fixed, fixed_solid=visible[:, 3] == 255)
         rgb, alpha = from_premultiplied(centres[len(visible):], space)
         alpha = np.where(solid[len(visible):], 255, np.clip(np.rint(alpha), 1, 254))
