@@ -103,3 +103,22 @@ def test_a_sweep_at_a_level_gives_the_compress_results_at_that_level(workers):
         alone = kcolors.quantize(path, step.k, effort=4)
         assert np.array_equal(step.result.palette, alone.palette) and np.array_equal(step.result.labels, alone.labels)
         assert step.result.effort == 4
+
+
+def test_colours_with_alpha_are_fitted_at_the_level_too(hats, monkeypatch):
+    # a feathered cut-out: translucent colours go through kmeans_alpha, which takes the level's starts and cap
+    rgb = np.asarray(Image.open(hats).convert("RGB"))
+    h, w = rgb.shape[:2]
+    y, x = np.mgrid[0:h, 0:w]
+    alpha = np.clip((70 - np.hypot(x - w / 2, y - h / 2)) * 12, 0, 255).astype(np.uint8)
+    rgba = np.dstack([rgb, alpha])
+    results = {level: kcolors.quantize(rgba, 24, effort=level) for level in (10, 1)}
+    assert not np.array_equal(results[10].palette, results[1].palette)
+    for result in results.values():  # the rules of transparency hold at every level
+        out = result.rgba if hasattr(result, "rgba") else np.asarray(result.image.convert("RGBA"))
+        assert (out[..., 3][alpha == 255] == 255).all() and (out[..., 3][alpha == 0] == 0).all()
+    outputs = []
+    for threads in (1, 4):
+        monkeypatch.setattr(kernels, "THREADS", threads)
+        outputs.append(encode(kcolors.quantize(rgba, 24, effort=4), "PNG"))
+    assert outputs[0] == outputs[1]

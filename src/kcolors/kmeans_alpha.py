@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 def fit_with_alpha(histogram: Histogram, space: str, k: int, *, clear: bool, seed: int = 0, n_init: int | None = None,
                    max_iter: int = 300, tol: float = DEFAULT_TOL, fixed: NDArray[np.float64] | None = None,
-                   fixed_solid: NDArray[np.bool_] | None = None) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+                   fixed_solid: NDArray[np.bool_] | None = None,
+                   iterations: int | None = None) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """:func:`fit` for colours with alpha: the same starts and coarse levels, and the exact colours
     settled once, under the rules of transparency (:func:`settle_with_alpha`).
 
@@ -31,7 +32,8 @@ def fit_with_alpha(histogram: Histogram, space: str, k: int, *, clear: bool, see
     m centres, held fixed throughout; ``fixed_solid`` ((m,) bool) says which
     of them are opaque (the others are translucent: opaque pixels never take them).
 
-    Returns ``(centres, solid)`` as :func:`settle_with_alpha`.
+    ``iterations`` caps Lloyd's iterations on each level after the first, the exact one included (an effort
+    level's, :mod:`kcolors.effort`). Returns ``(centres, solid)`` as :func:`settle_with_alpha`.
     """
     levels = _levels(histogram, space, k)
     threshold = tol * spread(histogram.points(space), histogram.counts)
@@ -39,9 +41,10 @@ def fit_with_alpha(histogram: Histogram, space: str, k: int, *, clear: bool, see
     run = ranked_starts(levels[0].points, levels[0].weights, k, seed=seed, n_init=n_init, max_iter=max_iter,
                         threshold=threshold, fixed=fixed)[0]
     # the exact level is settled under the rules of transparency, below
-    run = _settle(run, levels[:-1], histogram, space, max_iter, threshold, inertia=False, hold=hold)
-    return settle_with_alpha(histogram, space, run[0], clear=clear, max_iter=max_iter, tol=tol, hold=hold,
-                             held_solid=fixed_solid)
+    run = _settle(run, levels[:-1], histogram, space, max_iter, threshold, inertia=False, hold=hold,
+                  iterations=iterations)
+    return settle_with_alpha(histogram, space, run[0], clear=clear, tol=tol, hold=hold, held_solid=fixed_solid,
+                             max_iter=max_iter if iterations is None else min(max_iter, iterations))
 
 
 def settle_with_alpha(histogram: Histogram, space: str, centres: NDArray[np.float64], *, clear: bool,

@@ -113,7 +113,8 @@ def fit_palette(histogram: Histogram, k: int, *, space: str = DEFAULT_SPACE, eng
     if len(histogram) <= visible:  # nothing to merge: every colour is its own cluster
         return colours_palette(histogram, space, clear)
     if engine == "fast" and histogram.alpha is not None:
-        return alpha_palette(*kmeans_alpha.fit_with_alpha(histogram, space, visible, clear=bool(clear), seed=seed),
+        return alpha_palette(*kmeans_alpha.fit_with_alpha(histogram, space, visible, clear=bool(clear), seed=seed,
+                                                          **_fit_work(effort, visible, alpha=True)),
                               space, clear)
     fit_space = fitting_space(space)
     if engine == "fast":
@@ -158,11 +159,12 @@ def fit_palettes(histogram: Histogram, k: int, *, space: str = DEFAULT_SPACE, en
     return [centres_palette(centres, space, histogram, clear) for centres, inertia in optima if inertia <= near]
 
 
-def _fit_work(effort: int, k: int) -> dict[str, Any]:
-    """The fast engine's knobs at an effort level (:mod:`kcolors.effort`): starts, how far, how long."""
+def _fit_work(effort: int, k: int, alpha: bool = False) -> dict[str, Any]:
+    """The fast engine's knobs at an effort level (:mod:`kcolors.effort`): starts, how far, how long; with
+    ``alpha``, starts and how long (colours with alpha always end on the exact ones, under their rules)."""
     work = effort_of(effort)
     starts = None if work.starts is None else min(work.starts, kmeans.default_n_init(k))
-    return {"n_init": starts, "exact": work.exact, "iterations": work.iterations}
+    return {"n_init": starts, "iterations": work.iterations} | ({} if alpha else {"exact": work.exact})
 
 
 def flattest(picture: Picture, palettes: Sequence[Palette]) -> Palette:
@@ -219,8 +221,9 @@ def _fit_around(histogram: Histogram, k: int, space: str, seed: int, kept: NDArr
         return [finish(others)]
     if histogram.alpha is not None:  # translucent colours: every visible kept colour may take pixels
         fixed = to_premultiplied(visible[:, :3], visible[:, 3], space) if len(visible) else None
-        centres, solid = kmeans_alpha.fit_with_alpha(histogram, space, free + len(visible), clear=with_clear, seed=seed,
-                                               fixed=fixed, fixed_solid=visible[:, 3] == 255)
+        centres, solid = kmeans_alpha.fit_with_alpha(histogram, space, free + len(visible), clear=with_clear,
+                                                     seed=seed, fixed=fixed, fixed_solid=visible[:, 3] == 255,
+                                                     **_fit_work(effort, free + len(visible), alpha=True))
         rgb, alpha = from_premultiplied(centres[len(visible):], space)
         alpha = np.where(solid[len(visible):], 255, np.clip(np.rint(alpha), 1, 254))
         return [finish(np.column_stack([to_uint8(rgb), alpha.astype(np.uint8)]))]
