@@ -269,6 +269,8 @@ def test_sweeps_dither_ordered_unless_told(client, photo):
     assert (first_frame({"dither": "on"}) == expected(Dither(1.0, "ordered"))).all()
     assert (first_frame({"dither": "on", "dither_method": "fs"}) == expected(Dither(1.0, "fs"))).all()
     assert (first_frame({"dither_method": "selective"}) == expected(1.0)).all()
+    effortless = np.asarray(kcolors.quantize(photo, 4, effort=1).image.convert("RGB"))
+    assert (first_frame({"effort": "1"}) == effortless).all()  # a sweep's frame at a level is compress's
     assert error_of(post(client, photo, {"dither_method": "x"}, path="/api/sweep"), 422) == \
         "dither_method must be one of selective, fs, ordered, not 'x'"
 
@@ -375,6 +377,8 @@ def test_bad_fields_are_422(client, photo, fields, message):
     ({"k": "a-b"}, "k range 'a-b': write a range like 2-15 or a list like 2,4,8,16"),
     ({"format": "mp4"}, "format must be gif or webp, not 'mp4'"),
     ({"duration": "5"}, "duration must be between 20 and 10000, not 5"),
+    ({"effort": "0"}, "effort must be a whole number from 1 to 10, not 0"),  # compress's words
+    ({"effort": "fast"}, "effort must be a whole number, not 'fast'"),
 ])
 def test_bad_sweep_fields_are_422(client, photo, fields, message):
     assert error_of(post(client, photo, fields, path="/api/sweep"), 422) == message

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from ..effort import DEFAULT_EFFORT, effort_of
 from ..colorspace import DEFAULT_SPACE
 from ..errors import InputError, TooLargeError, UsageError
 from ..inputs import open_input
@@ -46,7 +47,7 @@ MAX_SWEEP_FRAMES = 32
 # every option the table names for the web, taken or refused (a refused one is answered with the table's reason)
 COMPRESS_FIELDS = tuple(o.name for o in table_for("web")) + tuple(o.name for o in OPTIONS if o.reason("web"))
 EXTENSIONS = {"PNG": ("png", "image/png"), "GIF": ("gif", "image/gif"), "WEBP": ("webp", "image/webp")}
-SWEEP_FIELDS = ("k", "space", "dither", "dither_method", "seed", "format", "duration", "max_side")
+SWEEP_FIELDS = ("k", "space", "dither", "dither_method", "effort", "seed", "format", "duration", "max_side")
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class SweepOptions:
     space: str = DEFAULT_SPACE
     dither: float = 0.0  # a plain float: the ordered method (options.for_frames); or an options.Dither
     seed: int = 0
+    effort: int = DEFAULT_EFFORT
     format: str = "gif"
     duration: int = 500
     max_side: int = 0
@@ -131,6 +133,7 @@ def sweep_options(fields):
         raise UsageError(f"format must be gif or webp, not {fmt!r}")
     return SweepOptions(ks=sweep_ks(fields), space=parse_space(fields), dither=parse_dither_method(fields),
                         seed=parse_int(fields, "seed", 0, 0, 2**31 - 1), format=fmt,
+                        effort=effort_of(parse_field(fields, "effort")).level,
                         duration=parse_int(fields, "duration", 500, 20, 10_000),
                         max_side=parse_int(fields, "max_side", 0, 0, 100_000))
 
@@ -262,7 +265,7 @@ def sweep(data, name, options, *, max_pixels, max_memory=None, max_frames=None):
     check_memory(data, name, "sweep", options, max_memory, max_pixels, max_frames)
     picture = load_image(_named(data, name), max_pixels=max_pixels, max_frames=max_frames)
     made = make_sweep(_fit_within(picture, options.max_side), options.ks, ANIMATION_FORMATS[options.format][0],
-                      space=options.space, dither=options.dither, seed=options.seed, workers=1,
+                      space=options.space, dither=options.dither, seed=options.seed, effort=options.effort, workers=1,
                       duration=options.duration, hold_last=options.duration)
     return made.data, made.labels
 

@@ -275,6 +275,7 @@ async function sweep() {
   try {
     // The method chosen on the page, if any: the one whose grain the close-up shows (else the sweep's, ordered).
     const fields = { ...opts, k: "2-15", max_side: "640", format: "gif" };
+    if ($("effort").value !== "8") fields.effort = $("effort").value;  // 8: the default
     delete fields.keep;  // the sweep has no locked colours
     const response = await fetch("/api/sweep", { method: "POST", body: formData(fields) });
     if (!response.ok) throw new Error(await errorMessage(response));
