@@ -122,3 +122,16 @@ def test_colours_with_alpha_are_fitted_at_the_level_too(hats, monkeypatch):
         monkeypatch.setattr(kernels, "THREADS", threads)
         outputs.append(encode(kcolors.quantize(rgba, 24, effort=4), "PNG"))
     assert outputs[0] == outputs[1]
+
+
+def test_every_command_that_fits_takes_it(motocross, tmp_path):
+    done = run_cli("palette", motocross, "-k", "5", "--effort", "2")
+    assert done.returncode == 0, done.stderr
+    expected = kcolors.quantize(motocross, 5, effort=2).palette
+    assert [line.split()[0] for line in done.stdout.decode().splitlines()] == \
+        ["#%02x%02x%02x" % tuple(int(v) for v in colour) for colour in expected]
+    for command, extra in (("compare", ["-k", "4,8", "-o", tmp_path / "c.png"]),
+                           ("plot", ["-k", "4", "-o", tmp_path / "p.html"])):
+        done = run_cli(command, motocross, "--effort", "3", *extra)
+        assert done.returncode == 0, done.stderr
+    assert (tmp_path / "c.png").exists() and (tmp_path / "p.html").exists()

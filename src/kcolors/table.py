@@ -188,7 +188,7 @@ OPTIONS = (
     Option("effort", ("--effort",), whole, DEFAULT_EFFORT, f"1 (quickest) to {MAX_EFFORT} (most thorough; default "
            f"{DEFAULT_EFFORT}): how much work the fit, the dithering and the PNG's compression get; lower levels give up a "
            "little PSNR and a few per cent of size for time (benchmarks/RESULTS.md, Effort)", metavar="N",
-           commands=FLATTEN + ("sweep",)),
+           commands=FIT),
     Option("seed", ("--seed",), seed, 0, f"random seed of k-means++, 0 to {SEEDS - 1:,} (default 0)", commands=FIT),
     Option("keep", ("--keep",), str, None, "colours the palette must hold exactly, #rrggbb or #rrggbbaa, "
            "comma-separated; they count within k and k-means fits the others around them (fast engine only)",

@@ -42,7 +42,8 @@ def run(args):
         picture = load_image(source, max_pixels=options.max_pixels, max_frames=options.max_frames)
     # stills side by side: a plain strength dithers by the selective method (a sweep's frames would take ordered)
     dither = options.dither if isinstance(options.dither, Dither) else Dither(options.dither, "selective")
-    steps = sweep(picture, ks, space=options.space, dither=dither, engine=options.engine, seed=options.seed)
+    steps = sweep(picture, ks, space=options.space, dither=dither, engine=options.engine, seed=options.seed,
+                  effort=options.effort)
     save_image(side_by_side([s.result for s in steps], picture, width=args.width), output, force=args.force)
     if not args.quiet:
         print(f"kcolors: wrote {output}", file=sys.stderr)

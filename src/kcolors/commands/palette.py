@@ -51,7 +51,8 @@ def run(args):
     else:
         with open_source(args) as source:
             picture = load_image(source, max_pixels=options.max_pixels, max_frames=options.max_frames)
-            result = quantize(picture, options.k, space=options.space, engine=options.engine, seed=options.seed)
+            result = quantize(picture, options.k, space=options.space, engine=options.engine, seed=options.seed,
+                              effort=options.effort)
         palette, shares = result.as_palette(), result.shares
     print_palette(palette.hex(), shares, as_json=args.json)
     if args.palette_out:

@@ -64,7 +64,8 @@ def run(args):
     if args.k is not None:
         from ..quantize import quantize
 
-        centres = quantize(picture, options.k, space=options.space, engine=options.engine, seed=options.seed).palette
+        centres = quantize(picture, options.k, space=options.space, engine=options.engine, seed=options.seed,
+                           effort=options.effort).palette
     colours, total = space_sample(picture, args.sample, seed=options.seed)
     title = Path(picture.name).name
     if ext == ".html":
