@@ -25,8 +25,8 @@ import deflate
 import numpy as np
 from PIL import Image
 
-from .effort import DEFAULT_EFFORT, effort_of
 from . import kernels
+from .effort import effort_of
 
 if TYPE_CHECKING:
     from .result import Quantization
@@ -78,9 +78,9 @@ def palette_parts(result, *, binary_alpha=False):
     return indices, colours, (alphas if min(alphas, default=255) < 255 else None)
 
 
-def png_bytes(indices, colours, alphas=None, icc=None, most=12):
+def png_bytes(indices, colours, alphas=None, icc=None, most=None):
     """An indexed PNG: smallest bit depth for the palette, no row filter, zlib-compressed (libdeflate's level
-    at most ``most``: an effort level's, see :func:`compress`)."""
+    at most ``most``, if given: an effort level's, see :func:`compress`)."""
     h, w = indices.shape
     n = max(len(colours), 1)
     bits = next(b for b in (1, 2, 4, 8) if n <= 1 << b)
@@ -107,10 +107,11 @@ def trns_body(alphas):
     return bytes(alphas[: last + 1]) or b"\xff"
 
 
-def compress(raw, most=12):
-    """``raw`` as a zlib stream (an IDAT's body), at the best level its size allows, at most ``most``; frees
-    the GIL."""
-    level = min(next(level for limit, level in _COMPRESSION_LEVELS if limit is None or len(raw) <= limit), most)
+def compress(raw, most=None):
+    """``raw`` as a zlib stream (an IDAT's body), at the best level its size allows (at most ``most``, if given);
+    frees the GIL."""
+    level = next(level for limit, level in _COMPRESSION_LEVELS if limit is None or len(raw) <= limit)
+    level = level if most is None else min(level, most)
     return deflate.zlib_compress(raw, level)  # a bytearray: no copy
 
 
@@ -166,7 +167,7 @@ def encode(result: Quantization, fmt: str, *, icc: bytes | None = None) -> bytes
         return _pil_bytes(result.image, "WEBP", lossless=True, quality=100, method=4, exact=True, icc_profile=icc)
     indices, colours, alphas = palette_parts(result, binary_alpha=fmt in ("GIF", "BMP"))
     if fmt == "PNG":
-        return png_bytes(indices, colours, alphas, icc, effort_of(getattr(result, "effort", DEFAULT_EFFORT)).deflate)
+        return png_bytes(indices, colours, alphas, icc, effort_of(result.effort).deflate)
     im = pil_palette_image(indices, colours, alphas)
     if fmt == "GIF":
         return _pil_bytes(im, "GIF", transparency=alphas.index(0) if alphas else None)

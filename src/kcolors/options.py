@@ -260,11 +260,15 @@ class Options:
         ``spell`` maps an option's name to what the caller calls it (the command line: its flag); default the name.
         """
         name = spell or (lambda option: option)
+
+        def spelled(field, check, *args):  # a check whose messages begin with the field's name, in the caller's
+            try:
+                check(*args)
+            except UsageError as exc:
+                raise UsageError(name(field) + str(exc).removeprefix(field)) from None
+
         check_options(self.k, self.space, self.dither, self.engine, self.seed)
-        try:
-            effort_of(self.effort)
-        except UsageError as exc:  # its message says effort
-            raise UsageError(name("effort") + str(exc).removeprefix("effort")) from None
+        spelled("effort", effort_of, self.effort)
         for field in ("max_pixels", "max_frames", "max_input_bytes"):
             value = getattr(self, field)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
@@ -284,12 +288,6 @@ class Options:
             raise UsageError(f"{name('keep')} does not apply with a quality target yet; give {name('k')}")
         if self.regions and self.targeted:
             raise UsageError(f"{name('regions')} does not apply with a quality target yet; give {name('k')}")
-        try:
-            check_regions(self.regions, self.dither, self.engine, self.palette)
-        except UsageError as exc:  # its messages say regions
-            raise UsageError(name("regions") + str(exc).removeprefix("regions")) from None
-        try:
-            check_keep(self.keep, self.k, self.engine)
-        except UsageError as exc:  # its messages say keep
-            raise UsageError(name("keep") + str(exc).removeprefix("keep")) from None
+        spelled("regions", check_regions, self.regions, self.dither, self.engine, self.palette)
+        spelled("keep", check_keep, self.keep, self.k, self.engine)
         return self

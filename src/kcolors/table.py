@@ -76,12 +76,15 @@ def seconds(text):
     return value
 
 
+ON, OFF = ("on", "true", "yes"), ("off", "false", "no")  # the words a yes or no takes
+
+
 def strength(text):
     """A dithering strength 0-1, or a word: on (1), off (0)."""
     word = str(text).strip().lower()
-    if word in ("", "0", "off", "false", "no"):
+    if word in ("", "0", *OFF):
         return 0.0
-    if word in ("on", "true", "yes"):
+    if word in ON:
         return 1.0
     try:
         value = float(word)
@@ -95,9 +98,9 @@ def strength(text):
 def switch(text):
     """A yes or no: on, true, yes, 1 or off, false, no, 0 (a web form's checkbox sends on)."""
     word = str(text).strip().lower()
-    if word in ("on", "true", "yes", "1"):
+    if word in (*ON, "1"):
         return True
-    if word in ("off", "false", "no", "0"):
+    if word in (*OFF, "0"):
         return False
     raise ValueError(f"must be on or off, not {word!r}")
 
