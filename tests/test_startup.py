@@ -9,7 +9,9 @@ from PIL import Image
 # Imported by the path of a still PNG compress before this budget, none of them used by it.
 NOT_NEEDED = ("kcolors.sweep", "csv", "json", "tempfile", "shutil", "hashlib", "PIL.ImageCms", "PIL.ImageOps",
               "concurrent.futures", "kcolors.batch", "kcolors.web", "kcolors.plots", "kcolors.commands.sweep",
-              "sklearn", "matplotlib", "dask", "pyvips", "skimage")
+              "sklearn", "matplotlib", "dask", "pyvips", "skimage",
+              # Image.open imports these decoders (and subprocess, for JPEG's djpeg) whatever the file is
+              "PIL.JpegImagePlugin", "PIL.GifImagePlugin", "PIL.BmpImagePlugin", "PIL.IcoImagePlugin", "subprocess")
 
 
 def modules_after(args, tmp_path):
@@ -35,3 +37,15 @@ def test_what_is_left_out_comes_when_it_is_needed(tmp_path):
     Image.effect_mandelbrot((512, 512), (-2, -1.5, 1, 1.5), 100).convert("RGB").save(tmp_path / "m.png")
     code, modules = modules_after(["m.png", "-o", "out.png", "-k", "8", "--json", "-q"], tmp_path)
     assert code == 0 and {"json", "concurrent.futures"} <= modules
+
+
+def test_a_jpeg_or_a_broken_png_still_takes_pillows_open(tmp_path):
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(tmp_path / "red.jpg")
+    code, modules = modules_after(["red.jpg", "-o", "out.png", "-q"], tmp_path)
+    assert code == 0 and "PIL.JpegImagePlugin" in modules
+    good = (tmp_path / "red.jpg").read_bytes()
+    (tmp_path / "fake.png").write_bytes(b"\x89PNG\r\n\x1a\n" + good)  # PNG's magic, then no PNG chunk
+    done = subprocess.run([sys.executable, "-m", "kcolors", "compress", "fake.png", "-o", "out2.png"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 3 and done.stderr.count("\n") == 1 and "fake.png" in done.stderr, done.stderr
+    assert not (tmp_path / "out2.png").exists()
