@@ -18,7 +18,7 @@ it needs.
 
 Layers:
     errors                        errors that carry the command line's exit codes
-    colorspace, kernels, simple, captions, sample, extras, effort   colour spaces; the compiled kernels; the from-scratch k-means; text in pictures; the sample photo; which optional extras are installed; what each effort level does
+    colorspace, kernels, simple, captions, sample, extras, effort, seeds   colour spaces; the compiled kernels; the from-scratch k-means; text in pictures; the sample photo; which optional extras are installed; what each effort level does; the k-means++ starts' seeds (numpy's, without importing numpy.random)
     options, histogram, metrics, output, headers, pool, inputs   the shared option check; distinct colours and counts; PSNR and CIEDE2000; files written safely; every frame's size and their number, from a file's headers; worker processes that can be killed (batch's and the web server's); an input opened once (a stream held in memory)
     io, table                     any image file in, read once, as a Picture (which keeps its histogram); the table of options (their flags, help, who may set them)
     palette_files                 palette files and palette images read as hostile input (.gpl, .json, .txt, a P image's entries)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from . import kernels
+from .seeds import start_seeds
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -206,8 +207,7 @@ def ranked_starts(points, weights, k, *, seed=0, n_init=None, max_iter=300, thre
     """
     threshold = DEFAULT_TOL * spread(points, weights) if threshold is None else threshold
     n_init = default_n_init(k) if n_init is None else n_init
-    rng = np.random.default_rng(seed)
-    seeds = [rng.integers(2**63) for _ in range(n_init)]
+    seeds = start_seeds(int(seed), n_init)  # numpy's default_rng(seed).integers(2**63), without numpy.random
 
     def run(start_seed):
         if fixed is not None:
