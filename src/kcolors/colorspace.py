@@ -139,7 +139,11 @@ _BLEND_OKLAB = BLEND_OKLAB_SHARE**0.5 * OKLAB_IN_RGB
 def rgb2blend(rgb):
     """(N, 3) sRGB on 0-255 -> (N, 6) points of ``blend``: scaled sRGB, then scaled OKLab x 100."""
     rgb = np.asarray(rgb).reshape(-1, 3)
-    return np.hstack([_BLEND_RGB * rgb, _BLEND_OKLAB * rgb2oklab(rgb)])
+    points = np.empty((len(rgb), 6))  # filled in place: no (N, 3) halves beside the (N, 6) whole
+    np.multiply(rgb, _BLEND_RGB, out=points[:, :3])
+    points[:, 3:] = rgb2oklab(rgb)
+    points[:, 3:] *= _BLEND_OKLAB
+    return points
 
 
 def blend2rgb(points):

@@ -250,13 +250,22 @@ def _pool(coords: NDArray[np.intp], points: NDArray[np.float64], weights: NDArra
     """Weighted means of ``points`` grouped by their cube ``coords`` ((n, 3) ints below 2**bits; (n, 4) with alpha)."""
     if coords.shape[1] == 4:
         return _pool_sparse(coords, points, weights, bits)
+    if not weights.all():  # weightless points add nothing, and a cube of only those is no point of the level
+        coords, points, weights = coords[weights != 0], points[weights != 0], weights[weights != 0]
     cube = (coords[:, 0] << (2 * bits)) | (coords[:, 1] << bits) | coords[:, 2]
-    total = cast("NDArray[np.float64]", np.bincount(cube, weights=weights, minlength=1 << (3 * bits)))
-    occupied = np.flatnonzero(total)
-    sums = [np.bincount(cube, weights=weights * points[:, ch], minlength=len(total))[occupied] for ch in range(3)]
+    # Each point's row among the occupied cubes: the sums are as long as the cubes there are, not as all 2**18
+    # of 6 bits (2 MiB of float64 each, a small image's peak). Each row's sum adds the same terms in the same
+    # order as a sum over all cubes would.
+    present = np.zeros(1 << (3 * bits), dtype=bool)
+    present[cube] = True
+    occupied = np.flatnonzero(present)
+    rows = (np.cumsum(present, dtype=np.int32) - 1)[cube]
+    del present
+    total = np.bincount(rows, weights=weights, minlength=len(occupied))
+    sums = [np.bincount(rows, weights=weights * points[:, ch], minlength=len(occupied)) for ch in range(3)]
     cube_coords = np.stack([occupied >> (2 * bits), (occupied >> bits) & ((1 << bits) - 1),
                             occupied & ((1 << bits) - 1)], axis=1)
-    return np.stack(sums, axis=1) / total[occupied, None], total[occupied], cube_coords
+    return np.stack(sums, axis=1) / total[:, None], total, cube_coords
 
 
 def _pool_sparse(coords: NDArray[np.intp], points: NDArray[np.float64], weights: NDArray[np.float64],
