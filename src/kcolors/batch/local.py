@@ -50,7 +50,7 @@ def default_jobs():
         return os.cpu_count() or 1
 
 
-class LocalPool:
+class LocalPool(contextlib.AbstractContextManager):
     """Runs tasks in worker processes on this machine (:mod:`kcolors.pool`).
 
     Use as a context manager; :meth:`map_unordered` may be called several times
@@ -220,9 +220,6 @@ class LocalPool:
         for slot in self._workers:
             slot.kill()
         self._workers = []
-
-    def __enter__(self):
-        return self
 
     def __exit__(self, *exc):
         self.close()
