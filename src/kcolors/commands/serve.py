@@ -311,10 +311,9 @@ def run(args):
     url = url_of(sock)
     names = host_names(args.host, sock, args.allow_host)
     settings = Settings(max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
-                        max_frames=args.max_frames,
-                        concurrency=args.concurrency, queue=args.queue, read_timeout=args.read_timeout,
-                        job_timeout=args.job_timeout, max_job_memory=int(args.max_job_memory_mb * 2**20),
-                        max_connections=args.max_connections,
+                        max_frames=args.max_frames, concurrency=args.concurrency, queue=args.queue,
+                        read_timeout=args.read_timeout, job_timeout=args.job_timeout,
+                        max_job_memory=int(args.max_job_memory_mb * 2**20), max_connections=args.max_connections,
                         allowed_hosts=allowed_hosts(names, sock.getsockname()[1]))
     if not _is_loopback(args.host):
         print(f"kcolors: warning: listening on {args.host}: anyone who can reach this computer can upload "
