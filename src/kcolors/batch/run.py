@@ -128,15 +128,14 @@ class Batch:
         if isinstance(row, Exception):
             row = failed_row(job, f"{job.input_name}: {row}")
         self.rows[job.index] = row
+        sizes = f"{_size(row['bytes_in'])} -> {_size(row['bytes_out'])} bytes"
         if row["status"] == FAILED:
             progress.advance(row["error"], failed=True)
         elif row["status"] == SKIPPED and row["error"]:  # --skip-if-larger: not written, not a failure
-            progress.advance(f"{row['input']}: skipped: {row['error']} "
-                             f"({_size(row['bytes_in'])} -> {_size(row['bytes_out'])} bytes)")
+            progress.advance(f"{row['input']}: skipped: {row['error']} ({sizes})")
         else:
             missed = f"; {row['target_missed']}" if row.get("target_missed") else ""  # exit 99 at the end
-            progress.advance(f"{row['input']} -> {row['output']} "
-                             f"({_size(row['bytes_in'])} -> {_size(row['bytes_out'])} bytes{missed})")
+            progress.advance(f"{row['input']} -> {row['output']} ({sizes}{missed})")
 
     # ------------------------------------------------------------------ results
 
