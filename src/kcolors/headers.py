@@ -183,7 +183,8 @@ def read_header(fp: IO[bytes], name: str, max_pixels: int | None, max_frames: in
         im = _ico_entry(fp)
         _check_frames(name, "ICO", iter([im.size]), max_pixels, max_frames)
         return _header("ICO", im, im.size)
-    first = _header(im.format, im, _first_size(im, fp))  # before the walk, which may seek to other images
+    # before the walk, which may seek to other images; as decoded, a GIF's canvas grows to a larger first frame
+    first = _header(im.format, im, next(_gif_canvases(fp), im.size) if im.format == "GIF" else im.size)
     frames, largest = _check_frames(name, im.format, _sizes(im, fp), max_pixels, max_frames)
     return dataclasses.replace(first, frames=frames, largest=largest)
 
@@ -227,13 +228,6 @@ def _sizes(im, fp):
     else:  # the frames of an APNG, WebP or AVIF are all the canvas's size
         for _ in range(getattr(im, "n_frames", 1)):
             yield im.size
-
-
-def _first_size(im, fp):
-    """The first frame's size as decoded: a GIF's canvas grows when its first frame is larger."""
-    if im.format == "GIF":
-        return next(_gif_canvases(fp), im.size)
-    return im.size
 
 
 # --------------------------------------------------------------------------- PNG

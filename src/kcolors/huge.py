@@ -301,11 +301,7 @@ class LabelTable:
 
     def labels(self, rgb, alpha=None):
         """(h, w) uint8 labels of a strip; every colour must be in the table's histogram."""
-        key = rgb[..., 0].astype(np.uint32)
-        key <<= 8
-        key |= rgb[..., 1]
-        key <<= 8
-        key |= rgb[..., 2]
+        key = _rgb_keys(rgb)
         out = self.opaque[key]
         if alpha is not None:
             out[alpha == 0] = self.clear
@@ -316,12 +312,13 @@ class LabelTable:
 
 
 def _rgb_keys(colours):
-    """(M,) uint32 0xRRGGBB keys, a column at a time (no (M, 3) uint32 copy: 200 MB at 16.7 M colours)."""
-    key = colours[:, 0].astype(np.uint32)
+    """uint32 0xRRGGBB keys of (..., 3) colours (a list or a strip), a channel at a time (no (..., 3) uint32
+    copy: 200 MB at 16.7 M colours)."""
+    key = colours[..., 0].astype(np.uint32)
     key <<= 8
-    key |= colours[:, 1]
+    key |= colours[..., 1]
     key <<= 8
-    key |= colours[:, 2]
+    key |= colours[..., 2]
     return key
 
 

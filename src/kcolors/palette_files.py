@@ -44,7 +44,6 @@ MAX_IMAGE_BYTES = 64 << 20
 _SCAN_PIXELS = 1 << 16  # pixels looked at a time while an image's colours are gathered (see _colours_in_order)
 
 
-
 def palette_source(path: StrPath) -> str:
     """What the palette named ``path`` is, from its name: ``".gpl"``, ``".json"``, ``".txt"`` (a palette file)
     or ``"image"`` (an image of a format kcolors reads); UsageError for any other name, before any work."""

@@ -5,29 +5,18 @@ The quality curve and the colour-space plots are in :mod:`kcolors.plots`.
 
 import io
 import math
-from pathlib import Path
-
 import numpy as np
 from PIL import Image, ImageDraw
 
 from .captions import font
 from .errors import UsageError
-from .output import check_output, output_format, write_bytes
+from .output import output_format, write_bytes
 
 BACKGROUND = (255, 255, 255)
 INK = (0, 0, 0)
 
 
-# --------------------------------------------------------------------------- output checks
-
-
-def check_file_output(path, extensions, *, input_path=None, force=False):
-    """Refuse, before any work, an output not ending in one of ``extensions`` or that cannot be written.
-
-    Returns the extension. See :func:`kcolors.output.check_output`.
-    """
-    check_output(path, input_path=input_path, force=force, extensions=extensions)
-    return Path(path).suffix.lower()
+# --------------------------------------------------------------------------- writing
 
 
 def save_image(im, path, *, force=False):

@@ -21,7 +21,7 @@ import numpy as np
 
 from .encode import png_bytes
 from .errors import OutputError, OutputExistsError
-from .output import _mode_for, remove_stale_temporaries, temporary_prefix
+from .output import _folder, _mode_for, remove_stale_temporaries, temporary_prefix
 
 # zlib level of the streamed IDAT, measured on the index map of a 100 MP photo, per 4 MP strip: at k = 256, level 6
 # (zlib's default) 0.27 s and 1.3% larger than libdeflate 7 (0.14 s, which the in-memory path uses but cannot
@@ -83,11 +83,10 @@ def write_png(path, head, pieces, *, force=False):
     complete; any error or signal on the way removes it. Returns the bytes written.
     """
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
     remove_stale_temporaries(path)
     # named before it exists, so that a signal at any moment after (SIGTERM raises where the program is, even
     # inside tempfile.mkstemp, after the file is made and before its name is known here) removes it
-    tmp = folder / f"{temporary_prefix(path)}{os.getpid()}-{secrets.token_hex(4)}.part"
+    tmp = _folder(path) / f"{temporary_prefix(path)}{os.getpid()}-{secrets.token_hex(4)}.part"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         with os.fdopen(fd, "wb") as fh:
@@ -103,12 +102,10 @@ def write_png(path, head, pieces, *, force=False):
         if path.exists() and not force:
             raise OutputExistsError(f"{path}: exists; use -f/--force to overwrite")
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:  # an error or a signal: the temporary file goes
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
         raise
     return n_bytes

@@ -102,7 +102,7 @@ class Source:
             h = min(rows, stop - y)
             try:
                 data = region.fetch(0, y, self.width, h)
-            except _pyvips().Error as exc:
+            except _pyvips().Error:
                 raise InputError(f"{self.path}: damaged or truncated image") from None
             strip = np.frombuffer(data, dtype).reshape(h, self.width, image.bands)
             yield (y, *self._converted(strip))
@@ -216,7 +216,7 @@ def _vips_open(source):
     # 100 MP TIFF (360 against 170 MB) and took longer, and did not reach a band below the top faster
     try:
         image = loader(source.path, access="sequential", fail_on="error")
-    except pyvips.Error as exc:
+    except pyvips.Error:
         raise InputError(f"{source.path}: damaged or truncated image") from None
     if (image.width, image.height) != (source.width, source.height):
         raise InputError(f"{source.path}: libvips reads {image.width}x{image.height}, the header says "

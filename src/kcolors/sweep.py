@@ -309,13 +309,6 @@ def tail_delta_e(result, percentile=SUGGEST_PERCENTILE, *, sample=20_000, seed=0
 # --------------------------------------------------------------------------- quality targets
 
 
-def meets(result, *, delta_e=None, psnr=None):
-    """Whether a result reaches the targets: mean ΔE2000 at most ``delta_e``, PSNR at least ``psnr``."""
-    if delta_e is not None and result.delta_e > delta_e:
-        return False
-    return psnr is None or result.psnr >= psnr
-
-
 def find_k(image, *, target_delta_e=None, target_psnr=None, max_k=MAX_K, space=DEFAULT_SPACE, dither=0.0,
            engine="fast", seed=0, max_pixels=None):
     """The smallest k (at most ``max_k``) whose result meets the quality target(s).
@@ -340,9 +333,11 @@ def find_k(image, *, target_delta_e=None, target_psnr=None, max_k=MAX_K, space=D
     tried = {}
 
     def ok(k):
+        """Whether k reaches the targets: mean ΔE2000 at most target_delta_e, PSNR at least target_psnr."""
         if k not in tried:
             tried[k] = quantize(picture, k, space=space, dither=dither, engine=engine, seed=seed)
-        return meets(tried[k], delta_e=target_delta_e, psnr=target_psnr)
+        return ((target_delta_e is None or tried[k].delta_e <= target_delta_e)
+                and (target_psnr is None or tried[k].psnr >= target_psnr))
 
     # invariant once the doubling ends: `miss` misses (or is below the least k), `hit` meets;
     # with transparent pixels the least k is 2 (one entry is the transparent one)

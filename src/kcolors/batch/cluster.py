@@ -32,7 +32,7 @@ def _probe(paths):
     return __version__, [os.path.exists(p) for p in paths]
 
 
-class DaskCluster:
+class DaskCluster(contextlib.AbstractContextManager):
     """Runs tasks on a running Dask distributed scheduler (``tcp://HOST:PORT``).
 
     The workers need kcolors installed and the input and output folders at the
@@ -148,9 +148,6 @@ class DaskCluster:
     def close(self):
         with contextlib.suppress(Exception):
             self.client.close()
-
-    def __enter__(self):
-        return self
 
     def __exit__(self, *exc):
         self.close()

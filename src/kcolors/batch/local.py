@@ -50,12 +50,7 @@ def default_jobs():
         return os.cpu_count() or 1
 
 
-def timed_out(limit):
-    """The reason given for a file that ran past the time limit."""
-    return f"took longer than {limit:g} s; its worker process was killed (raise --timeout if the image is just big)"
-
-
-class LocalPool:
+class LocalPool(contextlib.AbstractContextManager):
     """Runs tasks in worker processes on this machine (:mod:`kcolors.pool`).
 
     Use as a context manager; :meth:`map_unordered` may be called several times
@@ -188,7 +183,8 @@ class LocalPool:
             self._ended.append((item, outcome))
         elif self.time_limit is not None and now - started >= self.time_limit:
             self._discard(slot)
-            self._ended.append((item, InputError(timed_out(self.time_limit))))
+            self._ended.append((item, InputError(f"took longer than {self.time_limit:g} s; its worker process was "
+                                                 "killed (raise --timeout if the image is just big)")))
 
     def _busy(self):
         return [slot for slot in self._workers if slot.task]
@@ -224,9 +220,6 @@ class LocalPool:
         for slot in self._workers:
             slot.kill()
         self._workers = []
-
-    def __enter__(self):
-        return self
 
     def __exit__(self, *exc):
         self.close()

@@ -190,10 +190,7 @@ class _RealPaths:
     def file(self, path):
         """The real path of the file ``path`` leads to (a link followed)."""
         path = os.path.abspath(path)
-        if os.path.islink(path):
-            return os.path.realpath(path)
-        folder, name = os.path.split(path)
-        return os.path.join(self.folder(folder), name)
+        return os.path.realpath(path) if os.path.islink(path) else self.written(path)
 
     def written(self, output):
         """Where writing ``output`` lands: its folder with every link resolved, plus its own name.

@@ -1,11 +1,12 @@
 """Progress of a batch on the terminal: a tqdm bar, or one line per file."""
 
+import contextlib
 import sys
 
 from ..errors import printable
 
 
-class Progress:
+class Progress(contextlib.AbstractContextManager):
     """A tqdm bar (count, rate, ETA) on a terminal; one plain line per file otherwise.
 
     Failures are always printed, even with ``quiet``: they are errors. Names that are
@@ -40,9 +41,6 @@ class Progress:
     def close(self):
         if self.bar is not None:
             self.bar.close()
-
-    def __enter__(self):
-        return self
 
     def __exit__(self, *exc):
         self.close()

@@ -46,7 +46,9 @@ class Batch:
         self.outdir = None if outdir is None else Path(outdir)
         if self.outdir is not None and self.outdir.exists() and not self.outdir.is_dir():
             raise OutputError(f"{outdir}: is a file, not a folder")
-        found = plan(inputs, outdir, fmt, **_naming(self.settings))
+        # the outputs' names say k, or the quality targets where there are any (their k is known only after the search)
+        found = plan(inputs, outdir, fmt, k=self.settings.k, delta_e=self.settings.target_delta_e,
+                     psnr=self.settings.target_psnr)
         self.notes = found.warnings
         self.refused = [reason for _, reason in found.rejected]  # failed before any work: print them first
         self.ignored = found.ignored
@@ -68,11 +70,8 @@ class Batch:
         if not skip_existing:
             return list(self.jobs)
         for job in existing:
-            self._set(job, _row(job, SKIPPED, bytes_in=_file_size(job.source), bytes_out=_file_size(job.output)))
+            self.rows[job.index] = _row(job, SKIPPED, bytes_in=_file_size(job.source), bytes_out=_file_size(job.output))
         return [job for job in self.jobs if job.index not in self.rows]
-
-    def _set(self, job, row):
-        self.rows[job.index] = row
 
     def run(self, runner, *, palette=None, shared=False, quiet=False, stream=None, figures=True):
         """Do every job still to do; returns self (its rows tell how each file went).
@@ -97,7 +96,8 @@ class Batch:
         """
         started = time.perf_counter()
         try:
-            self._make_outdir()
+            if self.outdir is not None:  # else beside the inputs, in their own folders
+                make_output_folder(self.outdir)
             if isinstance(runner, DaskCluster):  # an input this machine sees, and the output folder
                 seen = [job.source for job in self.jobs[:1000] if os.path.exists(job.source)][:1]
                 runner.check_paths(seen + ([str(self.outdir.resolve())] if self.outdir else []))
@@ -105,7 +105,7 @@ class Batch:
                 self.palette, self.shares, failures = collection_palette(
                     self.jobs, self.settings, runner, quiet=quiet, stream=stream)
                 for job, reason in failures:
-                    self._set(job, failed_row(job, reason))
+                    self.rows[job.index] = failed_row(job, reason)
                 palette = self.palette
             todo = [job for job in self.todo if job.index not in self.rows]
             with Progress(len(todo), "flatten", quiet=quiet, stream=stream) as progress:
@@ -113,12 +113,10 @@ class Batch:
                     for job, row in runner.map_unordered(process_file, todo, settings=self.settings,
                                                          palette=palette, figures=figures):
                         self._record(job, row, progress)
-                except KeyboardInterrupt:
-                    for job, row in runner.drain():  # files the workers were finishing: report them
-                        self._record(job, row, progress)
-                    raise
-                except Terminated:  # the same, but soon: files not finished within the grace are not done
-                    for job, row in runner.drain(within=TERMINATE_GRACE):
+                except (KeyboardInterrupt, Terminated) as exc:
+                    # files the workers were finishing: report them (after SIGTERM soon: files not finished
+                    # within the grace are not done)
+                    for job, row in runner.drain(within=TERMINATE_GRACE if isinstance(exc, Terminated) else None):
                         self._record(job, row, progress)
                     raise
             _remove_temporary_files(todo)
@@ -129,20 +127,15 @@ class Batch:
     def _record(self, job, row, progress):
         if isinstance(row, Exception):
             row = failed_row(job, f"{job.input_name}: {row}")
-        self._set(job, row)
+        self.rows[job.index] = row
+        sizes = f"{_size(row['bytes_in'])} -> {_size(row['bytes_out'])} bytes"
         if row["status"] == FAILED:
             progress.advance(row["error"], failed=True)
         elif row["status"] == SKIPPED and row["error"]:  # --skip-if-larger: not written, not a failure
-            progress.advance(f"{row['input']}: skipped: {row['error']} "
-                             f"({_size(row['bytes_in'])} -> {_size(row['bytes_out'])} bytes)")
+            progress.advance(f"{row['input']}: skipped: {row['error']} ({sizes})")
         else:
             missed = f"; {row['target_missed']}" if row.get("target_missed") else ""  # exit 99 at the end
-            progress.advance(f"{row['input']} -> {row['output']} "
-                             f"({_size(row['bytes_in'])} -> {_size(row['bytes_out'])} bytes{missed})")
-
-    def _make_outdir(self):
-        if self.outdir is not None:  # else beside the inputs, in their own folders
-            make_output_folder(self.outdir)
+            progress.advance(f"{row['input']} -> {row['output']} ({sizes}{missed})")
 
     # ------------------------------------------------------------------ results
 
@@ -199,12 +192,6 @@ class Batch:
     def write_report(self, path):
         """Write the rows to a ``.csv`` or ``.json`` file (atomically, replacing an older report)."""
         write_report(self.report_rows(), path)
-
-
-def _naming(settings):
-    """What the outputs' names say (:func:`kcolors.output.output_name`): k, or the quality targets where the
-    settings hold any (their k is known only after the search)."""
-    return {"k": settings.k, "delta_e": settings.target_delta_e, "psnr": settings.target_psnr}
 
 
 def _remove_temporary_files(jobs):

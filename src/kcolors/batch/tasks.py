@@ -94,17 +94,13 @@ def process_file(job, settings, palette=None, figures=True):
         values = result.metrics() if figures else _cheap_metrics(result)
     except Exception as exc:  # noqa: BLE001 - one bad file must never stop the batch
         return failed_row(job, _message(exc, job))
-    values.update(note=_note(result.picture, job), target_missed=_named(flat.missed, job), bytes_in=flat.bytes_in,
-                  bytes_out=flat.bytes_out, seconds=round(time.perf_counter() - started, 4),
+    values.update(note=_named("; ".join(getattr(result.picture, "notes", ())), job),  # how the file was read
+                  target_missed=_named(flat.missed, job), bytes_in=flat.bytes_in, bytes_out=flat.bytes_out,
+                  seconds=round(time.perf_counter() - started, 4),
                   dither=float(result.dither), dither_method=dither_method(result.dither), frames=flat.frames)
     if flat.larger:  # nothing written; the figures kept, bytes_out what it would have been
         return dict(_row(job, SKIPPED, error=LARGER, **values), output=None)
     return _row(job, DONE, **values)
-
-
-def _note(picture, job):
-    """The report's note column: how the file was read (its first page of several), named as the user wrote it."""
-    return _named("; ".join(getattr(picture, "notes", ())), job)
 
 
 def _named(text, job):

@@ -46,8 +46,13 @@ def run(args):
     if args.output:
         check_output(args.output, input_path=args.input, force=args.force)
     status = 0
-    if args.from_dir:
-        palette, shares, status = _collection(args.from_dir, options)
+    if args.from_dir:  # the shared palette of a collection; unreadable files are listed, not fatal
+        from ..batch import BATCH_FAILED, palette_of
+
+        palette, shares, failures = palette_of(args.from_dir, options, quiet=True)
+        if failures:
+            print(f"kcolors: {len(failures)} file(s) left out of the palette", file=sys.stderr)
+            status = BATCH_FAILED
     else:
         with open_source(args) as source:
             picture = load_image(source, max_pixels=options.max_pixels, max_frames=options.max_frames)
@@ -63,16 +68,6 @@ def run(args):
         save_swatch(palette.colors, shares, args.output, force=args.force)
         print(f"kcolors: wrote {args.output}", file=sys.stderr)
     return status
-
-
-def _collection(sources, options):
-    """The shared palette of ``--from``: (palette, shares, exit code); unreadable files are listed, not fatal."""
-    from ..batch import BATCH_FAILED, palette_of
-
-    palette, shares, failures = palette_of(sources, options, quiet=True)
-    if failures:
-        print(f"kcolors: {len(failures)} file(s) left out of the palette", file=sys.stderr)
-    return palette, shares, BATCH_FAILED if failures else 0
 
 
 def print_palette(hexes, shares, *, as_json=False):

@@ -47,15 +47,15 @@ def add_parser(sub):
 
 
 def run(args):
-    from ..pictures import check_file_output
     from ..plots import save_figure, space_figure, space_html, space_sample
-    from ..output import write_bytes
+    from ..output import check_output, write_bytes
 
     options = options_from_args(args, "plot")  # without -k, the record's default k, unused: no centres are drawn
     if not 1 <= args.sample <= 1_000_000:
         raise UsageError(f"--sample must be between 1 and 1,000,000 points, not {args.sample}")
     output = output_beside_input(args.output, args.input, "space.png")
-    ext = check_file_output(output, OUTPUTS, input_path=args.input, force=args.force)
+    check_output(output, input_path=args.input, force=args.force, extensions=OUTPUTS)
+    ext = Path(output).suffix.lower()
     if ext != ".html":  # the HTML plot is written by hand; the others are drawn by matplotlib
         require("plot", f"plot to {ext}")
     with open_source(args) as source:

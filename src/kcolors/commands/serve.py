@@ -9,6 +9,7 @@ request is then answered 408, a connection that sent nothing is closed. What
 uvicorn answers itself (a malformed request) is JSON too.
 """
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -117,11 +118,9 @@ def host_names(host, sock, extra=()):
         names -= {"0.0.0.0", "[::]"}
         hostname = socket.gethostname()
         names |= {hostname.lower(), socket.getfqdn().lower()} | _interface_addresses()
-        try:
+        with contextlib.suppress(OSError):
             names |= {info[4][0] for info in socket.getaddrinfo(hostname, None, type=socket.SOCK_STREAM)
                       if ":" not in info[4][0]}
-        except OSError:
-            pass
     return sorted(names)
 
 
@@ -207,10 +206,8 @@ def guarded_protocol(settings):
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
-            try:
+            with contextlib.suppress(h11.LocalProtocolError):
                 self.conn.send(h11.ConnectionClosed())
-            except h11.LocalProtocolError:
-                pass
             self.transport.close()
 
         def send_400_response(self, msg):
@@ -311,10 +308,9 @@ def run(args):
     url = url_of(sock)
     names = host_names(args.host, sock, args.allow_host)
     settings = Settings(max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
-                        max_frames=args.max_frames,
-                        concurrency=args.concurrency, queue=args.queue, read_timeout=args.read_timeout,
-                        job_timeout=args.job_timeout, max_job_memory=int(args.max_job_memory_mb * 2**20),
-                        max_connections=args.max_connections,
+                        max_frames=args.max_frames, concurrency=args.concurrency, queue=args.queue,
+                        read_timeout=args.read_timeout, job_timeout=args.job_timeout,
+                        max_job_memory=int(args.max_job_memory_mb * 2**20), max_connections=args.max_connections,
                         allowed_hosts=allowed_hosts(names, sock.getsockname()[1]))
     if not _is_loopback(args.host):
         print(f"kcolors: warning: listening on {args.host}: anyone who can reach this computer can upload "

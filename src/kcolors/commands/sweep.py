@@ -117,7 +117,6 @@ def run(args):
 def _check(args, ks):
     """Every refusal before any work; returns (animation output or None, its format or None)."""
     from ..animation import animation_format
-    from ..pictures import check_file_output
     from ..plots import FIGURE_FORMATS
 
     if args.suggest and len(ks) < 3:
@@ -139,10 +138,10 @@ def _check(args, ks):
     if args.sheet:
         check_output(args.sheet, input_path=args.input, force=args.force)
     if args.metrics:
-        check_file_output(args.metrics, (".csv",), input_path=args.input, force=args.force)
+        check_output(args.metrics, input_path=args.input, force=args.force, extensions=(".csv",))
     if args.curve:
         require("plot", "sweep --curve")  # matplotlib draws it
-        check_file_output(args.curve, FIGURE_FORMATS, input_path=args.input, force=args.force)
+        check_output(args.curve, input_path=args.input, force=args.force, extensions=FIGURE_FORMATS)
     if args.frames:
         _check_frames(args, ks)
     return output, fmt

@@ -24,6 +24,7 @@ reusable workers that die with their parent, a pipe whose end of file tells them
 recycling by growth, cancellation, the zygote and the out-of-band uploads.
 """
 
+import contextlib
 import os
 import pickle
 import select
@@ -210,18 +211,14 @@ class Worker:
     def kill(self):
         if self.sock.fileno() < 0:
             return  # killed already: its pid may belong to another process by now
-        try:
+        with contextlib.suppress(OSError):  # already gone
             if self.pidfd is not None:
                 signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
             else:
                 os.kill(self.pid, signal.SIGKILL)
-        except OSError:
-            pass  # already gone
         if "anyio" in sys.modules:  # a task of an event loop waiting on it (a server stopping) is told
-            try:
+            with contextlib.suppress(Exception):  # outside the event loop: nobody waits on it
                 sys.modules["anyio"].notify_closing(self.sock)
-            except Exception:  # noqa: BLE001 - outside the event loop: nobody waits on it
-                pass
         self.sock.close()
         if self.pidfd is not None:
             os.close(self.pidfd)

@@ -20,7 +20,6 @@ SECURITY_HEADERS = {
 }
 
 
-
 def error_response(status, message, headers=None):
     return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
 

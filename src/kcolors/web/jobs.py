@@ -95,10 +95,6 @@ def parse_field(fields, name):
     return value
 
 
-def parse_space(fields):
-    return parse_field(fields, "space")
-
-
 def parse_dither_method(fields):
     """``dither`` with its method: a plain float when no ``dither_method`` is given (each job's default then).
 
@@ -131,7 +127,7 @@ def sweep_options(fields):
     fmt = fields.get("format", "").strip().lower() or "gif"
     if fmt not in ANIMATION_FORMATS:
         raise UsageError(f"format must be gif or webp, not {fmt!r}")
-    return SweepOptions(ks=sweep_ks(fields), space=parse_space(fields), dither=parse_dither_method(fields),
+    return SweepOptions(ks=sweep_ks(fields), space=parse_field(fields, "space"), dither=parse_dither_method(fields),
                         seed=parse_int(fields, "seed", 0, 0, 2**31 - 1), format=fmt,
                         effort=effort_of(parse_field(fields, "effort")).level,
                         duration=parse_int(fields, "duration", 500, 20, 10_000),

@@ -27,11 +27,6 @@ def machine_memory():
     return total
 
 
-def default_job_memory():
-    """A quarter of :func:`machine_memory`: two jobs at once on a two-core machine take at most half of it."""
-    return machine_memory() // 4
-
-
 @dataclass
 class Settings:
     """Limits of one server.
@@ -76,7 +71,8 @@ class Settings:
     retry_after: int = 2
     read_timeout: float = 30.0
     job_timeout: float = 60.0
-    max_job_memory: int = field(default_factory=default_job_memory)
+    # a quarter of machine_memory(): two jobs at once on a two-core machine take at most half of it
+    max_job_memory: int = field(default_factory=lambda: machine_memory() // 4)
     max_connections: int = 128
     allowed_hosts: tuple = None
     worker_idle: float = 5.0
