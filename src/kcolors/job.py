@@ -140,18 +140,18 @@ def check_palette_out(palette_out, source, output):
 def in_strips(options, source, output, fmt, strips, palette_out):
     """Whether to read in strips: asked for (``strips``), or by default a PNG or TIFF file of more than
     :func:`kcolors.strips.strips_above` pixels that the strip reader takes."""
+    a_file = str(source) != "-" and Path(source).is_file()  # not a pipe: it is read twice
+    # without pyvips (the [huge] extra) a large image is read whole, up to max_pixels: no header to look at
+    if strips is False or (strips is None and not (a_file and installed("huge"))):
+        return False
     from .strips import sniff, strippable, strips_above  # headers only (pyvips is imported to decode a strip)
 
-    a_file = str(source) != "-" and Path(source).is_file()  # not a pipe: it is read twice
-    if strips is False:
-        return False
     if strips is None:  # else the ordinary reader, which also says what is wrong with a file
         with warnings_if_read() as held:  # a look at the header: the reader that follows shows the decoder's
-            large = a_file and strippable(source, strips_above()) is not None
+            large = strippable(source, strips_above()) is not None
             held.clear()
-        # without pyvips (the [huge] extra) a large image is read whole, up to max_pixels
-        return large and installed("huge") and _refuse_whole_image_options(
-            options, source, output, fmt, palette_out, f"over {strips_above():,} pixels")
+        return large and _refuse_whole_image_options(options, source, output, fmt, palette_out,
+                                                     f"over {strips_above():,} pixels")
     require("huge", strips)  # pyvips reads the strips
     if not a_file or sniff(source) is None:
         raise UsageError(f"{source}: --strips and --scheduler read a PNG or TIFF file (not a pipe or another "
