@@ -261,7 +261,7 @@ def _pool(coords: NDArray[np.intp], points: NDArray[np.float64], weights: NDArra
     occupied = np.flatnonzero(present)
     rows = (np.cumsum(present, dtype=np.int32) - 1)[cube]
     del present
-    total = np.bincount(rows, weights=weights, minlength=len(occupied))
+    total = cast("NDArray[np.float64]", np.bincount(rows, weights=weights, minlength=len(occupied)))
     sums = [np.bincount(rows, weights=weights * points[:, ch], minlength=len(occupied)) for ch in range(3)]
     cube_coords = np.stack([occupied >> (2 * bits), (occupied >> bits) & ((1 << bits) - 1),
                             occupied & ((1 << bits) - 1)], axis=1)
