@@ -21,10 +21,10 @@ from .animation import ANIMATED_FORMATS, DEFAULT_DURATION, encode_animation, ind
 from .colorspace import DEFAULT_SPACE
 from .encode import encode
 from .errors import InputError, TooLargeError
-from .headers import check_png_chunks, pixel_limit
+from .headers import pixel_limit
 from .histogram import Histogram
 from .inputs import Input, open_input
-from .io import DEFAULT_MAX_PIXELS, Picture, load_image, open_image, probe, warnings_if_read
+from .io import DEFAULT_MAX_PIXELS, Picture, check_png_chunks, load_image, open_image, probe, warnings_if_read
 from .options import for_frames
 from .palette import Palette
 from .quantize import check_options, fit_palette, ordered_over

@@ -20,17 +20,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import re
 import struct
 import threading
 import warnings
-import zlib
 from typing import IO, TYPE_CHECKING
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
-from .errors import InputError, TooLargeError
+from .errors import TooLargeError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -228,47 +226,6 @@ def _sizes(im, fp):
     else:  # the frames of an APNG, WebP or AVIF are all the canvas's size
         for _ in range(getattr(im, "n_frames", 1)):
             yield im.size
-
-
-# --------------------------------------------------------------------------- PNG
-
-
-# Chunks whose checksum must be right: the critical ones (a capital first letter: IHDR, PLTE, IDAT, IEND) and
-# the frames of an APNG. Pillow checks the chunks before the pixels only, and reads the pixels' without
-# checking them; libpng refuses a wrong one.
-_PNG_DATA_CHUNKS = (b"fdAT",)
-
-
-def check_png_chunks(fp: IO[bytes], name: str) -> None:
-    """InputError when a PNG's critical or frame-data chunk has a wrong checksum (CRC-32).
-
-    The chunks are read through once, a MiB at a time; the walk stops at IEND, at the end of the file,
-    or at a chunk length over 2**31 - 1 (the decoder then says what is wrong).
-    """
-    fp.seek(8)
-    while True:
-        head = fp.read(8)
-        if len(head) < 8:
-            return
-        length, kind = struct.unpack(">I4s", head)
-        if length > 0x7FFFFFFF:
-            return
-        if not (kind[0] & 0x20 == 0 or kind in _PNG_DATA_CHUNKS):
-            fp.seek(length + 4, os.SEEK_CUR)
-            continue
-        crc, left = zlib.crc32(kind), length
-        while left:
-            piece = fp.read(min(left, 1 << 20))
-            if not piece:
-                return  # cut short: the decoder says so
-            crc, left = zlib.crc32(piece, crc), left - len(piece)
-        stored = fp.read(4)
-        if len(stored) < 4:
-            return
-        if struct.unpack(">I", stored)[0] != crc:
-            raise InputError(f"{name}: damaged PNG: chunk {kind.decode('latin-1')} has a wrong checksum")
-        if kind == b"IEND":
-            return
 
 
 # --------------------------------------------------------------------------- ICO

@@ -4,27 +4,29 @@ EXIF orientation applied, an ICC profile converted to sRGB (or kept to be
 carried to the output when it cannot be converted), every mode brought to RGB
 plus an optional alpha channel, limits on the pixels of every frame and on the
 frames, checked from the headers before anything is decoded (:func:`probe`,
-:mod:`kcolors.headers`), and the input opened once (a pipe cannot be read
-twice: :mod:`kcolors.inputs`). A file of several pages or images (a TIFF, an MPO) gives its first, and
-says so in :attr:`Picture.notes`. Writing lives in :mod:`kcolors.output`.
+:mod:`kcolors.headers`), a PNG's checksums checked before Pillow decodes it, and the input opened
+once (a pipe cannot be read twice: :mod:`kcolors.inputs`). A file of several pages or images (a TIFF, an
+MPO) gives its first, and says so in :attr:`Picture.notes`. Writing lives in :mod:`kcolors.output`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import os
 import struct
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import numpy as np
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from .histogram import Histogram
 from .errors import InputError, KcolorsError, TooLargeError, UsageError
-from .headers import DECODERS, DEFAULT_MAX_FRAMES, Header, check_png_chunks, open_image, read_header
+from .headers import DECODERS, DEFAULT_MAX_FRAMES, Header, open_image, read_header
 from .inputs import Input, open_input
 
 if TYPE_CHECKING:
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
     ImageSource: TypeAlias = "FileSource | Input | Image.Image | NDArray[np.uint8] | Picture"
 
 __all__ = ["DECODERS", "DEFAULT_MAX_FRAMES", "DEFAULT_MAX_PIXELS", "Header", "Picture", "check_pixels",
-           "decode", "decode_pil", "load_image", "open_image", "probe"]
+           "check_png_chunks", "decode", "decode_pil", "load_image", "open_image", "probe"]
 
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # Pillow's own limit, about 89 million
 ORIENTATION = 0x0112  # the EXIF tag that says how the camera was held
@@ -195,6 +197,44 @@ def decode(source: Input, limit: int | None, max_frames: int | None = None) -> P
     note = header.note(name)
     picture.notes = [note] if note else []
     return picture
+
+
+# Chunks whose checksum must be right: the critical ones (a capital first letter: IHDR, PLTE, IDAT, IEND) and
+# the frames of an APNG. Pillow checks the chunks before the pixels only, and reads the pixels' without
+# checking them; libpng refuses a wrong one.
+_PNG_DATA_CHUNKS = (b"fdAT",)
+
+
+def check_png_chunks(fp: IO[bytes], name: str) -> None:
+    """InputError when a PNG's critical or frame-data chunk has a wrong checksum (CRC-32).
+
+    The chunks are read through once, a MiB at a time; the walk stops at IEND, at the end of the file,
+    or at a chunk length over 2**31 - 1 (the decoder then says what is wrong).
+    """
+    fp.seek(8)
+    while True:
+        head = fp.read(8)
+        if len(head) < 8:
+            return
+        length, kind = struct.unpack(">I4s", head)
+        if length > 0x7FFFFFFF:
+            return
+        if not (kind[0] & 0x20 == 0 or kind in _PNG_DATA_CHUNKS):
+            fp.seek(length + 4, os.SEEK_CUR)
+            continue
+        crc, left = zlib.crc32(kind), length
+        while left:
+            piece = fp.read(min(left, 1 << 20))
+            if not piece:
+                return  # cut short: the decoder says so
+            crc, left = zlib.crc32(piece, crc), left - len(piece)
+        stored = fp.read(4)
+        if len(stored) < 4:
+            return
+        if struct.unpack(">I", stored)[0] != crc:
+            raise InputError(f"{name}: damaged PNG: chunk {kind.decode('latin-1')} has a wrong checksum")
+        if kind == b"IEND":
+            return
 
 
 def decode_pil(source: Input, limit: int | None, max_frames: int | None = None) -> ImageFile:
