@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import os
-import shlex
 import stat
 import sys
 from dataclasses import dataclass
@@ -81,6 +80,8 @@ def open_input(source: FileSource, *, max_bytes: int | None = None) -> Input:
     try:
         info = os.stat(path)
         if stat.S_ISDIR(info.st_mode):
+            import shlex  # here: 1.5 ms of every start-up (its regular expression), for this message only
+
             raise InputError(f"{path}: is a folder, not an image; "  # say how to do what was meant
                              f"to flatten the images in it, use: kcolors batch {shlex.quote(str(path))} -o OUTDIR")
         fh = open(path, "rb")  # noqa: SIM115 -- closed by Input
