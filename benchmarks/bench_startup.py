@@ -1,11 +1,13 @@
 """Start-up: what a `kcolors compress` of a 1x1 PNG costs beyond `python -c 'import numpy, PIL.Image'`.
 
-Run:  python benchmarks/bench_startup.py [--rounds 15] [--python PYTHON]
+Run:  python benchmarks/bench_startup.py [--rounds 15] [--python PYTHON] [--against PYTHON]
       (--python: the interpreter of an environment kcolors is installed in as users install it, `pip install .`,
-      not editable; by default this one)
+      not editable; by default this one. --against: another such environment, say of an earlier commit's
+      wheel, timed in the same rounds)
 
 Alternated whole processes, medians: the baseline (numpy and Pillow imported), `import kcolors.cli`, and the
-compress of a 1x1 PNG (`-q`). Then one `python -X importtime` of the compress, and the modules it imports
+compress of a 1x1 PNG (`-q`), through the `kcolors` command the environment installed (as users run it;
+`python -m kcolors` where there is none). Then one `python -X importtime` of the compress, and the modules it imports
 beyond the baseline's, by their own import time: the import budget of the compress path. PYTHONDONTWRITEBYTECODE
 is unset for the children (with it set, an edited editable install compiles its changed modules at every start).
 """
@@ -51,14 +53,21 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--python", default=sys.executable)
+    parser.add_argument("--against", help="another environment's python, timed in the same rounds")
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     with tempfile.TemporaryDirectory() as work:
         source, out = os.path.join(work, "one.png"), os.path.join(work, "out.png")
         one_pixel_png(source)
-        runs = {"baseline": [args.python, "-c", "import numpy, PIL.Image"],
-                "import kcolors.cli": [args.python, "-c", "import kcolors.cli"],
-                "compress 1x1": [args.python, "-m", "kcolors", source, "-o", out, "-f", "-q"]}
+        runs = {}
+        for python, label in ((args.python, ""), (args.against, " (against)")):
+            if python is None:
+                continue
+            command = Path(python).parent / "kcolors"
+            compress = [str(command)] if command.exists() else [python, "-m", "kcolors"]
+            runs.update({f"baseline{label}": [python, "-c", "import numpy, PIL.Image"],
+                         f"import kcolors.cli{label}": [python, "-c", "import kcolors.cli"],
+                         f"compress 1x1{label}": [*compress, source, "-o", out, "-f", "-q"]})
         for cmd in runs.values():  # warm: the .pyc files written, the files in the page cache
             timed(cmd, env)
         times = {name: [] for name in runs}
@@ -72,7 +81,8 @@ def main():
           f"{os.getloadavg()[0]:.1f} at the end)\n")
     print("| run | ms | beyond the baseline, ms |\n| --- | --- | --- |")
     for name, value in medians.items():
-        print(f"| {name} | {value:.0f} | {value - medians['baseline']:+.0f} |")
+        baseline = medians["baseline (against)" if name.endswith("(against)") else "baseline"]
+        print(f"| {name} | {value:.0f} | {value - baseline:+.0f} |")
     extra = {name: own for name, own in used.items() if name not in base}
     print(f"\n{len(extra)} modules beyond the baseline's {len(base)}, {sum(extra.values()) / 1000:.1f} ms of their own "
           "import time; the largest:\n")
