@@ -30,6 +30,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 IMAGES = HERE.parent.parent / "shared" / "images"
 DEFAULT_PHOTOS = [IMAGES / f"kodim{n:02d}.png" for n in (1, 5, 8, 12)]
+# The kcolors command of this interpreter's environment, as users run it (python -m kcolors adds runpy)
+KCOLORS = [str(Path(sys.executable).parent / "kcolors")] if (Path(sys.executable).parent / "kcolors").exists() \
+    else [sys.executable, "-m", "kcolors"]
 
 
 def run(cmd, env=None):
@@ -85,7 +88,7 @@ def main():
                     for tool, level in order:
                         out = Path(work) / f"{photo.stem}-{k}-{tool}-{level}.png"
                         if tool == "kcolors":
-                            cmd = [sys.executable, "-m", "kcolors", photo, "-k", str(k), "--effort", str(level),
+                            cmd = [*KCOLORS, photo, "-k", str(k), "--effort", str(level),
                                    "-o", out, "-f", "-q"] + (["--dither"] if args.dither else [])
                             env = plain_env
                         elif tool == "baseline":
