@@ -57,3 +57,16 @@ def test_a_sweeps_frames_are_the_compress_results(workers):
     for step in sweep_steps(path, [6, 24], workers=workers, figures=False):
         alone = kcolors.quantize(path, step.k)
         assert np.array_equal(step.result.palette, alone.palette) and np.array_equal(step.result.labels, alone.labels)
+
+
+@pytest.mark.parametrize("threads", [2, 3, 4])
+def test_the_weighing_shared_over_threads_sums_exactly_what_one_thread_does(monkeypatch, motocross, threads):
+    from kcolors import kernels
+
+    image = motocross  # 98,304 pixels: over the kernels' threshold for threads
+    monkeypatch.setattr(kernels, "THREADS", 1)
+    alone = weighing.weighed_for_blend(load_image(image))
+    monkeypatch.setattr(kernels, "THREADS", threads)
+    shared = weighing.weighed_for_blend(load_image(image))
+    assert np.array_equal(alone.colors, shared.colors) and np.array_equal(alone.counts, shared.counts)
+    assert not np.array_equal(alone.counts, load_image(image).histogram()[0].counts)  # weighed, not plain

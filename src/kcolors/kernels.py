@@ -31,7 +31,12 @@ _pool = None
 
 def _chunks(n):
     """Slices splitting n points over the threads (just one when n is small)."""
-    parts = THREADS if n > _PARALLEL_ABOVE else 1
+    return shares(n, n)
+
+
+def shares(n, work):
+    """Slices splitting n items over the threads when their ``work`` (points or pixels in all) is worth it."""
+    parts = min(THREADS, n) if work > _PARALLEL_ABOVE else 1
     edges = np.linspace(0, n, parts + 1).astype(int)
     return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
 

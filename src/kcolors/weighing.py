@@ -88,7 +88,8 @@ def weighed_for_blend(picture: Picture) -> Histogram:
     h = picture.rgb.shape[0]
     # the fit's points, and the blend's where blend.slices keeps them, are shared with the plain histogram
     shared = ("rgb", "blend") if len(picture.histogram()[0]) <= CHUNK_COLOURS else ("rgb",)
-    return _weighed(picture, shared, lambda top, bottom: blend_weights(picture.rgb[with_context(top, bottom, h)]))
+    return _weighed(picture, shared, lambda top, bottom: blend_weights(picture.rgb[with_context(top, bottom, h)]),
+                    exact=True)
 
 
 def fitting_histogram(picture: Picture, *, space: str, dither: object, engine: str,
@@ -103,19 +104,32 @@ def fitting_histogram(picture: Picture, *, space: str, dither: object, engine: s
     return picture.histogram()[0]
 
 
-def _weighed(picture: Picture, spaces: tuple[str, ...], weights) -> Histogram:
+def _weighed(picture: Picture, spaces: tuple[str, ...], weights, exact: bool = False) -> Histogram:
     """The picture's histogram counted by ``weights(top, bottom)`` ((bottom - top, W) float64), a strip of rows at
-    a time. The colours' points in ``spaces`` are shared with the plain histogram (the recolouring uses those)."""
+    a time. The colours' points in ``spaces`` are shared with the plain histogram (the recolouring uses those).
+
+    ``exact``: the weights are whole multiples of WEIGHT_STEP, so sums in any order are the same, and the
+    strips are shared out over the kernels' threads, each summing its own (dithering's weights are not: theirs
+    are summed top to bottom, on one thread).
+    """
     histogram, rows = picture.histogram()
     for space in spaces:
         histogram.points(space)
     h, w = picture.rgb.shape[:2]
-    sums = np.zeros(len(histogram))
     step = max(1, WEIGHING_STRIP_PIXELS // max(w, 1))
-    for top in range(0, h, step):
-        bottom = min(h, top + step)
-        rows.add_weights(top * w, weights(top, bottom).ravel(), sums)
-    return histogram.with_counts(sums)
+    tops = range(0, h, step)
+
+    def weigh(part: range) -> NDArray[np.float64]:
+        sums = np.zeros(len(histogram))
+        for top in part:
+            bottom = min(h, top + step)
+            rows.add_weights(top * w, weights(top, bottom).ravel(), sums)
+        return sums
+
+    if not exact:
+        return histogram.with_counts(weigh(tops))
+    shares = [tops[part] for part in kernels.shares(len(tops), h * w)]
+    return histogram.with_counts(sum(kernels.parallel_map(weigh, shares)))
 
 
 class StripWeighing:
