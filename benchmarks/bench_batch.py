@@ -201,10 +201,11 @@ def _timed_command(command, env=None):
             _cpu_of_children() - cpu)
 
 
-def vs_pngquant(ks, repeat, n, sources=()):
+def vs_pngquant(ks, repeat, n, sources=(), efforts=()):
     """The kcolors batch command against pngquant over n Kodak-size photos (see the module's docstring).
 
-    ``sources``: (label, folder) of other copies of the package (a ``src`` folder) to run in turn too.
+    ``sources``: (label, folder) of other copies of the package (a ``src`` folder) to run in turn too;
+    ``efforts``: other effort levels of this one, run in turn too.
     """
     if shutil.which("pngquant") is None:
         raise SystemExit("pngquant is not installed")
@@ -218,6 +219,9 @@ def vs_pngquant(ks, repeat, n, sources=()):
         results = {}
         for k in ks:
             setups = {"kcolors batch": (f"{kcolors} batch {folder} -o {out} -k {k}", None)}
+            for level in efforts:
+                setups[f"kcolors batch, effort {level}"] = (f"{kcolors} batch {folder} -o {out} -k {k} --effort {level}",
+                                                            None)
             for label, src in sources:
                 setups[f"kcolors batch, {label}"] = (f"{kcolors} batch {folder} -o {out} -k {k}",
                                                      dict(os.environ, PYTHONPATH=os.path.abspath(src)))
@@ -281,6 +285,8 @@ def main():
     parser.add_argument("--images", type=int, default=None, help="default 100; 200 with --vs-pngquant")
     parser.add_argument("-k", type=int, action="append", help="colours (repeat for several with --vs-pngquant)")
     parser.add_argument("--repeat", type=int, default=2, help="runs per setup; the best is kept (--vs-pngquant: the median)")
+    parser.add_argument("--effort", type=int, action="append", default=[],
+                        help="with --vs-pngquant: also time kcolors batch at this effort level (repeat for several)")
     parser.add_argument("--shared-palette", action="store_true", help="also time --shared-palette batches")
     parser.add_argument("--vs-pngquant", action="store_true",
                         help="the kcolors batch command against pngquant over --images Kodak-size photos "
@@ -293,7 +299,7 @@ def main():
         sources = [tuple(text.split("=", 1)) for text in args.also]
         if any(len(pair) != 2 or not os.path.isdir(pair[1]) for pair in sources):
             parser.error("--also takes LABEL=SRC, SRC a folder holding the kcolors package")
-        vs_pngquant(args.k or [16, 256], args.repeat, 200 if args.images is None else args.images, sources)
+        vs_pngquant(args.k or [16, 256], args.repeat, 200 if args.images is None else args.images, sources, args.effort)
         return
     args.images = 100 if args.images is None else args.images
     args.k = args.k[-1] if args.k else 16
