@@ -57,7 +57,9 @@ def _linear(rgb):
 def rgb2oklab(rgb):
     """(N, 3) sRGB on 0-255 -> OKLab x 100."""
     lms = _linear(rgb) @ _RGB_TO_LMS.T
-    return np.cbrt(lms) @ _LMS_TO_OKLAB.T * _OKLAB_SCALE
+    oklab = np.cbrt(lms, out=lms) @ _LMS_TO_OKLAB.T  # in place: a histogram's colours can be millions
+    oklab *= _OKLAB_SCALE
+    return oklab
 
 
 def oklab2rgb(lab):

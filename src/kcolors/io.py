@@ -49,8 +49,10 @@ __all__ = ["DECODERS", "DEFAULT_MAX_FRAMES", "DEFAULT_MAX_PIXELS", "Header", "Pi
 
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # Pillow's own limit, about 89 million
 ORIENTATION = 0x0112  # the EXIF tag that says how the camera was held
-# Pixels copied out of a decoded Pillow image at a time (see _to_rgb_alpha).
-_STRIP_PIXELS = 1 << 20
+# Pixels copied out of a decoded Pillow image at a time (see _to_rgb_alpha): at 2**16 a 0.4 MP photo's load
+# peaks 2.5 MiB lower than at 2**20 (one strip, the whole image, copied twice) and copies in 0.8 ms, not 2.7; at
+# 6 MP the copy takes the same 13 ms.
+_STRIP_PIXELS = 1 << 16
 
 @dataclass
 class Picture:
