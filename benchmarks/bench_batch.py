@@ -137,6 +137,16 @@ def _peak_kib(pid):
         return 0
 
 
+def _cpu_seconds(pid):
+    """A process's own CPU seconds so far (utime + stime of /proc/PID/stat), or 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def _adopt_orphans():
     """Make this process the reaper of its orphaned descendants (Linux), so that their CPU time reaches it.
 
@@ -174,19 +184,22 @@ def _timed_command(command, env=None):
     /usr/bin/time -f %M gives the largest process it waited for, directly or not; the kcolors
     workers are children of the forkserver, which the batch does not wait for, so their peaks
     are also read from /proc every 50 ms while the command runs. CPU time: every process of the
-    tree, the forkserver and its workers too once adopted (:func:`_adopt_orphans`).
+    tree, the forkserver and its workers too once adopted (:func:`_adopt_orphans`); where that misses
+    processes that were not yet adopted when the command ended, the CPU seconds read from /proc every 50 ms
+    (each process's last reading) are the larger, and count instead.
     """
     cpu = _cpu_of_children()
     started = time.perf_counter()
     process = subprocess.Popen(["/usr/bin/time", "-f", "%M", "sh", "-c", command], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    polled = {}
+    polled, used = {}, {}
     import threading
 
     def watch():
         while process.poll() is None:
             for pid in _descendants(process.pid):
                 polled[pid] = max(polled.get(pid, 0), _peak_kib(pid))
+                used[pid] = max(used.get(pid, 0.0), _cpu_seconds(pid))
             time.sleep(0.05)
 
     watcher = threading.Thread(target=watch, daemon=True)
@@ -198,7 +211,7 @@ def _timed_command(command, env=None):
     if process.returncode != 0:
         raise SystemExit(f"failed ({process.returncode}): {command}\n{err[-2000:]}")
     return (seconds, max(int(err.strip().splitlines()[-1]), max(polled.values(), default=0)),
-            _cpu_of_children() - cpu)
+            max(_cpu_of_children() - cpu, sum(used.values())))
 
 
 def vs_pngquant(ks, repeat, n, sources=(), efforts=()):
