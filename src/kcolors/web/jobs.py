@@ -33,8 +33,10 @@ MB = 1024 * 1024
 # own, for the colour histogram and k-means grow with the distinct colours. Measured: compress 117 B/px
 # (k=16) and 141 (k=256, dithered) opaque, 255 and 263 with alpha; a sweep 108 / 258 / 483 B/px at 2 / 14
 # / 32 frames as GIF, 576 at 32 as WebP; decoding and the scale-down of max_side 10-26 B/px at full
-# size. Photographs take a sixth (compress, 15-23 B/px) to two thirds (sweep, 160-170) of it.
-COMPRESS_BYTES = 145
+# size. Photographs take a sixth (compress, 15-23 B/px) to two thirds (sweep, 160-170) of it. Measured again
+# with the default space blend (issue 23; peak RSS of `kcolors NOISE -k K` less a 1x1 run's, 3 MP): 132 B/px at
+# k=16 and 256, 165 dithered at k=256 (its diffusion runs on six coordinates), 259 with alpha; --regions 132.
+COMPRESS_BYTES = 175
 COMPRESS_ALPHA_BYTES = 270
 SWEEP_BYTES, SWEEP_FRAME_BYTES = 90, 15  # per pixel of the (scaled) picture, and per frame
 LOAD_BYTES = 30  # per pixel at full size, before a sweep scales the picture down
