@@ -245,6 +245,30 @@ def test_smoothness_is_the_3x3_variance_of_grey_mapped_to_weights():
     assert np.allclose(got[:3], 1.0) and got[5:].max() < 0.5
 
 
+@pytest.mark.parametrize("width", [1, 2, 3, 7])
+def test_smoothness_sums_the_nine_grey_levels_in_one_order_at_every_width(width):
+    # Float sums depend on their order: the kernel's must be the one written here (row by row, left to right,
+    # the edge columns repeated), at the edges as between them, so that its weights never change with the code.
+    rng = np.random.default_rng(width)
+    rows = rng.integers(0, 256, (6, width, 3)).astype(np.uint8)
+    floor, scale = 0.3, 4.0
+    grey = [[(int(p[0]) + int(p[1]) + int(p[2])) / 3.0 for p in row] for row in rows]
+    expected = []
+    for y in range(1, 5):
+        for x in range(width):
+            total = total_sq = 0.0
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    g = grey[y + dy][min(max(x + dx, 0), width - 1)]
+                    total += g
+                    total_sq += g * g
+            mean = total / 9
+            v = total_sq / 9 - mean * mean
+            expected.append(floor + (1 - floor) / (1 + (v if v > 0 else 0) / scale))
+    got = kcolors.kernels.smoothness_rows(rows, floor, scale)
+    assert got.ravel().tolist() == expected  # exactly
+
+
 def test_weighted_counts_add_each_pixels_weight_to_its_colour():
     rng = np.random.default_rng(6)
     image = rng.integers(0, 4, (30, 40, 3)).astype(np.uint8) * 60

@@ -1650,6 +1650,22 @@ static PyObject *refine_rows(PyObject *Py_UNUSED(self), PyObject *args)
 /* columns repeated), gives floor + (1 - floor) / (1 + v / scale).           */
 /* ------------------------------------------------------------------------ */
 
+/* One pixel's weight from its 3x3 grey levels (rows g0, g1, g2; columns l, x, r), summed row by row, left to right. */
+TEMPLATE double smooth_at(const double *g0, const double *g1, const double *g2, Py_ssize_t l, Py_ssize_t x,
+                          Py_ssize_t r, double floor_weight, double scale)
+{
+    const double *rows[3] = {g0, g1, g2};
+    double sum = 0, sum_sq = 0;
+    for (int dy = 0; dy < 3; dy++) {
+        double a = rows[dy][l], b = rows[dy][x], c = rows[dy][r];
+        sum += a; sum_sq += a * a;
+        sum += b; sum_sq += b * b;
+        sum += c; sum_sq += c * c;
+    }
+    double mean = sum / 9, v = sum_sq / 9 - mean * mean;
+    return floor_weight + (1 - floor_weight) / (1 + (v > 0 ? v : 0) / scale);
+}
+
 static PyObject *smoothness_rows(PyObject *Py_UNUSED(self), PyObject *args)
 {
     PyObject *o_rgb, *o_out;
@@ -1679,19 +1695,12 @@ static PyObject *smoothness_rows(PyObject *Py_UNUSED(self), PyObject *args)
         }
         if (y < 2) continue;
         Py_ssize_t yo = y - 2; /* the output row, centred on input row y - 1 */
-        for (Py_ssize_t x = 0; x < w; x++) {
-            double sum = 0, sum_sq = 0;
-            for (int dy = 0; dy < 3; dy++) {
-                const double *g_row = grey + ((yo + dy) % 3) * w;
-                for (int dx = -1; dx <= 1; dx++) {
-                    Py_ssize_t xx = x + dx < 0 ? 0 : x + dx >= w ? w - 1 : x + dx;
-                    double g = g_row[xx];
-                    sum += g; sum_sq += g * g;
-                }
-            }
-            double mean = sum / 9, v = sum_sq / 9 - mean * mean;
-            O[yo * w + x] = floor_weight + (1 - floor_weight) / (1 + (v > 0 ? v : 0) / scale);
-        }
+        const double *g0 = grey + (yo % 3) * w, *g1 = grey + ((yo + 1) % 3) * w, *g2 = grey + ((yo + 2) % 3) * w;
+        double *o = O + yo * w;
+        /* the edge columns repeated; the columns between need no clamping (the same sums, in the same order) */
+        o[0] = smooth_at(g0, g1, g2, 0, 0, w > 1 ? 1 : 0, floor_weight, scale);
+        for (Py_ssize_t x = 1; x < w - 1; x++) o[x] = smooth_at(g0, g1, g2, x - 1, x, x + 1, floor_weight, scale);
+        if (w > 1) o[w - 1] = smooth_at(g0, g1, g2, w - 2, w - 1, w - 1, floor_weight, scale);
     }
     Py_END_ALLOW_THREADS
     free(grey);
