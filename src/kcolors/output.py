@@ -225,25 +225,24 @@ def write_files(outputs, *, force=False):
         write_stdout(data)
 
 
-def _new_file(start, end):
-    """``(fd, name)``: a new file ``start`` + 8 random hex digits + ``end``, created exclusively (O_EXCL), not
-    following a link, mode 0600: what ``tempfile.mkstemp`` does, without the 3 ms that importing ``tempfile``
-    (with shutil, bz2, lzma and random) adds to every start-up (benchmarks/RESULTS.md, "Effort")."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    for _ in range(100):
-        name = f"{start}{os.urandom(4).hex()}{end}"
-        try:
-            return os.open(name, flags, 0o600), name
-        except FileExistsError:
-            continue
-    raise FileExistsError(errno.EEXIST, "no free temporary name", f"{start}XXXXXXXX{end}")
+# How a temporary file is made: created here or not at all (O_EXCL), not through a link, not inherited by
+# programs started meanwhile; mode 0600 until it is complete.
+TEMPORARY_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def temporary_beside(path):
+    """A new temporary file's name beside ``path``: ``.NAME.PID-XXXXXXXX.part``, 8 random hex digits (the
+    name :func:`remove_stale_temporaries` knows). Named before it is made (``os.open(name, TEMPORARY_FLAGS,
+    0o600)``), so that a signal at any moment after its creation finds its name to remove it; not through
+    ``tempfile.mkstemp``, whose import (with shutil, bz2, lzma and random) was 3 ms of every start-up."""
+    return os.path.join(_folder(path), f"{temporary_prefix(path)}{os.getpid()}-{os.urandom(4).hex()}.part")
 
 
 def _write_temporary(path, data):
     """``data`` in a new temporary file beside ``path``, synced, with the mode ``path`` should have."""
-    fd, tmp = _new_file(os.path.join(_folder(path), f"{temporary_prefix(path)}{os.getpid()}-"), ".part")
+    tmp = temporary_beside(path)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with os.fdopen(os.open(tmp, TEMPORARY_FLAGS, 0o600), "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())

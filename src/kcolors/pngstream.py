@@ -11,7 +11,6 @@ the whole (:func:`adler32_combine` joins the pieces' own).
 
 import contextlib
 import os
-import secrets
 import struct
 import zlib
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 
 from .encode import png_bytes
 from .errors import OutputError, OutputExistsError
-from .output import _folder, _mode_for, remove_stale_temporaries, temporary_prefix
+from .output import TEMPORARY_FLAGS, _mode_for, remove_stale_temporaries, temporary_beside
 
 # zlib level of the streamed IDAT, measured on the index map of a 100 MP photo, per 4 MP strip: at k = 256, level 6
 # (zlib's default) 0.27 s and 1.3% larger than libdeflate 7 (0.14 s, which the in-memory path uses but cannot
@@ -84,12 +83,9 @@ def write_png(path, head, pieces, *, force=False):
     """
     path = Path(path)
     remove_stale_temporaries(path)
-    # named before it exists, so that a signal at any moment after (SIGTERM raises where the program is, even
-    # inside tempfile.mkstemp, after the file is made and before its name is known here) removes it
-    tmp = _folder(path) / f"{temporary_prefix(path)}{os.getpid()}-{secrets.token_hex(4)}.part"
+    tmp = temporary_beside(path)  # named before it exists: a signal at any moment after removes it
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
+        with os.fdopen(os.open(tmp, TEMPORARY_FLAGS, 0o600), "wb") as fh:
             fh.write(b"\x89PNG\r\n\x1a\n" + b"".join(head.chunks))
             for piece in pieces:
                 if piece:
