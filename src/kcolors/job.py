@@ -163,7 +163,8 @@ def _refuse_whole_image_options(options, source, output, fmt, palette_out, why):
     """True, or UsageError for the options that need the whole image in memory."""
     for given, what in ((options.dither, "--dither"), (options.target_delta_e is not None, "--target-delta-e"),
                         (options.target_psnr is not None, "--target-psnr"), (palette_out, "--palette-out"),
-                        (options.skip_if_larger, "--skip-if-larger"), (options.keep, "--keep"), (options.regions, "--regions"),
+                        (options.skip_if_larger, "--skip-if-larger"), (options.keep, "--keep"),
+                        (options.regions, "--regions"),
                         (options.engine == "sklearn", "--engine sklearn"),
                         (fmt != "PNG", f"{fmt} output"), (str(output) == "-", "-o - (standard output)")):
         if given:

@@ -391,5 +391,3 @@ def _farthest(points, weights, centres, labels, n):
     distance = ((points - centres[labels]) ** 2).sum(axis=1) * weights
     return points[np.argsort(distance)[::-1][:n]]
 
-
-# --------------------------------------------------------------------------- colour with alpha
