@@ -285,3 +285,22 @@ def test_valid_palette_files_still_load(tmp_path):
         (tmp_path / name).write_text(text, encoding="utf-8")
         assert Palette.load(tmp_path / name).hex() == ["#ff0000", "#0000ff"], name
     assert Palette.load(Path(tmp_path / "p.json"), "lab").space == "lab"
+
+
+@pytest.mark.parametrize("writer", ["write_files", "write_png"])
+def test_a_temporary_name_already_taken_fails_the_write_and_leaves_that_file_alone(tmp_path, monkeypatch, writer):
+    # The temporary file is named before it is made (so that a signal can always remove it); a name someone else
+    # holds is refused by O_EXCL, and that file is theirs: not removed, not written through.
+    from types import SimpleNamespace
+
+    from kcolors import pngstream
+
+    target, taken = tmp_path / "out.png", tmp_path / ".out.png.1-deadbeef.part"
+    taken.write_bytes(b"another writer's")
+    monkeypatch.setattr(output if writer == "write_files" else pngstream, "temporary_beside", lambda path: str(taken))
+    with pytest.raises(OutputError, match="cannot write"):
+        if writer == "write_files":
+            output.write_files([(target, b"data")])
+        else:
+            pngstream.write_png(target, SimpleNamespace(chunks=[]), [b"data"])
+    assert taken.read_bytes() == b"another writer's" and not target.exists()

@@ -247,6 +247,8 @@ def _write_temporary(path, data):
             fh.flush()
             os.fsync(fh.fileno())
             os.fchmod(fh.fileno(), _mode_for(path))
+    except FileExistsError:  # the name was already taken: that file is not ours to remove
+        raise
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

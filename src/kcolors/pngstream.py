@@ -98,9 +98,10 @@ def write_png(path, head, pieces, *, force=False):
         if path.exists() and not force:
             raise OutputExistsError(f"{path}: exists; use -f/--force to overwrite")
         os.replace(tmp, path)
-    except BaseException as exc:  # an error or a signal: the temporary file goes
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+    except BaseException as exc:  # an error or a signal: the temporary file goes, unless its name was another's
+        if not isinstance(exc, FileExistsError):
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         if isinstance(exc, OSError):
             raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
         raise
